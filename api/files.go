@@ -1,0 +1,545 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/reana-site/reana-site/daemon/store"
+	"github.com/reana-site/reana-site/daemon/userproc"
+	"github.com/reana-site/reana-site/daemon/worker"
+)
+
+// fileError answers a failed workspace operation with the status the
+// contract lists for it.
+func (s *Server) fileError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	var ue *userproc.Error
+	if errors.As(err, &ue) {
+		switch ue.Kind {
+		case userproc.KindBadPath:
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid path: %s.", ue.Message))
+			return
+		case userproc.KindNotFound:
+			writeError(w, http.StatusNotFound, fmt.Sprintf("%s: no such file or directory in the workspace.", what))
+			return
+		case userproc.KindDenied:
+			writeError(w, http.StatusForbidden, fmt.Sprintf("%s: permission denied.", what))
+			return
+		case userproc.KindTooLarge:
+			writeError(w, http.StatusBadRequest, ue.Message)
+			return
+		}
+	}
+	s.internal(w, r, strings.ToLower(what[:1])+what[1:], err)
+}
+
+// workspaceAvailable refuses file operations on deleted workflows.
+func workspaceAvailable(w http.ResponseWriter, wf store.Workflow) bool {
+	if wf.Status == store.StatusDeleted {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("Workflow %s was deleted together with its workspace.", wf.FullName()))
+		return false
+	}
+	return true
+}
+
+// clientPath strips the leading "/" that reana-client puts before
+// workspace-relative names. Deeper validation happens in the user's
+// process, which is the only one that can open anything.
+func clientPath(p string) (string, bool) {
+	if strings.ContainsAny(p, "\x00\\") {
+		return "", false
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." {
+			return "", false
+		}
+	}
+	p = strings.TrimLeft(p, "/")
+	return p, p != ""
+}
+
+func parseSearch(w http.ResponseWriter, raw string) (map[string][]string, bool) {
+	if raw == "" || raw == "null" {
+		return nil, true
+	}
+	var m map[string][]string
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		writeError(w, http.StatusBadRequest, `The search filter must be a JSON object such as {"name": ["plot"]}.`)
+		return nil, false
+	}
+	return m, true
+}
+
+func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
+	wf, ok := s.workflow(w, r, "w")
+	if !ok || !workspaceAvailable(w, wf) {
+		return
+	}
+	q := r.URL.Query()
+	search, ok := parseSearch(w, q.Get("search"))
+	if !ok {
+		return
+	}
+	page, size, ok := pagination(w, r)
+	if !ok {
+		return
+	}
+	pattern := strings.TrimLeft(q.Get("file_name"), "/")
+	var entries []worker.Entry
+	err := s.Runner.Call(r.Context(), callerOf(r).Account, "fs.list", worker.ListArgs{Workspace: wf.WorkspacePath, Pattern: pattern, Search: search}, &entries)
+	if err != nil {
+		s.fileError(w, r, "List files", err)
+		return
+	}
+	total := len(entries)
+	if size > 0 {
+		lo := min((page-1)*size, len(entries))
+		entries = entries[lo:min(lo+size, len(entries))]
+	}
+	items := make([]map[string]any, 0, len(entries))
+	for _, e := range entries {
+		items = append(items, map[string]any{"name": e.Name, "size": sizeObj(e.Size), "last-modified": reanaTime(e.ModTime)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": total})
+}
+
+func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request) {
+	wf, ok := s.workflow(w, r, "w")
+	if !ok || !workspaceAvailable(w, wf) {
+		return
+	}
+	var body struct {
+		Summarize bool    `json:"summarize"`
+		Search    *string `json:"search"`
+	}
+	if err := readJSONBody(r, &body); err != nil {
+		writeError(w, http.StatusBadRequest, "Malformed request body: "+err.Error())
+		return
+	}
+	var search map[string][]string
+	if body.Search != nil {
+		if search, ok = parseSearch(w, *body.Search); !ok {
+			return
+		}
+	}
+	var entries []worker.Entry
+	err := s.Runner.Call(r.Context(), callerOf(r).Account, "fs.du", worker.ListArgs{Workspace: wf.WorkspacePath, Summarize: body.Summarize, Search: search}, &entries)
+	if err != nil {
+		s.fileError(w, r, "Disk usage", err)
+		return
+	}
+	info := make([]map[string]any, 0, len(entries))
+	for _, e := range entries {
+		info = append(info, map[string]any{"name": e.Name, "size": sizeObj(e.Size)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"workflow_id": wf.ID, "workflow_name": wf.FullName(), "user": wf.OwnerID, "disk_usage_info": info,
+	})
+}
+
+// countingReader counts bytes and stops at a limit, so an upload over the
+// limit is refused while streaming, without buffering it.
+type countingReader struct {
+	r     io.Reader
+	n     int64
+	limit int64 // <= 0: none
+	over  bool
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if c.limit > 0 && c.n+int64(len(p)) > c.limit+1 {
+		p = p[:c.limit+1-c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.limit > 0 && c.n > c.limit {
+		c.over = true
+		return n, errTooLarge
+	}
+	return n, err
+}
+
+var errTooLarge = errors.New("upload too large")
+
+func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	wf, ok := s.workflow(w, r, "w")
+	if !ok || !workspaceAvailable(w, wf) {
+		return
+	}
+	name := r.URL.Query().Get("file_name")
+	rel, ok := clientPath(name)
+	if !ok {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid file name %q: it must name a file inside the workspace (no '..', NUL or backslash).", name))
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/octet-stream" {
+			writeError(w, http.StatusBadRequest, "Uploads must be sent as application/octet-stream.")
+			return
+		}
+	}
+	limit, quotaLimited := s.Config.MaxUploadBytes, false
+	if q := s.Config.DiskQuotaBytes; q > 0 {
+		used, err := s.DB.UserDiskUsage(r.Context(), c.User.ID)
+		if err != nil {
+			s.internal(w, r, "check your disk quota", err)
+			return
+		}
+		if left := q - used; limit <= 0 || left < limit {
+			limit, quotaLimited = max(left, 0), true
+		}
+	}
+	tooLarge := func() {
+		if quotaLimited {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("Uploading %s would exceed your disk quota of %s.", name, humanBytes(s.Config.DiskQuotaBytes)))
+			return
+		}
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("File %s exceeds the maximum upload size of %s.", name, humanBytes(s.Config.MaxUploadBytes)))
+	}
+	if (limit > 0 || quotaLimited) && r.ContentLength > limit {
+		tooLarge()
+		return
+	}
+	sess, err := s.Runner.Open(r.Context(), c.Account, "fs.upload", worker.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel})
+	if err != nil {
+		s.fileError(w, r, "Upload "+name, err)
+		return
+	}
+	cr := &countingReader{r: r.Body, limit: limit}
+	if quotaLimited && limit == 0 {
+		cr.limit = -1 // nothing left: any byte is too many
+	}
+	_, copyErr := io.Copy(sess.File, cr)
+	if quotaLimited && limit == 0 && cr.n > 0 {
+		cr.over = true
+	}
+	if copyErr != nil || cr.over {
+		_ = sess.End(false, nil)
+		if cr.over {
+			tooLarge()
+			return
+		}
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("Upload of %s was interrupted: %v", name, copyErr))
+		return
+	}
+	var res worker.UploadResult
+	if err := sess.End(true, &res); err != nil {
+		s.fileError(w, r, "Upload "+name, err)
+		return
+	}
+	if _, err := s.DB.UpdateWorkflow(r.Context(), wf.ID, func(x *store.Workflow) error {
+		x.DiskUsage += res.Size
+		return nil
+	}); err != nil {
+		s.Log.Warn("record upload size", "workflow", wf.ID, "err", err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"message": fmt.Sprintf("%s has been successfully uploaded.", name)})
+}
+
+func (s *Server) download(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	wf, ok := s.workflow(w, r, "w")
+	if !ok || !workspaceAvailable(w, wf) {
+		return
+	}
+	raw, err := pathParam(r, "*")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "Malformed file name.")
+		return
+	}
+	rel, ok := clientPath(raw)
+	if !ok {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid file name %q: it must name a file inside the workspace (no '..', NUL or backslash).", raw))
+		return
+	}
+	if strings.ContainsAny(rel, "*?[") {
+		var matches []string
+		if err := s.Runner.Call(r.Context(), c.Account, "fs.glob", worker.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel}, &matches); err != nil {
+			s.fileError(w, r, "Download "+raw, err)
+			return
+		}
+		if len(matches) == 0 {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("%s did not match any existing file.", raw))
+			return
+		}
+		if len(matches) > 1 {
+			s.sendZip(w, r, wf, rel, matches)
+			return
+		}
+		rel = matches[0]
+	}
+	sess, err := s.Runner.Open(r.Context(), c.Account, "fs.open", worker.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel})
+	if err != nil {
+		s.fileError(w, r, "Download "+raw, err)
+		return
+	}
+	fi, err := sess.File.Stat()
+	if err != nil {
+		_ = sess.End(false, nil)
+		s.internal(w, r, "read the file", err)
+		return
+	}
+	if fi.IsDir() {
+		_ = sess.End(false, nil)
+		s.sendZip(w, r, wf, rel, []string{rel})
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": rel}))
+	http.ServeContent(w, r, "", fi.ModTime(), sess.File)
+	_ = sess.End(false, nil)
+}
+
+func (s *Server) sendZip(w http.ResponseWriter, r *http.Request, wf store.Workflow, rel string, paths []string) {
+	sess, err := s.Runner.Open(r.Context(), callerOf(r).Account, "fs.zip", worker.ZipArgs{Workspace: wf.WorkspacePath, Paths: paths})
+	if err != nil {
+		s.fileError(w, r, "Download "+rel, err)
+		return
+	}
+	base := strings.NewReplacer("*", "", "?", "", "[", "", "]", "").Replace(path.Base(rel))
+	if base == "" || base == "." {
+		base = "files"
+	}
+	name := fmt.Sprintf("download_%s_%s_%s.zip", wf.FullName(), base, time.Now().Format("2006-01-02-150405"))
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.Copy(w, sess.File)
+	if err := sess.End(true, nil); err != nil {
+		s.Log.Warn("zip download", "workflow", wf.ID, "err", err)
+	}
+}
+
+func (s *Server) deleteFiles(w http.ResponseWriter, r *http.Request) {
+	wf, ok := s.workflow(w, r, "w")
+	if !ok || !workspaceAvailable(w, wf) {
+		return
+	}
+	raw, err := pathParam(r, "*")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "Malformed file name.")
+		return
+	}
+	rel, ok := clientPath(raw)
+	if !ok {
+		// The contract lists no 400 for delete: refuse as forbidden.
+		writeError(w, http.StatusForbidden, fmt.Sprintf("Invalid file name %q: it must name a file inside the workspace (no '..', NUL or backslash).", raw))
+		return
+	}
+	var res worker.DeleteResult
+	if err := s.Runner.Call(r.Context(), callerOf(r).Account, "fs.delete", worker.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel}, &res); err != nil {
+		var ue *userproc.Error
+		if errors.As(err, &ue) && ue.Kind == userproc.KindBadPath {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("Invalid path: %s.", ue.Message))
+			return
+		}
+		s.fileError(w, r, "Delete "+raw, err)
+		return
+	}
+	deleted := map[string]any{}
+	var freed int64
+	for name, size := range res.Deleted {
+		deleted[name] = map[string]any{"size": size}
+		freed += size
+	}
+	failed := map[string]any{}
+	for name, msg := range res.Failed {
+		failed[name] = map[string]any{"error": msg}
+	}
+	if freed > 0 {
+		_, _ = s.DB.UpdateWorkflow(r.Context(), wf.ID, func(x *store.Workflow) error {
+			x.DiskUsage = max(0, x.DiskUsage-freed)
+			return nil
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deleted": deleted, "failed": failed})
+}
+
+func (s *Server) moveFiles(w http.ResponseWriter, r *http.Request) {
+	wf, ok := s.workflow(w, r, "w")
+	if !ok || !workspaceAvailable(w, wf) {
+		return
+	}
+	if running(wf.Status) {
+		writeError(w, http.StatusConflict, fmt.Sprintf("Workflow %s is %s: files cannot be moved until it ends.", wf.FullName(), wf.Status))
+		return
+	}
+	q := r.URL.Query()
+	src, ok1 := clientPath(q.Get("source"))
+	dst, ok2 := clientPath(q.Get("target"))
+	if !ok1 || !ok2 {
+		writeError(w, http.StatusBadRequest, "Source and target must name paths inside the workspace (no '..', NUL or backslash).")
+		return
+	}
+	err := s.Runner.Call(r.Context(), callerOf(r).Account, "fs.move", worker.MoveArgs{Workspace: wf.WorkspacePath, Source: src, Target: dst}, nil)
+	if err != nil {
+		if userproc.IsKind(err, userproc.KindExists) {
+			writeError(w, http.StatusConflict, fmt.Sprintf("%s already exists.", q.Get("target")))
+			return
+		}
+		s.fileError(w, r, "Move "+q.Get("source"), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"message":       fmt.Sprintf("%s was successfully moved to %s.", q.Get("source"), q.Get("target")),
+		"workflow_id":   wf.ID,
+		"workflow_name": wf.FullName(),
+	})
+}
+
+func (s *Server) prune(w http.ResponseWriter, r *http.Request) {
+	wf, ok := s.workflow(w, r, "w")
+	if !ok || !workspaceAvailable(w, wf) {
+		return
+	}
+	if running(wf.Status) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("Workflow %s is %s: its workspace cannot be pruned until it ends.", wf.FullName(), wf.Status))
+		return
+	}
+	var doc struct {
+		Inputs  struct{ Files, Directories []string } `json:"inputs"`
+		Outputs struct{ Files, Directories []string } `json:"outputs"`
+	}
+	_ = json.Unmarshal(wf.Spec, &doc)
+	q := r.URL.Query()
+	args := worker.PruneArgs{
+		Workspace:      wf.WorkspacePath,
+		Inputs:         append(doc.Inputs.Files, doc.Inputs.Directories...),
+		Outputs:        append(doc.Outputs.Files, doc.Outputs.Directories...),
+		IncludeInputs:  q.Get("include_inputs") == "true",
+		IncludeOutputs: q.Get("include_outputs") == "true",
+	}
+	if err := s.Runner.Call(r.Context(), callerOf(r).Account, "fs.prune", args, nil); err != nil {
+		s.fileError(w, r, "Prune the workspace", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"message":       "The workspace has been correctly pruned.",
+		"workflow_id":   wf.ID,
+		"workflow_name": wf.FullName(),
+	})
+}
+
+func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.workflow(w, r, "w")
+	if !ok {
+		return
+	}
+	b, ok := s.workflow(w, r, "b")
+	if !ok {
+		return
+	}
+	specDiff, err := diffSpecs(a.Spec, b.Spec)
+	if err != nil {
+		s.internal(w, r, "compare the specifications", err)
+		return
+	}
+	listing := ""
+	if a.Status != store.StatusDeleted && b.Status != store.StatusDeleted {
+		var la, lb []worker.Entry
+		acct := callerOf(r).Account
+		if err := s.Runner.Call(r.Context(), acct, "fs.list", worker.ListArgs{Workspace: a.WorkspacePath}, &la); err != nil {
+			s.fileError(w, r, "List files", err)
+			return
+		}
+		if err := s.Runner.Call(r.Context(), acct, "fs.list", worker.ListArgs{Workspace: b.WorkspacePath}, &lb); err != nil {
+			s.fileError(w, r, "List files", err)
+			return
+		}
+		listing = diffListings(a.FullName(), b.FullName(), la, lb)
+	}
+	ls, _ := json.Marshal(listing)
+	writeJSON(w, http.StatusOK, map[string]any{"reana_specification": string(specDiff), "workspace_listing": string(ls)})
+}
+
+// diffSpecs compares the top-level sections of two specifications the way
+// reana-client prints them: a JSON object of section -> unified-diff lines.
+func diffSpecs(a, b []byte) ([]byte, error) {
+	var da, db map[string]any
+	if err := json.Unmarshal(a, &da); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &db); err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, section := range []string{"version", "inputs", "outputs", "workflow"} {
+		ja, _ := json.MarshalIndent(da[section], "", "  ")
+		jb, _ := json.MarshalIndent(db[section], "", "  ")
+		out[section] = lineDiff(strings.Split(string(ja), "\n"), strings.Split(string(jb), "\n"))
+	}
+	return json.Marshal(out)
+}
+
+// lineDiff is a small LCS-based unified-style diff: "- " and "+ " lines.
+func lineDiff(a, b []string) []string {
+	n, m := len(a), len(b)
+	lcs := make([][]int, n+1)
+	for i := range lcs {
+		lcs[i] = make([]int, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var out []string
+	i, j := 0, 0
+	for i < n && j < m {
+		switch {
+		case a[i] == b[j]:
+			i, j = i+1, j+1
+		case lcs[i+1][j] >= lcs[i][j+1]:
+			out = append(out, "- "+a[i])
+			i++
+		default:
+			out = append(out, "+ "+b[j])
+			j++
+		}
+	}
+	for ; i < n; i++ {
+		out = append(out, "- "+a[i])
+	}
+	for ; j < m; j++ {
+		out = append(out, "+ "+b[j])
+	}
+	return out
+}
+
+func diffListings(na, nb string, la, lb []worker.Entry) string {
+	set := func(es []worker.Entry) map[string]int64 {
+		m := map[string]int64{}
+		for _, e := range es {
+			m[e.Name] = e.Size
+		}
+		return m
+	}
+	ma, mb := set(la), set(lb)
+	var lines []string
+	for name, size := range ma {
+		if other, ok := mb[name]; !ok {
+			lines = append(lines, fmt.Sprintf("Only in %s: %s", na, name))
+		} else if other != size {
+			lines = append(lines, fmt.Sprintf("Files %s/%s and %s/%s differ", na, name, nb, name))
+		}
+	}
+	for name := range mb {
+		if _, ok := ma[name]; !ok {
+			lines = append(lines, fmt.Sprintf("Only in %s: %s", nb, name))
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}

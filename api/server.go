@@ -1,0 +1,258 @@
+// Package api serves REANA's REST API (reana-server's OpenAPI 2.0
+// contract, as shipped in reana-commons) so the unmodified reana-client
+// works against reana-site.
+//
+// The client validates every response against that contract, so each
+// handler sends the full documented shape with Content-Type
+// application/json, and errors only with a status code the contract lists
+// for the operation, as {"message": "..."}.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/daemon/config"
+	"github.com/reana-site/reana-site/daemon/engine"
+	"github.com/reana-site/reana-site/daemon/identity"
+	"github.com/reana-site/reana-site/daemon/store"
+	"github.com/reana-site/reana-site/daemon/userproc"
+)
+
+// Server holds what the handlers need.
+type Server struct {
+	DB      *store.DB
+	Engine  *engine.Engine
+	Runner  *userproc.Runner
+	Config  config.Config
+	Policy  identity.Policy
+	Version string
+	Log     *slog.Logger
+	// Lookup resolves POSIX names through NSS; nil means identity.Lookup.
+	Lookup func(name string) (batch.Account, error)
+}
+
+// ServerVersion is what /api/you reports as reana_server_version: the
+// REANA API version this server implements.
+const ServerVersion = "0.9.4"
+
+// Handler returns the HTTP handler for the whole API.
+func (s *Server) Handler() http.Handler {
+	if s.Log == nil {
+		s.Log = slog.Default()
+	}
+	if s.Lookup == nil {
+		s.Lookup = identity.Lookup
+	}
+	r := chi.NewRouter()
+	r.Use(s.recoverer, s.logRequests)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "The requested URL was not found on this server.")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "The method is not allowed for the requested URL.")
+	})
+	r.Route("/api", func(r chi.Router) {
+		r.Get("/ping", s.ping)
+		r.Get("/status", s.clusterStatus)
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticate)
+			r.Get("/you", s.you)
+			r.Get("/info", s.info)
+			r.Get("/config", s.siteConfig)
+			r.Put("/token", s.requestToken)
+			r.Get("/secrets", s.secretsUnsupported)
+			r.Get("/secrets/", s.secretsUnsupported)
+			r.Post("/secrets/", s.secretsUnsupported)
+			r.Delete("/secrets/", s.secretsUnsupported)
+			r.Post("/launch", s.launchUnsupported)
+			r.Get("/workflows", s.listWorkflows)
+			r.Post("/workflows", s.createWorkflow)
+			r.Put("/workflows/move_files/{w}", s.moveFiles)
+			r.Route("/workflows/{w}", func(r chi.Router) {
+				r.Get("/diff/{b}", s.diff)
+				r.Post("/close/", s.interactiveUnsupported)
+				r.Post("/open/{type}", s.interactiveUnsupported)
+				r.Get("/disk_usage", s.diskUsage)
+				r.Get("/logs", s.logs)
+				r.Get("/parameters", s.parameters)
+				r.Post("/prune", s.prune)
+				r.Get("/retention_rules", s.retentionRules)
+				r.Get("/specification", s.specification)
+				r.Post("/start", s.start)
+				r.Get("/status", s.status)
+				r.Put("/status", s.setStatus)
+				r.Get("/workspace", s.listFiles)
+				r.Post("/workspace", s.upload)
+				r.Get("/workspace/*", s.download)
+				r.Delete("/workspace/*", s.deleteFiles)
+			})
+		})
+	})
+	r.Get("/gitlab*", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusForbidden, "GitLab integration is not available on reana-site.")
+	})
+	return r
+}
+
+type ctxKey int
+
+const callerKey ctxKey = 0
+
+// caller is the authenticated user of a request.
+type caller struct {
+	User    store.User
+	Account batch.Account
+	Token   string
+}
+
+func callerOf(r *http.Request) caller {
+	c, _ := r.Context().Value(callerKey).(caller)
+	return c
+}
+
+// opsWith401 lists the operations whose contract has a 401 response; the
+// others answer an unauthenticated call with 403.
+var opsWith401 = map[string]bool{"/api/you": true, "/api/token": true}
+
+func authStatus(r *http.Request) int {
+	if opsWith401[r.URL.Path] || strings.HasSuffix(r.URL.Path, "/retention_rules") {
+		return http.StatusUnauthorized
+	}
+	return http.StatusForbidden
+}
+
+// authenticate maps the access_token query parameter (the only way
+// reana-client 0.9 sends it) to a user, and checks that the POSIX account
+// still exists and is allowed, on every request.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := r.URL.Query().Get("access_token")
+		if token == "" {
+			writeError(w, authStatus(r), "User not signed in. Please provide your access token (REANA_ACCESS_TOKEN).")
+			return
+		}
+		u, _, err := s.DB.UserByTokenHash(r.Context(), identity.HashToken(token))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			writeError(w, http.StatusForbidden, "Token not valid.")
+			return
+		case errors.Is(err, store.ErrRevoked):
+			writeError(w, http.StatusForbidden, "User access token revoked.")
+			return
+		case err != nil:
+			s.internal(w, r, "authenticate", err)
+			return
+		}
+		acct, err := s.Lookup(u.Name)
+		if err != nil {
+			s.Log.Warn("token of a user unknown to NSS", "user", u.Name, "err", err)
+			writeError(w, http.StatusForbidden, fmt.Sprintf("User %s no longer exists on this site.", u.Name))
+			return
+		}
+		if acct.UID != u.UID {
+			s.Log.Warn("user's uid changed since it was added", "user", u.Name, "uid", acct.UID, "recorded_uid", u.UID)
+			writeError(w, http.StatusForbidden, fmt.Sprintf("The POSIX account %s changed (uid %d, was %d); ask an admin to re-add the user.", u.Name, acct.UID, u.UID))
+			return
+		}
+		if err := s.Policy.Check(acct); err != nil {
+			writeError(w, http.StatusForbidden, "Access refused: "+strings.TrimPrefix(err.Error(), identity.ErrRefused.Error()+": ")+".")
+			return
+		}
+		ctx := context.WithValue(r.Context(), callerKey, caller{User: u, Account: acct, Token: token})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Log.Error("panic in handler", "path", r.URL.Path, "panic", v)
+				writeError(w, http.StatusInternalServerError, "Internal server error.")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		// Never log the query: it carries the access token.
+		s.Log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+	})
+}
+
+// writeJSON sends v with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"message": "Internal server error."}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write([]byte("\n"))
+}
+
+// writeError sends REANA's error shape.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"message": msg})
+}
+
+func (s *Server) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.Log.Error(what, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusInternalServerError, fmt.Sprintf("Internal server error while trying to %s.", what))
+}
+
+// pathParam returns a decoded path parameter. chi routes on the escaped
+// path when the request has one, so %2F inside a parameter arrives encoded.
+func pathParam(r *http.Request, name string) (string, error) {
+	v := chi.URLParam(r, name)
+	return url.PathUnescape(v)
+}
+
+// readJSONBody decodes an optional JSON body (reana-client sends JSON
+// bodies even on GET for logs and disk_usage). An empty body leaves v as is.
+func readJSONBody(r *http.Request, v any) error {
+	if r.Body == nil {
+		return nil
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, errEOF) {
+			return nil
+		}
+		return err
+	}
+	return nil
+}

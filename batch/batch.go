@@ -1,0 +1,142 @@
+// Package batch defines the one small interface that every compute backend
+// (local, Slurm, HTCondor, Kubernetes) implements, in the spirit of Nomad's
+// task drivers: submit, status of many jobs in one call, cancel, logs, and
+// recovery after a daemon restart.
+//
+// Backends keep no state of their own. Everything a backend needs to find a
+// job again lives in the opaque [Handle] it returns from Submit, which the
+// engine persists in the store before the job counts as submitted.
+package batch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Account is the POSIX identity a job runs as. It is looked up through NSS
+// at the time of use, so LDAP/SSSD accounts work and group changes apply to
+// the next job.
+type Account struct {
+	Name   string
+	UID    uint32
+	GID    uint32
+	Groups []uint32
+	Home   string
+}
+
+// Spec describes one job: one command of one serial step, as REANA's serial
+// engine submits it.
+type Spec struct {
+	JobID        string // our job id (a UUID); unique across all backends
+	WorkflowID   string
+	WorkflowName string // REANA's "name.run", e.g. root6-fit.1
+	StepName     string
+	Command      string // the expanded command, run with a shell in Workspace
+	Image        string // the step's environment image
+	Workspace    string // absolute path of the workflow workspace
+	JobDir       string // absolute, user-owned directory for job scripts, logs and the exit-status file
+	Env          map[string]string
+	Hints        Hints
+	User         Account
+}
+
+// Hints carries REANA's optional per-step resource fields. An empty field
+// means the site default applies.
+type Hints struct {
+	SlurmPartition          string
+	SlurmTime               string
+	MemoryLimit             string // kubernetes_memory_limit
+	MemoryRequest           string
+	CPULimit                string
+	CPURequest              string
+	JobTimeoutSeconds       int // kubernetes_job_timeout
+	HTCondorMaxRuntime      string
+	HTCondorAccountingGroup string
+}
+
+// Handle is the opaque, versioned record a backend needs to find its job
+// again. The engine stores it verbatim.
+type Handle struct {
+	Backend string          `json:"backend"`
+	Version int             `json:"version"`
+	ID      string          `json:"id"` // the backend's job id, shown to users (pid, Slurm job id, ...)
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+// Job is a submitted job as the engine hands it back to its backend.
+type Job struct {
+	Spec   Spec
+	Handle Handle
+}
+
+// State is the coarse state of a job.
+type State int
+
+const (
+	// Unknown means the backend could not tell this time (e.g. the batch
+	// system is unreachable); the engine keeps waiting.
+	Unknown State = iota
+	Pending
+	Running
+	Succeeded
+	Failed
+	Stopped
+)
+
+func (s State) String() string {
+	switch s {
+	case Pending:
+		return "pending"
+	case Running:
+		return "running"
+	case Succeeded:
+		return "succeeded"
+	case Failed:
+		return "failed"
+	case Stopped:
+		return "stopped"
+	}
+	return "unknown"
+}
+
+// Terminal reports whether the job will not change state again.
+func (s State) Terminal() bool { return s == Succeeded || s == Failed || s == Stopped }
+
+// Status is what a backend knows about one job.
+type Status struct {
+	State    State
+	ExitCode *int   // set when the job's command ended with an exit status
+	Signal   int    // non-zero when the command was killed by a signal
+	Reason   string // human-readable explanation for failures and waits
+	// Retry asks the engine to submit the job again (e.g. after NODE_FAIL).
+	Retry bool
+}
+
+// Backend runs jobs for users. Implementations must be safe for concurrent
+// use and must do every action that touches a user's files or acts in the
+// batch system on the user's behalf in a process running as that user.
+type Backend interface {
+	// Name is the backend's canonical name, e.g. "local" or "slurm".
+	Name() string
+	// Submit starts the job. It must be idempotent for the same Spec.JobID:
+	// a second call after a crash returns the handle of the job already
+	// started instead of starting it twice.
+	Submit(ctx context.Context, spec Spec) (Handle, error)
+	// Status reports on many jobs with as few scheduler queries as possible.
+	// Jobs missing from the result are treated as Unknown.
+	Status(ctx context.Context, jobs []Job) (map[string]Status, error)
+	// Cancel stops the job; cancelling a finished job is not an error.
+	Cancel(ctx context.Context, job Job) error
+	// Logs returns the job's output so far.
+	Logs(ctx context.Context, job Job) (string, error)
+}
+
+// ErrUnavailable marks errors that come from the batch system being
+// unreachable; the engine retries these with backoff instead of failing.
+var ErrUnavailable = errors.New("batch system unavailable")
+
+// DefaultPollInterval is how often the engine asks backends for status when
+// nothing else wakes it.
+const DefaultPollInterval = 500 * time.Millisecond

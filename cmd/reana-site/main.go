@@ -1,0 +1,82 @@
+// Command reana-site is the site-local REANA server: it speaks reana-server's
+// REST API so the unmodified reana-client works against it, and runs every
+// workflow step as the POSIX user who submitted it.
+//
+// Usage:
+//
+//	reana-site serve                     run the daemon (configuration from REANA_SITE_* variables)
+//	reana-site admin user add NAME       allow a POSIX user to use the service
+//	reana-site admin user list           list users
+//	reana-site admin user remove NAME    stop a user from using the service (revokes their tokens)
+//	reana-site admin token issue NAME    issue an access token for a user (printed once)
+//	reana-site admin token revoke NAME   revoke all access tokens of a user
+//	reana-site version                   print the version
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/reana-site/reana-site/daemon/worker"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `reana-site: a site-local REANA server that runs each step as its POSIX user
+
+Usage:
+  reana-site serve                     run the daemon
+  reana-site admin user add NAME [--email ADDRESS]
+                                       allow a POSIX user to use the service
+  reana-site admin user list           list users
+  reana-site admin user remove NAME    stop a user from using the service
+  reana-site admin token issue NAME    issue an access token (printed once)
+  reana-site admin token revoke NAME   revoke all access tokens of a user
+  reana-site version                   print the version
+
+Configuration comes from REANA_SITE_* environment variables (see the README
+or /etc/sysconfig/reana-site): REANA_SITE_STATE_DIR, REANA_SITE_LISTEN,
+REANA_SITE_TLS_CERT, REANA_SITE_TLS_KEY, REANA_SITE_WORKSPACE_ROOT,
+REANA_SITE_MIN_UID, REANA_SITE_ALLOWED_GROUPS, REANA_SITE_MAX_UPLOAD_BYTES,
+REANA_SITE_DISK_QUOTA_BYTES, REANA_SITE_DEFAULT_BACKEND,
+REANA_SITE_POLL_INTERVAL, REANA_SITE_RETENTION_MAX_DAYS,
+REANA_SITE_LOG_LEVEL, REANA_SITE_SHUTDOWN_TIMEOUT.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		if err := serve(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "reana-site:", err)
+			return 1
+		}
+		return 0
+	case "admin":
+		return admin(args[1:])
+	case "worker":
+		// Internal: one operation as a user, started by the daemon.
+		return worker.Main(context.Background(), os.Stdin, os.Stdout)
+	case "version", "--version":
+		fmt.Println("reana-site", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "reana-site: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/reana-site/reana-site/api"
+	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/batch/local"
+	"github.com/reana-site/reana-site/daemon/config"
+	"github.com/reana-site/reana-site/daemon/engine"
+	"github.com/reana-site/reana-site/daemon/identity"
+	"github.com/reana-site/reana-site/daemon/privsep"
+	"github.com/reana-site/reana-site/daemon/store"
+	"github.com/reana-site/reana-site/daemon/userproc"
+	"github.com/reana-site/reana-site/daemon/worker"
+)
+
+// listenFDEnv passes a listener bound before the re-execution (so a port
+// below 1024 works after privileges are narrowed) to the serving process.
+const listenFDEnv = "REANA_SITE_LISTEN_FD"
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func serve(ctx context.Context) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := newLogger(cfg.LogLevel)
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	if cfg.TLSCert == "" {
+		if cfg.TLSCert, cfg.TLSKey, err = ensureSelfSigned(cfg.StateDir); err != nil {
+			return err
+		}
+	}
+	if privsep.NeedsReexec() {
+		// Everything that needs more than CAP_SETUID/CAP_SETGID happens
+		// before this point; the process that serves keeps only those two.
+		if os.Getenv(listenFDEnv) == "" {
+			ln, err := net.Listen("tcp", cfg.Listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+			}
+			f, err := ln.(*net.TCPListener).File()
+			if err != nil {
+				return err
+			}
+			if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFD, 0); err != nil {
+				return fmt.Errorf("pass listener: %w", err)
+			}
+			os.Setenv(listenFDEnv, strconv.Itoa(int(f.Fd())))
+		}
+		return privsep.Reexec(append([]string{"reana-site"}, "serve"))
+	}
+	if err := privsep.Verify(); err != nil {
+		return err
+	}
+	ln, err := listener(cfg.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+
+	db, err := store.Open(ctx, filepath.Join(cfg.StateDir, "reana-site.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	runner := &userproc.Runner{Args: []string{"worker"}, CanSwitch: privsep.CanSwitchUser()}
+	if !runner.CanSwitch {
+		log.Warn("running without CAP_SETUID/CAP_SETGID: only this uid can be served", "uid", os.Getuid())
+	}
+	policy := identity.Policy{MinUID: cfg.MinUID, AllowedGroups: cfg.AllowedGroups}
+	accounts := func(ctx context.Context, ownerID string) (batch.Account, error) {
+		u, err := db.UserByID(ctx, ownerID)
+		if err != nil {
+			return batch.Account{}, err
+		}
+		a, err := identity.Lookup(u.Name)
+		if err != nil {
+			return a, err
+		}
+		if a.UID != u.UID {
+			return a, fmt.Errorf("the uid of %s changed from %d to %d", u.Name, u.UID, a.UID)
+		}
+		return a, policy.Check(a)
+	}
+	eng := &engine.Engine{
+		DB:             db,
+		Backends:       map[string]batch.Backend{local.Name: &local.Backend{Runner: runner, StopGrace: 5 * time.Second}},
+		DefaultBackend: cfg.DefaultBackend,
+		Account:        accounts,
+		Log:            log.With("component", "engine"),
+		Poll:           cfg.PollInterval,
+	}
+	eng.OnTerminal = func(ctx context.Context, wf store.Workflow) {
+		acct, err := accounts(ctx, wf.OwnerID)
+		if err != nil {
+			return
+		}
+		var used int64
+		if err := runner.Call(ctx, acct, "fs.usage", worker.UsageArgs{Paths: []string{wf.WorkspacePath}}, &used); err != nil {
+			log.Warn("measure disk usage", "workflow", wf.ID, "err", err)
+			return
+		}
+		_, _ = db.UpdateWorkflow(ctx, wf.ID, func(w *store.Workflow) error { w.DiskUsage = used; return nil })
+	}
+	srv := &api.Server{DB: db, Engine: eng, Runner: runner, Config: cfg, Policy: policy, Version: version, Log: log.With("component", "api")}
+
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return fmt.Errorf("load TLS certificate: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	engCtx, stopEngine := context.WithCancel(context.Background())
+	engDone := make(chan struct{})
+	go func() { defer close(engDone); eng.Run(engCtx) }()
+
+	if err := os.WriteFile(filepath.Join(cfg.StateDir, "reana-site.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		log.Warn("write pid file", "err", err)
+	}
+	url := "https://" + displayAddr(ln.Addr(), cfg.Listen)
+	log.Info("reana-site serving", "url", url, "state_dir", cfg.StateDir, "version", version, "pid", os.Getpid())
+	fmt.Fprintf(os.Stderr, `
+reana-site %s is serving %s (state in %s).
+Create a user and a token, as root:
+    reana-site admin user add <posix-user>
+    reana-site admin token issue <posix-user>
+then, as that user:
+    export REANA_SERVER_URL=%s REANA_ACCESS_TOKEN=<token>
+    reana-client ping
+
+`, version, url, cfg.StateDir, url)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	select {
+	case err := <-errc:
+		stopEngine()
+		<-engDone
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = hs.Shutdown(sctx)
+	stopEngine()
+	<-engDone
+	return err
+}
+
+// listener returns the listener handed over by the launcher, or binds one.
+func listener(addr string) (net.Listener, error) {
+	if v := os.Getenv(listenFDEnv); v != "" {
+		os.Unsetenv(listenFDEnv)
+		fd, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("bad %s=%q", listenFDEnv, v)
+		}
+		unix.CloseOnExec(fd)
+		f := os.NewFile(uintptr(fd), "listener")
+		defer f.Close()
+		ln, err := net.FileListener(f)
+		if err != nil {
+			return nil, fmt.Errorf("inherited listener: %w", err)
+		}
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+func displayAddr(a net.Addr, configured string) string {
+	host, _, err := net.SplitHostPort(configured)
+	_, port, err2 := net.SplitHostPort(a.String())
+	if err != nil || err2 != nil {
+		return a.String()
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host, _ = os.Hostname()
+	}
+	return net.JoinHostPort(host, port)
+}
+
+var _ = errors.New

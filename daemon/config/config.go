@@ -1,0 +1,156 @@
+// Package config reads reana-site's configuration from the environment
+// (prefix REANA_SITE_), the way systemd hands it over from
+// /etc/sysconfig/reana-site, and validates it once at start.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Prefix is the environment prefix of every setting.
+const Prefix = "REANA_SITE"
+
+// Config is the whole daemon configuration. Every field documents what its
+// zero value means; defaults are the embedded ones a laptop or a test uses.
+type Config struct {
+	// StateDir holds the SQLite database, the generated TLS certificate and
+	// the pid file. Empty means /var/lib/reana-site when running as root and
+	// $XDG_STATE_HOME/reana-site (or ~/.local/state/reana-site) otherwise.
+	StateDir string `envconfig:"STATE_DIR"`
+	// Listen is the HTTPS address.
+	Listen string `envconfig:"LISTEN" default:"localhost:8443"`
+	// TLSCert and TLSKey name a PEM certificate and key. Empty means a
+	// self-signed certificate generated once into StateDir.
+	TLSCert string `envconfig:"TLS_CERT"`
+	TLSKey  string `envconfig:"TLS_KEY"`
+	// WorkspaceRoot is the per-user location of workspaces, a template with
+	// {user}, {uid} and {home}. The user's own process creates it (mode 0700
+	// for new directories), so its parent must be writable by the user.
+	WorkspaceRoot string `envconfig:"WORKSPACE_ROOT" default:"{home}/reana"`
+	// MinUID is the lowest uid that may use the service; uid 0 is always refused.
+	MinUID uint32 `envconfig:"MIN_UID" default:"1000"`
+	// AllowedGroups, when not empty, limits the service to members of these
+	// POSIX groups (names).
+	AllowedGroups []string `envconfig:"ALLOWED_GROUPS"`
+	// MaxUploadBytes limits one uploaded file. Zero means no per-request limit.
+	MaxUploadBytes int64 `envconfig:"MAX_UPLOAD_BYTES" default:"10737418240"`
+	// DiskQuotaBytes is each user's disk quota over all their workspaces.
+	// Zero means no quota.
+	DiskQuotaBytes int64 `envconfig:"DISK_QUOTA_BYTES"`
+	// DefaultBackend runs steps that name no compute_backend.
+	DefaultBackend string `envconfig:"DEFAULT_BACKEND" default:"local"`
+	// PollInterval is how often the engine asks backends about running jobs
+	// when no event wakes it earlier.
+	PollInterval time.Duration `envconfig:"POLL_INTERVAL" default:"500ms"`
+	// RetentionMaxDays is the site's maximum retention period for workspace
+	// files. Zero means forever, as REANA's default.
+	RetentionMaxDays int `envconfig:"RETENTION_MAX_DAYS"`
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
+	// ShutdownTimeout bounds how long in-flight requests may take on stop.
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s"`
+}
+
+// Load reads the environment and validates the result. All problems are
+// reported together, one line each.
+func Load() (Config, error) {
+	var c Config
+	if err := envconfig.Process(Prefix, &c); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	return c, c.Validate()
+}
+
+// Validate checks every setting and fills derived defaults.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s_%s: %s", Prefix, name, fmt.Sprintf(format, args...)))
+	}
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir()
+	}
+	if !filepath.IsAbs(c.StateDir) {
+		bad("STATE_DIR", "must be an absolute path, got %q", c.StateDir)
+	}
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		bad("LISTEN", "must be host:port, got %q", c.Listen)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("TLS_CERT", "TLS_CERT and TLS_KEY must be set together")
+	}
+	if err := checkTemplate(c.WorkspaceRoot); err != nil {
+		bad("WORKSPACE_ROOT", "%v", err)
+	}
+	if c.MinUID == 0 {
+		bad("MIN_UID", "must be at least 1 (uid 0 is never served)")
+	}
+	if c.MaxUploadBytes < 0 {
+		bad("MAX_UPLOAD_BYTES", "must not be negative")
+	}
+	if c.DiskQuotaBytes < 0 {
+		bad("DISK_QUOTA_BYTES", "must not be negative")
+	}
+	switch c.DefaultBackend {
+	case "local":
+	default:
+		bad("DEFAULT_BACKEND", "unknown backend %q (known: local)", c.DefaultBackend)
+	}
+	if c.PollInterval < 10*time.Millisecond {
+		bad("POLL_INTERVAL", "must be at least 10ms, got %s", c.PollInterval)
+	}
+	if c.RetentionMaxDays < 0 {
+		bad("RETENTION_MAX_DAYS", "must not be negative")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	for i, g := range c.AllowedGroups {
+		c.AllowedGroups[i] = strings.TrimSpace(g)
+	}
+	return errors.Join(errs...)
+}
+
+func checkTemplate(t string) error {
+	if t == "" {
+		return errors.New("must not be empty")
+	}
+	probe := strings.NewReplacer("{user}", "u", "{uid}", "1", "{home}", "/h").Replace(t)
+	if strings.ContainsAny(probe, "{}") {
+		return fmt.Errorf("unknown placeholder in %q (known: {user}, {uid}, {home})", t)
+	}
+	if !filepath.IsAbs(probe) {
+		return fmt.Errorf("must be an absolute path template, got %q", t)
+	}
+	return nil
+}
+
+// DefaultStateDir is the state directory used when none is configured.
+func DefaultStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/reana-site"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "reana-site")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), fmt.Sprintf("reana-site-%d", os.Getuid()))
+	}
+	return filepath.Join(home, ".local", "state", "reana-site")
+}
+
+// ExpandWorkspaceRoot fills the template for one user.
+func ExpandWorkspaceRoot(template, user, uid, home string) string {
+	return filepath.Clean(strings.NewReplacer("{user}", user, "{uid}", uid, "{home}", home).Replace(template))
+}

@@ -1,0 +1,455 @@
+// Package engine runs REANA serial workflows: one job per command, steps in
+// order, the first failing command fails the workflow. All state lives in
+// the store and every decision is made from it, so a daemon restarted at
+// any moment continues where it stopped: a job whose intent was recorded
+// but whose handle was not is submitted again (backends make that
+// idempotent), a job with a handle is polled, and a finished job never runs
+// again.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/daemon/spec"
+	"github.com/reana-site/reana-site/daemon/store"
+)
+
+// AccountFunc resolves a workflow owner to the POSIX account jobs run as,
+// applying the site policy at the time of use.
+type AccountFunc func(ctx context.Context, ownerID string) (batch.Account, error)
+
+// Engine drives workflows forward.
+type Engine struct {
+	DB             *store.DB
+	Backends       map[string]batch.Backend
+	DefaultBackend string
+	Account        AccountFunc
+	Log            *slog.Logger
+	// Poll is the interval between status rounds when nothing wakes the
+	// engine earlier.
+	Poll time.Duration
+	// OnTerminal, if set, is called after a workflow reaches finished,
+	// failed or stopped (e.g. to measure disk usage).
+	OnTerminal func(ctx context.Context, wf store.Workflow)
+
+	wake  chan struct{}
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+	plans map[string]*plan
+	once  sync.Once
+}
+
+type plan struct {
+	steps    []spec.Step // expanded
+	from, to int
+	total    int
+	warning  string
+}
+
+func (e *Engine) init() {
+	e.once.Do(func() {
+		e.wake = make(chan struct{}, 1)
+		e.locks = map[string]*sync.Mutex{}
+		e.plans = map[string]*plan{}
+		if e.Log == nil {
+			e.Log = slog.Default()
+		}
+		if e.Poll == 0 {
+			e.Poll = batch.DefaultPollInterval
+		}
+	})
+}
+
+// Wake makes the engine look at its workflows now.
+func (e *Engine) Wake() {
+	e.init()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run drives workflows until ctx ends.
+func (e *Engine) Run(ctx context.Context) {
+	e.init()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-e.wake:
+		}
+		e.Tick(ctx)
+		t.Reset(e.Poll)
+	}
+}
+
+func (e *Engine) lock(id string) func() {
+	e.mu.Lock()
+	l, ok := e.locks[id]
+	if !ok {
+		l = &sync.Mutex{}
+		e.locks[id] = l
+	}
+	e.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func (e *Engine) forget(id string) {
+	e.mu.Lock()
+	delete(e.plans, id)
+	e.mu.Unlock()
+}
+
+// Tick advances every active workflow once and polls running jobs.
+func (e *Engine) Tick(ctx context.Context) {
+	e.init()
+	wfs, err := e.DB.ActiveWorkflows(ctx)
+	if err != nil {
+		e.Log.Error("list active workflows", "err", err)
+		return
+	}
+	for _, wf := range wfs {
+		e.advance(ctx, wf.ID)
+	}
+	e.poll(ctx, wfs)
+}
+
+func (e *Engine) planFor(wf store.Workflow) (*plan, error) {
+	e.mu.Lock()
+	p, ok := e.plans[wf.ID]
+	e.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := BuildPlan(wf)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.plans[wf.ID] = p
+	e.mu.Unlock()
+	return p, nil
+}
+
+// BuildPlan expands a workflow's specification with its parameters and
+// applies its operational options. Errors are user errors: the workflow
+// fails with their message, as REANA's engine does.
+func BuildPlan(wf store.Workflow) (*plan, error) {
+	s, _, err := spec.Parse(wf.Spec)
+	if err != nil {
+		return nil, err
+	}
+	steps, err := s.SerialSteps()
+	if err != nil {
+		return nil, err
+	}
+	var params, opts map[string]any
+	if len(wf.InputParameters) > 0 {
+		if err := json.Unmarshal(wf.InputParameters, &params); err != nil {
+			return nil, fmt.Errorf("input parameters: %w", err)
+		}
+	}
+	if len(wf.OperationalOptions) > 0 {
+		if err := json.Unmarshal(wf.OperationalOptions, &opts); err != nil {
+			return nil, fmt.Errorf("operational options: %w", err)
+		}
+	}
+	expanded, err := spec.Expand(steps, spec.MergeParameters(s.Inputs.Parameters, params))
+	if err != nil {
+		return nil, err
+	}
+	from, to, warning, err := spec.SelectSteps(expanded, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &plan{steps: expanded, from: from, to: to, total: spec.TotalCommands(steps), warning: warning}, nil
+}
+
+func now() time.Time { return time.Now().UTC() }
+
+func terminal(s store.WorkflowStatus) bool {
+	switch s {
+	case store.StatusFinished, store.StatusFailed, store.StatusStopped, store.StatusDeleted, store.StatusCreated:
+		return true
+	}
+	return false
+}
+
+// advance moves one workflow forward as far as it can without waiting.
+func (e *Engine) advance(ctx context.Context, id string) {
+	unlock := e.lock(id)
+	defer unlock()
+	wf, err := e.DB.GetWorkflow(ctx, id)
+	if err != nil {
+		e.Log.Error("load workflow", "workflow", id, "err", err)
+		return
+	}
+	if terminal(wf.Status) {
+		return
+	}
+	p, err := e.planFor(wf)
+	if err != nil {
+		e.finish(ctx, wf.ID, store.StatusFailed, "Workflow exited unexpectedly.\n"+err.Error()+"\n")
+		return
+	}
+	if wf.Status == store.StatusQueued {
+		wf, err = e.DB.UpdateWorkflow(ctx, id, func(w *store.Workflow) error {
+			w.Status = store.StatusPending
+			w.ProgressTotal = p.total
+			if p.warning != "" {
+				w.Logs += p.warning + "\n"
+			}
+			return nil
+		})
+		if err != nil {
+			e.Log.Error("mark workflow pending", "workflow", id, "err", err)
+			return
+		}
+	}
+	jobs, err := e.DB.JobsForWorkflow(ctx, id)
+	if err != nil {
+		e.Log.Error("load jobs", "workflow", id, "err", err)
+		return
+	}
+	for _, j := range jobs {
+		switch j.Status {
+		case store.JobStatus("created"), store.JobStatus("submitting"):
+			// Intent recorded, handle not (a crash, or a batch system that
+			// was down): submit again; backends make this idempotent.
+			e.submit(ctx, wf, p, j)
+			return
+		case store.JobStatus("running"):
+			return
+		case store.JobStatus("failed"), store.JobStatus("stopped"):
+			e.finish(ctx, id, store.StatusFailed, "")
+			return
+		}
+	}
+	next, ok := nextCommand(p, jobs)
+	if !ok {
+		e.finish(ctx, id, store.StatusFinished, fmt.Sprintf("Workflow %s finished. Files available at %s.\n", wf.FullName(), wf.WorkspacePath))
+		return
+	}
+	st := p.steps[next.step]
+	backend, err := e.backendFor(st)
+	if err != nil {
+		e.finish(ctx, id, store.StatusFailed, "Workflow exited unexpectedly.\n"+err.Error()+"\n")
+		return
+	}
+	j := &store.Job{
+		WorkflowID:   id,
+		StepIndex:    next.step,
+		CommandIndex: next.cmd,
+		StepName:     st.Name,
+		Command:      st.Commands[next.cmd],
+		Image:        st.Environment,
+		Backend:      backend,
+		Status:       store.JobStatus("created"),
+		Attempt:      next.attempt,
+	}
+	if err := e.DB.CreateJob(ctx, j); err != nil {
+		e.Log.Error("record job intent", "workflow", id, "err", err)
+		return
+	}
+	e.submit(ctx, wf, p, *j)
+}
+
+type position struct{ step, cmd, attempt int }
+
+// nextCommand is the first command in the selected steps that has no
+// finished job yet.
+func nextCommand(p *plan, jobs []store.Job) (position, bool) {
+	done := map[[2]int]bool{}
+	attempts := map[[2]int]int{}
+	for _, j := range jobs {
+		k := [2]int{j.StepIndex, j.CommandIndex}
+		if j.Status == store.JobStatus("finished") {
+			done[k] = true
+		}
+		attempts[k] = max(attempts[k], j.Attempt+1)
+	}
+	for s := p.from; s < p.to; s++ {
+		for c := range p.steps[s].Commands {
+			k := [2]int{s, c}
+			if !done[k] {
+				return position{step: s, cmd: c, attempt: attempts[k]}, true
+			}
+		}
+	}
+	return position{}, false
+}
+
+func (e *Engine) backendFor(st spec.Step) (string, error) {
+	name, err := spec.CanonicalBackend(st.ComputeBackend)
+	if err != nil {
+		return "", err
+	}
+	if name == "" {
+		name = e.DefaultBackend
+	}
+	if _, ok := e.Backends[name]; !ok {
+		return "", fmt.Errorf("compute backend %q is not available on this site", st.ComputeBackend)
+	}
+	return name, nil
+}
+
+// CheckBackends tells whether every step of the plan can run here; the API
+// calls it at start so a workflow that cannot run is refused up front.
+func (e *Engine) CheckBackends(steps []spec.Step) error {
+	for _, st := range steps {
+		if _, err := e.backendFor(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// JobSpec rebuilds the backend's view of a stored job.
+func (e *Engine) JobSpec(ctx context.Context, wf store.Workflow, j store.Job) (batch.Spec, error) {
+	acct, err := e.Account(ctx, wf.OwnerID)
+	if err != nil {
+		return batch.Spec{}, err
+	}
+	var hints batch.Hints
+	if p, err := e.planFor(wf); err == nil && j.StepIndex < len(p.steps) {
+		st := p.steps[j.StepIndex]
+		hints = batch.Hints{
+			SlurmPartition: st.SlurmPartition, SlurmTime: st.SlurmTime,
+			MemoryLimit: st.KubernetesMemoryLimit, MemoryRequest: st.KubernetesMemoryRequest,
+			CPULimit: st.KubernetesCPULimit, CPURequest: st.KubernetesCPURequest,
+			JobTimeoutSeconds: st.KubernetesJobTimeout,
+			HTCondorMaxRuntime: st.HTCondorMaxRuntime, HTCondorAccountingGroup: st.HTCondorAccountingGroup,
+		}
+	}
+	return batch.Spec{
+		JobID:        j.ID,
+		WorkflowID:   wf.ID,
+		WorkflowName: wf.FullName(),
+		StepName:     j.StepName,
+		Command:      j.Command,
+		Image:        j.Image,
+		Workspace:    wf.WorkspacePath,
+		JobDir:       filepath.Join(wf.JobsPath, j.ID),
+		Env: map[string]string{
+			"REANA_WORKSPACE":     wf.WorkspacePath,
+			"REANA_WORKFLOW_UUID": wf.ID,
+		},
+		Hints: hints,
+		User:  acct,
+	}, nil
+}
+
+func (e *Engine) submit(ctx context.Context, wf store.Workflow, p *plan, j store.Job) {
+	s, err := e.JobSpec(ctx, wf, j)
+	if err != nil {
+		e.failJob(ctx, wf, j, "cannot run as the workflow's owner: "+err.Error())
+		return
+	}
+	be := e.Backends[j.Backend]
+	if be == nil {
+		e.failJob(ctx, wf, j, fmt.Sprintf("compute backend %q is not available on this site", j.Backend))
+		return
+	}
+	h, err := be.Submit(ctx, s)
+	if err != nil {
+		if errors.Is(err, batch.ErrUnavailable) {
+			e.Log.Warn("batch system unavailable; will retry", "workflow", wf.ID, "job", j.ID, "backend", j.Backend, "err", err)
+			_, _ = e.DB.UpdateWorkflow(ctx, wf.ID, func(w *store.Workflow) error {
+				w.StatusMessage = "The " + j.Backend + " batch system is unreachable; the step will be submitted when it is back."
+				return nil
+			})
+			return
+		}
+		e.failJob(ctx, wf, j, "submission failed: "+err.Error())
+		return
+	}
+	raw, _ := json.Marshal(h)
+	t := now()
+	_, err = e.DB.UpdateJob(ctx, j.ID, func(x *store.Job) error {
+		x.Status = store.JobStatus("running")
+		x.Handle = raw
+		x.BackendJobID = h.ID
+		x.StartedAt = &t
+		return nil
+	})
+	if err != nil {
+		e.Log.Error("record job handle", "workflow", wf.ID, "job", j.ID, "err", err)
+		return
+	}
+	_, err = e.DB.UpdateWorkflow(ctx, wf.ID, func(w *store.Workflow) error {
+		if w.Status == store.StatusPending || w.Status == store.StatusQueued {
+			w.Status = store.StatusRunning
+			w.StartedAt = &t
+		}
+		w.StatusMessage = ""
+		return nil
+	})
+	if err != nil {
+		e.Log.Error("mark workflow running", "workflow", wf.ID, "err", err)
+	}
+	e.Log.Info("job submitted", "workflow", wf.ID, "job", j.ID, "step", j.StepName, "backend", j.Backend, "backend_job_id", h.ID)
+}
+
+func (e *Engine) failJob(ctx context.Context, wf store.Workflow, j store.Job, reason string) {
+	t := now()
+	_, _ = e.DB.UpdateJob(ctx, j.ID, func(x *store.Job) error {
+		x.Status = store.JobStatus("failed")
+		x.Reason = reason
+		x.Logs += "reana-site: " + reason + "\n"
+		x.FinishedAt = &t
+		return nil
+	})
+	e.finish(ctx, wf.ID, store.StatusFailed, "")
+}
+
+// finish puts a workflow into a terminal status. The caller holds its lock.
+func (e *Engine) finish(ctx context.Context, id string, status store.WorkflowStatus, logs string) {
+	t := now()
+	wf, err := e.DB.UpdateWorkflow(ctx, id, func(w *store.Workflow) error {
+		if terminal(w.Status) {
+			return errAlreadyTerminal
+		}
+		w.Status = status
+		w.Logs += logs
+		w.FinishedAt = &t
+		if status == store.StatusStopped {
+			w.StoppedAt = &t
+		}
+		if w.StartedAt != nil {
+			w.CPUMillis = t.Sub(*w.StartedAt).Milliseconds()
+		}
+		w.StatusMessage = ""
+		return nil
+	})
+	if errors.Is(err, errAlreadyTerminal) {
+		return
+	}
+	if err != nil {
+		e.Log.Error("finish workflow", "workflow", id, "status", status, "err", err)
+		return
+	}
+	if status == store.StatusFinished || status == store.StatusFailed {
+		if err := activateRetentionRules(ctx, e.DB, id, t); err != nil {
+			e.Log.Error("activate retention rules", "workflow", id, "err", err)
+		}
+	}
+	e.forget(id)
+	e.Log.Info("workflow ended", "workflow", id, "name", wf.FullName(), "status", status)
+	if e.OnTerminal != nil {
+		e.OnTerminal(ctx, wf)
+	}
+}
+
+var errAlreadyTerminal = errors.New("workflow already ended")

@@ -1,0 +1,169 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/daemon/store"
+)
+
+// poll asks each backend, once, about every running job of the given
+// workflows, and settles the jobs that ended.
+func (e *Engine) poll(ctx context.Context, wfs []store.Workflow) {
+	byBackend := map[string][]batch.Job{}
+	rows := map[string]store.Job{}
+	owners := map[string]store.Workflow{}
+	for _, wf := range wfs {
+		jobs, err := e.DB.JobsForWorkflow(ctx, wf.ID)
+		if err != nil {
+			e.Log.Error("load jobs", "workflow", wf.ID, "err", err)
+			continue
+		}
+		for _, j := range jobs {
+			if j.Status != store.JobStatus("running") || len(j.Handle) == 0 {
+				continue
+			}
+			bj, err := e.BatchJob(ctx, wf, j)
+			if err != nil {
+				e.Log.Warn("rebuild job", "workflow", wf.ID, "job", j.ID, "err", err)
+				continue
+			}
+			byBackend[j.Backend] = append(byBackend[j.Backend], bj)
+			rows[j.ID] = j
+			owners[j.ID] = wf
+		}
+	}
+	for name, jobs := range byBackend {
+		be := e.Backends[name]
+		if be == nil {
+			continue
+		}
+		states, err := be.Status(ctx, jobs)
+		if err != nil {
+			e.Log.Warn("job status", "backend", name, "jobs", len(jobs), "err", err)
+		}
+		for _, bj := range jobs {
+			st, ok := states[bj.Spec.JobID]
+			if !ok || !st.State.Terminal() {
+				continue
+			}
+			e.settle(ctx, owners[bj.Spec.JobID], rows[bj.Spec.JobID], bj, st)
+		}
+	}
+}
+
+// BatchJob rebuilds the backend's view of a stored, submitted job.
+func (e *Engine) BatchJob(ctx context.Context, wf store.Workflow, j store.Job) (batch.Job, error) {
+	s, err := e.JobSpec(ctx, wf, j)
+	if err != nil {
+		return batch.Job{}, err
+	}
+	var h batch.Handle
+	if err := json.Unmarshal(j.Handle, &h); err != nil {
+		return batch.Job{}, fmt.Errorf("decode handle of job %s: %w", j.ID, err)
+	}
+	return batch.Job{Spec: s, Handle: h}, nil
+}
+
+// settle records a job's end and moves its workflow on at once, so the
+// next step is submitted without waiting for another poll.
+func (e *Engine) settle(ctx context.Context, wf store.Workflow, j store.Job, bj batch.Job, st batch.Status) {
+	unlock := e.lock(wf.ID)
+	cur, err := e.DB.GetJob(ctx, j.ID)
+	if err != nil || cur.Status != store.JobStatus("running") {
+		unlock()
+		return // settled meanwhile (e.g. stopped)
+	}
+	logs, lerr := e.Backends[j.Backend].Logs(ctx, bj)
+	if lerr != nil {
+		logs += fmt.Sprintf("\nreana-site: could not read the step's output: %v\n", lerr)
+	}
+	status := store.JobStatus("finished")
+	switch st.State {
+	case batch.Failed:
+		status = store.JobStatus("failed")
+	case batch.Stopped:
+		status = store.JobStatus("stopped")
+	}
+	if st.Reason != "" {
+		if logs != "" && !strings.HasSuffix(logs, "\n") {
+			logs += "\n"
+		}
+		logs += "reana-site: " + st.Reason + "\n"
+	}
+	t := now()
+	_, err = e.DB.UpdateJob(ctx, j.ID, func(x *store.Job) error {
+		x.Status = status
+		x.ExitCode = st.ExitCode
+		x.Reason = st.Reason
+		x.Logs = logs
+		x.FinishedAt = &t
+		return nil
+	})
+	unlock()
+	if err != nil {
+		e.Log.Error("record job end", "workflow", wf.ID, "job", j.ID, "err", err)
+		return
+	}
+	e.Log.Info("job ended", "workflow", wf.ID, "job", j.ID, "step", j.StepName, "status", status, "reason", st.Reason)
+	e.advance(ctx, wf.ID)
+}
+
+// Stop ends a workflow that is queued, pending or running: its running
+// jobs are cancelled and marked stopped, and nothing further is submitted.
+func (e *Engine) Stop(ctx context.Context, id string) (store.Workflow, error) {
+	e.init()
+	unlock := e.lock(id)
+	defer unlock()
+	wf, err := e.DB.GetWorkflow(ctx, id)
+	if err != nil {
+		return wf, err
+	}
+	switch wf.Status {
+	case store.StatusQueued, store.StatusPending, store.StatusRunning:
+	default:
+		return wf, ErrNotRunning
+	}
+	jobs, err := e.DB.JobsForWorkflow(ctx, id)
+	if err != nil {
+		return wf, err
+	}
+	for _, j := range jobs {
+		switch j.Status {
+		case store.JobStatus("running"), store.JobStatus("created"), store.JobStatus("submitting"):
+		default:
+			continue
+		}
+		logs := j.Logs
+		if len(j.Handle) > 0 {
+			bj, err := e.BatchJob(ctx, wf, j)
+			if err == nil {
+				if cerr := e.Backends[j.Backend].Cancel(ctx, bj); cerr != nil {
+					return wf, fmt.Errorf("stop job %s: %w", j.ID, cerr)
+				}
+				if out, lerr := e.Backends[j.Backend].Logs(ctx, bj); lerr == nil {
+					logs = out
+				}
+			}
+		}
+		t := now()
+		_, err := e.DB.UpdateJob(ctx, j.ID, func(x *store.Job) error {
+			x.Status = store.JobStatus("stopped")
+			x.Logs = logs + "reana-site: stopped by the user\n"
+			x.Reason = "stopped by the user"
+			x.FinishedAt = &t
+			return nil
+		})
+		if err != nil {
+			return wf, err
+		}
+	}
+	e.finish(ctx, id, store.StatusStopped, "Workflow stopped by the user.\n")
+	return e.DB.GetWorkflow(ctx, id)
+}
+
+// ErrNotRunning means the workflow is in no state that can be stopped.
+var ErrNotRunning = fmt.Errorf("workflow is not running")

@@ -1,0 +1,114 @@
+// Package identity maps REANA access tokens and POSIX user names to
+// accounts, and applies the site's uid and group policy. Accounts are
+// always looked up through NSS at the time of use, so LDAP/SSSD users work
+// and a user removed from NSS stops working at once.
+package identity
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os/user"
+	"slices"
+	"strconv"
+
+	"github.com/reana-site/reana-site/batch"
+)
+
+var (
+	// ErrUnknownUser means NSS does not know the name.
+	ErrUnknownUser = errors.New("no such POSIX user")
+	// ErrRefused means the site policy does not allow the account.
+	ErrRefused = errors.New("refused by site policy")
+)
+
+// Lookup resolves a POSIX user name to its account, with every group the
+// user belongs to.
+func Lookup(name string) (batch.Account, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		var unknown user.UnknownUserError
+		if errors.As(err, &unknown) {
+			return batch.Account{}, fmt.Errorf("%w: %q", ErrUnknownUser, name)
+		}
+		return batch.Account{}, fmt.Errorf("look up user %q: %w", name, err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return batch.Account{}, fmt.Errorf("user %q: bad uid %q", name, u.Uid)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return batch.Account{}, fmt.Errorf("user %q: bad gid %q", name, u.Gid)
+	}
+	ids, err := u.GroupIds()
+	if err != nil {
+		return batch.Account{}, fmt.Errorf("user %q: list groups: %w", name, err)
+	}
+	groups := make([]uint32, 0, len(ids))
+	for _, s := range ids {
+		g, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return batch.Account{}, fmt.Errorf("user %q: bad group id %q", name, s)
+		}
+		groups = append(groups, uint32(g))
+	}
+	slices.Sort(groups)
+	return batch.Account{Name: u.Username, UID: uint32(uid), GID: uint32(gid), Groups: slices.Compact(groups), Home: u.HomeDir}, nil
+}
+
+// Policy is the site's rule for who may use the service.
+type Policy struct {
+	// MinUID is the lowest uid allowed; uid 0 and gid 0 are refused whatever it says.
+	MinUID uint32
+	// AllowedGroups, when not empty, requires membership in one of these groups.
+	AllowedGroups []string
+}
+
+// Check returns nil when the account may use the service, or an error
+// wrapping ErrRefused that says why.
+func (p Policy) Check(a batch.Account) error {
+	if a.UID == 0 {
+		return fmt.Errorf("%w: user %q is root (uid 0)", ErrRefused, a.Name)
+	}
+	if a.GID == 0 {
+		return fmt.Errorf("%w: user %q has primary group 0", ErrRefused, a.Name)
+	}
+	if a.UID < p.MinUID {
+		return fmt.Errorf("%w: user %q has uid %d, below the site minimum %d", ErrRefused, a.Name, a.UID, p.MinUID)
+	}
+	if len(p.AllowedGroups) == 0 {
+		return nil
+	}
+	for _, name := range p.AllowedGroups {
+		g, err := user.LookupGroup(name)
+		if err != nil {
+			continue
+		}
+		gid, err := strconv.ParseUint(g.Gid, 10, 32)
+		if err == nil && (slices.Contains(a.Groups, uint32(gid)) || a.GID == uint32(gid)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: user %q is in none of the allowed groups %v", ErrRefused, a.Name, p.AllowedGroups)
+}
+
+// NewToken returns a fresh random access token and the hash to store.
+// Only the hash is ever stored; the token is shown once.
+func NewToken() (token string, hash []byte, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, fmt.Errorf("generate token: %w", err)
+	}
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, HashToken(token), nil
+}
+
+// HashToken is the stored form of a token. Tokens are 256 random bits, so a
+// plain SHA-256 is enough (no password stretching needed).
+func HashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}

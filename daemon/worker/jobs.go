@@ -1,0 +1,336 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/reana-site/reana-site/batch/jobscript"
+	"github.com/reana-site/reana-site/daemon/userproc"
+)
+
+// JobStartArgs asks the worker to start a local job.
+type JobStartArgs struct {
+	JobDir  string `json:"job_dir"`
+	Script  string `json:"script"`
+	Command string `json:"command"`
+	// Detach starts the script in its own session, so it outlives the
+	// worker and the daemon (local backend). Without it, the files are only
+	// written (batch backends submit the script themselves).
+	Detach bool `json:"detach"`
+}
+
+// JobStartResult reports the started job.
+type JobStartResult struct {
+	PID     int  `json:"pid"`
+	Already bool `json:"already"` // the job had been started before (idempotent resubmission)
+}
+
+const claimFile = "started"
+
+func jobStart(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
+	a, err := decode[JobStartArgs](raw)
+	if err != nil {
+		return nil, err
+	}
+	if !filepath.IsAbs(a.JobDir) {
+		return nil, userproc.Errorf(userproc.KindBadPath, "job directory must be absolute")
+	}
+	if err := os.MkdirAll(a.JobDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create job directory: %w", err)
+	}
+	// The claim file makes a second submission of the same job a no-op:
+	// after a crash the engine resubmits, and must not start the step twice.
+	claim, err := os.OpenFile(filepath.Join(a.JobDir, claimFile), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		pid, _ := readPID(a.JobDir)
+		return JobStartResult{PID: pid, Already: true}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim job: %w", err)
+	}
+	claim.Close()
+	if err := writeFileAtomic(filepath.Join(a.JobDir, jobscript.CommandFile), []byte(a.Command), 0o600); err != nil {
+		return nil, err
+	}
+	script := filepath.Join(a.JobDir, jobscript.ScriptFile)
+	if err := writeFileAtomic(script, []byte(a.Script), 0o700); err != nil {
+		return nil, err
+	}
+	if !a.Detach {
+		return JobStartResult{}, nil
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	cmd := exec.Command("/bin/sh", script)
+	cmd.Dir = a.JobDir
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start job script: %w", err)
+	}
+	pid := cmd.Process.Pid
+	cmd.Process.Release()
+	return JobStartResult{PID: pid}, nil
+}
+
+// JobRef names one local job.
+type JobRef struct {
+	ID     string `json:"id"`
+	JobDir string `json:"job_dir"`
+	PID    int    `json:"pid"`
+}
+
+// JobState is what the worker found about a job.
+type JobState struct {
+	Alive    bool   `json:"alive"`
+	Exited   bool   `json:"exited"`
+	ExitCode int    `json:"exit_code"`
+	Started  bool   `json:"started"` // the claim exists
+	Reason   string `json:"reason,omitempty"`
+}
+
+// JobStatusArgs asks about many jobs in one process start.
+type JobStatusArgs struct {
+	Jobs []JobRef `json:"jobs"`
+}
+
+func jobStatus(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
+	a, err := decode[JobStatusArgs](raw)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]JobState, len(a.Jobs))
+	for _, j := range a.Jobs {
+		out[j.ID] = probeJob(j)
+	}
+	return out, nil
+}
+
+func probeJob(j JobRef) JobState {
+	var st JobState
+	if code, ok, err := readExit(j.JobDir); ok {
+		return JobState{Exited: true, ExitCode: code, Started: true}
+	} else if err != nil {
+		st.Reason = err.Error()
+	}
+	if _, err := os.Stat(filepath.Join(j.JobDir, claimFile)); err == nil {
+		st.Started = true
+	}
+	pid := j.PID
+	if p, err := readPID(j.JobDir); err == nil {
+		pid = p
+	}
+	if pid > 0 && isOurScript(pid, j.JobDir) {
+		st.Alive = true
+		return st
+	}
+	// The script may have written its status and exited between the two
+	// looks; look again before declaring it lost.
+	if code, ok, _ := readExit(j.JobDir); ok {
+		return JobState{Exited: true, ExitCode: code, Started: true}
+	}
+	return st
+}
+
+// isOurScript tells whether pid is alive (not a zombie) and is the job
+// script of jobDir, so a recycled pid is never mistaken for the job.
+func isOurScript(pid int, jobDir string) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the last ')' (the command name may contain one).
+	if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X' {
+		return false
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	return bytes.Contains(cmdline, []byte(filepath.Join(jobDir, jobscript.ScriptFile)))
+}
+
+func readPID(jobDir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(jobDir, jobscript.PIDFile))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+func readExit(jobDir string) (code int, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(jobDir, jobscript.ExitFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	code, err = strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, false, fmt.Errorf("malformed exit-status file: %q", string(b))
+	}
+	return code, true, nil
+}
+
+// JobReadExitArgs reads the exit-status files of batch jobs.
+type JobReadExitArgs struct {
+	JobDirs map[string]string `json:"job_dirs"` // job id -> dir
+}
+
+// ExitInfo is the content of one job's exit-status file.
+type ExitInfo struct {
+	Present  bool `json:"present"`
+	ExitCode int  `json:"exit_code"`
+}
+
+func jobReadExit(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
+	a, err := decode[JobReadExitArgs](raw)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]ExitInfo, len(a.JobDirs))
+	for id, dir := range a.JobDirs {
+		code, ok, _ := readExit(dir)
+		out[id] = ExitInfo{Present: ok, ExitCode: code}
+	}
+	return out, nil
+}
+
+// JobCancelArgs stops a local job.
+type JobCancelArgs struct {
+	Job   JobRef        `json:"job"`
+	Grace time.Duration `json:"grace"`
+}
+
+func jobCancel(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
+	a, err := decode[JobCancelArgs](raw)
+	if err != nil {
+		return nil, err
+	}
+	pid := a.Job.PID
+	if p, err := readPID(a.Job.JobDir); err == nil {
+		pid = p
+	}
+	if pid <= 0 || !isOurScript(pid, a.Job.JobDir) {
+		return struct{}{}, nil
+	}
+	// The script leads its own session and process group, so the whole
+	// step (shell and everything it started) gets the signal.
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	deadline := time.Now().Add(a.Grace)
+	for time.Now().Before(deadline) && isOurScript(pid, a.Job.JobDir) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	return struct{}{}, nil
+}
+
+// JobLogsArgs reads a job's output.
+type JobLogsArgs struct {
+	Path     string `json:"path"`
+	MaxBytes int64  `json:"max_bytes"`
+}
+
+// JobLogsResult is a job's output, possibly only its tail.
+type JobLogsResult struct {
+	Text      string `json:"text"`
+	Truncated bool   `json:"truncated"`
+}
+
+func jobLogs(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
+	a, err := decode[JobLogsArgs](raw)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(a.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return JobLogsResult{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var res JobLogsResult
+	if a.MaxBytes > 0 {
+		if fi, err := f.Stat(); err == nil && fi.Size() > a.MaxBytes {
+			if _, err := f.Seek(fi.Size()-a.MaxBytes, io.SeekStart); err == nil {
+				res.Truncated = true
+			}
+		}
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	res.Text = strings.ToValidUTF8(string(b), "\uFFFD")
+	return res, nil
+}
+
+// ExecArgs runs a program as the user (batch-system commands such as
+// sbatch). Argv is an argument vector, never a shell string.
+type ExecArgs struct {
+	Argv  []string `json:"argv"`
+	Dir   string   `json:"dir"`
+	Env   []string `json:"env"`
+	Stdin string   `json:"stdin"`
+}
+
+// ExecResult is the outcome of a program.
+type ExecResult struct {
+	ExitCode int    `json:"exit_code"`
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+}
+
+func execCommand(ctx context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
+	a, err := decode[ExecArgs](raw)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.Argv) == 0 {
+		return nil, userproc.Errorf(userproc.KindInternal, "exec: empty argument vector")
+	}
+	cmd := exec.CommandContext(ctx, a.Argv[0], a.Argv[1:]...)
+	cmd.Dir = a.Dir
+	cmd.Env = append(os.Environ(), a.Env...)
+	cmd.Stdin = strings.NewReader(a.Stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	res := ExecResult{Stdout: out.String(), Stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		res.ExitCode = ee.ExitCode()
+	case err != nil:
+		return nil, fmt.Errorf("exec %s: %w", a.Argv[0], err)
+	}
+	return res, nil
+}
+
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, perm); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}

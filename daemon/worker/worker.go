@@ -1,0 +1,141 @@
+// Package worker is the user side of userproc: the code that runs in
+// `reana-site worker`, a short-lived process with one user's uid, gid and
+// groups. It refuses to run with any privilege left, then performs one
+// operation on that user's workspace or jobs and exits.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/reana-site/reana-site/daemon/privsep"
+	"github.com/reana-site/reana-site/daemon/userproc"
+)
+
+// handler performs one operation. conn is the fd-passing socket (nil when
+// the daemon did not provide one).
+type handler func(ctx context.Context, args json.RawMessage, conn *net.UnixConn) (any, error)
+
+func handlers() map[string]handler {
+	return map[string]handler{
+		"fs.create":   fsCreate,
+		"fs.remove":   fsRemove,
+		"fs.upload":   fsUpload,
+		"fs.open":     fsOpen,
+		"fs.zip":      fsZip,
+		"fs.list":     fsList,
+		"fs.du":       fsDiskUsage,
+		"fs.delete":   fsDelete,
+		"fs.move":     fsMove,
+		"fs.glob":     fsGlob,
+		"fs.usage":    fsUsage,
+		"fs.prune":    fsPrune,
+		"job.start":   jobStart,
+		"job.status":  jobStatus,
+		"job.cancel":  jobCancel,
+		"job.logs":    jobLogs,
+		"job.readexit": jobReadExit,
+		"exec":        execCommand,
+	}
+}
+
+// Main is the entry point of `reana-site worker`. It returns the process
+// exit code.
+func Main(ctx context.Context, stdin io.Reader, stdout io.Writer) int {
+	reply := run(ctx, stdin)
+	if err := json.NewEncoder(stdout).Encode(reply); err != nil {
+		fmt.Fprintln(os.Stderr, "reana-site worker:", err)
+		return 1
+	}
+	if reply.Error != nil {
+		return 1
+	}
+	return 0
+}
+
+func run(ctx context.Context, stdin io.Reader) userproc.Reply {
+	if err := checkUnprivileged(); err != nil {
+		return userproc.Reply{Error: userproc.Errorf(userproc.KindInternal, "%v", err)}
+	}
+	var req userproc.Request
+	if err := json.NewDecoder(io.LimitReader(stdin, 64<<20)).Decode(&req); err != nil {
+		return userproc.Reply{Error: userproc.Errorf(userproc.KindInternal, "worker: decode request: %v", err)}
+	}
+	h, ok := handlers()[req.Op]
+	if !ok {
+		return userproc.Reply{Error: userproc.Errorf(userproc.KindInternal, "worker: unknown operation %q", req.Op)}
+	}
+	var conn *net.UnixConn
+	if f := os.NewFile(3, "daemon-socket"); f != nil {
+		if c, err := net.FileConn(f); err == nil {
+			conn, _ = c.(*net.UnixConn)
+		}
+		f.Close()
+	}
+	if conn != nil {
+		defer conn.Close()
+	}
+	res, err := h(ctx, req.Args, conn)
+	if err != nil {
+		var ue *userproc.Error
+		if !errors.As(err, &ue) {
+			ue = classify(err)
+		}
+		return userproc.Reply{Error: ue}
+	}
+	raw, err := json.Marshal(res)
+	if err != nil {
+		return userproc.Reply{Error: userproc.Errorf(userproc.KindInternal, "worker: encode result: %v", err)}
+	}
+	return userproc.Reply{Result: raw}
+}
+
+// checkUnprivileged refuses to touch user data with any privilege left.
+// The kernel clears all capabilities when a uid-0 process becomes a
+// non-root user; this checks that it did, and that root cannot be regained.
+func checkUnprivileged() error {
+	if os.Getuid() == 0 || os.Geteuid() == 0 || os.Getgid() == 0 || os.Getegid() == 0 {
+		return errors.New("worker: refusing to run as root")
+	}
+	c, err := privsep.ReadCaps(0)
+	if err != nil {
+		return err
+	}
+	if c.Effective != 0 || c.Permitted != 0 || c.Ambient != 0 {
+		return fmt.Errorf("worker: refusing to run with capabilities (eff=%x prm=%x amb=%x)", c.Effective, c.Permitted, c.Ambient)
+	}
+	// The raw syscall changes only this thread; if it succeeded the process
+	// is compromised and must not continue.
+	if _, _, errno := unix.RawSyscall(unix.SYS_SETUID, 0, 0, 0); errno == 0 {
+		os.Exit(125)
+	}
+	return nil
+}
+
+func classify(err error) *userproc.Error {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return userproc.Errorf(userproc.KindNotFound, "%v", err)
+	case errors.Is(err, os.ErrPermission), errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return userproc.Errorf(userproc.KindDenied, "%v", err)
+	case errors.Is(err, os.ErrExist):
+		return userproc.Errorf(userproc.KindExists, "%v", err)
+	}
+	return userproc.Errorf(userproc.KindInternal, "%v", err)
+}
+
+func decode[T any](raw json.RawMessage) (T, error) {
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, userproc.Errorf(userproc.KindInternal, "worker: decode arguments: %v", err)
+	}
+	return v, nil
+}
