@@ -192,9 +192,9 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request) {
 	}
 	name := q.Get("workflow_name")
 	if err := spec.ValidateWorkflowName(name); err != nil {
-		status := http.StatusForbidden
-		if errors.Is(err, spec.ErrUUIDName) {
-			status = http.StatusBadRequest
+		status := http.StatusBadRequest
+		if errors.Is(err, spec.ErrNameIllegalCharacter) {
+			status = http.StatusForbidden // as reana-server answers
 		}
 		writeError(w, status, err.Error())
 		return
@@ -330,10 +330,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 
 // startRequest is the body of start and of PUT status=start.
 type startRequest struct {
-	InputParameters    map[string]any `json:"input_parameters"`
-	OperationalOptions map[string]any `json:"operational_options"`
+	InputParameters    map[string]any  `json:"input_parameters"`
+	OperationalOptions map[string]any  `json:"operational_options"`
 	ReanaSpecification json.RawMessage `json:"reana_specification"`
-	Restart            bool           `json:"restart"`
+	Restart            bool            `json:"restart"`
 }
 
 func (s *Server) start(w http.ResponseWriter, r *http.Request) {
@@ -603,7 +603,7 @@ func (s *Server) retentionRules(w http.ResponseWriter, r *http.Request) {
 	out := make([]map[string]any, 0, len(rules))
 	for _, rule := range rules {
 		out = append(out, map[string]any{
-			"id":              rule.ID,
+			"id":              strconv.FormatInt(rule.ID, 10),
 			"workspace_files": rule.Pattern,
 			"retention_days":  rule.Days,
 			"apply_on":        reanaTimePtr(rule.ApplyOn),

@@ -56,14 +56,23 @@ func (u usageError) Error() string { return string(u) }
 func adminCmd(ctx context.Context, db *store.DB, policy identity.Policy, noun, verb string, rest []string) error {
 	fs := flag.NewFlagSet(noun+" "+verb, flag.ContinueOnError)
 	email := fs.String("email", "", "the user's e-mail address (shown by reana-client ping)")
-	if err := fs.Parse(rest); err != nil {
-		return usageError(err.Error())
+	// Flags may come before or after the name, as the usage text shows.
+	var args []string
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return usageError(err.Error())
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		args = append(args, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
 	needName := func() (string, error) {
-		if fs.NArg() != 1 {
+		if len(args) != 1 {
 			return "", usageError(fmt.Sprintf("usage: reana-site admin %s %s NAME", noun, verb))
 		}
-		return fs.Arg(0), nil
+		return args[0], nil
 	}
 	switch noun + " " + verb {
 	case "user add":

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -94,6 +93,9 @@ func serve(ctx context.Context) error {
 		u, err := db.UserByID(ctx, ownerID)
 		if err != nil {
 			return batch.Account{}, err
+		}
+		if u.RemovedAt != nil {
+			return batch.Account{}, fmt.Errorf("user %s was removed from the service", u.Name)
 		}
 		a, err := identity.Lookup(u.Name)
 		if err != nil {
@@ -209,5 +211,3 @@ func displayAddr(a net.Addr, configured string) string {
 	}
 	return net.JoinHostPort(host, port)
 }
-
-var _ = errors.New

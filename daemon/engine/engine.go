@@ -329,7 +329,7 @@ func (e *Engine) JobSpec(ctx context.Context, wf store.Workflow, j store.Job) (b
 			SlurmPartition: st.SlurmPartition, SlurmTime: st.SlurmTime,
 			MemoryLimit: st.KubernetesMemoryLimit, MemoryRequest: st.KubernetesMemoryRequest,
 			CPULimit: st.KubernetesCPULimit, CPURequest: st.KubernetesCPURequest,
-			JobTimeoutSeconds: st.KubernetesJobTimeout,
+			JobTimeoutSeconds:  st.KubernetesJobTimeout,
 			HTCondorMaxRuntime: st.HTCondorMaxRuntime, HTCondorAccountingGroup: st.HTCondorAccountingGroup,
 		}
 	}
