@@ -137,7 +137,14 @@ func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request) {
 	}
 	info := make([]map[string]any, 0, len(entries))
 	for _, e := range entries {
-		info = append(info, map[string]any{"name": e.Name, "size": sizeObj(e.Size)})
+		// REANA names entries by their path with the workspace prefix cut
+		// off: "/code/fit.sh", and "" for the workspace itself
+		// (reana-client prints them with a leading ".").
+		name := "/" + strings.TrimPrefix(e.Name, "/")
+		if e.Name == "." || e.Name == "" {
+			name = ""
+		}
+		info = append(info, map[string]any{"name": name, "size": sizeObj(e.Size)})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"workflow_id": wf.ID, "workflow_name": wf.FullName(), "user": wf.OwnerID, "disk_usage_info": info,

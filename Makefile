@@ -1,0 +1,70 @@
+# reana-site: build, test and run.
+#
+#   sudo make run     build and run the daemon on its embedded defaults
+#   sudo make test    install what the tests need (test/setup.sh), then vet and
+#                     run every test, the end-to-end suite included
+#   make unit         the tests that need neither root nor the test users
+#   sudo make bench   the benchmarks, one "bench: ..." line each
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+# sudo's secure_path usually lacks /usr/local/go/bin, where Go is installed.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+# A checkout owned by another user (or without git) must still build.
+GOFLAGS ?= -buildvcs=false
+export GOFLAGS
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
+BIN := bin/reana-site
+VENV := $(CURDIR)/.cache/venv
+# daemon/spec cross-checks its results against the real reana-commons.
+REANA_SITE_TEST_PYTHON ?= $(VENV)/bin/python
+export REANA_SITE_TEST_PYTHON
+
+# test/setup.sh needs root: use sudo unless we are root already.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: build setup test unit vet fmt-check bench run clean
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/reana-site
+
+setup:
+	$(SUDO) bash test/setup.sh
+
+test: setup
+	$(GO) vet ./...
+	REANA_SITE_E2E=1 $(GO) test -count=1 -timeout 40m ./...
+
+unit:
+	$(GO) test ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(find . -name '*.go' -not -path './.git/*' -not -path './.cache/*' -print0 | xargs -0 -r gofmt -l); \
+	if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt:"; echo "$$out"; exit 1; fi
+
+# Prints only the "bench: <name> = <value> <unit> (goal <goal>)" lines; the
+# whole output goes to .cache/bench.log, whose end is shown if the run fails.
+bench: setup
+	@mkdir -p .cache; log=.cache/bench.log; \
+	if ! REANA_SITE_BENCH=1 $(GO) test -count=1 -run '^TestBench' -timeout 30m ./test/bench/ -v 2>&1 \
+		| tee "$$log" | { grep --line-buffered '^bench:' || true; }; then \
+		echo "make bench: the benchmark run failed; the end of $$log:" >&2; \
+		tail -n 40 "$$log" >&2; \
+		exit 1; \
+	fi
+
+# As root (sudo make run) the daemon uses its embedded defaults: state in
+# /var/lib/reana-site, HTTPS on localhost:8443 with a self-signed certificate.
+# As another user, state goes to ~/.local/state/reana-site and only that
+# user can be served. REANA_SITE_* variables in the environment apply.
+run: build
+	./$(BIN) serve
+
+clean:
+	rm -rf bin

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Prepares this machine (Debian 12) for reana-site's tests, as root:
+#   - the Debian packages the build and the tests use;
+#   - a Python virtualenv with the real reana-client in .cache/venv, usable
+#     by unprivileged users;
+#   - the POSIX test users alice (4101), bob (4102) and lowuid (900) and
+#     their groups;
+#   - .cache/setup.env, which the Go tests read.
+# It is idempotent and does nothing slow when everything is already there.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+CACHE=$REPO/.cache
+VENV=$CACHE/venv
+SYS_PYTHON=/usr/bin/python3
+
+# Pinned: reana-client 0.9.6 is the last 0.9 release; reana-commons 0.9.11
+# is the one daemon/spec's cross-check was written against. setuptools is
+# pinned below 80.9, whose pkg_resources (imported by reana-commons) prints a
+# UserWarning on every reana-client command; reana-client wants <81 anyway.
+REQUIREMENTS="reana-client==0.9.6 reana-commons==0.9.11 setuptools==80.8.0"
+# Optional, for the HTCondor backend's tests; a failure only warns.
+OPTIONAL_REQUIREMENTS="htcondor"
+
+PACKAGES=(build-essential gcc make git python3-venv python3-pip util-linux
+    procps passwd openssl curl zip unzip sqlite3 ca-certificates)
+
+log() { printf 'setup: %s\n' "$*"; }
+warn() { printf 'setup: WARNING: %s\n' "$*" >&2; }
+die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (try: sudo $0)"
+
+# --- Debian packages --------------------------------------------------------
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+        missing+=("$p")
+    fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+[ -x "$SYS_PYTHON" ] || die "$SYS_PYTHON is missing"
+
+# --- Python virtualenv with reana-client ------------------------------------
+mkdir -p "$CACHE"
+sys_version=$("$SYS_PYTHON" -c 'import sys; print(sys.version)')
+hash=$(printf '%s\n%s\n%s\n' "$sys_version" "$REQUIREMENTS" "$OPTIONAL_REQUIREMENTS" | sha256sum | cut -c1-16)
+marker=$VENV/.installed-$hash
+
+# A venv from another interpreter (or a half-made one) is rebuilt.
+if [ -d "$VENV" ] && ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    log "removing broken virtualenv $VENV"
+    rm -rf "$VENV"
+fi
+if [ -d "$VENV" ] && [ "$("$VENV/bin/python" -c 'import sys; print(sys.version)')" != "$sys_version" ]; then
+    log "removing virtualenv of another Python: $VENV"
+    rm -rf "$VENV"
+fi
+if [ ! -e "$marker" ]; then
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "creating virtualenv $VENV"
+        "$SYS_PYTHON" -m venv "$VENV"
+    fi
+    rm -f "$VENV"/.installed-*
+    log "installing $REQUIREMENTS (this takes a minute or two the first time)"
+    # wheel lets pip build the sdists among the dependencies without the
+    # deprecated setup.py-install path.
+    (umask 022 && "$VENV/bin/python" -m pip install --disable-pip-version-check -q wheel) ||
+        die "pip install wheel failed"
+    # shellcheck disable=SC2086 # word splitting of the requirement lists is wanted
+    (umask 022 && "$VENV/bin/python" -m pip install --disable-pip-version-check -q $REQUIREMENTS) ||
+        die "pip install $REQUIREMENTS failed"
+    log "installing $OPTIONAL_REQUIREMENTS (optional)"
+    # shellcheck disable=SC2086
+    if ! (umask 022 && "$VENV/bin/python" -m pip install --disable-pip-version-check -q $OPTIONAL_REQUIREMENTS); then
+        warn "pip install $OPTIONAL_REQUIREMENTS failed; tests that need the htcondor Python bindings will skip"
+    fi
+    PYTHONWARNINGS=ignore "$VENV/bin/reana-client" --help >/dev/null || die "$VENV/bin/reana-client does not run"
+    chmod -R o+rX "$VENV"
+    touch "$marker"
+fi
+
+REANA_CLIENT=$VENV/bin/reana-client
+PYTHON=$VENV/bin/python
+REANA_COMMONS_DIR=$(PYTHONWARNINGS=ignore "$PYTHON" -c 'import os, reana_commons; print(os.path.dirname(os.path.abspath(reana_commons.__file__)))' 2>/dev/null | tail -n1)
+[ -d "$REANA_COMMONS_DIR" ] || die "cannot find the reana_commons package in $VENV"
+
+# --- make the venv reachable for other users --------------------------------
+# Every directory above the venv needs o+x (search) so alice and bob can
+# execute .cache/venv/bin/reana-client; nothing else is opened up.
+d=$VENV
+while :; do
+    d=$(dirname "$d")
+    if [ "$(( 0$(stat -c '%a' "$d") & 01 ))" -eq 0 ]; then
+        log "chmod o+x $d (so test users can reach the virtualenv)"
+        chmod o+x "$d"
+    fi
+    [ "$d" = / ] && break
+done
+chmod o+rx "$CACHE"
+# The test workflows are read by the test users too.
+[ -d "$REPO/test/testdata" ] && chmod -R o+rX "$REPO/test/testdata"
+
+# --- test users and groups --------------------------------------------------
+ensure_group() {
+    getent group "$1" >/dev/null || { log "adding group $1"; groupadd "$1"; }
+}
+
+# ensure_user NAME UID GROUPS(comma-separated, may be empty)
+ensure_user() {
+    local name=$1 uid=$2 groups=$3 home
+    if getent passwd "$name" >/dev/null; then
+        local have
+        have=$(id -u "$name")
+        if [ "$have" != "$uid" ]; then
+            warn "user $name exists with uid $have, not $uid; leaving it as it is"
+        fi
+    elif getent passwd "$uid" >/dev/null; then
+        warn "uid $uid is taken by $(getent passwd "$uid" | cut -d: -f1); not creating user $name"
+        return 0
+    else
+        log "adding user $name (uid $uid)"
+        useradd --create-home --uid "$uid" --shell /bin/bash ${groups:+--groups "$groups"} "$name"
+    fi
+    if [ -n "$groups" ]; then
+        local g
+        for g in ${groups//,/ }; do
+            if ! id -nG "$name" | tr ' ' '\n' | grep -qx "$g"; then
+                log "adding $name to group $g"
+                usermod -aG "$g" "$name"
+            fi
+        done
+    fi
+    home=$(getent passwd "$name" | cut -d: -f6)
+    if [ ! -d "$home" ]; then
+        mkdir -p "$home"
+        chown "$name:$(id -gn "$name")" "$home"
+    fi
+    chmod 0700 "$home"
+}
+
+ensure_group reana-testers
+ensure_group reana-bob-extra
+ensure_user alice 4101 reana-testers
+ensure_user bob 4102 reana-testers,reana-bob-extra
+ensure_user lowuid 900 ""
+
+# --- what the Go tests read -------------------------------------------------
+env_file=$CACHE/setup.env
+new_env=$(cat <<EOF
+REANA_CLIENT=$REANA_CLIENT
+PYTHON=$PYTHON
+REANA_COMMONS_DIR=$REANA_COMMONS_DIR
+EOF
+)
+if [ ! -f "$env_file" ] || [ "$(cat "$env_file")" != "$new_env" ]; then
+    printf '%s\n' "$new_env" >"$env_file.tmp"
+    chmod 0644 "$env_file.tmp"
+    mv "$env_file.tmp" "$env_file"
+    log "wrote $env_file"
+fi
+
+# --- check that a test user can run reana-client ----------------------------
+if id alice >/dev/null 2>&1; then
+    if ! (cd / && setpriv --reuid alice --regid alice --init-groups --reset-env \
+        env PYTHONWARNINGS=ignore "$REANA_CLIENT" --help >/dev/null); then
+        die "user alice cannot run $REANA_CLIENT"
+    fi
+fi
+log "ready ($REANA_CLIENT)"
