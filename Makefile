@@ -34,7 +34,7 @@ build:
 setup:
 	$(SUDO) bash test/setup.sh
 
-test: setup
+test: setup fmt-check
 	$(GO) vet ./...
 	REANA_SITE_E2E=1 $(GO) test -count=1 -timeout 40m ./...
 

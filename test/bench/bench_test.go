@@ -102,19 +102,23 @@ func TestBenchAPI(t *testing.T) {
 	require.NoError(t, db.Close())
 	d.Start()
 
-	measure := func(name, path string) {
+	measure := func(name, path string, n int, goal string) {
 		var lat []time.Duration
-		for i := 0; i < 500; i++ {
+		for i := 0; i < n; i++ {
 			start := time.Now()
 			st, body, err := d.Do("GET", path, alice.Token, nil)
 			lat = append(lat, time.Since(start))
 			require.NoError(t, err)
 			require.Equal(t, http.StatusOK, st, "%s", body)
 		}
-		report(name, float64(p99(lat).Microseconds())/1000, "ms", "< 20")
+		report(name, float64(p99(lat).Microseconds())/1000, "ms", goal)
 	}
-	measure("api_status_p99_ms", "/api/workflows/bench42.1/status")
-	measure("api_list_p99_ms", "/api/workflows?type=batch&page=1&size=20&include_progress=true&include_workspace_size=true")
+	measure("api_status_p99_ms", "/api/workflows/bench42.1/status", 500, "< 20")
+	// A page as the web UI and `reana-client list --size 20` ask for it.
+	measure("api_list_p99_ms", "/api/workflows?type=batch&page=1&size=20&include_progress=true&include_workspace_size=true", 500, "< 20")
+	// Plain `reana-client list` sends no size: every one of the 10,000 runs
+	// in one answer. The issue sets no goal for it; ours is under a second.
+	measure("api_list_unpaged_p99_ms", "/api/workflows?type=batch&page=1&include_progress=true", 50, "< 1000")
 }
 
 // TestBenchUpload: a 1 GiB upload through reana-client against cp on the
