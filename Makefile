@@ -26,9 +26,20 @@ export REANA_SITE_TEST_PYTHON
 # test/setup.sh needs root: use sudo unless we are root already.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: build setup test unit vet fmt-check bench run clean
+.PHONY: build build-deps setup test unit vet fmt-check bench run clean
 
-build:
+# SQLite comes in through cgo, so building needs a C compiler; as root on
+# Debian it is installed when missing.
+build-deps:
+	@command -v gcc >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing gcc (cgo, for SQLite)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev; \
+		else \
+			echo "make: a C compiler is needed to build (cgo, for SQLite): apt-get install gcc" >&2; exit 1; \
+		fi; }
+
+build: build-deps
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/reana-site
 
 setup:
