@@ -147,16 +147,25 @@ func serve(ctx context.Context) error {
 	}
 	url := "https://" + displayAddr(ln.Addr(), cfg.Listen)
 	log.Info("reana-site serving", "url", url, "state_dir", cfg.StateDir, "version", version, "pid", os.Getpid())
+	// Name the admin command exactly as it must be typed here: this
+	// binary, and the state directory when it is not the default.
+	admin := "reana-site"
+	if exe, err := os.Executable(); err == nil {
+		admin = exe
+	}
+	if os.Getenv("REANA_SITE_STATE_DIR") != "" {
+		admin = "REANA_SITE_STATE_DIR=" + cfg.StateDir + " " + admin
+	}
 	fmt.Fprintf(os.Stderr, `
 reana-site %s is serving %s (state in %s).
 Create a user and a token, as root:
-    reana-site admin user add <posix-user>
-    reana-site admin token issue <posix-user>
+    %s admin user add <posix-user>
+    %s admin token issue <posix-user>
 then, as that user:
     export REANA_SERVER_URL=%s REANA_ACCESS_TOKEN=<token>
     reana-client ping
 
-`, version, url, cfg.StateDir, url)
+`, version, url, cfg.StateDir, admin, admin, url)
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
