@@ -54,6 +54,11 @@ func progress(wf store.Workflow, c store.JobCounts) map[string]any {
 	if c.HasCurrent {
 		cmd, step = c.CurrentCommand, c.CurrentStep
 	}
+	if wf.StatusMessage != "" && !terminalStatus(wf.Status) {
+		// What the step waits for (a batch system that is down) is what
+		// `reana-client status -v` shows in its COMMAND column.
+		cmd = wf.StatusMessage
+	}
 	return map[string]any{
 		"total":             map[string]any{"total": wf.ProgressTotal, "job_ids": []string{}},
 		"running":           map[string]any{"total": c.Running, "job_ids": ids(c.RunningIDs)},
@@ -757,3 +762,11 @@ func (o *orderedJobLogs) json() json.RawMessage {
 }
 
 var _ = userproc.KindBadPath
+
+func terminalStatus(s store.WorkflowStatus) bool {
+	switch s {
+	case store.StatusFinished, store.StatusFailed, store.StatusStopped, store.StatusDeleted:
+		return true
+	}
+	return false
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -17,6 +18,7 @@ import (
 	"github.com/reana-site/reana-site/api"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/local"
+	"github.com/reana-site/reana-site/batch/slurm"
 	"github.com/reana-site/reana-site/daemon/config"
 	"github.com/reana-site/reana-site/daemon/engine"
 	"github.com/reana-site/reana-site/daemon/identity"
@@ -106,9 +108,23 @@ func serve(ctx context.Context) error {
 		}
 		return a, policy.Check(a)
 	}
+	backends := map[string]batch.Backend{}
+	for _, name := range cfg.Backends {
+		switch name {
+		case local.Name:
+			backends[name] = &local.Backend{Runner: runner, StopGrace: 5 * time.Second}
+		case slurm.Name:
+			backends[name] = &slurm.Backend{Runner: runner, Config: slurm.Config{
+				BinDir: cfg.SlurmBinDir, Partition: cfg.SlurmPartition, Account: cfg.SlurmAccount,
+				ExtraArgs: strings.Fields(cfg.SlurmExtraArgs),
+			}}
+		}
+	}
 	eng := &engine.Engine{
 		DB:             db,
-		Backends:       map[string]batch.Backend{local.Name: &local.Backend{Runner: runner, StopGrace: 5 * time.Second}},
+		Backends:       backends,
+		Retries:        cfg.NodeFailRetries,
+		OutageGrace:    cfg.OutageGrace,
 		DefaultBackend: cfg.DefaultBackend,
 		Account:        accounts,
 		Log:            log.With("component", "engine"),

@@ -45,8 +45,26 @@ type Config struct {
 	// DiskQuotaBytes is each user's disk quota over all their workspaces.
 	// Zero means no quota.
 	DiskQuotaBytes int64 `envconfig:"DISK_QUOTA_BYTES"`
+	// Backends are the compute backends this site offers; steps naming
+	// another are refused at start.
+	Backends []string `envconfig:"BACKENDS" default:"local"`
 	// DefaultBackend runs steps that name no compute_backend.
 	DefaultBackend string `envconfig:"DEFAULT_BACKEND" default:"local"`
+	// OutageGrace is how long a step waits for an unreachable batch system
+	// to accept it before the step fails; running steps never fail for an
+	// outage.
+	OutageGrace time.Duration `envconfig:"OUTAGE_GRACE" default:"1h"`
+	// NodeFailRetries is how often a job whose node failed under it
+	// (Slurm NODE_FAIL, BOOT_FAIL) is submitted again.
+	NodeFailRetries int `envconfig:"NODE_FAIL_RETRIES" default:"1"`
+	// SlurmBinDir holds sbatch, squeue and scancel; empty means PATH.
+	SlurmBinDir string `envconfig:"SLURM_BIN_DIR"`
+	// SlurmPartition and SlurmAccount apply to steps that name none.
+	SlurmPartition string `envconfig:"SLURM_PARTITION"`
+	SlurmAccount   string `envconfig:"SLURM_ACCOUNT"`
+	// SlurmExtraArgs are sbatch arguments added to every job, separated by
+	// spaces (for example "--qos=normal --exclusive").
+	SlurmExtraArgs string `envconfig:"SLURM_EXTRA_ARGS"`
 	// PollInterval is how often the engine asks backends about running jobs
 	// when no event wakes it earlier.
 	PollInterval time.Duration `envconfig:"POLL_INTERVAL" default:"500ms"`
@@ -99,10 +117,38 @@ func (c *Config) Validate() error {
 	if c.DiskQuotaBytes < 0 {
 		bad("DISK_QUOTA_BYTES", "must not be negative")
 	}
-	switch c.DefaultBackend {
-	case "local":
-	default:
-		bad("DEFAULT_BACKEND", "unknown backend %q (known: local)", c.DefaultBackend)
+	known := map[string]bool{"local": true, "slurm": true}
+	enabled := map[string]bool{}
+	for i, b := range c.Backends {
+		b = strings.TrimSpace(b)
+		if b == "slurmcern" {
+			b = "slurm"
+		}
+		c.Backends[i] = b
+		if !known[b] {
+			bad("BACKENDS", "unknown backend %q (known: local, slurm)", b)
+		}
+		enabled[b] = true
+	}
+	if c.DefaultBackend == "slurmcern" {
+		c.DefaultBackend = "slurm"
+	}
+	if !enabled[c.DefaultBackend] {
+		bad("DEFAULT_BACKEND", "%q is not among REANA_SITE_BACKENDS (%s)", c.DefaultBackend, strings.Join(c.Backends, ","))
+	}
+	if c.OutageGrace < 0 {
+		bad("OUTAGE_GRACE", "must not be negative")
+	}
+	if c.NodeFailRetries < 0 {
+		bad("NODE_FAIL_RETRIES", "must not be negative")
+	}
+	if c.SlurmBinDir != "" && !filepath.IsAbs(c.SlurmBinDir) {
+		bad("SLURM_BIN_DIR", "must be an absolute path, got %q", c.SlurmBinDir)
+	}
+	for _, a := range strings.Fields(c.SlurmExtraArgs) {
+		if !strings.HasPrefix(a, "--") {
+			bad("SLURM_EXTRA_ARGS", "each argument must be a long option such as --qos=normal, got %q", a)
+		}
 	}
 	if c.PollInterval < 10*time.Millisecond {
 		bad("POLL_INTERVAL", "must be at least 10ms, got %s", c.PollInterval)

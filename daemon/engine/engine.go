@@ -39,13 +39,34 @@ type Engine struct {
 	// OnTerminal, if set, is called after a workflow reaches finished,
 	// failed or stopped (e.g. to measure disk usage).
 	OnTerminal func(ctx context.Context, wf store.Workflow)
+	// Retries is how often a job the backend asks to retry (a node that
+	// failed under it) is submitted again before its step fails.
+	Retries int
+	// OutageGrace is how long a step waits for an unreachable batch system
+	// to take its submission before the step fails; zero means an hour.
+	OutageGrace time.Duration
 
 	wake  chan struct{}
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
 	plans map[string]*plan
-	once  sync.Once
+	// backoff paces the submissions that met an unreachable batch system,
+	// by job id.
+	backoff map[string]*retry
+	// outage is when each backend's status query began to fail.
+	outage map[string]time.Time
+	once   sync.Once
 }
+
+type retry struct {
+	since, next time.Time
+	delay       time.Duration
+}
+
+const (
+	minBackoff = time.Second
+	maxBackoff = time.Minute
+)
 
 type plan struct {
 	steps    []spec.Step // expanded
@@ -59,6 +80,11 @@ func (e *Engine) init() {
 		e.wake = make(chan struct{}, 1)
 		e.locks = map[string]*sync.Mutex{}
 		e.plans = map[string]*plan{}
+		e.backoff = map[string]*retry{}
+		e.outage = map[string]time.Time{}
+		if e.OutageGrace == 0 {
+			e.OutageGrace = time.Hour
+		}
 		if e.Log == nil {
 			e.Log = slog.Default()
 		}
@@ -362,19 +388,24 @@ func (e *Engine) submit(ctx context.Context, wf store.Workflow, p *plan, j store
 		e.failJob(ctx, wf, j, fmt.Sprintf("compute backend %q is not available on this site", j.Backend))
 		return
 	}
+	e.mu.Lock()
+	r := e.backoff[j.ID]
+	e.mu.Unlock()
+	if r != nil && now().Before(r.next) {
+		return
+	}
 	h, err := be.Submit(ctx, s)
 	if err != nil {
 		if errors.Is(err, batch.ErrUnavailable) {
-			e.Log.Warn("batch system unavailable; will retry", "workflow", wf.ID, "job", j.ID, "backend", j.Backend, "err", err)
-			_, _ = e.DB.UpdateWorkflow(ctx, wf.ID, func(w *store.Workflow) error {
-				w.StatusMessage = "The " + j.Backend + " batch system is unreachable; the step will be submitted when it is back."
-				return nil
-			})
+			e.submitLater(ctx, wf, j, err)
 			return
 		}
 		e.failJob(ctx, wf, j, "submission failed: "+err.Error())
 		return
 	}
+	e.mu.Lock()
+	delete(e.backoff, j.ID)
+	e.mu.Unlock()
 	raw, _ := json.Marshal(h)
 	t := now()
 	_, err = e.DB.UpdateJob(ctx, j.ID, func(x *store.Job) error {
@@ -401,6 +432,48 @@ func (e *Engine) submit(ctx context.Context, wf store.Workflow, p *plan, j store
 	}
 	e.Log.Info("job submitted", "workflow", wf.ID, "job", j.ID, "step", j.StepName, "backend", j.Backend, "backend_job_id", h.ID)
 }
+
+// submitLater keeps a job whose batch system is unreachable waiting, with
+// growing pauses between attempts, until the outage grace period is over.
+func (e *Engine) submitLater(ctx context.Context, wf store.Workflow, j store.Job, cause error) {
+	t := now()
+	e.mu.Lock()
+	r := e.backoff[j.ID]
+	if r == nil {
+		r = &retry{since: t, delay: minBackoff / 2}
+		e.backoff[j.ID] = r
+	}
+	r.delay = min(2*r.delay, maxBackoff)
+	r.next = t.Add(r.delay)
+	waited := t.Sub(r.since)
+	e.mu.Unlock()
+	if waited > e.OutageGrace {
+		e.mu.Lock()
+		delete(e.backoff, j.ID)
+		e.mu.Unlock()
+		e.failJob(ctx, wf, j, fmt.Sprintf("the %s batch system was unreachable for more than %s: %v", j.Backend, e.OutageGrace, cause))
+		return
+	}
+	e.Log.Warn("batch system unavailable; will retry", "workflow", wf.ID, "job", j.ID, "backend", j.Backend, "retry_in", r.delay, "err", cause)
+	e.setStatusMessage(ctx, wf.ID, fmt.Sprintf("waiting: the %s batch system is unreachable since %s; the step will be submitted when it is back",
+		j.Backend, r.since.Format("15:04:05 MST")))
+}
+
+// setStatusMessage records what a workflow waits for, writing only changes.
+func (e *Engine) setStatusMessage(ctx context.Context, id, msg string) {
+	_, err := e.DB.UpdateWorkflow(ctx, id, func(w *store.Workflow) error {
+		if w.StatusMessage == msg {
+			return errUnchanged
+		}
+		w.StatusMessage = msg
+		return nil
+	})
+	if err != nil && !errors.Is(err, errUnchanged) {
+		e.Log.Error("record workflow status message", "workflow", id, "err", err)
+	}
+}
+
+var errUnchanged = errors.New("unchanged")
 
 func (e *Engine) failJob(ctx context.Context, wf store.Workflow, j store.Job, reason string) {
 	t := now()

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -42,6 +43,7 @@ func (e *Engine) poll(ctx context.Context, wfs []store.Workflow) {
 			continue
 		}
 		states, err := be.Status(ctx, jobs)
+		e.noteOutage(ctx, name, jobs, owners, err)
 		if err != nil {
 			e.Log.Warn("job status", "backend", name, "jobs", len(jobs), "err", err)
 		}
@@ -52,6 +54,38 @@ func (e *Engine) poll(ctx context.Context, wfs []store.Workflow) {
 			}
 			e.settle(ctx, owners[bj.Spec.JobID], rows[bj.Spec.JobID], bj, st)
 		}
+	}
+}
+
+// noteOutage tells the owners of running jobs that their batch system is
+// unreachable (running steps go on; nothing fails for it), and clears the
+// message once it answers again.
+func (e *Engine) noteOutage(ctx context.Context, backend string, jobs []batch.Job, owners map[string]store.Workflow, err error) {
+	e.mu.Lock()
+	since, was := e.outage[backend]
+	switch {
+	case errors.Is(err, batch.ErrUnavailable) && !was:
+		since = now()
+		e.outage[backend] = since
+	case !errors.Is(err, batch.ErrUnavailable):
+		delete(e.outage, backend)
+	}
+	e.mu.Unlock()
+	msg := ""
+	if errors.Is(err, batch.ErrUnavailable) {
+		msg = fmt.Sprintf("waiting: the %s batch system is unreachable since %s; running steps go on and are checked when it is back",
+			backend, since.Format("15:04:05 MST"))
+	} else if !was {
+		return
+	}
+	seen := map[string]bool{}
+	for _, bj := range jobs {
+		wf := owners[bj.Spec.JobID]
+		if seen[wf.ID] || (msg == "" && wf.StatusMessage == "") {
+			continue
+		}
+		seen[wf.ID] = true
+		e.setStatusMessage(ctx, wf.ID, msg)
 	}
 }
 
@@ -85,6 +119,11 @@ func (e *Engine) settle(ctx context.Context, wf store.Workflow, j store.Job, bj 
 	switch st.State {
 	case batch.Failed:
 		status = store.JobStatus("failed")
+		if st.Retry && j.Attempt < e.Retries {
+			// The next round submits the command again as a new attempt.
+			status = store.JobStatus("retried")
+			st.Reason += fmt.Sprintf("; submitting it again (attempt %d of %d)", j.Attempt+2, e.Retries+1)
+		}
 	case batch.Stopped:
 		status = store.JobStatus("stopped")
 	}

@@ -334,3 +334,89 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	return nil
 }
+
+// BatchSubmitArgs writes a batch job's files and submits it with Argv (for
+// example sbatch ... script), as the user.
+type BatchSubmitArgs struct {
+	JobDir  string   `json:"job_dir"`
+	Script  string   `json:"script"`
+	Command string   `json:"command"`
+	Argv    []string `json:"argv"`
+	// Force submits even though an earlier attempt was interrupted (the
+	// caller looked for that attempt's job in the scheduler and found none).
+	Force bool `json:"force"`
+}
+
+// BatchSubmitResult is the scheduler's answer, or the id recorded by an
+// earlier submission of the same job.
+type BatchSubmitResult struct {
+	ID       string `json:"id"`
+	Already  bool   `json:"already"`
+	ExitCode int    `json:"exit_code"`
+	Stderr   string `json:"stderr"`
+	// Interrupted means an earlier attempt began to submit and recorded no
+	// answer: the job may exist in the scheduler.
+	Interrupted bool `json:"interrupted"`
+}
+
+// batchIDFile holds the scheduler's job id, written right after the
+// submission command answers, before the daemon hears of it.
+const batchIDFile = "batch_id"
+
+func jobSubmit(ctx context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
+	a, err := decode[BatchSubmitArgs](raw)
+	if err != nil {
+		return nil, err
+	}
+	if !filepath.IsAbs(a.JobDir) || len(a.Argv) == 0 {
+		return nil, userproc.Errorf(userproc.KindBadPath, "job directory must be absolute and the command not empty")
+	}
+	if err := os.MkdirAll(a.JobDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create job directory: %w", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(a.JobDir, batchIDFile)); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return BatchSubmitResult{ID: string(bytes.TrimSpace(b)), Already: true}, nil
+	}
+	claimPath := filepath.Join(a.JobDir, claimFile)
+	claim, err := os.OpenFile(claimPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	switch {
+	case errors.Is(err, os.ErrExist) && !a.Force:
+		return BatchSubmitResult{Interrupted: true}, nil
+	case errors.Is(err, os.ErrExist):
+	case err != nil:
+		return nil, fmt.Errorf("claim job: %w", err)
+	default:
+		claim.Close()
+	}
+	if err := writeFileAtomic(filepath.Join(a.JobDir, jobscript.CommandFile), []byte(a.Command), 0o600); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(a.JobDir, jobscript.ScriptFile), []byte(a.Script), 0o700); err != nil {
+		return nil, err
+	}
+	// The submission must finish once started, even if the daemon goes
+	// away: its answer is recorded here for the next attempt to find.
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), a.Argv[0], a.Argv[1:]...)
+	cmd.Dir = a.JobDir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	runErr := cmd.Run()
+	res := BatchSubmitResult{ID: strings.TrimSpace(out.String()), Stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(runErr, &ee):
+		res.ExitCode = ee.ExitCode()
+	case runErr != nil:
+		_ = os.Remove(claimPath)
+		return nil, fmt.Errorf("run %s: %w", a.Argv[0], runErr)
+	}
+	if res.ExitCode != 0 || res.ID == "" {
+		// Nothing was submitted: the next attempt starts afresh.
+		_ = os.Remove(claimPath)
+		return res, nil
+	}
+	if err := writeFileAtomic(filepath.Join(a.JobDir, batchIDFile), []byte(res.ID+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return res, nil
+}

@@ -43,6 +43,7 @@ func handlers() map[string]handler {
 		"job.cancel":   jobCancel,
 		"job.logs":     jobLogs,
 		"job.readexit": jobReadExit,
+		"job.submit":   jobSubmit,
 		"exec":         execCommand,
 	}
 }

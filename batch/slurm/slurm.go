@@ -1,0 +1,391 @@
+// Package slurm runs steps as Slurm jobs submitted by the user who owns
+// the workflow, so they show up under the user's name in squeue.
+//
+// Submission and cancellation run in a helper process with the user's
+// uid, gid and groups (sbatch and scancel as argument vectors). Status is
+// one query for every tracked job of every user per poll (squeue --json,
+// run by the daemon, which holds no power over files), so the cost of a
+// poll does not grow with the number of jobs. A job that left the queue is
+// never assumed to have succeeded: its script writes the step's exit
+// status to a file (write, then rename), read back as the user, and
+// without that or Slurm's own record the step fails as "final state
+// unknown".
+package slurm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/batch/jobscript"
+	"github.com/reana-site/reana-site/daemon/worker"
+)
+
+// Name is the backend's canonical name (REANA's "slurmcern" maps to it).
+const Name = "slurm"
+
+// MaxLogBytes bounds the output kept for one step.
+const MaxLogBytes = 4 << 20
+
+// Config is the site's Slurm setup.
+type Config struct {
+	// BinDir holds sbatch, squeue, scancel and scontrol; empty means PATH.
+	BinDir string
+	// Partition and Account are used when a step names none.
+	Partition string
+	Account   string
+	// ExtraArgs are sbatch arguments the admin adds to every job.
+	ExtraArgs []string
+}
+
+// Runner runs a program as a user; *userproc.Runner is the real one.
+type Runner interface {
+	Call(ctx context.Context, acct batch.Account, op string, args, result any) error
+}
+
+// QueryFunc runs a Slurm query command as the daemon itself and returns
+// its standard output and error.
+type QueryFunc func(ctx context.Context, argv []string) (stdout, stderr []byte, err error)
+
+// Backend is the Slurm backend.
+type Backend struct {
+	Runner Runner
+	Config Config
+	// Query runs squeue/scontrol for status; nil runs them directly.
+	Query QueryFunc
+}
+
+var _ batch.Backend = (*Backend)(nil)
+
+type handleData struct {
+	JobDir string `json:"job_dir"`
+}
+
+// Name implements batch.Backend.
+func (b *Backend) Name() string { return Name }
+
+func (b *Backend) bin(name string) string {
+	if b.Config.BinDir == "" {
+		return name
+	}
+	return filepath.Join(b.Config.BinDir, name)
+}
+
+func (b *Backend) query(ctx context.Context, argv []string) ([]byte, []byte, error) {
+	if b.Query != nil {
+		return b.Query(ctx, argv)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.Bytes(), errb.Bytes(), err
+}
+
+// unreachable recognises Slurm's messages for a controller it cannot reach,
+// which some commands print while exiting 0.
+var unreachable = regexp.MustCompile(`(?i)unable to contact slurm controller|socket timed out|connection refused|communication connection failure|slurm_load_jobs error|slurmctld.*(down|not responding)|Zero Bytes were transmitted`)
+
+// classify turns a failed Slurm command into an error, marking controller
+// outages as batch.ErrUnavailable so the engine waits instead of failing.
+func classify(what string, stderr []byte, err error) error {
+	msg := strings.TrimSpace(string(stderr))
+	if unreachable.MatchString(msg) {
+		return fmt.Errorf("slurm: %s: %s: %w", what, msg, batch.ErrUnavailable)
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		// The command itself could not run (missing binary): a site
+		// problem, not a passing outage.
+		return fmt.Errorf("slurm: %s: %w", what, err)
+	}
+	if msg == "" && err != nil {
+		msg = err.Error()
+	}
+	return fmt.Errorf("slurm: %s: %s", what, msg)
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// JobName says which workflow, run and step a job is, in the characters
+// every Slurm tool prints unharmed.
+func JobName(s batch.Spec) string {
+	n := "reana." + unsafeName.ReplaceAllString(s.WorkflowName, "_") + "." + unsafeName.ReplaceAllString(s.StepName, "_")
+	if len(n) > 200 {
+		n = n[:200]
+	}
+	return n
+}
+
+// Comment carries the ids that find a job again after a crash.
+func Comment(s batch.Spec) string {
+	return "reana-site job=" + s.JobID + " workflow=" + s.WorkflowID
+}
+
+var slurmTime = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(:[0-9]+){0,2}$`)
+
+// MemoryMB converts a Kubernetes-style quantity ("512Mi", "2Gi", "1G",
+// "300M", plain bytes) to whole megabytes for sbatch --mem.
+func MemoryMB(q string) (int64, error) {
+	q = strings.TrimSpace(q)
+	units := []struct {
+		suffix string
+		mult   float64
+	}{
+		{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40},
+		{"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
+	}
+	mult := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(q, u.suffix) {
+			q, mult = strings.TrimSuffix(q, u.suffix), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(q, 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("memory %q is not a quantity such as 512Mi or 2Gi", q)
+	}
+	mb := int64((v*mult + (1<<20 - 1)) / (1 << 20))
+	return max(mb, 1), nil
+}
+
+// SbatchArgs is the sbatch argument vector for a step (without the script).
+func (b *Backend) SbatchArgs(s batch.Spec) ([]string, error) {
+	out := filepath.Join(s.JobDir, jobscript.OutputFile)
+	args := []string{
+		b.bin("sbatch"), "--parsable",
+		"--job-name=" + JobName(s),
+		"--comment=" + Comment(s),
+		"--chdir=" + s.Workspace,
+		"--output=" + out, "--error=" + out,
+		"--open-mode=append",
+	}
+	partition := s.Hints.SlurmPartition
+	if partition == "" {
+		partition = b.Config.Partition
+	}
+	if partition != "" {
+		if unsafeName.MatchString(partition) {
+			return nil, fmt.Errorf("slurm_partition %q: only letters, digits, '.', '_' and '-' are allowed", partition)
+		}
+		args = append(args, "--partition="+partition)
+	}
+	if b.Config.Account != "" {
+		args = append(args, "--account="+b.Config.Account)
+	}
+	if t := s.Hints.SlurmTime; t != "" {
+		if !slurmTime.MatchString(t) {
+			return nil, fmt.Errorf("slurm_time %q is not a Slurm time such as 60, 2:00:00 or 1-0", t)
+		}
+		args = append(args, "--time="+t)
+	}
+	if m := s.Hints.MemoryLimit; m != "" {
+		mb, err := MemoryMB(m)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes_memory_limit: %w", err)
+		}
+		args = append(args, "--mem="+strconv.FormatInt(mb, 10))
+	}
+	args = append(args, b.Config.ExtraArgs...)
+	return append(args, filepath.Join(s.JobDir, jobscript.ScriptFile)), nil
+}
+
+// Submit implements batch.Backend. The helper (as the user) writes the
+// job script, runs sbatch, and records the job id in the job directory
+// before answering, so a daemon that dies meanwhile finds the job there;
+// a job whose submission was interrupted before that is looked up by its
+// comment instead of being submitted twice.
+func (b *Backend) Submit(ctx context.Context, s batch.Spec) (batch.Handle, error) {
+	script, err := jobscript.Render(s, jobscript.Options{})
+	if err != nil {
+		return batch.Handle{}, err
+	}
+	argv, err := b.SbatchArgs(s)
+	if err != nil {
+		return batch.Handle{}, err
+	}
+	args := worker.BatchSubmitArgs{JobDir: s.JobDir, Script: script, Command: s.Command, Argv: argv}
+	var res worker.BatchSubmitResult
+	if err := b.Runner.Call(ctx, s.User, "job.submit", args, &res); err != nil {
+		return batch.Handle{}, fmt.Errorf("slurm: submit job %s: %w", s.JobID, err)
+	}
+	if res.Interrupted {
+		// An earlier submission got as far as sbatch but not as recording
+		// its answer: find the job by its comment before trying again.
+		if id, err := b.findByComment(ctx, Comment(s)); err != nil {
+			return batch.Handle{}, err
+		} else if id != "" {
+			return b.handle(s, id), nil
+		}
+		args.Force = true
+		if err := b.Runner.Call(ctx, s.User, "job.submit", args, &res); err != nil {
+			return batch.Handle{}, fmt.Errorf("slurm: submit job %s: %w", s.JobID, err)
+		}
+	}
+	if res.ExitCode != 0 || res.ID == "" {
+		return batch.Handle{}, classify("sbatch", []byte(res.Stderr), fmt.Errorf("exit status %d", res.ExitCode))
+	}
+	id, _, _ := strings.Cut(strings.TrimSpace(res.ID), ";") // "id;cluster"
+	if _, err := strconv.ParseUint(id, 10, 64); err != nil {
+		return batch.Handle{}, fmt.Errorf("slurm: sbatch answered %q, not a job id (stderr: %s)", res.ID, strings.TrimSpace(res.Stderr))
+	}
+	return b.handle(s, id), nil
+}
+
+func (b *Backend) handle(s batch.Spec, id string) batch.Handle {
+	data, _ := json.Marshal(handleData{JobDir: s.JobDir})
+	return batch.Handle{Backend: Name, Version: 1, ID: id, Data: data}
+}
+
+func (b *Backend) findByComment(ctx context.Context, comment string) (string, error) {
+	jobs, err := b.queue(ctx)
+	if err != nil {
+		return "", err
+	}
+	for id, j := range jobs {
+		if j.Comment == comment {
+			return id, nil
+		}
+	}
+	return "", nil
+}
+
+// queue is the single scheduler query of a poll: every job the controller
+// still knows, of every user.
+func (b *Backend) queue(ctx context.Context) (map[string]QueueJob, error) {
+	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+	defer cancel()
+	out, stderr, err := b.query(ctx, []string{b.bin("squeue"), "--json"})
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("slurm: squeue did not answer within %s: %w", pollTimeout, batch.ErrUnavailable)
+	}
+	if err != nil || unreachable.Match(stderr) {
+		return nil, classify("squeue", stderr, err)
+	}
+	jobs, err := ParseQueue(out)
+	if err != nil {
+		return nil, fmt.Errorf("slurm: squeue --json: %w", err)
+	}
+	return jobs, nil
+}
+
+func jobDir(j batch.Job) string {
+	var h handleData
+	_ = json.Unmarshal(j.Handle.Data, &h)
+	if h.JobDir == "" {
+		return j.Spec.JobDir
+	}
+	return h.JobDir
+}
+
+// Status implements batch.Backend: one squeue for all jobs; exit-status
+// files are read, one helper per user, only for jobs that ended.
+func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batch.Status, error) {
+	queue, err := b.queue(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]batch.Status, len(jobs))
+	ended := map[uint32][]batch.Job{}
+	for _, j := range jobs {
+		q, known := queue[j.Handle.ID]
+		if known && !q.Terminal() {
+			out[j.Spec.JobID] = q.Status()
+			continue
+		}
+		ended[j.Spec.User.UID] = append(ended[j.Spec.User.UID], j)
+	}
+	var firstErr error
+	for _, js := range ended {
+		args := worker.JobReadExitArgs{JobDirs: map[string]string{}}
+		for _, j := range js {
+			args.JobDirs[j.Spec.JobID] = jobDir(j)
+		}
+		var exits map[string]worker.ExitInfo
+		if err := b.Runner.Call(ctx, js[0].Spec.User, "job.readexit", args, &exits); err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("slurm: read exit status as %s: %w", js[0].Spec.User.Name, err)
+			}
+			continue
+		}
+		for _, j := range js {
+			q, known := queue[j.Handle.ID]
+			out[j.Spec.JobID] = Settle(q, known, exits[j.Spec.JobID], j.Handle.ID)
+		}
+	}
+	return out, firstErr
+}
+
+// Settle decides the end of a job from Slurm's record (if the controller
+// still has it) and the exit-status file the job script writes.
+func Settle(q QueueJob, known bool, exit worker.ExitInfo, id string) batch.Status {
+	if known {
+		st := q.Status()
+		if exit.Present && (q.State == "COMPLETED" || q.State == "FAILED") {
+			// The script's own record wins for the exit code: Slurm's may be
+			// the shell's, after the script trapped the command's.
+			code := exit.ExitCode
+			st.ExitCode = &code
+			st.State, st.Reason = batch.Succeeded, ""
+			if code != 0 {
+				st.State, st.Reason = batch.Failed, fmt.Sprintf("command exited with status %d (Slurm job %s)", code, id)
+			}
+		}
+		return st
+	}
+	if exit.Present {
+		code := exit.ExitCode
+		if code == 0 {
+			return batch.Status{State: batch.Succeeded, ExitCode: &code}
+		}
+		return batch.Status{State: batch.Failed, ExitCode: &code, Reason: fmt.Sprintf("command exited with status %d (Slurm job %s)", code, id)}
+	}
+	return batch.Status{State: batch.Failed, Reason: fmt.Sprintf(
+		"final state unknown: Slurm job %s left the queue without recording an exit status", id)}
+}
+
+// Cancel implements batch.Backend: scancel as the user, so Slurm's own
+// permission check applies.
+func (b *Backend) Cancel(ctx context.Context, j batch.Job) error {
+	var res worker.ExecResult
+	argv := []string{b.bin("scancel"), j.Handle.ID}
+	if err := b.Runner.Call(ctx, j.Spec.User, "exec", worker.ExecArgs{Argv: argv, Dir: "/"}, &res); err != nil {
+		return fmt.Errorf("slurm: cancel job %s: %w", j.Handle.ID, err)
+	}
+	if res.ExitCode != 0 || unreachable.MatchString(res.Stderr) {
+		if strings.Contains(res.Stderr, "already completed") || strings.Contains(res.Stderr, "Invalid job id") {
+			return nil
+		}
+		return classify("scancel "+j.Handle.ID, []byte(res.Stderr), fmt.Errorf("exit status %d", res.ExitCode))
+	}
+	return nil
+}
+
+// Logs implements batch.Backend.
+func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
+	var res worker.JobLogsResult
+	err := b.Runner.Call(ctx, j.Spec.User, "job.logs", worker.JobLogsArgs{
+		Path: filepath.Join(jobDir(j), jobscript.OutputFile), MaxBytes: MaxLogBytes,
+	}, &res)
+	if err != nil {
+		return "", fmt.Errorf("slurm: logs of job %s: %w", j.Handle.ID, err)
+	}
+	if res.Truncated {
+		return "[output truncated to its last 4 MiB]\n" + res.Text, nil
+	}
+	return res.Text, nil
+}
+
+// pollTimeout bounds one squeue; a controller that does not answer within
+// it counts as unreachable for this round.
+const pollTimeout = 30 * time.Second

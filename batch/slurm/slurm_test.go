@@ -1,0 +1,284 @@
+package slurm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/daemon/worker"
+)
+
+func TestParseQueueOfSlurm2205(t *testing.T) {
+	b, err := os.ReadFile("testdata/squeue.json")
+	require.NoError(t, err)
+	q, err := ParseQueue(b)
+	require.NoError(t, err)
+
+	tests := []struct {
+		id       string
+		state    string
+		terminal bool
+		engine   batch.State
+		code     int
+		signal   int
+		reason   string
+	}{
+		{"1", "COMPLETED", true, batch.Succeeded, 0, 0, ""},
+		{"2", "TIMEOUT", true, batch.Failed, 0, 15, "time limit"},
+		{"3", "FAILED", true, batch.Failed, 3, 0, "exited with status 3"},
+		{"4", "FAILED", true, batch.Failed, 0, 9, "signal 9"},
+		{"6", "CANCELLED", true, batch.Failed, 0, 15, "cancelled"},
+		{"7", "RUNNING", false, batch.Running, 0, 0, ""},
+		{"9", "PENDING", false, batch.Pending, 0, 0, "Resources"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id+" "+tt.state, func(t *testing.T) {
+			j, ok := q[tt.id]
+			require.True(t, ok)
+			assert.Equal(t, tt.state, j.State)
+			assert.Equal(t, tt.terminal, j.Terminal())
+			st := j.Status()
+			assert.Equal(t, tt.engine, st.State)
+			if tt.terminal {
+				require.NotNil(t, st.ExitCode)
+				assert.Equal(t, tt.code, *st.ExitCode)
+				assert.Equal(t, tt.signal, st.Signal)
+			}
+			assert.Contains(t, st.Reason, tt.reason)
+		})
+	}
+	assert.Equal(t, "reana-site job=abc", q["1"].Comment)
+	assert.Equal(t, "alice", q["1"].User)
+}
+
+func TestStatesOfLaterSlurmVersions(t *testing.T) {
+	doc := `{"jobs":[{"job_id":5,"job_state":["OUT_OF_MEMORY"],"exit_code":{"status":["FAILED"],"return_code":{"set":true,"number":0},"signal":{"id":{"set":true,"number":9}}}},
+	{"job_id":6,"job_state":["NODE_FAIL"],"exit_code":{"return_code":1}}]}`
+	q, err := ParseQueue([]byte(doc))
+	require.NoError(t, err)
+	oom := q["5"].Status()
+	assert.Equal(t, batch.Failed, oom.State)
+	assert.Equal(t, 9, oom.Signal)
+	assert.Contains(t, oom.Reason, "out of memory")
+	nf := q["6"].Status()
+	assert.True(t, nf.Retry, "NODE_FAIL is worth another try")
+	assert.Contains(t, nf.Reason, "NODE_FAIL")
+}
+
+func TestEverySlurmStateIsMapped(t *testing.T) {
+	for _, s := range []string{"COMPLETED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "CANCELLED", "BOOT_FAIL", "DEADLINE"} {
+		st := QueueJob{ID: "1", State: s, ExitCode: 1}.Status()
+		assert.True(t, st.State.Terminal(), s)
+		assert.Equal(t, batch.Failed, st.State, s)
+		assert.NotEmpty(t, st.Reason, s)
+	}
+	for _, s := range []string{"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING", "REQUEUED"} {
+		assert.False(t, QueueJob{State: s}.Terminal(), s)
+		assert.False(t, QueueJob{State: s}.Status().State.Terminal(), s)
+	}
+}
+
+func TestMemoryMB(t *testing.T) {
+	for in, want := range map[string]int64{"512Mi": 512, "2Gi": 2048, "1G": 954, "300M": 287, "1048576": 1, "1.5Gi": 1536} {
+		got, err := MemoryMB(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"", "lots", "-1Gi", "0"} {
+		_, err := MemoryMB(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func spec() batch.Spec {
+	return batch.Spec{
+		JobID: "j-1", WorkflowID: "wf-1", WorkflowName: "root6-fit.2", StepName: "gen data; rm -rf /",
+		Command: "echo hi", Workspace: "/home/alice/reana/workflows/wf-1", JobDir: "/home/alice/reana/jobs/wf-1/j-1",
+		User: batch.Account{Name: "alice", UID: 4101, GID: 4101},
+	}
+}
+
+func TestSbatchArgs(t *testing.T) {
+	b := &Backend{Config: Config{BinDir: "/opt/slurm/bin", Partition: "short", Account: "atlas", ExtraArgs: []string{"--qos=normal"}}}
+	s := spec()
+	s.Hints = batch.Hints{SlurmTime: "2:00:00", MemoryLimit: "2Gi"}
+	args, err := b.SbatchArgs(s)
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"/opt/slurm/bin/sbatch", "--parsable",
+		"--job-name=reana.root6-fit.2.gen_data_rm_-rf_",
+		"--comment=reana-site job=j-1 workflow=wf-1",
+		"--chdir=/home/alice/reana/workflows/wf-1",
+		"--output=/home/alice/reana/jobs/wf-1/j-1/output.log", "--error=/home/alice/reana/jobs/wf-1/j-1/output.log",
+		"--open-mode=append",
+		"--partition=short", "--account=atlas", "--time=2:00:00", "--mem=2048", "--qos=normal",
+		"/home/alice/reana/jobs/wf-1/j-1/job.sh",
+	}, args)
+
+	for name, h := range map[string]batch.Hints{
+		"partition with a space": {SlurmPartition: "a b"},
+		"time with letters":      {SlurmTime: "1h"},
+		"option smuggled":        {SlurmTime: "60 --uid=0"},
+		"memory garbage":         {MemoryLimit: "much"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := spec()
+			s.Hints = h
+			_, err := b.SbatchArgs(s)
+			assert.Error(t, err)
+		})
+	}
+}
+
+// fakeRunner plays the user's helper process.
+type fakeRunner struct {
+	mu     sync.Mutex
+	calls  []string
+	submit func(worker.BatchSubmitArgs) worker.BatchSubmitResult
+	exits  map[string]worker.ExitInfo
+}
+
+func (f *fakeRunner) Call(_ context.Context, acct batch.Account, op string, args, result any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, acct.Name+" "+op)
+	var out any
+	switch op {
+	case "job.submit":
+		out = f.submit(args.(worker.BatchSubmitArgs))
+	case "job.readexit":
+		m := map[string]worker.ExitInfo{}
+		for id := range args.(worker.JobReadExitArgs).JobDirs {
+			m[id] = f.exits[id]
+		}
+		out = m
+	case "exec":
+		out = worker.ExecResult{}
+	default:
+		return fmt.Errorf("unexpected op %s", op)
+	}
+	b, _ := json.Marshal(out)
+	return json.Unmarshal(b, result)
+}
+
+func queueOf(jobs ...string) string {
+	return `{"errors":[],"jobs":[` + strings.Join(jobs, ",") + `]}`
+}
+
+func TestSubmitIsIdempotentAcrossCrashes(t *testing.T) {
+	tests := []struct {
+		name      string
+		queue     string
+		answers   []worker.BatchSubmitResult
+		wantID    string
+		wantCalls int
+		wantErr   error
+	}{
+		{"fresh", queueOf(), []worker.BatchSubmitResult{{ID: "42"}}, "42", 1, nil},
+		{"cluster suffix", queueOf(), []worker.BatchSubmitResult{{ID: "42;cluster1"}}, "42", 1, nil},
+		{"recorded before the crash", queueOf(), []worker.BatchSubmitResult{{ID: "41", Already: true}}, "41", 1, nil},
+		{"interrupted, job in queue", queueOf(`{"job_id":77,"job_state":"RUNNING","comment":"reana-site job=j-1 workflow=wf-1"}`),
+			[]worker.BatchSubmitResult{{Interrupted: true}}, "77", 1, nil},
+		{"interrupted, job not in queue", queueOf(), []worker.BatchSubmitResult{{Interrupted: true}, {ID: "78"}}, "78", 2, nil},
+		{"controller down", queueOf(), []worker.BatchSubmitResult{{ExitCode: 1, Stderr: "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)"}}, "", 1, batch.ErrUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := 0
+			r := &fakeRunner{submit: func(a worker.BatchSubmitArgs) worker.BatchSubmitResult {
+				res := tt.answers[n]
+				if n > 0 {
+					assert.True(t, a.Force, "the retry after a lookup must force")
+				}
+				n++
+				return res
+			}}
+			b := &Backend{Runner: r, Query: func(context.Context, []string) ([]byte, []byte, error) { return []byte(tt.queue), nil, nil }}
+			h, err := b.Submit(context.Background(), spec())
+			if tt.wantErr != nil {
+				assert.ErrorIs(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantID, h.ID)
+			assert.Equal(t, tt.wantCalls, n)
+		})
+	}
+}
+
+func TestStatusIsOneQueryWhateverTheNumberOfJobs(t *testing.T) {
+	for _, n := range []int{10, 1000, 10000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			var queued []string
+			var jobs []batch.Job
+			for i := 0; i < n; i++ {
+				queued = append(queued, fmt.Sprintf(`{"job_id":%d,"job_state":"RUNNING","exit_code":0}`, i+1))
+				s := spec()
+				s.JobID = fmt.Sprint("j", i)
+				jobs = append(jobs, batch.Job{Spec: s, Handle: batch.Handle{Backend: Name, ID: fmt.Sprint(i + 1)}})
+			}
+			queries := 0
+			b := &Backend{Runner: &fakeRunner{}, Query: func(_ context.Context, argv []string) ([]byte, []byte, error) {
+				queries++
+				return []byte(queueOf(queued...)), nil, nil
+			}}
+			st, err := b.Status(context.Background(), jobs)
+			require.NoError(t, err)
+			assert.Len(t, st, n)
+			assert.Equal(t, 1, queries)
+		})
+	}
+}
+
+func TestVanishedJobsNeedEvidence(t *testing.T) {
+	r := &fakeRunner{exits: map[string]worker.ExitInfo{
+		"ok":   {Present: true, ExitCode: 0},
+		"bad":  {Present: true, ExitCode: 2},
+		"gone": {},
+	}}
+	b := &Backend{Runner: r, Query: func(context.Context, []string) ([]byte, []byte, error) {
+		return []byte(queueOf(`{"job_id":5,"job_state":"COMPLETED","exit_code":0}`)), nil, nil
+	}}
+	job := func(id, slurmID string) batch.Job {
+		s := spec()
+		s.JobID = id
+		return batch.Job{Spec: s, Handle: batch.Handle{ID: slurmID}}
+	}
+	st, err := b.Status(context.Background(), []batch.Job{job("ok", "1"), job("bad", "2"), job("gone", "3"), job("done", "5")})
+	require.NoError(t, err)
+	assert.Equal(t, batch.Succeeded, st["ok"].State)
+	assert.Equal(t, batch.Failed, st["bad"].State)
+	assert.Equal(t, 2, *st["bad"].ExitCode)
+	assert.Equal(t, batch.Failed, st["gone"].State, "a job that vanished without evidence never succeeds")
+	assert.Contains(t, st["gone"].Reason, "final state unknown")
+	assert.Equal(t, batch.Succeeded, st["done"].State, "Slurm's own record is evidence")
+}
+
+func TestControllerOutageIsUnavailable(t *testing.T) {
+	for name, q := range map[string]QueryFunc{
+		"exit 1": func(context.Context, []string) ([]byte, []byte, error) {
+			return nil, []byte("slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n"), &exitErr{}
+		},
+		"exit 0 with error text": func(context.Context, []string) ([]byte, []byte, error) {
+			return []byte(queueOf()), []byte("slurm_load_jobs error: Socket timed out on send/recv operation\n"), nil
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := &Backend{Runner: &fakeRunner{}, Query: q}
+			_, err := b.Status(context.Background(), []batch.Job{{Spec: spec(), Handle: batch.Handle{ID: "1"}}})
+			assert.ErrorIs(t, err, batch.ErrUnavailable)
+		})
+	}
+}
+
+type exitErr struct{}
+
+func (*exitErr) Error() string { return "exit status 1" }
