@@ -5,7 +5,10 @@
 #     by unprivileged users;
 #   - the POSIX test users alice (4101), bob (4102) and lowuid (900) and
 #     their groups;
-#   - .cache/setup.env, which the Go tests read.
+#   - .cache/setup.env, which the Go tests read;
+#   - a real single-node Slurm (Debian's slurmctld, slurmd and munge), started
+#     by test/slurm/slurm.sh without systemd; REANA_SITE_SLURM=0 skips
+#     starting it. `test/slurm/slurm.sh stop` stops it.
 # It is idempotent and does nothing slow when everything is already there.
 set -euo pipefail
 
@@ -23,7 +26,8 @@ REQUIREMENTS="reana-client==0.9.6 reana-commons==0.9.11 setuptools==80.8.0"
 OPTIONAL_REQUIREMENTS="htcondor"
 
 PACKAGES=(build-essential gcc make git python3-venv python3-pip util-linux
-    procps passwd openssl curl zip unzip sqlite3 ca-certificates)
+    procps passwd openssl curl zip unzip sqlite3 ca-certificates
+    slurmctld slurmd slurm-client munge)
 
 log() { printf 'setup: %s\n' "$*"; }
 warn() { printf 'setup: WARNING: %s\n' "$*" >&2; }
@@ -41,8 +45,23 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # The postinst scripts of munge, slurmctld and slurmd would start their
+    # services; test/slurm/slurm.sh starts them itself, so a policy-rc.d
+    # that denies every start is in place while apt-get runs.
+    policy=/usr/sbin/policy-rc.d
+    own_policy=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# test/setup.sh: no service starts during apt-get install\nexit 101\n' >"$policy"
+        chmod 0755 "$policy"
+        own_policy=1
+        trap 'rm -f "$policy"' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    if [ -n "$own_policy" ]; then
+        rm -f "$policy"
+        trap - EXIT
+    fi
 fi
 [ -x "$SYS_PYTHON" ] || die "$SYS_PYTHON is missing"
 
@@ -171,5 +190,14 @@ if id alice >/dev/null 2>&1; then
         env PYTHONWARNINGS=ignore "$REANA_CLIENT" --help >/dev/null); then
         die "user alice cannot run $REANA_CLIENT"
     fi
+fi
+
+# --- Slurm ------------------------------------------------------------------
+if [ "${REANA_SITE_SLURM:-1}" = 0 ]; then
+    log "REANA_SITE_SLURM=0: not starting Slurm (its tests skip)"
+else
+    bash "$REPO/test/slurm/slurm.sh" start ||
+        die "Slurm did not start (logs in /var/log/slurm; REANA_SITE_SLURM=0 skips it)"
+    log "Slurm runs until: $REPO/test/slurm/slurm.sh stop"
 fi
 log "ready ($REANA_CLIENT)"

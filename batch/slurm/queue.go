@@ -39,8 +39,10 @@ func ParseQueue(b []byte) (map[string]QueueJob, error) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	if len(doc.Errors) > 0 && doc.Jobs == nil {
-		return nil, fmt.Errorf("squeue reported errors: %s", joinRaw(doc.Errors))
+	if len(doc.Errors) > 0 {
+		// 22.05 reports an unreachable controller here, exits 0 and lists
+		// no jobs: an empty queue must never be believed then.
+		return nil, fmt.Errorf("squeue reported errors: %s: %w", joinRaw(doc.Errors), batch.ErrUnavailable)
 	}
 	out := make(map[string]QueueJob, len(doc.Jobs))
 	for _, j := range doc.Jobs {

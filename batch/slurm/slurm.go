@@ -276,6 +276,9 @@ func (b *Backend) queue(ctx context.Context) (map[string]QueueJob, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slurm: squeue --json: %w", err)
 	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("slurm: squeue --json printed nothing: %w", batch.ErrUnavailable)
+	}
 	return jobs, nil
 }
 

@@ -267,6 +267,10 @@ func TestControllerOutageIsUnavailable(t *testing.T) {
 		"exit 1": func(context.Context, []string) ([]byte, []byte, error) {
 			return nil, []byte("slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n"), &exitErr{}
 		},
+		"exit 0 with the error in the JSON (22.05)": func(context.Context, []string) ([]byte, []byte, error) {
+			b, err := os.ReadFile("testdata/squeue-unreachable.json")
+			return b, nil, err
+		},
 		"exit 0 with error text": func(context.Context, []string) ([]byte, []byte, error) {
 			return []byte(queueOf()), []byte("slurm_load_jobs error: Socket timed out on send/recv operation\n"), nil
 		},

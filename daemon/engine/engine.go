@@ -65,7 +65,7 @@ type retry struct {
 
 const (
 	minBackoff = time.Second
-	maxBackoff = time.Minute
+	maxBackoff = 30 * time.Second
 )
 
 type plan struct {

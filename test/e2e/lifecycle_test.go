@@ -77,7 +77,13 @@ func TestRoot6FitAsTheUser(t *testing.T) {
 
 	// Every file of the workspace and the workspace itself are alice's,
 	// made by her own processes; the workspace is private.
-	ws := d.WorkspaceOf(alice, wf.ID)
+	assert.Greater(t, assertOwnedBy(t, d.WorkspaceOf(alice, wf.ID), alice), 5)
+}
+
+// assertOwnedBy checks that the workspace is private (0700) and that
+// every file in it belongs to the user; it returns how many it saw.
+func assertOwnedBy(t *testing.T, ws string, u *User) int {
+	t.Helper()
 	st, err := os.Stat(ws)
 	require.NoError(t, err)
 	assert.Equal(t, fs.FileMode(0o700), st.Mode().Perm(), "workspace mode")
@@ -87,12 +93,12 @@ func TestRoot6FitAsTheUser(t *testing.T) {
 		info, err := e.Info()
 		require.NoError(t, err)
 		sys := info.Sys().(*syscall.Stat_t)
-		assert.Equal(t, uint32(alice.UID), sys.Uid, "owner of %s", p)
-		assert.Equal(t, uint32(alice.GID), sys.Gid, "group of %s", p)
+		assert.Equal(t, uint32(u.UID), sys.Uid, "owner of %s", p)
+		assert.Equal(t, uint32(u.GID), sys.Gid, "group of %s", p)
 		n++
 		return nil
 	}))
-	assert.Greater(t, n, 5)
+	return n
 }
 
 func TestParametersFromSpecAndOverrides(t *testing.T) {
