@@ -65,6 +65,19 @@ func slurmJobs(t *testing.T, workflowID string) []slurmJob {
 	return jobs
 }
 
+// assertOncePerCommand: the workflow's commands each became exactly one
+// Slurm job (the comment names the engine's job, which is per command).
+func assertOncePerCommand(t *testing.T, workflowID string, commands int) {
+	t.Helper()
+	jobs := slurmJobs(t, workflowID)
+	seen := map[string]bool{}
+	for _, j := range jobs {
+		assert.False(t, seen[j.Comment], "submitted twice: %s", j.Comment)
+		seen[j.Comment] = true
+	}
+	assert.Len(t, jobs, commands, "one Slurm job per command: %v", jobs)
+}
+
 func waitSlurmJob(t *testing.T, workflowID, state string) slurmJob {
 	t.Helper()
 	var found slurmJob
@@ -211,8 +224,8 @@ func TestSlurmKillWhileRunningAndPending(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(d.WorkspaceOf(alice, crash.ID), "runs.log"))
 	require.NoError(t, err)
 	assert.Equal(t, "first\nslow-start\nslow-end\nlast\n", string(b))
-	assert.Len(t, slurmJobs(t, crash.ID), 4, "one Slurm job per command, none twice")
-	assert.Len(t, slurmJobs(t, wait.ID), 3, "one Slurm job per command, none twice")
+	assertOncePerCommand(t, crash.ID, 5)
+	assertOncePerCommand(t, wait.ID, 3)
 }
 
 // TestSlurmControllerOutage: slurmctld is down for 30 s while one
