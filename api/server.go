@@ -235,9 +235,15 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, what string, e
 }
 
 // pathParam returns a decoded path parameter. chi routes on the escaped
-// path when the request has one, so %2F inside a parameter arrives encoded.
+// path when the request has one (RawPath), so %2F inside a parameter
+// arrives encoded; otherwise it is decoded already.
 func pathParam(r *http.Request, name string) (string, error) {
 	v := chi.URLParam(r, name)
+	if r.URL.RawPath == "" {
+		// chi routed on the decoded path: decoding again would turn a
+		// file named "a%41" into "aA".
+		return v, nil
+	}
 	return url.PathUnescape(v)
 }
 

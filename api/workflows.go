@@ -533,16 +533,29 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflo
 		return
 	}
 	for _, x := range targets {
-		if err := s.Runner.Call(r.Context(), c.Account, "fs.remove", worker.WorkspaceArgs{Workspace: x.WorkspacePath, JobsDir: x.JobsPath}, nil); err != nil {
-			s.internal(w, r, "delete the workspace", err)
-			return
-		}
-		if _, err := s.DB.UpdateWorkflow(r.Context(), x.ID, func(y *store.Workflow) error {
+		// The status is checked again where it is changed, so a start that
+		// slipped in since the check above wins over the delete.
+		_, err := s.DB.UpdateWorkflow(r.Context(), x.ID, func(y *store.Workflow) error {
+			if running(y.Status) {
+				return errStartedMeanwhile
+			}
 			y.Status = store.StatusDeleted
 			y.DiskUsage = 0
 			return nil
-		}); err != nil {
+		})
+		if errors.Is(err, errStartedMeanwhile) {
+			if x.ID == wf.ID {
+				writeError(w, http.StatusConflict, fmt.Sprintf("Workflow %s was started meanwhile. Stop it first.", wf.FullName()))
+				return
+			}
+			continue
+		}
+		if err != nil {
 			s.internal(w, r, "delete the workflow", err)
+			return
+		}
+		if err := s.Runner.Call(r.Context(), c.Account, "fs.remove", worker.WorkspaceArgs{Workspace: x.WorkspacePath, JobsDir: x.JobsPath}, nil); err != nil {
+			s.internal(w, r, "delete the workspace", err)
 			return
 		}
 	}
@@ -770,3 +783,5 @@ func terminalStatus(s store.WorkflowStatus) bool {
 	}
 	return false
 }
+
+var errStartedMeanwhile = errors.New("workflow started meanwhile")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -39,6 +40,13 @@ func newLogger(level string) *slog.Logger {
 }
 
 func serve(ctx context.Context) error {
+	if os.Getenv(listenFDEnv) == "" {
+		// Descriptors inherited from whoever started the daemon must not
+		// reach the helpers and steps it starts as users.
+		if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+			return fmt.Errorf("mark inherited descriptors close-on-exec: %w", err)
+		}
+	}
 	cfg, err := config.Load()
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
@@ -91,22 +99,34 @@ func serve(ctx context.Context) error {
 		log.Warn("running without CAP_SETUID/CAP_SETGID: only this uid can be served", "uid", os.Getuid())
 	}
 	policy := identity.Policy{MinUID: cfg.MinUID, AllowedGroups: cfg.AllowedGroups}
+	// accounts marks the problems that waiting will not cure (the user is
+	// gone or no longer allowed) as refusals; anything else (NSS or the
+	// store briefly failing) is retried by the engine.
 	accounts := func(ctx context.Context, ownerID string) (batch.Account, error) {
 		u, err := db.UserByID(ctx, ownerID)
+		if errors.Is(err, store.ErrNotFound) {
+			return batch.Account{}, fmt.Errorf("%w: %v", engine.ErrAccountRefused, err)
+		}
 		if err != nil {
 			return batch.Account{}, err
 		}
 		if u.RemovedAt != nil {
-			return batch.Account{}, fmt.Errorf("user %s was removed from the service", u.Name)
+			return batch.Account{}, fmt.Errorf("%w: user %s was removed from the service", engine.ErrAccountRefused, u.Name)
 		}
 		a, err := identity.Lookup(u.Name)
+		if errors.Is(err, identity.ErrUnknownUser) {
+			return a, fmt.Errorf("%w: %v", engine.ErrAccountRefused, err)
+		}
 		if err != nil {
 			return a, err
 		}
 		if a.UID != u.UID {
-			return a, fmt.Errorf("the uid of %s changed from %d to %d", u.Name, u.UID, a.UID)
+			return a, fmt.Errorf("%w: the uid of %s changed from %d to %d", engine.ErrAccountRefused, u.Name, u.UID, a.UID)
 		}
-		return a, policy.Check(a)
+		if err := policy.Check(a); err != nil {
+			return a, fmt.Errorf("%w: %v", engine.ErrAccountRefused, err)
+		}
+		return a, nil
 	}
 	backends := map[string]batch.Backend{}
 	for _, name := range cfg.Backends {
@@ -152,6 +172,7 @@ func serve(ctx context.Context) error {
 		Handler:           srv.Handler(),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	engCtx, stopEngine := context.WithCancel(context.Background())

@@ -23,8 +23,20 @@ import (
 )
 
 // AccountFunc resolves a workflow owner to the POSIX account jobs run as,
-// applying the site policy at the time of use.
+// applying the site policy at the time of use. Errors wrapping
+// ErrAccountRefused are final; others (a directory service that does not
+// answer) are waited out like a batch system outage.
 type AccountFunc func(ctx context.Context, ownerID string) (batch.Account, error)
+
+// ErrAccountRefused means the owner may not run anything any more.
+var ErrAccountRefused = errors.New("account refused")
+
+// Bounds on the helpers and batch commands one engine step waits for, so a
+// user's process that hangs cannot stall everybody's workflows.
+const (
+	submitTimeout = 5 * time.Minute
+	statusTimeout = 2 * time.Minute
+)
 
 // Engine drives workflows forward.
 type Engine struct {
@@ -135,6 +147,7 @@ func (e *Engine) lock(id string) func() {
 func (e *Engine) forget(id string) {
 	e.mu.Lock()
 	delete(e.plans, id)
+	delete(e.locks, id)
 	e.mu.Unlock()
 }
 
@@ -379,6 +392,10 @@ func (e *Engine) JobSpec(ctx context.Context, wf store.Workflow, j store.Job) (b
 
 func (e *Engine) submit(ctx context.Context, wf store.Workflow, p *plan, j store.Job) {
 	s, err := e.JobSpec(ctx, wf, j)
+	if err != nil && !errors.Is(err, ErrAccountRefused) {
+		e.submitLater(ctx, wf, j, err)
+		return
+	}
 	if err != nil {
 		e.failJob(ctx, wf, j, "cannot run as the workflow's owner: "+err.Error())
 		return
@@ -394,7 +411,12 @@ func (e *Engine) submit(ctx context.Context, wf store.Workflow, p *plan, j store
 	if r != nil && now().Before(r.next) {
 		return
 	}
-	h, err := be.Submit(ctx, s)
+	// A submission, once begun, finishes even if the daemon is stopping: a
+	// helper killed between starting a step and answering would leave the
+	// step claimed but not started.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), submitTimeout)
+	h, err := be.Submit(sctx, s)
+	cancel()
 	if err != nil {
 		if errors.Is(err, batch.ErrUnavailable) {
 			e.submitLater(ctx, wf, j, err)

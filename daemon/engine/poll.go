@@ -28,6 +28,13 @@ func (e *Engine) poll(ctx context.Context, wfs []store.Workflow) {
 				continue
 			}
 			bj, err := e.BatchJob(ctx, wf, j)
+			if errors.Is(err, ErrAccountRefused) {
+				// Nobody may act for this owner any more, not even to cancel.
+				unlock := e.lock(wf.ID)
+				e.failJob(ctx, wf, j, "the workflow's owner may no longer use this service ("+err.Error()+"); the step was left to end on its own")
+				unlock()
+				continue
+			}
 			if err != nil {
 				e.Log.Warn("rebuild job", "workflow", wf.ID, "job", j.ID, "err", err)
 				continue
@@ -42,7 +49,9 @@ func (e *Engine) poll(ctx context.Context, wfs []store.Workflow) {
 		if be == nil {
 			continue
 		}
-		states, err := be.Status(ctx, jobs)
+		sctx, cancel := context.WithTimeout(ctx, statusTimeout)
+		states, err := be.Status(sctx, jobs)
+		cancel()
 		e.noteOutage(ctx, name, jobs, owners, err)
 		if err != nil {
 			e.Log.Warn("job status", "backend", name, "jobs", len(jobs), "err", err)
@@ -111,7 +120,9 @@ func (e *Engine) settle(ctx context.Context, wf store.Workflow, j store.Job, bj 
 		unlock()
 		return // settled meanwhile (e.g. stopped)
 	}
-	logs, lerr := e.Backends[j.Backend].Logs(ctx, bj)
+	lctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	logs, lerr := e.Backends[j.Backend].Logs(lctx, bj)
+	cancel()
 	if lerr != nil {
 		logs += fmt.Sprintf("\nreana-site: could not read the step's output: %v\n", lerr)
 	}

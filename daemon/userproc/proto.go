@@ -68,3 +68,8 @@ const (
 	Commit = "commit"
 	Abort  = "abort"
 )
+
+// SocketEnv tells a helper which descriptor is the daemon's socket; it is
+// set only when one is passed, so a stray inherited descriptor is never
+// mistaken for it.
+const SocketEnv = "REANA_SITE_WORKER_SOCKET"

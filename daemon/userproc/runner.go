@@ -79,10 +79,36 @@ func (r *Runner) Call(ctx context.Context, acct batch.Account, op string, args, 
 		return err
 	}
 	cmd.Stdin = bytes.NewReader(req)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	stdout, stderr := &capped{max: maxReply}, &capped{max: maxStderr}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	runErr := cmd.Run()
+	if stdout.over {
+		return fmt.Errorf("userproc: %s as %s: reply larger than %d bytes", op, acct.Name, maxReply)
+	}
 	return decodeReply(op, acct, stdout.Bytes(), stderr.String(), runErr, out)
+}
+
+// A helper runs as the user, who may tamper with it, so the daemon bounds
+// what it reads from one.
+const (
+	maxReply  = 64 << 20
+	maxStderr = 1 << 20
+)
+
+// capped keeps at most max bytes and notes whether more came.
+type capped struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.Len(); len(p) > room {
+		c.over = true
+		c.Buffer.Write(p[:max(room, 0)])
+		return len(p), nil
+	}
+	return c.Buffer.Write(p)
 }
 
 func encodeRequest(op string, args any) ([]byte, error) {
@@ -119,8 +145,8 @@ type Session struct {
 	File *os.File // the file the helper opened as the user
 	conn *net.UnixConn
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
-	errb *bytes.Buffer
+	out  *capped
+	errb *capped
 	op   string
 	acct batch.Account
 	once sync.Once
@@ -153,8 +179,9 @@ func (r *Runner) Open(ctx context.Context, acct batch.Account, op string, args a
 	}
 	conn := c.(*net.UnixConn)
 	cmd.ExtraFiles = []*os.File{theirs} // fd 3 in the helper
+	cmd.Env = append(cmd.Env, SocketEnv+"=3")
 	cmd.Stdin = bytes.NewReader(req)
-	s := &Session{conn: conn, cmd: cmd, out: &bytes.Buffer{}, errb: &bytes.Buffer{}, op: op, acct: acct}
+	s := &Session{conn: conn, cmd: cmd, out: &capped{max: maxReply}, errb: &capped{max: maxStderr}, op: op, acct: acct}
 	cmd.Stdout, cmd.Stderr = s.out, s.errb
 	if err := cmd.Start(); err != nil {
 		theirs.Close()

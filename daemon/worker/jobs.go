@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/reana-site/reana-site/batch/jobscript"
 	"github.com/reana-site/reana-site/daemon/userproc"
 )
@@ -165,8 +167,39 @@ func isOurScript(pid int, jobDir string) bool {
 	return bytes.Contains(cmdline, []byte(filepath.Join(jobDir, jobscript.ScriptFile)))
 }
 
+// openJobFile opens a file of a job directory for reading without
+// following a link and without blocking on a FIFO a step may have put
+// there; only regular files are read.
+func openJobFile(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return f, nil
+}
+
+// readJobFile reads a small file of a job directory (pid, exit status).
+func readJobFile(path string) ([]byte, error) {
+	f, err := openJobFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 4096))
+}
+
 func readPID(jobDir string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(jobDir, jobscript.PIDFile))
+	b, err := readJobFile(filepath.Join(jobDir, jobscript.PIDFile))
 	if err != nil {
 		return 0, err
 	}
@@ -174,7 +207,7 @@ func readPID(jobDir string) (int, error) {
 }
 
 func readExit(jobDir string) (code int, ok bool, err error) {
-	b, err := os.ReadFile(filepath.Join(jobDir, jobscript.ExitFile))
+	b, err := readJobFile(filepath.Join(jobDir, jobscript.ExitFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, false, nil
 	}
@@ -258,7 +291,7 @@ func jobLogs(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(a.Path)
+	f, err := openJobFile(a.Path)
 	if errors.Is(err, os.ErrNotExist) {
 		return JobLogsResult{}, nil
 	}
@@ -374,7 +407,7 @@ func jobSubmit(ctx context.Context, raw json.RawMessage, _ *net.UnixConn) (any, 
 	if err := os.MkdirAll(a.JobDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create job directory: %w", err)
 	}
-	if b, err := os.ReadFile(filepath.Join(a.JobDir, batchIDFile)); err == nil && len(bytes.TrimSpace(b)) > 0 {
+	if b, err := readJobFile(filepath.Join(a.JobDir, batchIDFile)); err == nil && len(bytes.TrimSpace(b)) > 0 {
 		return BatchSubmitResult{ID: string(bytes.TrimSpace(b)), Already: true}, nil
 	}
 	claimPath := filepath.Join(a.JobDir, claimFile)

@@ -63,6 +63,9 @@ func Main(ctx context.Context, stdin io.Reader, stdout io.Writer) int {
 }
 
 func run(ctx context.Context, stdin io.Reader) userproc.Reply {
+	// The user owns this process: keep them from attaching to it or reading
+	// its memory, where the daemon's requests and replies pass.
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	if err := checkUnprivileged(); err != nil {
 		return userproc.Reply{Error: userproc.Errorf(userproc.KindInternal, "%v", err)}
 	}
@@ -75,7 +78,7 @@ func run(ctx context.Context, stdin io.Reader) userproc.Reply {
 		return userproc.Reply{Error: userproc.Errorf(userproc.KindInternal, "worker: unknown operation %q", req.Op)}
 	}
 	var conn *net.UnixConn
-	if f := os.NewFile(3, "daemon-socket"); f != nil {
+	if f := socketFile(); f != nil {
 		if c, err := net.FileConn(f); err == nil {
 			conn, _ = c.(*net.UnixConn)
 		}
@@ -119,6 +122,14 @@ func checkUnprivileged() error {
 		os.Exit(125)
 	}
 	return nil
+}
+
+// socketFile is the daemon's socket, when the daemon passed one.
+func socketFile() *os.File {
+	if os.Getenv(userproc.SocketEnv) != "3" {
+		return nil
+	}
+	return os.NewFile(3, "daemon-socket")
 }
 
 func classify(err error) *userproc.Error {

@@ -345,3 +345,26 @@ func runRoot(argv ...string) error {
 	}
 	return nil
 }
+
+// TestPercentInFileNames: a file whose name holds "%41" is that file, not
+// "A" (decoded once, not twice), for download and delete alike.
+func TestPercentInFileNames(t *testing.T) {
+	d, alice, _ := shared(t)
+	wf := createWorkflow(t, alice, "percent", "sleepy")
+	ws := d.WorkspaceOf(alice, wf.ID)
+	st, body := upload(alice, wf.ID, "a%41.txt", []byte("percent"))
+	require.Equal(t, http.StatusOK, st, "%s", body)
+	st, body = upload(alice, wf.ID, "aA.txt", []byte("plain"))
+	require.Equal(t, http.StatusOK, st, "%s", body)
+
+	st, got, err := d.Do("GET", "/api/workflows/"+wf.ID+"/workspace/a%2541.txt", alice.Token, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, st)
+	assert.Equal(t, "percent", string(got))
+
+	st, body, err = d.Do("DELETE", "/api/workflows/"+wf.ID+"/workspace/a%2541.txt", alice.Token, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, st, "%s", body)
+	assert.NoFileExists(t, filepath.Join(ws, "a%41.txt"))
+	assert.FileExists(t, filepath.Join(ws, "aA.txt"), "deleting a%41.txt must not delete aA.txt")
+}
