@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -145,10 +146,14 @@ func (c *Config) Validate() error {
 	if c.SlurmBinDir != "" && !filepath.IsAbs(c.SlurmBinDir) {
 		bad("SLURM_BIN_DIR", "must be an absolute path, got %q", c.SlurmBinDir)
 	}
+	var short []string
 	for _, a := range strings.Fields(c.SlurmExtraArgs) {
 		if !strings.HasPrefix(a, "--") {
-			bad("SLURM_EXTRA_ARGS", "each argument must be a long option such as --qos=normal, got %q", a)
+			short = append(short, strconv.Quote(a))
 		}
+	}
+	if len(short) > 0 {
+		bad("SLURM_EXTRA_ARGS", "each argument must be a long option such as --qos=normal, got %s", strings.Join(short, ", "))
 	}
 	if c.PollInterval < 10*time.Millisecond {
 		bad("POLL_INTERVAL", "must be at least 10ms, got %s", c.PollInterval)

@@ -1,0 +1,63 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	for _, k := range []string{"STATE_DIR", "LISTEN", "BACKENDS", "DEFAULT_BACKEND", "WORKSPACE_ROOT"} {
+		t.Setenv(Prefix+"_"+k, "") // restored after the test
+		os.Unsetenv(Prefix + "_" + k)
+	}
+	c, err := Load()
+	require.NoError(t, err)
+	assert.Equal(t, "localhost:8443", c.Listen)
+	assert.Equal(t, []string{"local"}, c.Backends)
+	assert.Equal(t, "{home}/reana", c.WorkspaceRoot)
+}
+
+func TestValidateReportsEveryBadValueOnItsOwnLine(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"listen", map[string]string{"LISTEN": "8443"}, []string{"REANA_SITE_LISTEN: must be host:port"}},
+		{"min uid", map[string]string{"MIN_UID": "0"}, []string{"REANA_SITE_MIN_UID"}},
+		{"workspace placeholder", map[string]string{"WORKSPACE_ROOT": "/data/{group}"}, []string{"REANA_SITE_WORKSPACE_ROOT: unknown placeholder"}},
+		{"relative workspace", map[string]string{"WORKSPACE_ROOT": "reana"}, []string{"REANA_SITE_WORKSPACE_ROOT: must be an absolute"}},
+		{"unknown backend", map[string]string{"BACKENDS": "local,pbs"}, []string{`REANA_SITE_BACKENDS: unknown backend "pbs"`}},
+		{"default not offered", map[string]string{"DEFAULT_BACKEND": "slurm"}, []string{"REANA_SITE_DEFAULT_BACKEND"}},
+		{"slurm extra args", map[string]string{"SLURM_EXTRA_ARGS": "--qos=x -A y"}, []string{"REANA_SITE_SLURM_EXTRA_ARGS"}},
+		{"several at once", map[string]string{"LISTEN": "x", "LOG_LEVEL": "loud", "POLL_INTERVAL": "1ms"},
+			[]string{"REANA_SITE_LISTEN", "REANA_SITE_LOG_LEVEL", "REANA_SITE_POLL_INTERVAL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(Prefix+"_"+k, v)
+			}
+			_, err := Load()
+			require.Error(t, err)
+			lines := strings.Split(err.Error(), "\n")
+			assert.Len(t, lines, len(tt.want), "one line per bad value: %q", err)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+func TestSlurmcernIsSlurm(t *testing.T) {
+	t.Setenv(Prefix+"_BACKENDS", "local,slurmcern")
+	t.Setenv(Prefix+"_DEFAULT_BACKEND", "slurmcern")
+	c, err := Load()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"local", "slurm"}, c.Backends)
+	assert.Equal(t, "slurm", c.DefaultBackend)
+}
