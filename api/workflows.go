@@ -360,15 +360,31 @@ func (s *Server) startWorkflow(w http.ResponseWriter, r *http.Request, wf store.
 		writeError(w, http.StatusForbidden, msg)
 		return
 	}
+	doc := wf.Spec
 	if req.Restart {
 		if wf.Status != store.StatusFinished && wf.Status != store.StatusFailed {
 			writeError(w, http.StatusForbidden, "Only finished or failed workflows can be restarted.")
 			return
 		}
+		if len(req.ReanaSpecification) > 0 && string(req.ReanaSpecification) != "null" {
+			doc = req.ReanaSpecification
+		}
+	} else if wf.Status != store.StatusCreated {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("Workflow %s is already %s and cannot be started again.", wf.FullName(), wf.Status))
+		return
+	}
+	// Everything is checked before a restart creates its run, so a refused
+	// restart leaves no run behind and uses up no run number.
+	if status, msg := s.checkStartable(doc, req); status != 0 {
+		writeError(w, status, msg)
+		return
+	}
+	if req.Restart {
 		clone := wf
 		clone.ID = uuid.NewString()
 		clone.Restart = true
 		clone.Status = store.StatusCreated
+		clone.Spec = doc
 		clone.InputParameters = json.RawMessage("{}")
 		clone.OperationalOptions = json.RawMessage("{}")
 		clone.JobsPath = filepath.Join(filepath.Dir(wf.JobsPath), clone.ID)
@@ -376,13 +392,6 @@ func (s *Server) startWorkflow(w http.ResponseWriter, r *http.Request, wf store.
 		clone.Logs, clone.StatusMessage = "", ""
 		clone.ProgressTotal, clone.CPUMillis = 0, 0
 		clone.StopRequested = false
-		if len(req.ReanaSpecification) > 0 && string(req.ReanaSpecification) != "null" {
-			if _, _, err := spec.Parse(req.ReanaSpecification); err != nil {
-				writeError(w, http.StatusBadRequest, "Invalid REANA specification: "+err.Error())
-				return
-			}
-			clone.Spec = req.ReanaSpecification
-		}
 		if err := s.Runner.Call(r.Context(), c.Account, "fs.create", worker.WorkspaceArgs{Workspace: clone.WorkspacePath, JobsDir: clone.JobsPath}, nil); err != nil {
 			writeError(w, http.StatusInternalServerError, "Could not prepare the restarted run: "+err.Error())
 			return
@@ -392,23 +401,8 @@ func (s *Server) startWorkflow(w http.ResponseWriter, r *http.Request, wf store.
 			return
 		}
 		wf = clone
-	} else if wf.Status != store.StatusCreated {
-		writeError(w, http.StatusForbidden, fmt.Sprintf("Workflow %s is already %s and cannot be started again.", wf.FullName(), wf.Status))
-		return
 	}
-	sp, _, err := spec.Parse(wf.Spec)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "Invalid REANA specification: "+err.Error())
-		return
-	}
-	if err := spec.ValidateInputParameters(sp.Inputs.Parameters, req.InputParameters); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if err := spec.ValidateOperationalOptions(sp.Workflow.Type, req.OperationalOptions); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
+	var err error
 	params, _ := json.Marshal(nonNil(req.InputParameters))
 	wf, err = s.DB.UpdateWorkflow(r.Context(), wf.ID, func(x *store.Workflow) error {
 		if x.Status != store.StatusCreated {
@@ -448,6 +442,32 @@ func (s *Server) startWorkflow(w http.ResponseWriter, r *http.Request, wf store.
 }
 
 var errAlreadyStarted = errors.New("already started")
+
+// checkStartable validates a specification and the start request against
+// it; a non-zero status says how to refuse.
+func (s *Server) checkStartable(doc json.RawMessage, req startRequest) (int, string) {
+	sp, _, err := spec.Parse(doc)
+	if err != nil {
+		return http.StatusBadRequest, "Invalid REANA specification: " + err.Error()
+	}
+	if sp.Workflow.Type != "serial" {
+		return http.StatusNotImplemented, fmt.Sprintf("Workflow type %q is not supported by this reana-site server yet; only serial workflows are.", sp.Workflow.Type)
+	}
+	steps, err := sp.SerialSteps()
+	if err != nil {
+		return http.StatusBadRequest, "Invalid REANA specification: " + err.Error()
+	}
+	if err := s.Engine.CheckBackends(steps); err != nil {
+		return http.StatusBadRequest, err.Error()
+	}
+	if err := spec.ValidateInputParameters(sp.Inputs.Parameters, req.InputParameters); err != nil {
+		return http.StatusBadRequest, err.Error()
+	}
+	if err := spec.ValidateOperationalOptions(sp.Workflow.Type, req.OperationalOptions); err != nil {
+		return http.StatusBadRequest, err.Error()
+	}
+	return 0, ""
+}
 
 func nonNil(m map[string]any) map[string]any {
 	if m == nil {
