@@ -131,6 +131,13 @@ func TestParametersFromSpecAndOverrides(t *testing.T) {
 	alice.WaitStatus(t, "params.1.1", 3*time.Minute, "finished")
 	assert.Contains(t, alice.Logs(t, "params.1.1"), "400")
 
+	// A refused restart leaves no run behind.
+	st := alice.Daemon().JSON(t, "POST", "/api/workflows/params.1/start", alice.Token,
+		map[string]any{"restart": true, "input_parameters": map[string]any{"undeclared": "1"}}, nil)
+	assert.Equal(t, http.StatusBadRequest, st)
+	_, st = alice.Status(t, "params.1.2")
+	assert.Equal(t, http.StatusNotFound, st, "a refused restart must not create params.1.2")
+
 	// TARGET stops after gendata: no plot.
 	alice.MustClient(t, dir, "create", "-w", "target")
 	alice.MustClient(t, dir, "upload", "-w", "target.1")
