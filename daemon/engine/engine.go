@@ -257,7 +257,7 @@ func (e *Engine) advance(ctx context.Context, id string) {
 			return
 		}
 	}
-	jobs, err := e.DB.JobsForWorkflow(ctx, id)
+	jobs, err := e.DB.JobStates(ctx, id)
 	if err != nil {
 		e.Log.Error("load jobs", "workflow", id, "err", err)
 		return

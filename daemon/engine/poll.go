@@ -18,7 +18,7 @@ func (e *Engine) poll(ctx context.Context, wfs []store.Workflow) {
 	rows := map[string]store.Job{}
 	owners := map[string]store.Workflow{}
 	for _, wf := range wfs {
-		jobs, err := e.DB.JobsForWorkflow(ctx, wf.ID)
+		jobs, err := e.DB.JobStates(ctx, wf.ID)
 		if err != nil {
 			e.Log.Error("load jobs", "workflow", wf.ID, "err", err)
 			continue

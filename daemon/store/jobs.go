@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,6 +56,8 @@ type Job struct {
 const jobCols = `id, workflow_id, step_index, command_index, attempt, step_name, command,
 	image, backend, status, handle, backend_job_id, exit_code, reason, logs,
 	created_at, started_at, finished_at`
+
+var jobColsNoLogs = strings.Replace(jobCols, ", logs,", ", '' AS logs,", 1)
 
 func scanJob(sc scanner) (Job, error) {
 	var j Job
@@ -174,6 +177,19 @@ func (db *DB) JobsForWorkflow(ctx context.Context, workflowID string) ([]Job, er
 	jobs, err := collect(rows, err, scanJob)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs of workflow %s: %w", workflowID, err)
+	}
+	return jobs, nil
+}
+
+// JobStates is JobsForWorkflow without the jobs' output (Logs is empty),
+// for the engine, which looks at every active workflow several times a
+// second and needs only states and handles.
+func (db *DB) JobStates(ctx context.Context, workflowID string) ([]Job, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+jobColsNoLogs+` FROM jobs WHERE workflow_id = ?
+		ORDER BY step_index, command_index, attempt, created_at`, workflowID)
+	jobs, err := collect(rows, err, scanJob)
+	if err != nil {
+		return nil, fmt.Errorf("list job states of workflow %s: %w", workflowID, err)
 	}
 	return jobs, nil
 }

@@ -601,6 +601,14 @@ func TestJobs(t *testing.T) {
 	active, err := db.ActiveJobs(ctx)
 	require.NoError(t, err)
 	assert.Len(t, active, 3)
+
+	states, err := db.JobStates(ctx, w.ID)
+	require.NoError(t, err)
+	require.Len(t, states, 4)
+	assert.Equal(t, j00.ID, states[0].ID)
+	assert.Equal(t, JobFailed, states[0].Status)
+	assert.Equal(t, "123", states[0].BackendJobID)
+	assert.Empty(t, states[0].Logs, "the engine's view leaves the output out")
 }
 
 func TestJobCounts(t *testing.T) {
