@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/reana-site/reana-site/batch"
@@ -72,29 +73,25 @@ func ref(j batch.Job) worker.JobRef {
 // Status implements batch.Backend with one helper per user, whatever the
 // number of that user's jobs.
 func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batch.Status, error) {
-	byUser := map[uint32][]batch.Job{}
-	for _, j := range jobs {
-		byUser[j.Spec.User.UID] = append(byUser[j.Spec.User.UID], j)
-	}
 	out := make(map[string]batch.Status, len(jobs))
-	var firstErr error
-	for _, js := range byUser {
+	var mu sync.Mutex
+	err := batch.EachUser(ctx, jobs, func(ctx context.Context, js []batch.Job) error {
 		args := worker.JobStatusArgs{}
 		for _, j := range js {
 			args.Jobs = append(args.Jobs, ref(j))
 		}
 		var res map[string]worker.JobState
 		if err := b.Runner.Call(ctx, js[0].Spec.User, "job.status", args, &res); err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("local: status for %s: %w", js[0].Spec.User.Name, err)
-			}
-			continue
+			return fmt.Errorf("local: status for %s: %w", js[0].Spec.User.Name, err)
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		for _, j := range js {
 			out[j.Spec.JobID] = toStatus(res[j.Spec.JobID])
 		}
-	}
-	return out, firstErr
+		return nil
+	})
+	return out, err
 }
 
 func toStatus(s worker.JobState) batch.Status {

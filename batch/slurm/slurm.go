@@ -23,6 +23,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/reana-site/reana-site/batch"
@@ -299,34 +300,34 @@ func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batc
 		return nil, err
 	}
 	out := make(map[string]batch.Status, len(jobs))
-	ended := map[uint32][]batch.Job{}
+	var ended []batch.Job
 	for _, j := range jobs {
 		q, known := queue[j.Handle.ID]
 		if known && !q.Terminal() {
 			out[j.Spec.JobID] = q.Status()
 			continue
 		}
-		ended[j.Spec.User.UID] = append(ended[j.Spec.User.UID], j)
+		ended = append(ended, j)
 	}
-	var firstErr error
-	for _, js := range ended {
+	var mu sync.Mutex
+	err = batch.EachUser(ctx, ended, func(ctx context.Context, js []batch.Job) error {
 		args := worker.JobReadExitArgs{JobDirs: map[string]string{}}
 		for _, j := range js {
 			args.JobDirs[j.Spec.JobID] = jobDir(j)
 		}
 		var exits map[string]worker.ExitInfo
 		if err := b.Runner.Call(ctx, js[0].Spec.User, "job.readexit", args, &exits); err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("slurm: read exit status as %s: %w", js[0].Spec.User.Name, err)
-			}
-			continue
+			return fmt.Errorf("slurm: read exit status as %s: %w", js[0].Spec.User.Name, err)
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		for _, j := range js {
 			q, known := queue[j.Handle.ID]
 			out[j.Spec.JobID] = Settle(q, known, exits[j.Spec.JobID], j.Handle.ID)
 		}
-	}
-	return out, firstErr
+		return nil
+	})
+	return out, err
 }
 
 // Settle decides the end of a job from Slurm's record (if the controller
