@@ -310,24 +310,84 @@ func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batc
 		ended = append(ended, j)
 	}
 	var mu sync.Mutex
+	exits := map[string]worker.ExitInfo{}
+	read := map[string]bool{}
 	err = batch.EachUser(ctx, ended, func(ctx context.Context, js []batch.Job) error {
 		args := worker.JobReadExitArgs{JobDirs: map[string]string{}}
 		for _, j := range js {
 			args.JobDirs[j.Spec.JobID] = jobDir(j)
 		}
-		var exits map[string]worker.ExitInfo
-		if err := b.Runner.Call(ctx, js[0].Spec.User, "job.readexit", args, &exits); err != nil {
+		var res map[string]worker.ExitInfo
+		if err := b.Runner.Call(ctx, js[0].Spec.User, "job.readexit", args, &res); err != nil {
 			return fmt.Errorf("slurm: read exit status as %s: %w", js[0].Spec.User.Name, err)
 		}
 		mu.Lock()
 		defer mu.Unlock()
 		for _, j := range js {
-			q, known := queue[j.Handle.ID]
-			out[j.Spec.JobID] = Settle(q, known, exits[j.Spec.JobID], j.Handle.ID)
+			exits[j.Spec.JobID] = res[j.Spec.JobID]
+			read[j.Spec.JobID] = true
 		}
 		return nil
 	})
+	// Jobs gone from the controller without an exit file: ask accounting,
+	// once for all of them, where the site has it.
+	var gone []string
+	for _, j := range ended {
+		if _, known := queue[j.Handle.ID]; !known && read[j.Spec.JobID] && !exits[j.Spec.JobID].Present {
+			gone = append(gone, j.Handle.ID)
+		}
+	}
+	accounted := b.accounting(ctx, gone)
+	for _, j := range ended {
+		if !read[j.Spec.JobID] {
+			continue // its owner's helper failed: ask again next round
+		}
+		q, known := queue[j.Handle.ID]
+		if !known {
+			q, known = accounted[j.Handle.ID]
+		}
+		out[j.Spec.JobID] = Settle(q, known, exits[j.Spec.JobID], j.Handle.ID)
+	}
 	return out, err
+}
+
+// accounting asks sacct about jobs the controller no longer holds. Without
+// accounting storage (or when sacct fails) it knows nothing, which leaves
+// those jobs to the exit-status files alone.
+func (b *Backend) accounting(ctx context.Context, ids []string) map[string]QueueJob {
+	if len(ids) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+	defer cancel()
+	out, stderr, err := b.query(ctx, []string{b.bin("sacct"), "--noheader", "--parsable2", "--allocations",
+		"--format=JobID,State,ExitCode", "--jobs=" + strings.Join(ids, ",")})
+	if err != nil || len(bytes.TrimSpace(stderr)) > 0 {
+		return nil
+	}
+	return ParseSacct(out)
+}
+
+// ParseSacct reads `sacct --parsable2 --format=JobID,State,ExitCode`
+// lines such as "42|CANCELLED by 4101|0:15". The fields are Slurm's own
+// (ids, state words, numbers), so '|' cannot occur inside them.
+func ParseSacct(b []byte) map[string]QueueJob {
+	jobs := map[string]QueueJob{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(strings.TrimSpace(line), "|")
+		if len(f) != 3 || f[0] == "" {
+			continue
+		}
+		q := QueueJob{ID: f[0], State: baseState(f[1])}
+		if by, ok := strings.CutPrefix(f[1], q.State+" "); ok {
+			q.Reason = by // "by 4101": who cancelled it
+		}
+		code, sig, _ := strings.Cut(f[2], ":")
+		q.ExitCode, _ = strconv.Atoi(code)
+		q.Signal, _ = strconv.Atoi(sig)
+		jobs[q.ID] = q
+	}
+	return jobs
 }
 
 // Settle decides the end of a job from Slurm's record (if the controller

@@ -286,3 +286,43 @@ func TestControllerOutageIsUnavailable(t *testing.T) {
 type exitErr struct{}
 
 func (*exitErr) Error() string { return "exit status 1" }
+
+func TestParseSacct(t *testing.T) {
+	q := ParseSacct([]byte("41|COMPLETED|0:0\n42|CANCELLED by 4101|0:15\n43|TIMEOUT|0:15\n44|FAILED|3:0\n\nbad line\n"))
+	require.Len(t, q, 4)
+	assert.Equal(t, batch.Succeeded, q["41"].Status().State)
+	assert.Contains(t, q["42"].Status().Reason, "cancelled (by 4101)")
+	assert.Contains(t, q["43"].Status().Reason, "TIMEOUT")
+	assert.Equal(t, 3, q["44"].ExitCode)
+}
+
+// TestAccountingResolvesJobsTheControllerForgot: a job that left the
+// controller's memory without an exit file is settled from sacct, asked
+// once for all such jobs; without accounting it fails as unknown.
+func TestAccountingResolvesJobsTheControllerForgot(t *testing.T) {
+	for name, tt := range map[string]struct {
+		sacctOut, sacctErr string
+		want                batch.State
+		reason              string
+	}{
+		"with accounting":    {sacctOut: "9|CANCELLED by 0|0:15\n", want: batch.Failed, reason: "cancelled (by 0)"},
+		"accounting success": {sacctOut: "9|COMPLETED|0:0\n", want: batch.Succeeded},
+		"no accounting":      {sacctErr: "Slurm accounting storage is disabled\n", want: batch.Failed, reason: "final state unknown"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			sacctCalls := 0
+			b := &Backend{Runner: &fakeRunner{exits: map[string]worker.ExitInfo{}}, Query: func(_ context.Context, argv []string) ([]byte, []byte, error) {
+				if strings.HasSuffix(argv[0], "sacct") {
+					sacctCalls++
+					return []byte(tt.sacctOut), []byte(tt.sacctErr), nil
+				}
+				return []byte(queueOf()), nil, nil
+			}}
+			st, err := b.Status(context.Background(), []batch.Job{{Spec: spec(), Handle: batch.Handle{ID: "9"}}})
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, st["j-1"].State)
+			assert.Contains(t, st["j-1"].Reason, tt.reason)
+			assert.Equal(t, 1, sacctCalls)
+		})
+	}
+}
