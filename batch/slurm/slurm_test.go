@@ -302,8 +302,8 @@ func TestParseSacct(t *testing.T) {
 func TestAccountingResolvesJobsTheControllerForgot(t *testing.T) {
 	for name, tt := range map[string]struct {
 		sacctOut, sacctErr string
-		want                batch.State
-		reason              string
+		want               batch.State
+		reason             string
 	}{
 		"with accounting":    {sacctOut: "9|CANCELLED by 0|0:15\n", want: batch.Failed, reason: "cancelled (by 0)"},
 		"accounting success": {sacctOut: "9|COMPLETED|0:0\n", want: batch.Succeeded},
