@@ -1,7 +1,6 @@
 package slurm
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,106 +8,57 @@ import (
 	"github.com/reana-site/reana-site/batch"
 )
 
-// QueueJob is what the controller says about one job.
+// QueueJob is what the controller (or accounting) says about one job.
 type QueueJob struct {
 	ID      string
 	State   string // Slurm's base state, e.g. RUNNING, TIMEOUT
 	Reason  string
-	Comment string
 	User    string
-	// ExitCode and Signal come from Slurm's wait status.
+	Comment string
+	// HasExit tells whether ExitCode and Signal are known: sacct reports
+	// them, squeue does not (the job's exit-status file does).
+	HasExit  bool
 	ExitCode int
 	Signal   int
 }
 
-// ParseQueue reads `squeue --json`. Slurm 22.05 (data_parser 0.0.38) gives
-// job_state as a string and exit_code as a raw wait status; later versions
-// give a list of state flags and an object. Both are accepted.
-func ParseQueue(b []byte) (map[string]QueueJob, error) {
-	var doc struct {
-		Errors []json.RawMessage `json:"errors"`
-		Jobs   []struct {
-			JobID       json.Number     `json:"job_id"`
-			JobState    json.RawMessage `json:"job_state"`
-			StateReason string          `json:"state_reason"`
-			Comment     string          `json:"comment"`
-			UserName    string          `json:"user_name"`
-			ExitCode    json.RawMessage `json:"exit_code"`
-		} `json:"jobs"`
+// Status fields asked of squeue. Only the comment is the user's text, so it
+// comes last and may hold the separator.
+const (
+	statusFormat  = "%i|%T|%r"
+	commentFormat = "%i|%u|%k"
+)
+
+// ParseSqueue reads `squeue --noheader --format=%i|%T|%r` lines.
+func ParseSqueue(b []byte) map[string]QueueJob {
+	jobs := map[string]QueueJob{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.SplitN(strings.TrimSpace(line), "|", 3)
+		if len(f) != 3 || f[0] == "" {
+			continue
+		}
+		jobs[f[0]] = QueueJob{ID: f[0], State: baseState(f[1]), Reason: f[2]}
 	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
-	}
-	if len(doc.Errors) > 0 {
-		// 22.05 reports an unreachable controller here, exits 0 and lists
-		// no jobs: an empty queue must never be believed then.
-		return nil, fmt.Errorf("squeue reported errors: %s: %w", joinRaw(doc.Errors), batch.ErrUnavailable)
-	}
-	out := make(map[string]QueueJob, len(doc.Jobs))
-	for _, j := range doc.Jobs {
-		q := QueueJob{ID: j.JobID.String(), Reason: j.StateReason, Comment: j.Comment, User: j.UserName}
-		q.State = parseState(j.JobState)
-		q.ExitCode, q.Signal = parseExit(j.ExitCode)
-		out[q.ID] = q
-	}
-	return out, nil
+	return jobs
 }
 
-func joinRaw(rs []json.RawMessage) string {
-	parts := make([]string, len(rs))
-	for i, r := range rs {
-		parts[i] = string(r)
+// ParseComments reads `squeue --noheader --format=%i|%u|%k` lines.
+func ParseComments(b []byte) []QueueJob {
+	var jobs []QueueJob
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.SplitN(strings.TrimRight(line, "\r"), "|", 3)
+		if len(f) != 3 || strings.TrimSpace(f[0]) == "" {
+			continue
+		}
+		jobs = append(jobs, QueueJob{ID: strings.TrimSpace(f[0]), User: f[1], Comment: f[2]})
 	}
-	return strings.Join(parts, "; ")
+	return jobs
 }
 
-func parseState(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return baseState(s)
-	}
-	var list []string
-	if json.Unmarshal(raw, &list) == nil && len(list) > 0 {
-		return baseState(list[0])
-	}
-	return "UNKNOWN"
-}
-
-// baseState drops flags some tools append ("CANCELLED by 4101").
+// baseState drops what follows the state word ("CANCELLED by 4101").
 func baseState(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), " ")
 	return strings.ToUpper(s)
-}
-
-func parseExit(raw json.RawMessage) (code, signal int) {
-	var n int64
-	if json.Unmarshal(raw, &n) == nil {
-		// A wait status: low 7 bits the signal, next byte the exit code.
-		return int((n >> 8) & 0xff), int(n & 0x7f)
-	}
-	var obj struct {
-		ReturnCode json.RawMessage `json:"return_code"`
-		Signal     struct {
-			ID json.RawMessage `json:"id"`
-		} `json:"signal"`
-	}
-	if json.Unmarshal(raw, &obj) == nil {
-		return numberOf(obj.ReturnCode), numberOf(obj.Signal.ID)
-	}
-	return 0, 0
-}
-
-// numberOf reads 3 or {"set": true, "number": 3}.
-func numberOf(raw json.RawMessage) int {
-	var n int
-	if json.Unmarshal(raw, &n) == nil {
-		return n
-	}
-	var v struct {
-		Number int `json:"number"`
-	}
-	_ = json.Unmarshal(raw, &v)
-	return v.Number
 }
 
 // Terminal tells whether Slurm considers the job over.
@@ -130,18 +80,26 @@ func (q QueueJob) Status() batch.Status {
 		return batch.Status{State: batch.Running}
 	}
 	code, sig := q.ExitCode, q.Signal
-	st := batch.Status{State: batch.Failed, ExitCode: &code, Signal: sig}
+	st := batch.Status{State: batch.Failed, Signal: sig}
+	if q.HasExit {
+		st.ExitCode = &code
+	}
 	where := "Slurm job " + q.ID
 	switch q.State {
 	case "COMPLETED":
+		// Slurm calls a job COMPLETED only when it exited 0.
 		if code == 0 && sig == 0 {
-			return batch.Status{State: batch.Succeeded, ExitCode: &code}
+			zero := 0
+			return batch.Status{State: batch.Succeeded, ExitCode: &zero}
 		}
 		st.Reason = fmt.Sprintf("%s completed with exit status %d", where, code)
 	case "FAILED":
-		st.Reason = fmt.Sprintf("%s failed: command exited with status %d", where, code)
-		if sig != 0 {
+		st.Reason = where + " failed"
+		switch {
+		case sig != 0:
 			st.Reason = fmt.Sprintf("%s failed: killed by signal %d", where, sig)
+		case q.HasExit:
+			st.Reason = fmt.Sprintf("%s failed: command exited with status %d", where, code)
 		}
 	case "TIMEOUT":
 		st.Reason = where + " reached its time limit (TIMEOUT); ask for more with slurm_time"
@@ -163,7 +121,7 @@ func (q QueueJob) Status() batch.Status {
 	default:
 		st.Reason = fmt.Sprintf("%s ended in state %s", where, q.State)
 	}
-	if code != 0 && q.State != "FAILED" && q.State != "COMPLETED" {
+	if q.HasExit && code != 0 && q.State != "FAILED" && q.State != "COMPLETED" {
 		st.Reason += ", exit status " + strconv.Itoa(code)
 	}
 	return st

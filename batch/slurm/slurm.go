@@ -223,7 +223,7 @@ func (b *Backend) Submit(ctx context.Context, s batch.Spec) (batch.Handle, error
 	if res.Interrupted {
 		// An earlier submission got as far as sbatch but not as recording
 		// its answer: find the job by its comment before trying again.
-		if id, err := b.findByComment(ctx, Comment(s)); err != nil {
+		if id, err := b.findByComment(ctx, s.User.Name, Comment(s)); err != nil {
 			return batch.Handle{}, err
 		} else if id != "" {
 			return b.handle(s, id), nil
@@ -248,39 +248,53 @@ func (b *Backend) handle(s batch.Spec, id string) batch.Handle {
 	return batch.Handle{Backend: Name, Version: 1, ID: id, Data: data}
 }
 
-func (b *Backend) findByComment(ctx context.Context, comment string) (string, error) {
-	jobs, err := b.queue(ctx)
+// findByComment looks among the user's own jobs for the one an
+// interrupted submission left.
+func (b *Backend) findByComment(ctx context.Context, user, comment string) (string, error) {
+	out, err := b.squeue(ctx, "--user="+user, "--format="+commentFormat)
 	if err != nil {
 		return "", err
 	}
-	for id, j := range jobs {
-		if j.Comment == comment {
-			return id, nil
+	for _, j := range ParseComments(out) {
+		if j.Comment == comment && j.User == user {
+			return j.ID, nil
 		}
 	}
 	return "", nil
 }
 
-// queue is the single scheduler query of a poll: every job the controller
-// still knows, of every user.
-func (b *Backend) queue(ctx context.Context) (map[string]QueueJob, error) {
+// queue is the single scheduler query of a poll: the tracked jobs of every
+// user, by id, whatever their state. Asking for just these keeps the answer
+// small on a cluster whose controller holds many other jobs.
+func (b *Backend) queue(ctx context.Context, ids []string) (map[string]QueueJob, error) {
+	if len(ids) == 0 {
+		return map[string]QueueJob{}, nil
+	}
+	out, err := b.squeue(ctx, "--jobs="+strings.Join(ids, ","), "--format="+statusFormat)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSqueue(out), nil
+}
+
+// squeue runs squeue as the daemon with the given selection. Slurm can
+// print its errors while exiting 0, so stderr is checked too.
+func (b *Backend) squeue(ctx context.Context, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
 	defer cancel()
-	out, stderr, err := b.query(ctx, []string{b.bin("squeue"), "--json"})
+	argv := append([]string{b.bin("squeue"), "--noheader", "--states=all"}, args...)
+	out, stderr, err := b.query(ctx, argv)
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("slurm: squeue did not answer within %s: %w", pollTimeout, batch.ErrUnavailable)
 	}
-	if err != nil || unreachable.Match(stderr) {
+	if bytes.Contains(stderr, []byte("Invalid job id specified")) {
+		// A single id the controller has forgotten: nothing to report.
+		return nil, nil
+	}
+	if err != nil || unreachable.Match(stderr) || len(bytes.TrimSpace(stderr)) > 0 {
 		return nil, classify("squeue", stderr, err)
 	}
-	jobs, err := ParseQueue(out)
-	if err != nil {
-		return nil, fmt.Errorf("slurm: squeue --json: %w", err)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("slurm: squeue --json printed nothing: %w", batch.ErrUnavailable)
-	}
-	return jobs, nil
+	return out, nil
 }
 
 func jobDir(j batch.Job) string {
@@ -293,9 +307,14 @@ func jobDir(j batch.Job) string {
 }
 
 // Status implements batch.Backend: one squeue for all jobs; exit-status
-// files are read, one helper per user, only for jobs that ended.
+// files are read, one helper per user, only for jobs that ended; sacct is
+// asked only about jobs that left the controller without one.
 func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batch.Status, error) {
-	queue, err := b.queue(ctx)
+	ids := make([]string, 0, len(jobs))
+	for _, j := range jobs {
+		ids = append(ids, j.Handle.ID)
+	}
+	queue, err := b.queue(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -378,7 +397,7 @@ func ParseSacct(b []byte) map[string]QueueJob {
 		if len(f) != 3 || f[0] == "" {
 			continue
 		}
-		q := QueueJob{ID: f[0], State: baseState(f[1])}
+		q := QueueJob{ID: f[0], State: baseState(f[1]), HasExit: true}
 		if by, ok := strings.CutPrefix(f[1], q.State+" "); ok {
 			q.Reason = by // "by 4101": who cancelled it
 		}

@@ -3,6 +3,7 @@ package slurm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -16,28 +17,24 @@ import (
 	"github.com/reana-site/reana-site/daemon/worker"
 )
 
-func TestParseQueueOfSlurm2205(t *testing.T) {
-	b, err := os.ReadFile("testdata/squeue.json")
+func TestParseSqueueOfSlurm2205(t *testing.T) {
+	b, err := os.ReadFile("testdata/squeue-states.txt") // squeue -h -a --states=all -o '%i|%T|%r'
 	require.NoError(t, err)
-	q, err := ParseQueue(b)
-	require.NoError(t, err)
+	q := ParseSqueue(b)
 
 	tests := []struct {
 		id       string
 		state    string
 		terminal bool
 		engine   batch.State
-		code     int
-		signal   int
 		reason   string
 	}{
-		{"1", "COMPLETED", true, batch.Succeeded, 0, 0, ""},
-		{"2", "TIMEOUT", true, batch.Failed, 0, 15, "time limit"},
-		{"3", "FAILED", true, batch.Failed, 3, 0, "exited with status 3"},
-		{"4", "FAILED", true, batch.Failed, 0, 9, "signal 9"},
-		{"6", "CANCELLED", true, batch.Failed, 0, 15, "cancelled"},
-		{"7", "RUNNING", false, batch.Running, 0, 0, ""},
-		{"9", "PENDING", false, batch.Pending, 0, 0, "Resources"},
+		{"1", "COMPLETED", true, batch.Succeeded, ""},
+		{"2", "TIMEOUT", true, batch.Failed, "time limit"},
+		{"3", "FAILED", true, batch.Failed, "failed"},
+		{"6", "CANCELLED", true, batch.Failed, "cancelled"},
+		{"7", "RUNNING", false, batch.Running, ""},
+		{"9", "PENDING", false, batch.Pending, "Resources"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id+" "+tt.state, func(t *testing.T) {
@@ -47,35 +44,24 @@ func TestParseQueueOfSlurm2205(t *testing.T) {
 			assert.Equal(t, tt.terminal, j.Terminal())
 			st := j.Status()
 			assert.Equal(t, tt.engine, st.State)
-			if tt.terminal {
-				require.NotNil(t, st.ExitCode)
-				assert.Equal(t, tt.code, *st.ExitCode)
-				assert.Equal(t, tt.signal, st.Signal)
-			}
 			assert.Contains(t, st.Reason, tt.reason)
+			if tt.engine == batch.Failed {
+				assert.Nil(t, st.ExitCode, "squeue does not know exit codes; the exit file or sacct does")
+			}
 		})
 	}
-	assert.Equal(t, "reana-site job=abc", q["1"].Comment)
-	assert.Equal(t, "alice", q["1"].User)
 }
 
-func TestStatesOfLaterSlurmVersions(t *testing.T) {
-	doc := `{"jobs":[{"job_id":5,"job_state":["OUT_OF_MEMORY"],"exit_code":{"status":["FAILED"],"return_code":{"set":true,"number":0},"signal":{"id":{"set":true,"number":9}}}},
-	{"job_id":6,"job_state":["NODE_FAIL"],"exit_code":{"return_code":1}}]}`
-	q, err := ParseQueue([]byte(doc))
-	require.NoError(t, err)
-	oom := q["5"].Status()
-	assert.Equal(t, batch.Failed, oom.State)
-	assert.Equal(t, 9, oom.Signal)
-	assert.Contains(t, oom.Reason, "out of memory")
-	nf := q["6"].Status()
-	assert.True(t, nf.Retry, "NODE_FAIL is worth another try")
-	assert.Contains(t, nf.Reason, "NODE_FAIL")
+func TestParseComments(t *testing.T) {
+	jobs := ParseComments([]byte("7|alice|reana-site job=a workflow=b\n8|bob|with|bars\n\n"))
+	require.Len(t, jobs, 2)
+	assert.Equal(t, QueueJob{ID: "7", User: "alice", Comment: "reana-site job=a workflow=b"}, jobs[0])
+	assert.Equal(t, "with|bars", jobs[1].Comment, "the comment is last, so it may hold the separator")
 }
 
 func TestEverySlurmStateIsMapped(t *testing.T) {
 	for _, s := range []string{"COMPLETED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "CANCELLED", "BOOT_FAIL", "DEADLINE"} {
-		st := QueueJob{ID: "1", State: s, ExitCode: 1}.Status()
+		st := QueueJob{ID: "1", State: s, ExitCode: 1, HasExit: true}.Status()
 		assert.True(t, st.State.Terminal(), s)
 		assert.Equal(t, batch.Failed, st.State, s)
 		assert.NotEmpty(t, st.Reason, s)
@@ -169,8 +155,10 @@ func (f *fakeRunner) Call(_ context.Context, acct batch.Account, op string, args
 	return json.Unmarshal(b, result)
 }
 
-func queueOf(jobs ...string) string {
-	return `{"errors":[],"jobs":[` + strings.Join(jobs, ",") + `]}`
+// queueOf is squeue's answer in the status format ("id|STATE|reason") or
+// the comment format ("id|user|comment").
+func queueOf(lines ...string) string {
+	return strings.Join(lines, "\n") + "\n"
 }
 
 func TestSubmitIsIdempotentAcrossCrashes(t *testing.T) {
@@ -185,7 +173,7 @@ func TestSubmitIsIdempotentAcrossCrashes(t *testing.T) {
 		{"fresh", queueOf(), []worker.BatchSubmitResult{{ID: "42"}}, "42", 1, nil},
 		{"cluster suffix", queueOf(), []worker.BatchSubmitResult{{ID: "42;cluster1"}}, "42", 1, nil},
 		{"recorded before the crash", queueOf(), []worker.BatchSubmitResult{{ID: "41", Already: true}}, "41", 1, nil},
-		{"interrupted, job in queue", queueOf(`{"job_id":77,"job_state":"RUNNING","comment":"reana-site job=j-1 workflow=wf-1"}`),
+		{"interrupted, job in queue", queueOf("76|bob|reana-site job=j-1 workflow=wf-1", "77|alice|reana-site job=j-1 workflow=wf-1"),
 			[]worker.BatchSubmitResult{{Interrupted: true}}, "77", 1, nil},
 		{"interrupted, job not in queue", queueOf(), []worker.BatchSubmitResult{{Interrupted: true}, {ID: "78"}}, "78", 2, nil},
 		{"controller down", queueOf(), []worker.BatchSubmitResult{{ExitCode: 1, Stderr: "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)"}}, "", 1, batch.ErrUnavailable},
@@ -220,7 +208,7 @@ func TestStatusIsOneQueryWhateverTheNumberOfJobs(t *testing.T) {
 			var queued []string
 			var jobs []batch.Job
 			for i := 0; i < n; i++ {
-				queued = append(queued, fmt.Sprintf(`{"job_id":%d,"job_state":"RUNNING","exit_code":0}`, i+1))
+				queued = append(queued, fmt.Sprintf("%d|RUNNING|None", i+1))
 				s := spec()
 				s.JobID = fmt.Sprint("j", i)
 				jobs = append(jobs, batch.Job{Spec: s, Handle: batch.Handle{Backend: Name, ID: fmt.Sprint(i + 1)}})
@@ -245,7 +233,7 @@ func TestVanishedJobsNeedEvidence(t *testing.T) {
 		"gone": {},
 	}}
 	b := &Backend{Runner: r, Query: func(context.Context, []string) ([]byte, []byte, error) {
-		return []byte(queueOf(`{"job_id":5,"job_state":"COMPLETED","exit_code":0}`)), nil, nil
+		return []byte(queueOf("5|COMPLETED|None")), nil, nil
 	}}
 	job := func(id, slurmID string) batch.Job {
 		s := spec()
@@ -267,9 +255,9 @@ func TestControllerOutageIsUnavailable(t *testing.T) {
 		"exit 1": func(context.Context, []string) ([]byte, []byte, error) {
 			return nil, []byte("slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n"), &exitErr{}
 		},
-		"exit 0 with the error in the JSON (22.05)": func(context.Context, []string) ([]byte, []byte, error) {
-			b, err := os.ReadFile("testdata/squeue-unreachable.json")
-			return b, nil, err
+		"recorded 22.05 answer": func(context.Context, []string) ([]byte, []byte, error) {
+			b, err := os.ReadFile("testdata/squeue-unreachable.stderr")
+			return nil, b, errors.Join(err, &exitErr{})
 		},
 		"exit 0 with error text": func(context.Context, []string) ([]byte, []byte, error) {
 			return []byte(queueOf()), []byte("slurm_load_jobs error: Socket timed out on send/recv operation\n"), nil
