@@ -91,11 +91,9 @@ func startWorkflow(d *harness.Daemon, token, id string) error {
 // the backend's own parser.
 func squeueAll(t *testing.T) map[string]slurm.QueueJob {
 	t.Helper()
-	out, err := exec.Command("squeue", "--json").Output()
-	require.NoError(t, err, "squeue --json")
-	q, err := slurm.ParseQueue(out)
-	require.NoError(t, err)
-	return q
+	out, err := exec.Command("squeue", "--noheader", "--states=all", "--format=%i|%T|%r").Output()
+	require.NoError(t, err, "squeue")
+	return slurm.ParseSqueue(out)
 }
 
 // waitQueueIdle waits until no job of anyone is pending or running, so a
@@ -208,13 +206,13 @@ func cancelJobs(t *testing.T, match func(slurm.QueueJob) bool) {
 }
 
 // logControllerLoad records how many jobs the controller holds (finished
-// ones stay MinJobAge, five minutes here) and what one `squeue --json`, the
-// daemon's query per poll, costs with them: both figures below depend on it.
+// ones stay MinJobAge, five minutes here) and what one full squeue costs
+// with them: both figures below depend on it.
 func logControllerLoad(t *testing.T) {
 	t.Helper()
 	start := time.Now()
 	jobs := squeueAll(t)
-	t.Logf("Slurm controller holds %d jobs (finished ones included); one squeue --json took %s",
+	t.Logf("Slurm controller holds %d jobs (finished ones included); one full squeue took %s",
 		len(jobs), time.Since(start).Round(time.Millisecond))
 }
 
