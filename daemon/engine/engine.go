@@ -75,6 +75,9 @@ type retry struct {
 	delay       time.Duration
 }
 
+// advanceParallelism bounds how many workflows one round moves at once.
+const advanceParallelism = 8
+
 const (
 	minBackoff = time.Second
 	maxBackoff = 30 * time.Second
@@ -159,9 +162,21 @@ func (e *Engine) Tick(ctx context.Context) {
 		e.Log.Error("list active workflows", "err", err)
 		return
 	}
+	// Workflows advance side by side: a submission waits on a helper and
+	// the batch system, and one user's slow sbatch must not hold up the
+	// others. Each workflow's own steps stay serial under its lock.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, advanceParallelism)
 	for _, wf := range wfs {
-		e.advance(ctx, wf.ID)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(id string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			e.advance(ctx, id)
+		}(wf.ID)
 	}
+	wg.Wait()
 	e.poll(ctx, wfs)
 }
 
