@@ -25,8 +25,10 @@ REQUIREMENTS="reana-client==0.9.6 reana-commons==0.9.11 setuptools==80.8.0"
 # Optional, for the HTCondor backend's tests; a failure only warns.
 OPTIONAL_REQUIREMENTS="htcondor"
 
+# systemd gives the tests systemd-socket-activate, systemd-analyze and
+# systemd-tmpfiles; none needs systemd to run as PID 1.
 PACKAGES=(build-essential gcc make git python3-venv python3-pip util-linux
-    procps passwd openssl curl zip unzip sqlite3 ca-certificates
+    procps passwd openssl curl zip unzip sqlite3 ca-certificates systemd
     slurmctld slurmd slurm-client munge)
 
 log() { printf 'setup: %s\n' "$*"; }

@@ -25,6 +25,7 @@ import (
 	"github.com/reana-site/reana-site/daemon/identity"
 	"github.com/reana-site/reana-site/daemon/privsep"
 	"github.com/reana-site/reana-site/daemon/store"
+	"github.com/reana-site/reana-site/daemon/systemd"
 	"github.com/reana-site/reana-site/daemon/userproc"
 	"github.com/reana-site/reana-site/daemon/worker"
 )
@@ -36,14 +37,18 @@ const listenFDEnv = "REANA_SITE_LISTEN_FD"
 func newLogger(level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	return slog.New(systemd.LogHandler("reana-site", l))
 }
 
 func serve(ctx context.Context) error {
+	// Socket activation passes its sockets as descriptors 3 to 3+n-1. They
+	// must stay inheritable through the re-execution below; the serving
+	// process takes them and marks them close-on-exec itself.
+	nPassed, passedHTTPS := systemd.Passed()
 	if os.Getenv(listenFDEnv) == "" {
 		// Descriptors inherited from whoever started the daemon must not
 		// reach the helpers and steps it starts as users.
-		if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		if err := unix.CloseRange(uint(3+nPassed), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 			return fmt.Errorf("mark inherited descriptors close-on-exec: %w", err)
 		}
 	}
@@ -63,7 +68,7 @@ func serve(ctx context.Context) error {
 	if privsep.NeedsReexec() {
 		// Everything that needs more than CAP_SETUID/CAP_SETGID happens
 		// before this point; the process that serves keeps only those two.
-		if os.Getenv(listenFDEnv) == "" {
+		if os.Getenv(listenFDEnv) == "" && !passedHTTPS {
 			ln, err := net.Listen("tcp", cfg.Listen)
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -82,11 +87,22 @@ func serve(ctx context.Context) error {
 	if err := privsep.Verify(); err != nil {
 		return err
 	}
-	ln, err := listener(cfg.Listen)
+	socks, err := systemd.Take()
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
+	// The "token" socket, when passed, stays open for the local token
+	// service; nothing serves it yet.
+	defer socks.Close()
+	ln, listenAddr := socks.HTTPS, cfg.Listen
+	if ln != nil {
+		listenAddr = ln.Addr().String()
+	} else {
+		if ln, err = listener(cfg.Listen); err != nil {
+			return err
+		}
+		defer ln.Close()
+	}
 
 	db, err := store.Open(ctx, filepath.Join(cfg.StateDir, "reana-site.db"))
 	if err != nil {
@@ -182,8 +198,9 @@ func serve(ctx context.Context) error {
 	if err := os.WriteFile(filepath.Join(cfg.StateDir, "reana-site.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		log.Warn("write pid file", "err", err)
 	}
-	url := "https://" + displayAddr(ln.Addr(), cfg.Listen)
-	log.Info("reana-site serving", "url", url, "state_dir", cfg.StateDir, "version", version, "pid", os.Getpid())
+	url := "https://" + displayAddr(ln.Addr(), listenAddr)
+	log.Info("reana-site serving", "url", url, "state_dir", cfg.StateDir, "version", version, "pid", os.Getpid(),
+		"socket_activated", socks.HTTPS != nil)
 	// Name the admin command exactly as it must be typed here: this
 	// binary, and the state directory when it is not the default.
 	admin := "reana-site"
@@ -206,6 +223,22 @@ then, as that user:
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	// The listener is bound, so connections wait in its queue until
+	// ServeTLS accepts them: the daemon is ready.
+	if err := systemd.Notify(systemd.Ready, systemd.Status("serving "+url)); err != nil {
+		log.Warn("tell systemd the daemon is ready", "err", err)
+	}
+	// The watchdog runs until serve returns, through the graceful stop,
+	// which may take up to REANA_SITE_SHUTDOWN_TIMEOUT.
+	wdCtx, stopWatchdog := context.WithCancel(context.Background())
+	wdDone := make(chan struct{})
+	go func() {
+		defer close(wdDone)
+		if err := systemd.Watchdog(wdCtx, db.Ping, log); err != nil {
+			log.Warn("watchdog disabled", "err", err)
+		}
+	}()
+	defer func() { stopWatchdog(); <-wdDone }()
 	select {
 	case err := <-errc:
 		stopEngine()
@@ -214,6 +247,9 @@ then, as that user:
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	if err := systemd.Notify(systemd.Stopping, systemd.Status("stopping: finishing requests in flight")); err != nil {
+		log.Warn("tell systemd the daemon is stopping", "err", err)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	err = hs.Shutdown(sctx)
