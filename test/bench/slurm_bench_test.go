@@ -91,9 +91,15 @@ func startWorkflow(d *harness.Daemon, token, id string) error {
 // the backend's own parser.
 func squeueAll(t *testing.T) map[string]slurm.QueueJob {
 	t.Helper()
-	out, err := exec.Command("squeue", "--noheader", "--states=all", "--format=%i|%T|%r").Output()
+	out, err := exec.Command("squeue", "--noheader", "--states=all", "--format=%i|%T|%k").Output()
 	require.NoError(t, err, "squeue")
-	return slurm.ParseSqueue(out)
+	jobs := map[string]slurm.QueueJob{}
+	for id, j := range slurm.ParseSqueue(out) {
+		// The third field asked for here is the comment, not the reason.
+		j.Comment, j.Reason = j.Reason, ""
+		jobs[id] = j
+	}
+	return jobs
 }
 
 // waitQueueIdle waits until no job of anyone is pending or running, so a
