@@ -25,11 +25,12 @@ type fakeBackend struct {
 	submitted []string // commands, in submission order
 	byJob     map[string]string
 	cancelled map[string]bool
-	statusN   int // Status calls
+	statusN   int             // Status calls
+	nodeFails map[string]bool // commands whose node failed under them once
 }
 
 func newFake() *fakeBackend {
-	return &fakeBackend{byJob: map[string]string{}, cancelled: map[string]bool{}}
+	return &fakeBackend{byJob: map[string]string{}, cancelled: map[string]bool{}, nodeFails: map[string]bool{}}
 }
 
 func (f *fakeBackend) Name() string { return "local" }
@@ -58,6 +59,11 @@ func (f *fakeBackend) Status(_ context.Context, jobs []batch.Job) (map[string]ba
 		case f.cancelled[j.Spec.JobID]:
 			out[j.Spec.JobID] = batch.Status{State: batch.Stopped}
 		case strings.HasPrefix(cmd, "ok"):
+			out[j.Spec.JobID] = batch.Status{State: batch.Succeeded, ExitCode: &zero}
+		case strings.HasPrefix(cmd, "nodefail") && !f.nodeFails[cmd]:
+			f.nodeFails[cmd] = true
+			out[j.Spec.JobID] = batch.Status{State: batch.Failed, Reason: "node failed", Retry: true}
+		case strings.HasPrefix(cmd, "nodefail"):
 			out[j.Spec.JobID] = batch.Status{State: batch.Succeeded, ExitCode: &zero}
 		case strings.HasPrefix(cmd, "fail"):
 			out[j.Spec.JobID] = batch.Status{State: batch.Failed, ExitCode: &one, Reason: "exit code 1"}
@@ -336,4 +342,31 @@ func TestOnePollForManyJobs(t *testing.T) {
 	f.be.mu.Unlock()
 	f.eng.Tick(ctx)
 	assert.Equal(t, 1, f.be.statusN, "one status call per backend per round, whatever the number of jobs")
+}
+
+func TestNodeFailureIsRetriedOnce(t *testing.T) {
+	for _, tt := range []struct {
+		retries int
+		want    store.WorkflowStatus
+		jobs    int
+	}{
+		{retries: 1, want: store.StatusFinished, jobs: 2},
+		{retries: 0, want: store.StatusFailed, jobs: 1},
+	} {
+		t.Run(fmt.Sprint("retries=", tt.retries), func(t *testing.T) {
+			f := newFixture(t)
+			f.eng.Retries = tt.retries
+			id := f.queue(t, [][]string{{"nodefail x"}}, nil, nil)
+			wf := f.run(t, id)
+			assert.Equal(t, tt.want, wf.Status)
+			jobs, err := f.db.JobsForWorkflow(context.Background(), id)
+			require.NoError(t, err)
+			require.Len(t, jobs, tt.jobs)
+			if tt.retries > 0 {
+				assert.Equal(t, store.JobStatus("retried"), jobs[0].Status)
+				assert.Contains(t, jobs[0].Logs, "submitting it again")
+				assert.Equal(t, 1, jobs[1].Attempt)
+			}
+		})
+	}
 }
