@@ -19,6 +19,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/reana-site/reana-site/daemon/worker"
 )
@@ -48,6 +51,13 @@ REANA_SITE_SLURM_BIN_DIR, REANA_SITE_SLURM_PARTITION, REANA_SITE_SLURM_ACCOUNT,
 REANA_SITE_SLURM_EXTRA_ARGS, REANA_SITE_POLL_INTERVAL,
 REANA_SITE_RETENTION_MAX_DAYS, REANA_SITE_LOG_LEVEL, REANA_SITE_SHUTDOWN_TIMEOUT.
 `
+
+// The privilege split re-executes /proc/self/exe, which the kernel would
+// name "exe" in ps and top; init runs on the main thread, whose name is the
+// process's.
+func init() {
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("reana-site\x00")[0])), 0, 0, 0)
+}
 
 func main() {
 	os.Exit(run(os.Args[1:]))
