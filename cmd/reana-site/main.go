@@ -10,6 +10,7 @@
 //	reana-site admin user remove NAME    stop a user from using the service (revokes their tokens)
 //	reana-site admin token issue NAME    issue an access token for a user (printed once)
 //	reana-site admin token revoke NAME   revoke all access tokens of a user
+//	reana-site token [--rotate|--revoke] get your own access token (self-service)
 //	reana-site version                   print the version
 package main
 
@@ -39,6 +40,9 @@ Usage:
   reana-site admin user remove NAME    stop a user from using the service
   reana-site admin token issue NAME    issue an access token (printed once)
   reana-site admin token revoke NAME   revoke all access tokens of a user
+  reana-site token [--rotate|--revoke] get your own access token from the
+                                       local daemon (when the site allows
+                                       self-service)
   reana-site version                   print the version
 
 Configuration comes from REANA_SITE_* environment variables (see the README
@@ -49,7 +53,8 @@ REANA_SITE_DISK_QUOTA_BYTES, REANA_SITE_BACKENDS, REANA_SITE_DEFAULT_BACKEND,
 REANA_SITE_OUTAGE_GRACE, REANA_SITE_NODE_FAIL_RETRIES,
 REANA_SITE_SLURM_BIN_DIR, REANA_SITE_SLURM_PARTITION, REANA_SITE_SLURM_ACCOUNT,
 REANA_SITE_SLURM_EXTRA_ARGS, REANA_SITE_POLL_INTERVAL,
-REANA_SITE_RETENTION_MAX_DAYS, REANA_SITE_LOG_LEVEL, REANA_SITE_SHUTDOWN_TIMEOUT.
+REANA_SITE_RETENTION_MAX_DAYS, REANA_SITE_LOG_LEVEL, REANA_SITE_SHUTDOWN_TIMEOUT,
+REANA_SITE_SELF_SERVICE, REANA_SITE_SELF_SERVICE_GROUPS, REANA_SITE_TOKEN_SOCKET.
 `
 
 // The privilege split re-executes /proc/self/exe, which the kernel would
@@ -82,6 +87,8 @@ func run(args []string) int {
 	case "worker":
 		// Internal: one operation as a user, started by the daemon.
 		return worker.Main(context.Background(), os.Stdin, os.Stdout)
+	case "token":
+		return token(args[1:])
 	case "version", "--version":
 		fmt.Println("reana-site", version)
 		return 0

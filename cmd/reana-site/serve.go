@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reana-site/reana-site/api"
+	"github.com/reana-site/reana-site/api/tokensock"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/local"
 	"github.com/reana-site/reana-site/batch/slurm"
@@ -91,8 +92,7 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The "token" socket, when passed, stays open for the local token
-	// service; nothing serves it yet.
+	// The "token" socket, when passed, is served by the token service below.
 	defer socks.Close()
 	ln, listenAddr := socks.HTTPS, cfg.Listen
 	if ln != nil {
@@ -195,6 +195,21 @@ func serve(ctx context.Context) error {
 	engDone := make(chan struct{})
 	go func() { defer close(engDone); eng.Run(engCtx) }()
 
+	tokenLn, err := tokenListener(cfg, socks)
+	if err != nil {
+		// The API works without it; only `reana-site token` does not.
+		log.Warn("no token socket: reana-site token will not work", "socket", cfg.TokenSocket, "err", err)
+	}
+	if tokenLn != nil {
+		defer tokenLn.Close()
+		tok := &tokensock.Server{DB: db, Policy: policy, Enabled: cfg.SelfService, Groups: cfg.SelfServiceGroups, Log: log.With("component", "token")}
+		go func() {
+			if err := tok.Serve(engCtx, tokenLn); err != nil {
+				log.Error("token socket", "err", err)
+			}
+		}()
+	}
+
 	if err := os.WriteFile(filepath.Join(cfg.StateDir, "reana-site.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		log.Warn("write pid file", "err", err)
 	}
@@ -292,4 +307,33 @@ func displayAddr(a net.Addr, configured string) string {
 		host, _ = os.Hostname()
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// tokenListener is the local socket for `reana-site token`: the one systemd
+// passed, or one bound here (anyone may connect; the kernel tells the
+// daemon who did). It is served even with self-service off, so that users
+// get a clear refusal rather than silence.
+func tokenListener(cfg config.Config, socks systemd.Sockets) (net.Listener, error) {
+	if f, ok := socks.Others[systemd.TokenName]; ok {
+		ln, err := net.FileListener(f)
+		if err != nil {
+			return nil, fmt.Errorf("use the token socket passed by systemd: %w", err)
+		}
+		return ln, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.TokenSocket), 0o755); err != nil {
+		return nil, fmt.Errorf("create the token socket's directory: %w", err)
+	}
+	if err := os.Remove(cfg.TokenSocket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove a stale token socket: %w", err)
+	}
+	ln, err := net.Listen("unix", cfg.TokenSocket)
+	if err != nil {
+		return nil, fmt.Errorf("listen on the token socket: %w", err)
+	}
+	if err := os.Chmod(cfg.TokenSocket, 0o666); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("open the token socket to users: %w", err)
+	}
+	return ln, nil
 }

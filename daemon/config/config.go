@@ -46,6 +46,15 @@ type Config struct {
 	// DiskQuotaBytes is each user's disk quota over all their workspaces.
 	// Zero means no quota.
 	DiskQuotaBytes int64 `envconfig:"DISK_QUOTA_BYTES"`
+	// SelfService lets users get their own token from `reana-site token`
+	// on this host, identified by the kernel through the token socket.
+	SelfService bool `envconfig:"SELF_SERVICE"`
+	// SelfServiceGroups, when not empty, limits self-service to members of
+	// these POSIX groups.
+	SelfServiceGroups []string `envconfig:"SELF_SERVICE_GROUPS"`
+	// TokenSocket is the local socket `reana-site token` talks to. The
+	// daemon binds it when systemd passed none.
+	TokenSocket string `envconfig:"TOKEN_SOCKET" default:"/run/reana-site/token.sock"`
 	// Backends are the compute backends this site offers; steps naming
 	// another are refused at start.
 	Backends []string `envconfig:"BACKENDS" default:"local"`
@@ -136,6 +145,9 @@ func (c *Config) Validate() error {
 	}
 	if !enabled[c.DefaultBackend] {
 		bad("DEFAULT_BACKEND", "%q is not among REANA_SITE_BACKENDS (%s)", c.DefaultBackend, strings.Join(c.Backends, ","))
+	}
+	if !filepath.IsAbs(c.TokenSocket) {
+		bad("TOKEN_SOCKET", "must be an absolute path, got %q", c.TokenSocket)
 	}
 	if c.OutageGrace < 0 {
 		bad("OUTAGE_GRACE", "must not be negative")

@@ -112,3 +112,16 @@ func HashToken(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]
 }
+
+// LookupUID resolves a uid (as the kernel reports a peer) to its account.
+func LookupUID(uid uint32) (batch.Account, error) {
+	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
+	if err != nil {
+		var unknown user.UnknownUserIdError
+		if errors.As(err, &unknown) {
+			return batch.Account{}, fmt.Errorf("%w: uid %d", ErrUnknownUser, uid)
+		}
+		return batch.Account{}, fmt.Errorf("look up uid %d: %w", uid, err)
+	}
+	return Lookup(u.Username)
+}

@@ -161,6 +161,7 @@ func (d *Daemon) environ() []string {
 		"REANA_SITE_LISTEN=" + d.Addr,
 		"REANA_SITE_WORKSPACE_ROOT=" + d.WorkspaceRoot,
 		"REANA_SITE_POLL_INTERVAL=200ms",
+		"REANA_SITE_TOKEN_SOCKET=" + filepath.Join(d.StateDir, "token.sock"),
 		"REANA_SITE_LOG_LEVEL=debug",
 	}
 	return append(e, d.ExtraEnv...)
@@ -306,14 +307,22 @@ type User struct {
 	d     *Daemon
 }
 
-// AddUser registers a test user with the daemon and issues a token.
-func (d *Daemon) AddUser(t testing.TB, name string) *User {
+// PosixUser is a test user as NSS knows them, not (yet) registered with
+// the daemon and without a token.
+func PosixUser(t testing.TB, d *Daemon, name string) *User {
 	t.Helper()
 	pw, err := user.Lookup(name)
 	require.NoError(t, err, "test user %s missing: run test/setup.sh", name)
 	u := &User{Name: name, Home: pw.HomeDir, d: d}
 	fmt.Sscan(pw.Uid, &u.UID)
 	fmt.Sscan(pw.Gid, &u.GID)
+	return u
+}
+
+// AddUser registers a test user with the daemon and issues a token.
+func (d *Daemon) AddUser(t testing.TB, name string) *User {
+	t.Helper()
+	u := PosixUser(t, d, name)
 	if _, err := d.Admin("user", "add", name); err != nil && !strings.Contains(err.Error(), "exists") {
 		require.NoError(t, err)
 	}

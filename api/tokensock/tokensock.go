@@ -1,0 +1,209 @@
+// Package tokensock hands users their REANA access token on the login
+// node, without a web page: the caller connects to a local Unix socket and
+// the kernel says who they are (SO_PEERCRED). Nothing the caller sends is
+// taken as their identity.
+package tokensock
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/daemon/identity"
+	"github.com/reana-site/reana-site/daemon/store"
+)
+
+// Actions a caller may ask for.
+const (
+	ActionIssue  = "issue"  // a token, if the caller has none yet
+	ActionRotate = "rotate" // a new token; the old ones stop working
+	ActionRevoke = "revoke" // no token any more
+)
+
+// Server answers on the token socket.
+type Server struct {
+	DB     *store.DB
+	Policy identity.Policy
+	// Enabled turns self-service on; off, every caller gets a clear refusal.
+	Enabled bool
+	// Groups, when not empty, limits self-service to members of these groups.
+	Groups []string
+	Log    *slog.Logger
+	// LookupUID resolves the peer's uid; nil means identity.LookupUID.
+	LookupUID func(uid uint32) (batch.Account, error)
+}
+
+// Answer is the reply body.
+type Answer struct {
+	User    string `json:"user,omitempty"`
+	Token   string `json:"token,omitempty"`
+	Message string `json:"message"`
+}
+
+type peerKey struct{}
+
+// connContext records the kernel's word on who is at the other end.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return ctx
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return ctx
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil || credErr != nil {
+		return ctx
+	}
+	return context.WithValue(ctx, peerKey{}, cred)
+}
+
+// Serve answers on ln until ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.Log == nil {
+		s.Log = slog.Default()
+	}
+	if s.LookupUID == nil {
+		s.LookupUID = identity.LookupUID
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /token", s.token)
+	hs := &http.Server{Handler: mux, ConnContext: connContext, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}()
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve the token socket: %w", err)
+	}
+	return nil
+}
+
+func reply(w http.ResponseWriter, status int, a Answer) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(a)
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	cred, _ := r.Context().Value(peerKey{}).(*unix.Ucred)
+	if cred == nil {
+		reply(w, http.StatusForbidden, Answer{Message: "The kernel did not say who you are; connect through the local socket."})
+		return
+	}
+	action := r.URL.Query().Get("action")
+	if !slices.Contains([]string{ActionIssue, ActionRotate, ActionRevoke}, action) {
+		reply(w, http.StatusBadRequest, Answer{Message: fmt.Sprintf("Unknown action %q: use issue, rotate or revoke.", action)})
+		return
+	}
+	if cred.Uid == 0 {
+		reply(w, http.StatusForbidden, Answer{Message: "root has no REANA token; as an admin, use: reana-site admin token issue <user>."})
+		return
+	}
+	if !s.Enabled {
+		reply(w, http.StatusForbidden, Answer{Message: "Self-service tokens are turned off on this site (REANA_SITE_SELF_SERVICE); ask the site's admins for a token."})
+		return
+	}
+	acct, err := s.LookupUID(cred.Uid)
+	if err != nil {
+		reply(w, http.StatusForbidden, Answer{Message: fmt.Sprintf("uid %d is not known to this site: %v.", cred.Uid, err)})
+		return
+	}
+	if err := s.Policy.Check(acct); err != nil {
+		reply(w, http.StatusForbidden, Answer{Message: fmt.Sprintf("Access refused: %v.", err)})
+		return
+	}
+	if len(s.Groups) > 0 {
+		if err := (identity.Policy{MinUID: 1, AllowedGroups: s.Groups}).Check(acct); err != nil {
+			reply(w, http.StatusForbidden, Answer{Message: fmt.Sprintf("Self-service tokens are for members of %v only; ask the site's admins.", s.Groups)})
+			return
+		}
+	}
+	u, status, msg := s.user(r.Context(), acct)
+	if status != 0 {
+		reply(w, status, Answer{User: acct.Name, Message: msg})
+		return
+	}
+	s.act(w, r, action, u)
+}
+
+// user finds the caller's service account, making it on first use: with
+// self-service on, the site's login is the sign-up.
+func (s *Server) user(ctx context.Context, acct batch.Account) (store.User, int, string) {
+	u, err := s.DB.UserByName(ctx, acct.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		u, err = s.DB.CreateUser(ctx, store.User{Name: acct.Name, UID: acct.UID})
+		if err == nil {
+			s.Log.Info("user added through self-service", "user", acct.Name, "uid", acct.UID)
+		}
+	}
+	switch {
+	case err != nil:
+		s.Log.Error("token socket: user record", "user", acct.Name, "err", err)
+		return u, http.StatusInternalServerError, "Internal error; the admins will find it in the log."
+	case u.RemovedAt != nil:
+		return u, http.StatusForbidden, fmt.Sprintf("%s was removed from this service by its admins.", acct.Name)
+	case u.UID != acct.UID:
+		return u, http.StatusForbidden, fmt.Sprintf("The account %s changed (uid %d, was %d); ask the admins.", acct.Name, acct.UID, u.UID)
+	}
+	return u, 0, ""
+}
+
+func (s *Server) act(w http.ResponseWriter, r *http.Request, action string, u store.User) {
+	ctx := r.Context()
+	if action == ActionIssue {
+		tokens, err := s.DB.ListTokens(ctx, u.ID)
+		if err != nil {
+			s.Log.Error("token socket: list tokens", "user", u.Name, "err", err)
+			reply(w, http.StatusInternalServerError, Answer{Message: "Internal error; the admins will find it in the log."})
+			return
+		}
+		for _, t := range tokens {
+			if t.RevokedAt == nil {
+				// Only a hash is kept, so the token cannot be shown again.
+				reply(w, http.StatusConflict, Answer{User: u.Name, Message: fmt.Sprintf(
+					"You already have a token (ending in %s, issued %s). Tokens are shown once; `reana-site token --rotate` gives you a new one and ends the old.",
+					t.Hint, t.CreatedAt.Format("2006-01-02 15:04 MST"))})
+				return
+			}
+		}
+	}
+	if action == ActionRotate || action == ActionRevoke {
+		if _, err := s.DB.RevokeTokens(ctx, u.ID); err != nil {
+			s.Log.Error("token socket: revoke", "user", u.Name, "err", err)
+			reply(w, http.StatusInternalServerError, Answer{Message: "Internal error; the admins will find it in the log."})
+			return
+		}
+	}
+	if action == ActionRevoke {
+		s.Log.Info("tokens revoked through self-service", "user", u.Name)
+		reply(w, http.StatusOK, Answer{User: u.Name, Message: "Your tokens are revoked."})
+		return
+	}
+	token, hash, err := identity.NewToken()
+	if err == nil {
+		_, err = s.DB.CreateToken(ctx, u.ID, hash, token[len(token)-4:])
+	}
+	if err != nil {
+		s.Log.Error("token socket: issue", "user", u.Name, "err", err)
+		reply(w, http.StatusInternalServerError, Answer{Message: "Internal error; the admins will find it in the log."})
+		return
+	}
+	s.Log.Info("token issued through self-service", "user", u.Name, "action", action)
+	reply(w, http.StatusOK, Answer{User: u.Name, Token: token, Message: "Your REANA access token."})
+}
