@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -14,8 +15,9 @@ import (
 	"github.com/reana-site/reana-site/daemon/store"
 )
 
-// admin works on the store directly; SQLite's WAL mode lets it do so
-// while the daemon runs.
+// admin runs an admin command in the running daemon, through its
+// root-only local socket, or, when no daemon answers there, on the store
+// directly (SQLite's WAL mode would let both run side by side).
 func admin(args []string) int {
 	if len(args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
@@ -25,6 +27,17 @@ func admin(args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "reana-site: invalid configuration:\n%v\n", err)
 		return 2
+	}
+	if a, ok := adminViaSocket(cfg.AdminSocket, args); ok {
+		fmt.Print(a.Output)
+		if a.Error != "" {
+			fmt.Fprintln(os.Stderr, "reana-site:", a.Error)
+			if a.Usage {
+				return 2
+			}
+			return 1
+		}
+		return 0
 	}
 	ctx := context.Background()
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
@@ -38,7 +51,7 @@ func admin(args []string) int {
 	}
 	defer db.Close()
 	policy := identity.Policy{MinUID: cfg.MinUID, AllowedGroups: cfg.AllowedGroups}
-	if err := adminCmd(ctx, db, policy, args[0], args[1], args[2:]); err != nil {
+	if err := adminCmd(ctx, os.Stdout, db, policy, args[0], args[1], args[2:]); err != nil {
 		fmt.Fprintln(os.Stderr, "reana-site:", err)
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -53,7 +66,7 @@ type usageError string
 
 func (u usageError) Error() string { return string(u) }
 
-func adminCmd(ctx context.Context, db *store.DB, policy identity.Policy, noun, verb string, rest []string) error {
+func adminCmd(ctx context.Context, out io.Writer, db *store.DB, policy identity.Policy, noun, verb string, rest []string) error {
 	fs := flag.NewFlagSet(noun+" "+verb, flag.ContinueOnError)
 	email := fs.String("email", "", "the user's e-mail address (shown by reana-client ping)")
 	// Flags may come before or after the name, as the usage text shows.
@@ -94,13 +107,13 @@ func adminCmd(ctx context.Context, db *store.DB, policy identity.Policy, noun, v
 		if err != nil {
 			return err
 		}
-		fmt.Printf("user %s (uid %d) added; issue a token with: reana-site admin token issue %s\n", u.Name, u.UID, u.Name)
+		fmt.Fprintf(out, "user %s (uid %d) added; issue a token with: reana-site admin token issue %s\n", u.Name, u.UID, u.Name)
 	case "user list":
 		users, err := db.ListUsers(ctx)
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tUID\tEMAIL\tADDED\tSTATE")
 		for _, u := range users {
 			state := "active"
@@ -118,7 +131,7 @@ func adminCmd(ctx context.Context, db *store.DB, policy identity.Policy, noun, v
 		if err := db.RemoveUser(ctx, name); err != nil {
 			return fmt.Errorf("remove user %s: %w", name, err)
 		}
-		fmt.Printf("user %s removed; their tokens are revoked\n", name)
+		fmt.Fprintf(out, "user %s removed; their tokens are revoked\n", name)
 	case "token issue":
 		name, err := needName()
 		if err != nil {
@@ -148,7 +161,7 @@ func adminCmd(ctx context.Context, db *store.DB, policy identity.Policy, noun, v
 		if _, err := db.CreateToken(ctx, u.ID, hash, token[len(token)-4:]); err != nil {
 			return err
 		}
-		fmt.Println(token)
+		fmt.Fprintln(out, token)
 	case "token revoke":
 		name, err := needName()
 		if err != nil {
@@ -162,7 +175,7 @@ func adminCmd(ctx context.Context, db *store.DB, policy identity.Policy, noun, v
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%d token(s) of %s revoked\n", n, name)
+		fmt.Fprintf(out, "%d token(s) of %s revoked\n", n, name)
 	default:
 		return usageError(fmt.Sprintf("unknown admin command %q", noun+" "+verb))
 	}

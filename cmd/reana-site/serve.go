@@ -195,6 +195,14 @@ func serve(ctx context.Context) error {
 	engDone := make(chan struct{})
 	go func() { defer close(engDone); eng.Run(engCtx) }()
 
+	if adminLn, err := adminListener(cfg.AdminSocket); err != nil {
+		// Admin commands then work on the store directly.
+		log.Warn("no admin socket", "socket", cfg.AdminSocket, "err", err)
+	} else {
+		defer adminLn.Close()
+		go serveAdmin(engCtx, adminLn, db, policy, log.With("component", "admin"))
+	}
+
 	tokenLn, err := tokenListener(cfg, socks)
 	if err != nil {
 		// The API works without it; only `reana-site token` does not.

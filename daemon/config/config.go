@@ -55,6 +55,9 @@ type Config struct {
 	// TokenSocket is the local socket `reana-site token` talks to. The
 	// daemon binds it when systemd passed none.
 	TokenSocket string `envconfig:"TOKEN_SOCKET" default:"/run/reana-site/token.sock"`
+	// AdminSocket is the root-only local socket `reana-site admin` uses to
+	// act through the running daemon.
+	AdminSocket string `envconfig:"ADMIN_SOCKET" default:"/run/reana-site/admin.sock"`
 	// Backends are the compute backends this site offers; steps naming
 	// another are refused at start.
 	Backends []string `envconfig:"BACKENDS" default:"local"`
@@ -145,6 +148,9 @@ func (c *Config) Validate() error {
 	}
 	if !enabled[c.DefaultBackend] {
 		bad("DEFAULT_BACKEND", "%q is not among REANA_SITE_BACKENDS (%s)", c.DefaultBackend, strings.Join(c.Backends, ","))
+	}
+	if !filepath.IsAbs(c.AdminSocket) {
+		bad("ADMIN_SOCKET", "must be an absolute path, got %q", c.AdminSocket)
 	}
 	if !filepath.IsAbs(c.TokenSocket) {
 		bad("TOKEN_SOCKET", "must be an absolute path, got %q", c.TokenSocket)

@@ -116,3 +116,37 @@ func TestSelfServiceRefusals(t *testing.T) {
 	assert.NotZero(t, code, out)
 	assert.Contains(t, out, "turned off")
 }
+
+// TestAdminThroughTheDaemon: `reana-site admin` acts through the running
+// daemon's root-only socket (here with a state directory it could not
+// have used itself), and nobody but root may use that socket.
+func TestAdminThroughTheDaemon(t *testing.T) {
+	d := StartDaemon(t)
+	sock := filepath.Join(d.StateDir, "admin.sock")
+	st, err := os.Stat(sock)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+
+	elsewhere := t.TempDir()
+	admin := func(args ...string) (string, error) {
+		return execCombined(append([]string{"env", "REANA_SITE_ADMIN_SOCKET=" + sock, "REANA_SITE_STATE_DIR=" + elsewhere, d.Env().Bin, "admin"}, args...)...)
+	}
+	out, err := admin("user", "add", "bob")
+	require.NoError(t, err, out)
+	out, err = admin("token", "issue", "bob")
+	require.NoError(t, err, out)
+	who, code := whoAmI(t, d, strings.TrimSpace(out))
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "bob", who, "the token was issued by the running daemon")
+	out, err = admin("user", "list")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "bob")
+	out, err = admin("user", "add", "root")
+	assert.Error(t, err, out)
+	assert.NoFileExists(t, filepath.Join(elsewhere, "reana-site.db"), "nothing went to the other state directory")
+
+	// Not for users: the socket's mode keeps them out.
+	alice := posixUser(t, d, "alice")
+	out, code = alice.Run(t, "/", nil, "curl", "-s", "-f", "--unix-socket", sock, "-X", "POST", "-d", `{"args":["user","add","alice"]}`, "http://x/admin")
+	assert.NotZero(t, code, "alice reached the admin socket: %s", out)
+}

@@ -162,6 +162,7 @@ func (d *Daemon) environ() []string {
 		"REANA_SITE_WORKSPACE_ROOT=" + d.WorkspaceRoot,
 		"REANA_SITE_POLL_INTERVAL=200ms",
 		"REANA_SITE_TOKEN_SOCKET=" + filepath.Join(d.StateDir, "token.sock"),
+		"REANA_SITE_ADMIN_SOCKET=" + filepath.Join(d.StateDir, "admin.sock"),
 		"REANA_SITE_LOG_LEVEL=debug",
 	}
 	return append(e, d.ExtraEnv...)

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/reana-site/reana-site/daemon/identity"
+	"github.com/reana-site/reana-site/daemon/store"
+)
+
+// adminRequest is one `reana-site admin` command line, sent to the daemon.
+type adminRequest struct {
+	Args []string `json:"args"`
+}
+
+// adminAnswer is what the command printed and how it ended.
+type adminAnswer struct {
+	Output string `json:"output"`
+	Error  string `json:"error,omitempty"`
+	Usage  bool   `json:"usage,omitempty"`
+}
+
+// adminViaSocket runs the command in the daemon; ok is false when no daemon
+// answers on the socket (the caller then works on the store itself).
+func adminViaSocket(socket string, args []string) (adminAnswer, bool) {
+	client := &http.Client{
+		Timeout: time.Minute,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		}},
+	}
+	body, _ := json.Marshal(adminRequest{Args: args})
+	resp, err := client.Post("http://reana-site/admin", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return adminAnswer{}, false
+	}
+	defer resp.Body.Close()
+	var a adminAnswer
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&a); err != nil {
+		return adminAnswer{Error: fmt.Sprintf("read the daemon's answer: %v", err)}, true
+	}
+	return a, true
+}
+
+// adminListener binds the admin socket: mode 0600 in a root-owned
+// directory, and every connection's peer must be root as well.
+func adminListener(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create the admin socket's directory: %w", err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove a stale admin socket: %w", err)
+	}
+	old := unix.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	unix.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen on the admin socket: %w", err)
+	}
+	return ln, nil
+}
+
+type adminPeerKey struct{}
+
+func serveAdmin(ctx context.Context, ln net.Listener, db *store.DB, policy identity.Policy, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /admin", func(w http.ResponseWriter, r *http.Request) {
+		if uid, ok := r.Context().Value(adminPeerKey{}).(uint32); !ok || uid != 0 {
+			http.Error(w, "admin commands are for root", http.StatusForbidden)
+			return
+		}
+		var req adminRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil || len(req.Args) < 2 {
+			writeAdmin(w, adminAnswer{Error: "usage: reana-site admin NOUN VERB [ARGS]", Usage: true})
+			return
+		}
+		var out bytes.Buffer
+		err := adminCmd(r.Context(), &out, db, policy, req.Args[0], req.Args[1], req.Args[2:])
+		a := adminAnswer{Output: out.String()}
+		if err != nil {
+			var ue usageError
+			a.Error, a.Usage = err.Error(), errors.As(err, &ue)
+		}
+		log.Info("admin command", "args", req.Args[:2], "ok", err == nil)
+		writeAdmin(w, a)
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if uc, ok := c.(*net.UnixConn); ok {
+				if raw, err := uc.SyscallConn(); err == nil {
+					_ = raw.Control(func(fd uintptr) {
+						if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+							ctx = context.WithValue(ctx, adminPeerKey{}, cred.Uid)
+						}
+					})
+				}
+			}
+			return ctx
+		}}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}()
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("admin socket", "err", err)
+	}
+}
+
+func writeAdmin(w http.ResponseWriter, a adminAnswer) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(a)
+}
