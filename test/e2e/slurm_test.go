@@ -135,8 +135,10 @@ func TestSlurmVisibleStoppableAndBobCannotTouchIt(t *testing.T) {
 	dir := alice.WorkDir(t, "sleepy")
 	alice.MustClient(t, dir, "run", "-w", "slurmnap", "-f", "reana-slurm.yaml", "-p", "seconds=300")
 	wf := alice.WaitStatus(t, "slurmnap.1", time.Minute, "running")
+	// The step's first command is a quick echo; wait for the sleep, whose
+	// job is then the one running (commands run one after the other).
+	require.Eventually(t, func() bool { return len(stepProcesses(t, alice.UID, "sleep 300")) > 0 }, 2*time.Minute, 100*time.Millisecond)
 	job := waitSlurmJob(t, wf.ID, "RUNNING")
-	require.Eventually(t, func() bool { return len(stepProcesses(t, alice.UID, "sleep 300")) > 0 }, time.Minute, 100*time.Millisecond)
 	assert.Equal(t, "alice", job.User)
 	assert.Contains(t, job.Comment, wf.ID)
 
