@@ -5,6 +5,7 @@
 #                     run every test, the end-to-end suite included
 #   make unit         the tests that need neither root nor the test users
 #   sudo make bench   the benchmarks, one "bench: ..." line each
+#   make rpm          the RPM for EL9, in .cache/rpm (packaging/reana-site.spec)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -26,7 +27,7 @@ export REANA_SITE_TEST_PYTHON
 # test/setup.sh needs root: use sudo unless we are root already.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: build build-deps setup test unit vet fmt-check bench run clean
+.PHONY: build build-deps setup test unit vet fmt-check bench run clean rpm
 
 # SQLite comes in through cgo, so building needs a C compiler; as root on
 # Debian it is installed when missing.
@@ -76,6 +77,24 @@ bench: setup
 # user can be served. REANA_SITE_* variables in the environment apply.
 run: build
 	./$(BIN) serve
+
+# The RPM for EL9, in RPM_DIR; the last line printed is the package's path.
+# The binary is built as for `make build`, but as a position-independent
+# executable (as EL9's Go packages are) and without build paths. It needs
+# rpmbuild (Debian: apt-get install rpm; EL9: dnf install rpm-build
+# systemd-rpm-macros). Build the package for production on EL9 itself: the
+# binary is linked against the build host's glibc (see
+# packaging/reana-site.spec), and packaging/build-rpm.sh refuses a binary
+# that needs a glibc newer than RPM_GLIBC_MAX (EL9's 2.34). RPM_PACKAGER
+# ("Name <email>") names the packager; by default, the commit's author.
+RPM_DIR ?= .cache/rpm
+RPM_BIN := bin/rpm/reana-site
+RPM_GLIBC_MAX ?= 2.34
+RPM_PACKAGER ?=
+
+rpm: build-deps
+	$(GO) build -buildmode=pie -trimpath -ldflags "-X main.version=$(VERSION)" -o $(RPM_BIN) ./cmd/reana-site
+	@RPM_GLIBC_MAX='$(RPM_GLIBC_MAX)' RPM_PACKAGER='$(RPM_PACKAGER)' bash packaging/build-rpm.sh '$(RPM_BIN)' '$(VERSION)' '$(RPM_DIR)'
 
 clean:
 	rm -rf bin

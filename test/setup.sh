@@ -26,10 +26,11 @@ REQUIREMENTS="reana-client==0.9.6 reana-commons==0.9.11 setuptools==80.8.0"
 OPTIONAL_REQUIREMENTS="htcondor"
 
 # systemd gives the tests systemd-socket-activate, systemd-analyze and
-# systemd-tmpfiles; none needs systemd to run as PID 1.
+# systemd-tmpfiles; none needs systemd to run as PID 1. rpm (rpmbuild),
+# rpmlint and groff-base (for the man page) are for `make rpm` and its test.
 PACKAGES=(build-essential gcc make git python3-venv python3-pip util-linux
     procps passwd openssl curl zip unzip sqlite3 ca-certificates systemd
-    slurmctld slurmd slurm-client munge)
+    slurmctld slurmd slurm-client munge rpm rpmlint groff-base)
 
 log() { printf 'setup: %s\n' "$*"; }
 warn() { printf 'setup: WARNING: %s\n' "$*" >&2; }
