@@ -13,10 +13,8 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/reana-site/reana-site/api/localsock"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/daemon/identity"
 	"github.com/reana-site/reana-site/daemon/store"
@@ -49,28 +47,6 @@ type Answer struct {
 	Message string `json:"message"`
 }
 
-type peerKey struct{}
-
-// connContext records the kernel's word on who is at the other end.
-func connContext(ctx context.Context, c net.Conn) context.Context {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return ctx
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return ctx
-	}
-	var cred *unix.Ucred
-	var credErr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil || credErr != nil {
-		return ctx
-	}
-	return context.WithValue(ctx, peerKey{}, cred)
-}
-
 // Serve answers on ln until ctx ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.Log == nil {
@@ -81,15 +57,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", s.token)
-	hs := &http.Server{Handler: mux, ConnContext: connContext, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(sctx)
-	}()
-	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve the token socket: %w", err)
+	if err := localsock.Serve(ctx, ln, mux); err != nil {
+		return fmt.Errorf("token socket: %w", err)
 	}
 	return nil
 }
@@ -101,8 +70,8 @@ func reply(w http.ResponseWriter, status int, a Answer) {
 }
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
-	cred, _ := r.Context().Value(peerKey{}).(*unix.Ucred)
-	if cred == nil {
+	cred, ok := localsock.Peer(r)
+	if !ok {
 		reply(w, http.StatusForbidden, Answer{Message: "The kernel did not say who you are; connect through the local socket."})
 		return
 	}

@@ -14,8 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/reana-site/reana-site/api/localsock"
 	"github.com/reana-site/reana-site/daemon/identity"
 	"github.com/reana-site/reana-site/daemon/store"
 )
@@ -35,13 +34,7 @@ type adminAnswer struct {
 // adminViaSocket runs the command in the daemon; ok is false when no daemon
 // answers on the socket (the caller then works on the store itself).
 func adminViaSocket(socket string, args []string) (adminAnswer, bool) {
-	client := &http.Client{
-		Timeout: time.Minute,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		}},
-	}
+	client := localsock.Client(socket, time.Minute)
 	body, _ := json.Marshal(adminRequest{Args: args})
 	resp, err := client.Post("http://reana-site/admin", "application/json", bytes.NewReader(body))
 	if err != nil {
@@ -64,21 +57,24 @@ func adminListener(path string) (net.Listener, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove a stale admin socket: %w", err)
 	}
-	old := unix.Umask(0o177)
+	// Not the umask: it is the process's, and helpers forked meanwhile
+	// would inherit it. A fresh socket without write permission for others
+	// cannot be connected to by them, and the peer check stands anyway.
 	ln, err := net.Listen("unix", path)
-	unix.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("listen on the admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("restrict the admin socket to root: %w", err)
 	}
 	return ln, nil
 }
 
-type adminPeerKey struct{}
-
 func serveAdmin(ctx context.Context, ln net.Listener, db *store.DB, policy identity.Policy, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /admin", func(w http.ResponseWriter, r *http.Request) {
-		if uid, ok := r.Context().Value(adminPeerKey{}).(uint32); !ok || uid != 0 {
+		if cred, ok := localsock.Peer(r); !ok || cred.Uid != 0 {
 			http.Error(w, "admin commands are for root", http.StatusForbidden)
 			return
 		}
@@ -97,26 +93,7 @@ func serveAdmin(ctx context.Context, ln net.Listener, db *store.DB, policy ident
 		log.Info("admin command", "args", req.Args[:2], "ok", err == nil)
 		writeAdmin(w, a)
 	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			if uc, ok := c.(*net.UnixConn); ok {
-				if raw, err := uc.SyscallConn(); err == nil {
-					_ = raw.Control(func(fd uintptr) {
-						if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
-							ctx = context.WithValue(ctx, adminPeerKey{}, cred.Uid)
-						}
-					})
-				}
-			}
-			return ctx
-		}}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(sctx)
-	}()
-	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := localsock.Serve(ctx, ln, mux); err != nil {
 		log.Error("admin socket", "err", err)
 	}
 }

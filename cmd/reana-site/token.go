@@ -1,17 +1,16 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"time"
 
+	"github.com/reana-site/reana-site/api/localsock"
 	"github.com/reana-site/reana-site/api/tokensock"
 	"github.com/reana-site/reana-site/daemon/config"
 )
@@ -57,13 +56,7 @@ func socketPath() string {
 }
 
 func askToken(socket, action string) (tokensock.Answer, error) {
-	client := &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		}},
-	}
+	client := localsock.Client(socket, 30*time.Second)
 	resp, err := client.Post("http://reana-site/token?action="+action, "application/json", nil)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -1,0 +1,68 @@
+// Package localsock serves and calls HTTP on local Unix sockets, where the
+// kernel tells the server who the peer is (SO_PEERCRED). The token socket
+// and the admin socket are built on it.
+package localsock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+type peerKey struct{}
+
+// Peer is the kernel's word on who is at the other end of the request's
+// connection; ok is false when it could not be had.
+func Peer(r *http.Request) (cred *unix.Ucred, ok bool) {
+	cred, ok = r.Context().Value(peerKey{}).(*unix.Ucred)
+	return cred, ok && cred != nil
+}
+
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return ctx
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return ctx
+	}
+	_ = raw.Control(func(fd uintptr) {
+		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+			ctx = context.WithValue(ctx, peerKey{}, cred)
+		}
+	})
+	return ctx
+}
+
+// Serve answers on ln with h until ctx ends, then lets requests in flight
+// finish (for a few seconds).
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	hs := &http.Server{Handler: h, ConnContext: connContext, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}()
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// Client talks HTTP to the daemon on socket (any host name in the URL).
+func Client(socket string, timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		}},
+	}
+}
