@@ -30,7 +30,8 @@ OPTIONAL_REQUIREMENTS="htcondor"
 # rpmlint and groff-base (for the man page) are for `make rpm` and its test.
 PACKAGES=(build-essential gcc make git python3-venv python3-pip util-linux
     procps passwd openssl curl zip unzip sqlite3 ca-certificates systemd
-    slurmctld slurmd slurm-client munge rpm rpmlint groff-base)
+    slurmctld slurmd slurm-client munge rpm rpmlint groff-base
+    bubblewrap debootstrap)
 
 log() { printf 'setup: %s\n' "$*"; }
 warn() { printf 'setup: WARNING: %s\n' "$*" >&2; }
@@ -172,12 +173,23 @@ ensure_user alice 4101 reana-testers
 ensure_user bob 4102 reana-testers,reana-bob-extra
 ensure_user lowuid 900 ""
 
+# --- container images and the Apptainer stand-in ----------------------------
+# Apptainer is not packaged for Debian 12: test/apptainer/apptainer stands in
+# for it (bwrap in an unprivileged user namespace), and test/images/build.sh
+# makes the images it runs (a debootstrap tree, cached in .cache/images).
+bash "$REPO/test/images/build.sh" || die "building the test images failed"
+APPTAINER_STANDIN=$REPO/test/apptainer/apptainer
+IMAGES_DIR=$CACHE/images
+chmod 0755 "$APPTAINER_STANDIN"
+
 # --- what the Go tests read -------------------------------------------------
 env_file=$CACHE/setup.env
 new_env=$(cat <<EOF
 REANA_CLIENT=$REANA_CLIENT
 PYTHON=$PYTHON
 REANA_COMMONS_DIR=$REANA_COMMONS_DIR
+APPTAINER_STANDIN=$APPTAINER_STANDIN
+IMAGES_DIR=$IMAGES_DIR
 EOF
 )
 if [ ! -f "$env_file" ] || [ "$(cat "$env_file")" != "$new_env" ]; then
@@ -192,6 +204,14 @@ if id alice >/dev/null 2>&1; then
     if ! (cd / && setpriv --reuid alice --regid alice --init-groups --reset-env \
         env PYTHONWARNINGS=ignore "$REANA_CLIENT" --help >/dev/null); then
         die "user alice cannot run $REANA_CLIENT"
+    fi
+fi
+
+# --- check that a test user can run a step in the test image ---------------
+if id alice >/dev/null 2>&1; then
+    if ! (cd / && setpriv --reuid alice --regid alice --init-groups --reset-env \
+        "$APPTAINER_STANDIN" exec --cleanenv --no-home --pwd / "$IMAGES_DIR/debian-12-slim" true); then
+        die "user alice cannot run $APPTAINER_STANDIN in $IMAGES_DIR/debian-12-slim (unprivileged user namespaces off?)"
     fi
 fi
 

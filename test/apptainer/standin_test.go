@@ -1,0 +1,275 @@
+// Package apptainer_test checks the Apptainer stand-in (test/apptainer/apptainer)
+// that the container tests use in place of Apptainer: it must run a command
+// in an unpacked image as the calling user, show only what was bound, and
+// refuse what it does not emulate the way Apptainer refuses things
+// ("FATAL:   ..." on stderr, exit 255). It runs only with REANA_SITE_E2E=1,
+// as root, after test/setup.sh (which writes .cache/setup.env).
+package apptainer_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+type setup struct {
+	standin, image, registry string
+}
+
+func load(t *testing.T) setup {
+	t.Helper()
+	if os.Getenv("REANA_SITE_E2E") != "1" {
+		t.Skip("set REANA_SITE_E2E=1 (make test does, after test/setup.sh)")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("must run as root: the tests act as the test user alice")
+	}
+	f, err := os.Open(filepath.Join("..", "..", ".cache", "setup.env"))
+	if err != nil {
+		t.Fatalf("read .cache/setup.env (run test/setup.sh first): %v", err)
+	}
+	defer f.Close()
+	vars := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "="); ok {
+			vars[k] = v
+		}
+	}
+	s := setup{standin: vars["APPTAINER_STANDIN"], image: filepath.Join(vars["IMAGES_DIR"], "debian-12-slim"),
+		registry: filepath.Join(vars["IMAGES_DIR"], "unpacked")}
+	if s.standin == "" || vars["IMAGES_DIR"] == "" {
+		t.Fatal(".cache/setup.env lacks APPTAINER_STANDIN or IMAGES_DIR: run test/setup.sh")
+	}
+	return s
+}
+
+// userDir makes a fresh directory owned by name in its home.
+func userDir(t *testing.T, name string) string {
+	t.Helper()
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatalf("test user %s: %v (run test/setup.sh)", name, err)
+	}
+	dir, err := os.MkdirTemp(u.HomeDir, ".standin-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// run runs argv as user (root when user is ""), from dir, with extra env.
+func run(t *testing.T, user, dir string, env []string, argv ...string) result {
+	t.Helper()
+	full := argv
+	if user != "" {
+		full = append([]string{"setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups", "--reset-env", "env"}, env...)
+		full = append(full, argv...)
+	}
+	cmd := exec.Command(full[0], full[1:]...)
+	cmd.Dir = dir
+	if user == "" {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("run %v: %v", full, err)
+	}
+	return r
+}
+
+func wantOK(t *testing.T, r result) {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func wantFatal(t *testing.T, r result, substr string) {
+	t.Helper()
+	if r.code != 255 || !strings.HasPrefix(r.stderr, "FATAL:   ") || !strings.Contains(r.stderr, substr) {
+		t.Fatalf("want exit 255 and stderr \"FATAL:   ...%s...\"; got exit %d\nstderr: %s", substr, r.code, r.stderr)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	s := load(t)
+	r := run(t, "alice", "/", nil, s.standin, "--version")
+	wantOK(t, r)
+	if r.stdout != "apptainer version 1.3.4-standin\n" {
+		t.Fatalf("--version printed %q", r.stdout)
+	}
+}
+
+func TestRunsInImageAsUser(t *testing.T) {
+	s := load(t)
+	ws := userDir(t, "alice")
+	r := run(t, "alice", "/", nil, s.standin, "exec", "--cleanenv", "--pwd", "/work", "--bind", ws+":/work",
+		s.image, "bash", "-c", "id -un; id -u; pwd; cat /etc/debian_version; echo hi > out.txt; exit 3")
+	if r.code != 3 {
+		t.Fatalf("exit %d, want the payload's 3\nstderr: %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	want, _ := os.ReadFile(filepath.Join(s.image, "etc", "debian_version"))
+	if len(lines) != 4 || lines[0] != "alice" || lines[1] != "4101" || lines[2] != "/work" || lines[3] != strings.TrimSpace(string(want)) {
+		t.Fatalf("inside the container: %q", lines)
+	}
+	fi, err := os.Stat(filepath.Join(ws, "out.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := user.Lookup("alice")
+	if st := fi.Sys().(*syscall.Stat_t); strconv.Itoa(int(st.Uid)) != u.Uid || strconv.Itoa(int(st.Gid)) != u.Gid {
+		t.Fatalf("out.txt is owned by %d:%d, want alice's %s:%s", st.Uid, st.Gid, u.Uid, u.Gid)
+	}
+}
+
+func TestUnboundPathsInvisible(t *testing.T) {
+	s := load(t)
+	ws := userDir(t, "alice")
+	bobDir := userDir(t, "bob")
+	r := run(t, "alice", "/", nil, s.standin, "exec", "--cleanenv", "--no-home", "--pwd", "/work", "--bind", ws+":/work",
+		s.image, "sh", "-c", "for p in "+bobDir+" /home/bob /home/alice /usr/bin/bwrap /etc/slurm "+ws+"; do "+
+			"if [ -e $p ]; then echo visible $p; fi; done; touch /etc/x 2>/dev/null && echo wrote /etc/x; true")
+	wantOK(t, r)
+	if strings.TrimSpace(r.stdout) != "" {
+		t.Fatalf("host paths that were not bound are visible or writable:\n%s", r.stdout)
+	}
+}
+
+func TestReadOnlyBind(t *testing.T) {
+	s := load(t)
+	ws := userDir(t, "alice")
+	r := run(t, "alice", "/", nil, s.standin, "exec", "--cleanenv", "--bind", ws+":/data:ro", "--pwd", "/data",
+		s.image, "touch", "/data/nope")
+	if r.code == 0 || !strings.Contains(r.stderr, "Read-only file system") {
+		t.Fatalf("write to a :ro bind: exit %d, stderr %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(ws, "nope")); err == nil {
+		t.Fatal("file written through a :ro bind")
+	}
+}
+
+func TestCleanenv(t *testing.T) {
+	s := load(t)
+	env := []string{"SECRET_HOST_VAR=1", "APPTAINERENV_FROM_PREFIX=p"}
+	r := run(t, "alice", "/", env, s.standin, "exec", "--cleanenv", "--no-home", "--env", "STEP=fit", "--env", "A=1,B=2",
+		s.image, "env")
+	wantOK(t, r)
+	got := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		k, v, _ := strings.Cut(l, "=")
+		got[k] = v
+	}
+	for k, v := range map[string]string{"STEP": "fit", "A": "1", "B": "2", "FROM_PREFIX": "p", "LANG": "C",
+		"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/home/alice",
+		"APPTAINER_CONTAINER": s.image} {
+		if got[k] != v {
+			t.Errorf("%s=%q inside, want %q", k, got[k], v)
+		}
+	}
+	if _, ok := got["SECRET_HOST_VAR"]; ok {
+		t.Error("--cleanenv passed a host variable")
+	}
+	// Without --cleanenv host variables pass, but never the host PATH.
+	r = run(t, "alice", "/", env, s.standin, "exec", "--no-home", s.image, "env")
+	wantOK(t, r)
+	if !strings.Contains(r.stdout, "SECRET_HOST_VAR=1\n") {
+		t.Error("without --cleanenv a host variable did not pass")
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	s := load(t)
+	ws := userDir(t, "alice")
+	sif := filepath.Join(ws, "img.sif")
+	if err := os.WriteFile(sif, []byte("not really a SIF"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := func(args ...string) []string { return append([]string{s.standin}, args...) }
+	for _, c := range []struct {
+		name string
+		argv []string
+		want string
+	}{
+		{"writable-tmpfs", a("exec", "--writable-tmpfs", s.image, "true"), "not supported by the test stand-in"},
+		{"fakeroot", a("exec", "--fakeroot", s.image, "true"), "not supported by the test stand-in"},
+		{"sif", a("exec", sif, "true"), "SIF images are not supported"},
+		{"missing image", a("exec", filepath.Join(ws, "none"), "true"), "could not open image"},
+		{"docker offline", a("exec", "docker://python:3.12-slim", "true"), "failed to get checksum"},
+		{"pull offline", a("pull", filepath.Join(ws, "p.sif"), "docker://python:3.12-slim"), "While making image from oci registry"},
+		{"missing bind source", a("exec", "-B", "/nonexistent:/x", s.image, "true"), "mount source /nonexistent doesn't exist"},
+		{"missing pwd", a("exec", "--pwd", "/nonexistent", s.image, "true"), "failed to set working directory"},
+		{"command not found", a("exec", s.image, "nosuchcmd"), `"nosuchcmd": executable file not found in $PATH`},
+		{"run command", a("run", s.image), "not supported by the test stand-in"},
+	} {
+		t.Run(c.name, func(t *testing.T) { wantFatal(t, run(t, "alice", "/", nil, c.argv...), c.want) })
+	}
+	// A flag Apptainer does not have at all is a CLI parse error: exit 1.
+	r := run(t, "alice", "/", nil, s.standin, "exec", "--no-such-flag", s.image, "true")
+	if r.code != 1 || !strings.Contains(r.stderr, `Error for command "exec": unknown flag: --no-such-flag`) {
+		t.Fatalf("unknown flag: exit %d, stderr %s", r.code, r.stderr)
+	}
+	// APPTAINER_* variables would act as flags in real Apptainer.
+	wantFatal(t, run(t, "alice", "/", []string{"APPTAINER_BIND=/tmp"}, s.standin, "exec", s.image, "true"), "APPTAINER_BIND")
+	// --nv: a warning, then the run goes on.
+	r = run(t, "alice", "/", nil, s.standin, "exec", "--nv", s.image, "true")
+	wantOK(t, r)
+	if !strings.Contains(r.stderr, "WARNING: Could not find any nv files on this host!") {
+		t.Fatalf("--nv stderr: %s", r.stderr)
+	}
+}
+
+func TestRootRefused(t *testing.T) {
+	s := load(t)
+	wantFatal(t, run(t, "", "/", nil, s.standin, "exec", s.image, "true"), "refusing to run as root")
+}
+
+func TestPullSandboxOnce(t *testing.T) {
+	s := load(t)
+	ws := userDir(t, "alice")
+	log := filepath.Join(ws, "pulls.log")
+	env := []string{"REANA_STANDIN_REGISTRY=" + s.registry, "REANA_STANDIN_PULL_LOG=" + log}
+	dest := filepath.Join(ws, "debian_12-slim")
+	r := run(t, "alice", "/", env, s.standin, "pull", "--sandbox", dest, "docker://debian:12-slim")
+	wantOK(t, r)
+	if !strings.Contains(r.stderr, "INFO:    Converting OCI blobs to SIF format") {
+		t.Errorf("pull progress: %s", r.stderr)
+	}
+	wantFatal(t, run(t, "alice", "/", env, s.standin, "pull", "--sandbox", dest, "docker://debian:12-slim"), "Image file already exists")
+	wantOK(t, run(t, "alice", "/", nil, s.standin, "exec", "--no-home", dest, "awk", "BEGIN { exit 0 }"))
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), " start\n"); n != 1 {
+		t.Fatalf("pull log has %d pull attempts, want 1:\n%s", n, b)
+	}
+}
