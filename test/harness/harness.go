@@ -38,6 +38,10 @@ type Env struct {
 	Python  string
 	Commons string
 	RunID   string
+	// Apptainer is the test stand-in for apptainer; Images holds the test
+	// images test/images/build.sh made.
+	Apptainer string
+	Images    string
 }
 
 // Prepare reads .cache/setup.env and builds the binary; repo is the
@@ -47,7 +51,8 @@ func Prepare(repo string) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read .cache/setup.env (run test/setup.sh first): %w", err)
 	}
-	s := &Env{Repo: repo, Client: vars["REANA_CLIENT"], Python: vars["PYTHON"], Commons: vars["REANA_COMMONS_DIR"], RunID: RandomHex(4)}
+	s := &Env{Repo: repo, Client: vars["REANA_CLIENT"], Python: vars["PYTHON"], Commons: vars["REANA_COMMONS_DIR"], RunID: RandomHex(4),
+		Apptainer: vars["APPTAINER_STANDIN"], Images: vars["IMAGES_DIR"]}
 	if s.Client == "" || s.Python == "" {
 		return s, fmt.Errorf(".cache/setup.env lacks REANA_CLIENT or PYTHON")
 	}
