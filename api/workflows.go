@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/daemon/engine"
 	"github.com/reana-site/reana-site/daemon/spec"
 	"github.com/reana-site/reana-site/daemon/store"
@@ -375,7 +377,7 @@ func (s *Server) startWorkflow(w http.ResponseWriter, r *http.Request, wf store.
 	}
 	// Everything is checked before a restart creates its run, so a refused
 	// restart leaves no run behind and uses up no run number.
-	if status, msg := s.checkStartable(doc, req); status != 0 {
+	if status, msg := s.checkStartable(r.Context(), c.Account, doc, req); status != 0 {
 		writeError(w, status, msg)
 		return
 	}
@@ -445,7 +447,7 @@ var errAlreadyStarted = errors.New("already started")
 
 // checkStartable validates a specification and the start request against
 // it; a non-zero status says how to refuse.
-func (s *Server) checkStartable(doc json.RawMessage, req startRequest) (int, string) {
+func (s *Server) checkStartable(ctx context.Context, acct batch.Account, doc json.RawMessage, req startRequest) (int, string) {
 	sp, _, err := spec.Parse(doc)
 	if err != nil {
 		return http.StatusBadRequest, "Invalid REANA specification: " + err.Error()
@@ -458,6 +460,11 @@ func (s *Server) checkStartable(doc json.RawMessage, req startRequest) (int, str
 		return http.StatusBadRequest, "Invalid REANA specification: " + err.Error()
 	}
 	if err := s.Engine.CheckBackends(steps); err != nil {
+		return http.StatusBadRequest, err.Error()
+	}
+	// With pulls off, a missing image is refused here, before any job of
+	// the workflow is submitted.
+	if err := s.Engine.CheckImages(ctx, steps, acct); err != nil {
 		return http.StatusBadRequest, err.Error()
 	}
 	if err := spec.ValidateInputParameters(sp.Inputs.Parameters, req.InputParameters); err != nil {

@@ -40,6 +40,13 @@ type Spec struct {
 	Env          map[string]string
 	Hints        Hints
 	User         Account
+	// Runner, when set, is the argument vector that runs the command in
+	// place of the host shell (an `apptainer exec ... <image> <shell>`);
+	// see jobscript.Options.Runner. Nil runs the command on the host.
+	Runner []string
+	// Preamble is text the job prints at the start of its output (which
+	// image the step runs in, what a pull printed). Empty prints nothing.
+	Preamble string
 }
 
 // Hints carries REANA's optional per-step resource fields. An empty field

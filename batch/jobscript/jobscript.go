@@ -47,6 +47,9 @@ type Options struct {
 	// `apptainer exec` argument vector); the command text is appended as the
 	// last argument after "-c".
 	Runner []string
+	// Preamble is printed at the start of the job's output, before the
+	// command runs, so the step's log says what it ran in.
+	Preamble string
 }
 
 // Render returns the job script for spec.
@@ -63,6 +66,9 @@ func Render(spec batch.Spec, opt Options) (string, error) {
 	}
 	if opt.WritePID {
 		b.WriteString("echo $$ >\"$jobdir/" + PIDFile + ".tmp\" && mv -f \"$jobdir/" + PIDFile + ".tmp\" \"$jobdir/" + PIDFile + "\"\n")
+	}
+	if opt.Preamble != "" {
+		fmt.Fprintf(&b, "printf '%%s\\n' %s\n", Quote(strings.TrimRight(opt.Preamble, "\n")))
 	}
 	b.WriteString("finish() {\n  printf '%s\\n' \"$1\" >\"$jobdir/" + ExitFile + ".tmp\" && mv -f \"$jobdir/" + ExitFile + ".tmp\" \"$jobdir/" + ExitFile + "\"\n  exit \"$1\"\n}\n")
 	keys := make([]string, 0, len(spec.Env))

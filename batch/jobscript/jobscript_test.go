@@ -76,3 +76,21 @@ func TestRenderRejects(t *testing.T) {
 	_, err = Render(batch.Spec{Workspace: "/w", JobDir: "/x", Env: map[string]string{"BAD NAME": "x"}}, Options{})
 	require.Error(t, err)
 }
+
+func TestRenderPreambleAndRunner(t *testing.T) {
+	dir := t.TempDir()
+	ws, jd := filepath.Join(dir, "ws"), filepath.Join(dir, "job")
+	require.NoError(t, os.MkdirAll(ws, 0o700))
+	require.NoError(t, os.MkdirAll(jd, 0o700))
+	spec := batch.Spec{JobID: "j1", Workspace: ws, JobDir: jd}
+	// The runner gets "-c" and the command as its last two arguments.
+	script, err := Render(spec, Options{RedirectOutput: true, Preamble: "reana-site: image 'x' $(not run)\n",
+		Runner: []string{"/bin/sh", "-c", `echo "runner got $1 $2"`, "runner"}})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(jd, ScriptFile), []byte(script), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(jd, CommandFile), []byte("true"), 0o600))
+	require.NoError(t, exec.Command("/bin/sh", filepath.Join(jd, ScriptFile)).Run())
+	log, err := os.ReadFile(filepath.Join(jd, OutputFile))
+	require.NoError(t, err)
+	require.Equal(t, "reana-site: image 'x' $(not run)\nrunner got -c true\n", string(log))
+}

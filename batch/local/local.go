@@ -46,7 +46,9 @@ func (b *Backend) Name() string { return Name }
 
 // Submit implements batch.Backend.
 func (b *Backend) Submit(ctx context.Context, spec batch.Spec) (batch.Handle, error) {
-	script, err := jobscript.Render(spec, jobscript.Options{WritePID: true, RedirectOutput: true})
+	script, err := jobscript.Render(spec, jobscript.Options{
+		WritePID: true, RedirectOutput: true, Runner: spec.Runner, Preamble: spec.Preamble,
+	})
 	if err != nil {
 		return batch.Handle{}, err
 	}

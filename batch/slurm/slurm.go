@@ -207,7 +207,7 @@ func (b *Backend) SbatchArgs(s batch.Spec) ([]string, error) {
 // a job whose submission was interrupted before that is looked up by its
 // comment instead of being submitted twice.
 func (b *Backend) Submit(ctx context.Context, s batch.Spec) (batch.Handle, error) {
-	script, err := jobscript.Render(s, jobscript.Options{})
+	script, err := jobscript.Render(s, jobscript.Options{Runner: s.Runner, Preamble: s.Preamble})
 	if err != nil {
 		return batch.Handle{}, err
 	}

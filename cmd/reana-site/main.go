@@ -11,6 +11,7 @@
 //	reana-site admin token issue NAME    issue an access token for a user (printed once)
 //	reana-site admin token revoke NAME   revoke all access tokens of a user
 //	reana-site token [--rotate|--revoke] get your own access token (self-service)
+//	reana-site doctor                    check the site setup, one line per finding
 //	reana-site version                   print the version
 package main
 
@@ -43,6 +44,10 @@ Usage:
   reana-site token [--rotate|--revoke] get your own access token from the
                                        local daemon (when the site allows
                                        self-service)
+  reana-site doctor                    check the site setup (apptainer, user
+                                       namespaces, image cache, batch commands,
+                                       workspace root, uid policy, address,
+                                       certificate); exit 1 on any problem
   reana-site version                   print the version
 
 Configuration comes from REANA_SITE_* environment variables (see the README
@@ -55,7 +60,9 @@ REANA_SITE_SLURM_BIN_DIR, REANA_SITE_SLURM_PARTITION, REANA_SITE_SLURM_ACCOUNT,
 REANA_SITE_SLURM_EXTRA_ARGS, REANA_SITE_POLL_INTERVAL,
 REANA_SITE_RETENTION_MAX_DAYS, REANA_SITE_LOG_LEVEL, REANA_SITE_SHUTDOWN_TIMEOUT,
 REANA_SITE_SELF_SERVICE, REANA_SITE_SELF_SERVICE_GROUPS, REANA_SITE_TOKEN_SOCKET,
-REANA_SITE_ADMIN_SOCKET.
+REANA_SITE_ADMIN_SOCKET, REANA_SITE_CONTAINERS, REANA_SITE_APPTAINER,
+REANA_SITE_IMAGE_CACHE, REANA_SITE_IMAGE_UNPACKED_ROOTS, REANA_SITE_IMAGE_ORDER,
+REANA_SITE_IMAGE_PULL, REANA_SITE_APPTAINER_BINDS.
 `
 
 // The privilege split re-executes /proc/self/exe, which the kernel would
@@ -90,6 +97,8 @@ func run(args []string) int {
 		return worker.Main(context.Background(), os.Stdin, os.Stdout)
 	case "token":
 		return token(args[1:])
+	case "doctor":
+		return doctor(args[1:])
 	case "version", "--version":
 		fmt.Println("reana-site", version)
 		return 0

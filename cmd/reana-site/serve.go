@@ -21,6 +21,7 @@ import (
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/local"
 	"github.com/reana-site/reana-site/batch/slurm"
+	"github.com/reana-site/reana-site/containers"
 	"github.com/reana-site/reana-site/daemon/config"
 	"github.com/reana-site/reana-site/daemon/engine"
 	"github.com/reana-site/reana-site/daemon/identity"
@@ -165,6 +166,9 @@ func serve(ctx context.Context) error {
 		Account:        accounts,
 		Log:            log.With("component", "engine"),
 		Poll:           cfg.PollInterval,
+	}
+	if cc := cfg.ContainersConfig(); cc.Enabled {
+		eng.Images = &containers.Resolver{Config: cc, Runner: runner}
 	}
 	eng.OnTerminal = func(ctx context.Context, wf store.Workflow) {
 		acct, err := accounts(ctx, wf.OwnerID)

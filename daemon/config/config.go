@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/reana-site/reana-site/containers"
 )
 
 // Prefix is the environment prefix of every setting.
@@ -84,6 +86,29 @@ type Config struct {
 	// RetentionMaxDays is the site's maximum retention period for workspace
 	// files. Zero means forever, as REANA's default.
 	RetentionMaxDays int `envconfig:"RETENTION_MAX_DAYS"`
+	// Containers is "off" (steps run on the host shell, their environment
+	// ignored) or "apptainer" (every step runs in its environment image).
+	Containers string `envconfig:"CONTAINERS" default:"off"`
+	// Apptainer is the apptainer program, a name looked up in PATH where
+	// the step runs, or an absolute path.
+	Apptainer string `envconfig:"APPTAINER" default:"apptainer"`
+	// ImageCache holds <registry>_<repository>:<tag>.sif files (or
+	// unpacked directories of that name) and receives pulls. It may be a
+	// template with {user}, {uid} and {home} for per-user caches. Empty
+	// means no cache, and then no pulls.
+	ImageCache string `envconfig:"IMAGE_CACHE"`
+	// ImageUnpackedRoots are trees in the /cvmfs/unpacked.cern.ch layout,
+	// comma-separated. Empty means none.
+	ImageUnpackedRoots []string `envconfig:"IMAGE_UNPACKED_ROOTS"`
+	// ImageOrder is where images are looked for, in order: cache,
+	// unpacked, and pull (last, when present).
+	ImageOrder []string `envconfig:"IMAGE_ORDER" default:"cache,unpacked,pull"`
+	// ImagePull lets missing images be pulled into ImageCache, as the user.
+	// False makes a missing image an error at start.
+	ImagePull bool `envconfig:"IMAGE_PULL" default:"true"`
+	// ApptainerBinds are extra binds for every step, comma-separated, each
+	// src[:dst[:ro]] (for example /cvmfs,/scratch:/scratch).
+	ApptainerBinds []string `envconfig:"APPTAINER_BINDS"`
 	// LogLevel is one of debug, info, warn, error.
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
 	// ShutdownTimeout bounds how long in-flight requests may take on stop.
@@ -179,6 +204,19 @@ func (c *Config) Validate() error {
 	if c.RetentionMaxDays < 0 {
 		bad("RETENTION_MAX_DAYS", "must not be negative")
 	}
+	switch c.Containers {
+	case "off", "apptainer":
+	default:
+		bad("CONTAINERS", "must be off or apptainer, got %q", c.Containers)
+	}
+	if c.Containers == "apptainer" {
+		for _, err := range c.ContainersConfig().Validate() {
+			bad("CONTAINERS", "%v", err)
+		}
+		if c.ImagePull && c.ImageCache == "" {
+			bad("IMAGE_PULL", "pulls need an image cache: set REANA_SITE_IMAGE_CACHE, or REANA_SITE_IMAGE_PULL=false")
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -217,6 +255,28 @@ func DefaultStateDir() string {
 		return filepath.Join(os.TempDir(), fmt.Sprintf("reana-site-%d", os.Getuid()))
 	}
 	return filepath.Join(home, ".local", "state", "reana-site")
+}
+
+// ContainersConfig is the container setup for the engine and doctor.
+func (c Config) ContainersConfig() containers.Config {
+	trim := func(xs []string) []string {
+		var out []string
+		for _, x := range xs {
+			if x = strings.TrimSpace(x); x != "" {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	return containers.Config{
+		Enabled:       c.Containers == "apptainer",
+		Apptainer:     c.Apptainer,
+		ImageCache:    c.ImageCache,
+		UnpackedRoots: trim(c.ImageUnpackedRoots),
+		Order:         trim(c.ImageOrder),
+		AllowPull:     c.ImagePull,
+		ExtraBinds:    trim(c.ApptainerBinds),
+	}
 }
 
 // ExpandWorkspaceRoot fills the template for one user.

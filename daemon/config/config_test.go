@@ -34,6 +34,12 @@ func TestValidateReportsEveryBadValueOnItsOwnLine(t *testing.T) {
 		{"unknown backend", map[string]string{"BACKENDS": "local,pbs"}, []string{`REANA_SITE_BACKENDS: unknown backend "pbs"`}},
 		{"default not offered", map[string]string{"DEFAULT_BACKEND": "slurm"}, []string{"REANA_SITE_DEFAULT_BACKEND"}},
 		{"slurm extra args", map[string]string{"SLURM_EXTRA_ARGS": "--qos=x -A y"}, []string{"REANA_SITE_SLURM_EXTRA_ARGS"}},
+		{"containers mode", map[string]string{"CONTAINERS": "docker"}, []string{"REANA_SITE_CONTAINERS: must be off or apptainer"}},
+		{"pull without cache", map[string]string{"CONTAINERS": "apptainer"}, []string{"REANA_SITE_IMAGE_PULL: pulls need an image cache"}},
+		{"image order", map[string]string{"CONTAINERS": "apptainer", "IMAGE_PULL": "false", "IMAGE_ORDER": "pull,cache"},
+			[]string{"REANA_SITE_CONTAINERS: image order: pull must come last"}},
+		{"apptainer binds", map[string]string{"CONTAINERS": "apptainer", "IMAGE_CACHE": "/images", "APPTAINER_BINDS": "/cvmfs,scratch"},
+			[]string{`REANA_SITE_CONTAINERS: bind "scratch"`}},
 		{"several at once", map[string]string{"LISTEN": "x", "LOG_LEVEL": "loud", "POLL_INTERVAL": "1ms"},
 			[]string{"REANA_SITE_LISTEN", "REANA_SITE_LOG_LEVEL", "REANA_SITE_POLL_INTERVAL"}},
 	}
@@ -60,4 +66,27 @@ func TestSlurmcernIsSlurm(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"local", "slurm"}, c.Backends)
 	assert.Equal(t, "slurm", c.DefaultBackend)
+}
+
+func TestContainersConfig(t *testing.T) {
+	t.Setenv(Prefix+"_CONTAINERS", "apptainer")
+	t.Setenv(Prefix+"_APPTAINER", "/opt/apptainer/bin/apptainer")
+	t.Setenv(Prefix+"_IMAGE_CACHE", "{home}/.cache/reana-images")
+	t.Setenv(Prefix+"_IMAGE_UNPACKED_ROOTS", "/cvmfs/unpacked.cern.ch, /srv/images")
+	t.Setenv(Prefix+"_APPTAINER_BINDS", "/cvmfs,/scratch:/scratch:ro")
+	c, err := Load()
+	require.NoError(t, err)
+	cc := c.ContainersConfig()
+	assert.True(t, cc.Enabled)
+	assert.True(t, cc.AllowPull)
+	assert.Equal(t, "/opt/apptainer/bin/apptainer", cc.Apptainer)
+	assert.Equal(t, []string{"/cvmfs/unpacked.cern.ch", "/srv/images"}, cc.UnpackedRoots)
+	assert.Equal(t, []string{"cache", "unpacked", "pull"}, cc.Order)
+	assert.Equal(t, []string{"/cvmfs", "/scratch:/scratch:ro"}, cc.ExtraBinds)
+}
+
+func TestContainersOffByDefault(t *testing.T) {
+	c, err := Load()
+	require.NoError(t, err)
+	assert.False(t, c.ContainersConfig().Enabled)
 }

@@ -14,10 +14,12 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/containers"
 	"github.com/reana-site/reana-site/daemon/spec"
 	"github.com/reana-site/reana-site/daemon/store"
 )
@@ -35,6 +37,7 @@ var ErrAccountRefused = errors.New("account refused")
 // user's process that hangs cannot stall everybody's workflows.
 const (
 	submitTimeout = 5 * time.Minute
+	pullTimeout   = time.Hour
 	statusTimeout = 2 * time.Minute
 )
 
@@ -57,6 +60,10 @@ type Engine struct {
 	// OutageGrace is how long a step waits for an unreachable batch system
 	// to take its submission before the step fails; zero means an hour.
 	OutageGrace time.Duration
+	// Images, when set, runs every step in its environment image with
+	// Apptainer: the image is resolved (and pulled, if the site allows)
+	// as the user when the step is submitted. Nil runs steps on the host.
+	Images *containers.Resolver
 
 	wake  chan struct{}
 	mu    sync.Mutex
@@ -67,7 +74,10 @@ type Engine struct {
 	backoff map[string]*retry
 	// outage is when each backend's status query began to fail.
 	outage map[string]time.Time
-	once   sync.Once
+	// preps are the image resolutions (and pulls) in progress or done but
+	// not yet used, by job id.
+	preps map[string]*imagePrep
+	once  sync.Once
 }
 
 type retry struct {
@@ -97,6 +107,7 @@ func (e *Engine) init() {
 		e.plans = map[string]*plan{}
 		e.backoff = map[string]*retry{}
 		e.outage = map[string]time.Time{}
+		e.preps = map[string]*imagePrep{}
 		if e.OutageGrace == 0 {
 			e.OutageGrace = time.Hour
 		}
@@ -370,6 +381,105 @@ func (e *Engine) CheckBackends(steps []spec.Step) error {
 	return nil
 }
 
+// CheckImages tells whether every step's image can be used by acct: found
+// now, or missing but pullable. The API calls it at start, so that with
+// pulls off a missing image is refused before any job is submitted. It
+// does nothing when containers are off.
+func (e *Engine) CheckImages(ctx context.Context, steps []spec.Step, acct batch.Account) error {
+	if e.Images == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, st := range steps {
+		if seen[st.Environment] {
+			continue
+		}
+		seen[st.Environment] = true
+		if err := e.Images.Check(ctx, st.Environment, acct); err != nil {
+			return fmt.Errorf("step %s: %w", st.Name, err)
+		}
+	}
+	return nil
+}
+
+type imagePrep struct {
+	done     bool
+	runner   []string
+	preamble string
+	err      error
+}
+
+// prepareImage makes the step's image ready without holding up the
+// engine: the first call starts the resolution (a pull may take many
+// minutes, and a round waits for every workflow's advance) and reports
+// not ready; the resolution wakes the engine when done, and a later call
+// fills in the spec or returns why the image cannot be used.
+func (e *Engine) prepareImage(ctx context.Context, j store.Job, s *batch.Spec) (ready bool, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.preps[j.ID]
+	if p == nil {
+		p = &imagePrep{}
+		e.preps[j.ID] = p
+		spec := *s
+		go func() {
+			rctx, cancel := context.WithTimeout(ctx, pullTimeout)
+			err := e.resolveImage(rctx, j, &spec)
+			cancel()
+			e.mu.Lock()
+			if err != nil && ctx.Err() != nil {
+				// Stopping: the job, still unsubmitted, resolves its image
+				// again after a restart.
+				delete(e.preps, j.ID)
+			} else {
+				p.done, p.runner, p.preamble, p.err = true, spec.Runner, spec.Preamble, err
+			}
+			e.mu.Unlock()
+			e.Wake()
+		}()
+		return false, nil
+	}
+	if !p.done {
+		return false, nil
+	}
+	delete(e.preps, j.ID)
+	s.Runner, s.Preamble = p.runner, p.preamble
+	return true, p.err
+}
+
+// resolveImage finds the step's image, pulling it if needed, and sets the
+// job to run in it. While a pull runs, the job's stored log says so, and
+// the job's output starts with the image used and what the pull printed.
+func (e *Engine) resolveImage(ctx context.Context, j store.Job, s *batch.Spec) error {
+	log := &jobLog{ctx: ctx, db: e.DB, jobID: j.ID}
+	res, err := e.Images.Resolve(ctx, s.Image, s.User, log)
+	if err != nil {
+		return err
+	}
+	if s.Runner, err = containers.ExecArgs(e.Images.Config, res, *s); err != nil {
+		return err
+	}
+	s.Preamble = log.buf.String() + fmt.Sprintf("reana-site: running in image %s (%s, from %s)\n", s.Image, res.Path, res.Source)
+	return nil
+}
+
+// jobLog keeps what an image pull prints and shows it in the job's
+// stored log at once, for `reana-client logs` during a long pull.
+type jobLog struct {
+	ctx   context.Context
+	db    *store.DB
+	jobID string
+	buf   strings.Builder
+}
+
+func (l *jobLog) Write(p []byte) (int, error) {
+	l.buf.Write(p)
+	// The job's output file replaces this text once the job has run; a
+	// failure to show progress early must not fail the step.
+	_, _ = l.db.UpdateJob(l.ctx, l.jobID, func(x *store.Job) error { x.Logs = l.buf.String(); return nil })
+	return len(p), nil
+}
+
 // JobSpec rebuilds the backend's view of a stored job.
 func (e *Engine) JobSpec(ctx context.Context, wf store.Workflow, j store.Job) (batch.Spec, error) {
 	acct, err := e.Account(ctx, wf.OwnerID)
@@ -425,6 +535,16 @@ func (e *Engine) submit(ctx context.Context, wf store.Workflow, p *plan, j store
 	e.mu.Unlock()
 	if r != nil && now().Before(r.next) {
 		return
+	}
+	if e.Images != nil {
+		ready, err := e.prepareImage(ctx, j, &s)
+		if !ready {
+			return
+		}
+		if err != nil {
+			e.failJob(ctx, wf, j, "cannot run in the step's image: "+err.Error())
+			return
+		}
 	}
 	// A submission, once begun, finishes even if the daemon is stopping: a
 	// helper killed between starting a step and answering would leave the

@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/reana-site/reana-site/daemon/config"
+)
+
+// doctorEnv is what the doctor looks at. Tests point its paths at temp
+// directories and replace its functions.
+type doctorEnv struct {
+	Proc     string // the /proc root
+	LookPath func(string) (string, error)
+	// Run runs a program and returns its combined output.
+	Run         func(ctx context.Context, argv ...string) (string, error)
+	LookupGroup func(string) error
+	Listen      func(addr string) (net.Listener, error)
+	Now         func() time.Time
+}
+
+func realDoctorEnv() doctorEnv {
+	return doctorEnv{
+		Proc:     "/proc",
+		LookPath: exec.LookPath,
+		Run: func(ctx context.Context, argv ...string) (string, error) {
+			out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+			return string(out), err
+		},
+		LookupGroup: func(g string) error { _, err := user.LookupGroup(g); return err },
+		Listen:      func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) },
+		Now:         time.Now,
+	}
+}
+
+// finding is one line of the doctor's report.
+type finding struct {
+	OK  bool
+	Msg string
+}
+
+func (f finding) String() string {
+	if f.OK {
+		return "ok: " + f.Msg
+	}
+	return "problem: " + f.Msg
+}
+
+func okf(format string, a ...any) finding      { return finding{true, fmt.Sprintf(format, a...)} }
+func problemf(format string, a ...any) finding { return finding{false, fmt.Sprintf(format, a...)} }
+
+// doctor checks the site setup and prints one line per finding; it
+// exits 1 when anything is wrong.
+func doctor(args []string) int {
+	if len(args) > 0 {
+		fmt.Fprintln(os.Stderr, "usage: reana-site doctor")
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return runDoctor(ctx, os.Stdout, realDoctorEnv())
+}
+
+func runDoctor(ctx context.Context, w io.Writer, env doctorEnv) int {
+	cfg, err := config.Load()
+	var findings []finding
+	if err != nil {
+		for _, l := range strings.Split(strings.TrimPrefix(err.Error(), "config: "), "\n") {
+			findings = append(findings, problemf("configuration: %s", l))
+		}
+	} else {
+		findings = env.checkAll(ctx, cfg)
+	}
+	code := 0
+	for _, f := range findings {
+		fmt.Fprintln(w, f)
+		if !f.OK {
+			code = 1
+		}
+	}
+	return code
+}
+
+func (env doctorEnv) checkAll(ctx context.Context, cfg config.Config) []finding {
+	var out []finding
+	if cc := cfg.ContainersConfig(); cc.Enabled {
+		out = append(out, env.checkApptainer(ctx, cc.Apptainer)...)
+		out = append(out, env.checkUserNamespaces(ctx, cc.Apptainer))
+		out = append(out, checkImageCache(cc.ImageCache, cc.CanPull()))
+		for _, r := range cc.UnpackedRoots {
+			out = append(out, checkDir("unpacked image tree", r))
+		}
+	} else {
+		out = append(out, okf("containers are off (REANA_SITE_CONTAINERS=off): steps run on the host shell and their environment is ignored"))
+	}
+	out = append(out, env.checkBatchCommands(cfg)...)
+	out = append(out, checkWorkspaceRoot(cfg.WorkspaceRoot))
+	out = append(out, env.checkUIDPolicy(cfg)...)
+	out = append(out, env.checkListen(cfg))
+	out = append(out, env.checkTLS(cfg))
+	return out
+}
+
+func (env doctorEnv) checkApptainer(ctx context.Context, prog string) []finding {
+	path, err := env.LookPath(prog)
+	if err != nil {
+		return []finding{problemf("apptainer: %q is not installed or not in PATH (REANA_SITE_APPTAINER): %v", prog, err)}
+	}
+	out, err := env.Run(ctx, path, "--version")
+	if err != nil {
+		return []finding{problemf("apptainer: %s --version failed: %v: %s", path, err, strings.TrimSpace(out))}
+	}
+	return []finding{okf("apptainer: %s is %s", path, strings.TrimSpace(out))}
+}
+
+// checkUserNamespaces: Apptainer without setuid needs unprivileged user
+// namespaces; the kernel knobs that turn them off are checked by name.
+func (env doctorEnv) checkUserNamespaces(ctx context.Context, prog string) finding {
+	read := func(name string) (string, bool) {
+		b, err := os.ReadFile(filepath.Join(env.Proc, "sys", name))
+		return strings.TrimSpace(string(b)), err == nil
+	}
+	var why []string
+	if v, ok := read("user/max_user_namespaces"); !ok || v == "0" {
+		why = append(why, "user.max_user_namespaces is 0 or unreadable")
+	}
+	if v, ok := read("kernel/unprivileged_userns_clone"); ok && v != "1" {
+		why = append(why, "kernel.unprivileged_userns_clone is "+v)
+	}
+	if v, ok := read("kernel/apparmor_restrict_unprivileged_userns"); ok && v != "0" {
+		why = append(why, "kernel.apparmor_restrict_unprivileged_userns is "+v)
+	}
+	if len(why) == 0 {
+		return okf("user namespaces: unprivileged user namespaces are enabled")
+	}
+	if path, err := env.LookPath(prog); err == nil {
+		if out, err := env.Run(ctx, path, "buildcfg", "APPTAINER_SUID_INSTALL"); err == nil && strings.TrimSpace(out) == "1" {
+			return okf("user namespaces: unavailable (%s), but apptainer is a setuid install", strings.Join(why, "; "))
+		}
+	}
+	return problemf("user namespaces: apptainer cannot start containers as users: %s; enable them (sysctl) or install apptainer-suid", strings.Join(why, "; "))
+}
+
+// checkImageCache: a cache others can write to lets any user replace the
+// images everybody runs; a cache users pull into must let them write.
+func checkImageCache(dir string, pulls bool) finding {
+	if dir == "" {
+		if pulls {
+			return problemf("image cache: pulls are on but REANA_SITE_IMAGE_CACHE is empty")
+		}
+		return okf("image cache: none configured; images come from unpacked trees or paths")
+	}
+	if strings.Contains(dir, "{") {
+		base := staticBase(dir)
+		if _, err := os.Stat(base); err != nil {
+			return problemf("image cache: %s is per user, but its base %s is missing: %v", dir, base, err)
+		}
+		return okf("image cache: per user (%s), created by each user on first pull", dir)
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return problemf("image cache: %s: %v (create it, e.g. install -d -m 0755 %s)", dir, err, dir)
+	case !fi.IsDir():
+		return problemf("image cache: %s is not a directory", dir)
+	}
+	mode := fi.Mode()
+	othersWrite := mode.Perm()&0o022 != 0
+	switch {
+	case pulls && mode.Perm()&0o002 == 0:
+		return problemf("image cache: %s (mode %s) is not writable by users, who pull into it as themselves; make it 1777 or set REANA_SITE_IMAGE_PULL=false", dir, mode)
+	case pulls && mode&os.ModeSticky == 0:
+		return problemf("image cache: %s (mode %s) is world-writable without the sticky bit: users can delete each other's images; chmod +t it", dir, mode)
+	case pulls:
+		return okf("image cache: %s (mode %s) takes pulls from every user; any user can add images others will use", dir, mode)
+	case othersWrite:
+		return problemf("image cache: %s (mode %s) is writable by group or others, who could replace images other users run; chmod go-w it", dir, mode)
+	}
+	return okf("image cache: %s (mode %s), read-only for users", dir, mode)
+}
+
+func checkDir(what, dir string) finding {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return problemf("%s: %s: %v", what, dir, err)
+	}
+	if !fi.IsDir() {
+		return problemf("%s: %s is not a directory", what, dir)
+	}
+	return okf("%s: %s is present", what, dir)
+}
+
+func (env doctorEnv) checkBatchCommands(cfg config.Config) []finding {
+	var out []finding
+	for _, b := range cfg.Backends {
+		if b != "slurm" {
+			continue
+		}
+		for _, c := range []string{"sbatch", "squeue", "scancel"} {
+			name := c
+			if cfg.SlurmBinDir != "" {
+				name = filepath.Join(cfg.SlurmBinDir, c)
+			}
+			if p, err := env.LookPath(name); err != nil {
+				out = append(out, problemf("slurm: %s not found (PATH or REANA_SITE_SLURM_BIN_DIR): %v", c, err))
+			} else {
+				out = append(out, okf("slurm: %s is %s", c, p))
+			}
+		}
+	}
+	return out
+}
+
+// staticBase is the directory part of a template before its first
+// placeholder; "{home}/reana" has /home as base, where homes usually are.
+func staticBase(template string) string {
+	i := strings.Index(template, "{")
+	if i < 0 {
+		return template
+	}
+	if strings.HasPrefix(template, "{home}") {
+		return "/home"
+	}
+	base := filepath.Dir(template[:i] + "x")
+	return base
+}
+
+func checkWorkspaceRoot(template string) finding {
+	base := staticBase(template)
+	fi, err := os.Stat(base)
+	if err != nil {
+		return problemf("workspace root: %s: base directory %s: %v", template, base, err)
+	}
+	if !fi.IsDir() {
+		return problemf("workspace root: %s: %s is not a directory", template, base)
+	}
+	return okf("workspace root: %s (base %s, mode %s); each user's helper creates its own part", template, base, fi.Mode().Perm())
+}
+
+func (env doctorEnv) checkUIDPolicy(cfg config.Config) []finding {
+	groups := "every group"
+	if len(cfg.AllowedGroups) > 0 {
+		groups = "members of " + strings.Join(cfg.AllowedGroups, ", ")
+	}
+	out := []finding{okf("uid policy: uids from %d, %s; uid 0 and primary gid 0 never", cfg.MinUID, groups)}
+	for _, g := range cfg.AllowedGroups {
+		if err := env.LookupGroup(g); err != nil {
+			out = append(out, problemf("uid policy: REANA_SITE_ALLOWED_GROUPS names %q, which does not exist: %v", g, err))
+		}
+	}
+	return out
+}
+
+// checkListen binds the address for a moment; when it is taken, the pid
+// file tells whether reana-site itself holds it.
+func (env doctorEnv) checkListen(cfg config.Config) finding {
+	ln, err := env.Listen(cfg.Listen)
+	if err == nil {
+		ln.Close()
+		return okf("listen: %s is free", cfg.Listen)
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		if pid, ok := env.runningDaemon(cfg.StateDir); ok {
+			return okf("listen: %s is in use by reana-site (pid %d)", cfg.Listen, pid)
+		}
+		return problemf("listen: %s is in use by another program", cfg.Listen)
+	}
+	return problemf("listen: cannot bind %s: %v", cfg.Listen, err)
+}
+
+func (env doctorEnv) runningDaemon(stateDir string) (int, bool) {
+	b, err := os.ReadFile(filepath.Join(stateDir, "reana-site.pid"))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, false
+	}
+	comm, err := os.ReadFile(filepath.Join(env.Proc, strconv.Itoa(pid), "comm"))
+	return pid, err == nil && strings.TrimSpace(string(comm)) == "reana-site"
+}
+
+func (env doctorEnv) checkTLS(cfg config.Config) finding {
+	cert, key := cfg.TLSCert, cfg.TLSKey
+	if cert == "" {
+		cert, key = filepath.Join(cfg.StateDir, "tls.crt"), filepath.Join(cfg.StateDir, "tls.key")
+		if _, err := os.Stat(cert); errors.Is(err, os.ErrNotExist) {
+			return okf("tls: no certificate configured; a self-signed one will be generated into %s", cfg.StateDir)
+		}
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		return problemf("tls: %s / %s: %v", cert, key, err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return problemf("tls: %s: %v", cert, err)
+	}
+	now := env.Now()
+	switch {
+	case now.After(leaf.NotAfter):
+		return problemf("tls: %s expired on %s", cert, leaf.NotAfter.Format(time.DateOnly))
+	case now.Before(leaf.NotBefore):
+		return problemf("tls: %s is not valid before %s", cert, leaf.NotBefore.Format(time.DateOnly))
+	case leaf.NotAfter.Sub(now) < 30*24*time.Hour:
+		return okf("tls: %s is valid but expires soon, on %s", cert, leaf.NotAfter.Format(time.DateOnly))
+	}
+	return okf("tls: %s is valid until %s", cert, leaf.NotAfter.Format(time.DateOnly))
+}

@@ -1,0 +1,224 @@
+// Package containers runs a step's commands inside its `environment`
+// image with Apptainer, as the user, the same way on every backend: it
+// finds the image (site cache, unpacked trees such as
+// /cvmfs/unpacked.cern.ch, or a pull into the cache) and builds the
+// `apptainer exec` argument vector that the job script runs in place of
+// the host shell.
+//
+// # The exec command line
+//
+// ExecArgs emits only flags that Apptainer 1.2 already has:
+//
+//   - --cleanenv: the step sees REANA's variables, not the daemon's or
+//     the submitting shell's environment.
+//   - --no-home: the user's home directory is not mounted, so a step sees
+//     the workspace and the site's binds and nothing else of the user's
+//     files (workspaces live under the home directory by default, and
+//     binding the workspace alone keeps the rest of it out). HOME inside
+//     the container still names the host path, which usually does not
+//     exist there; steps that need a writable HOME set it to
+//     $REANA_WORKSPACE themselves, as on REANA's Kubernetes jobs, where
+//     HOME is the image's.
+//   - --bind <ws>:<ws> and --pwd <ws>: the workspace at the same path, so
+//     REANA_WORKSPACE and absolute paths in commands stay valid.
+//   - --env K=V for the step's variables, in sorted order.
+//   - --bind for each site bind (REANA_SITE_APPTAINER_BINDS).
+//
+// No --contain: a step keeps the host's /tmp and /dev as any batch job
+// on the node does; --contain would put /tmp on a small session tmpfs.
+// No --nv: REANA's serial specification has no GPU field, so no step can
+// ask for one yet.
+package containers
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/reana-site/reana-site/batch"
+)
+
+// Where images are looked for, in Config.Order.
+const (
+	SourceCache    = "cache"
+	SourceUnpacked = "unpacked"
+	SourcePull     = "pull"
+)
+
+// DefaultOrder is the lookup order when the site sets none.
+var DefaultOrder = []string{SourceCache, SourceUnpacked, SourcePull}
+
+// Config is the site's container setup.
+type Config struct {
+	// Enabled runs every step in its image; false runs steps on the host
+	// shell, ignoring their environment.
+	Enabled bool
+	// Apptainer is the program to run; empty means "apptainer" from PATH.
+	Apptainer string
+	// ImageCache is the directory holding <CacheName>.sif files or
+	// <CacheName> unpacked directories, and where pulls go. It may be a
+	// template with {user}, {uid} and {home} for a per-user cache. Empty
+	// means no cache (and no pulls).
+	ImageCache string
+	// UnpackedRoots are trees in the CVMFS unpacked.cern.ch layout, such
+	// as /cvmfs/unpacked.cern.ch, looked at in order.
+	UnpackedRoots []string
+	// Order is the lookup order over SourceCache, SourceUnpacked and
+	// SourcePull (which, when present, is last). Nil means DefaultOrder.
+	Order []string
+	// AllowPull lets the resolver pull images missing elsewhere; pulls
+	// also need SourcePull in Order and an ImageCache.
+	AllowPull bool
+	// ExtraBinds are added to every step as --bind values, "src[:dst[:ro]]".
+	ExtraBinds []string
+}
+
+func (c Config) apptainer() string {
+	if c.Apptainer == "" {
+		return "apptainer"
+	}
+	return c.Apptainer
+}
+
+func (c Config) order() []string {
+	if c.Order == nil {
+		return DefaultOrder
+	}
+	return c.Order
+}
+
+// CanPull reports whether missing images are pulled.
+func (c Config) CanPull() bool {
+	if !c.AllowPull || c.ImageCache == "" {
+		return false
+	}
+	for _, o := range c.order() {
+		if o == SourcePull {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks the site settings; each problem names the setting.
+func (c Config) Validate() []error {
+	var errs []error
+	if c.Apptainer != "" && strings.Contains(c.Apptainer, "/") && !filepath.IsAbs(c.Apptainer) {
+		errs = append(errs, fmt.Errorf("apptainer path must be a command name or an absolute path, got %q", c.Apptainer))
+	}
+	if c.ImageCache != "" && !filepath.IsAbs(expand(c.ImageCache, batch.Account{Name: "u", UID: 1, Home: "/h"})) {
+		errs = append(errs, fmt.Errorf("image cache must be an absolute path (template), got %q", c.ImageCache))
+	}
+	for _, r := range c.UnpackedRoots {
+		if !filepath.IsAbs(r) {
+			errs = append(errs, fmt.Errorf("unpacked root must be an absolute path, got %q", r))
+		}
+	}
+	seen := map[string]bool{}
+	for i, o := range c.order() {
+		switch {
+		case o != SourceCache && o != SourceUnpacked && o != SourcePull:
+			errs = append(errs, fmt.Errorf("image order: unknown source %q (known: cache, unpacked, pull)", o))
+		case seen[o]:
+			errs = append(errs, fmt.Errorf("image order: %q appears twice", o))
+		case o == SourcePull && i != len(c.order())-1:
+			errs = append(errs, fmt.Errorf("image order: pull must come last, since a pulled image lands in the cache"))
+		}
+		seen[o] = true
+	}
+	for _, b := range c.ExtraBinds {
+		if err := checkBind(b); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// checkBind accepts src[:dst[:ro|rw]] with absolute paths and no commas,
+// which Apptainer would read as a second bind.
+func checkBind(b string) error {
+	parts := strings.Split(b, ":")
+	if len(parts) > 3 || strings.Contains(b, ",") {
+		return fmt.Errorf("bind %q: must be src[:dst[:ro]] with no commas", b)
+	}
+	for _, p := range parts[:min(len(parts), 2)] {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("bind %q: %q must be an absolute path", b, p)
+		}
+	}
+	if len(parts) == 3 && parts[2] != "ro" && parts[2] != "rw" {
+		return fmt.Errorf("bind %q: the option must be ro or rw, got %q", b, parts[2])
+	}
+	return nil
+}
+
+func expand(template string, acct batch.Account) string {
+	return filepath.Clean(strings.NewReplacer("{user}", acct.Name, "{uid}", fmt.Sprint(acct.UID), "{home}", acct.Home).Replace(template))
+}
+
+// CacheDir is the image cache for acct; empty when the site has none.
+func (c Config) CacheDir(acct batch.Account) string {
+	if c.ImageCache == "" {
+		return ""
+	}
+	return expand(c.ImageCache, acct)
+}
+
+// Resolved is an image found on disk, ready for apptainer exec.
+type Resolved struct {
+	Image Image
+	// Path is the SIF file or unpacked directory.
+	Path string
+	// Source says where it was found: SourceCache, SourceUnpacked,
+	// SourcePull, or "path" for an image the step named by path.
+	Source string
+}
+
+// ShellLauncher is run inside the container with the step's command: it
+// runs it with bash when the image has bash and sh otherwise, as the
+// host job script does, so a step means the same with or without
+// containers. jobscript appends "-c" and the command, which arrive here
+// as "$@".
+const ShellLauncher = `if [ -x /bin/bash ]; then exec /bin/bash "$@"; fi; exec /bin/sh "$@"`
+
+// ExecArgs is the `apptainer exec` argument vector for a step, ending in
+// a shell that takes "-c <command>" (see jobscript.Options.Runner). It
+// fails for variable values that Apptainer would reinterpret (see
+// checkEnvValue).
+func ExecArgs(cfg Config, image Resolved, spec batch.Spec) ([]string, error) {
+	if !filepath.IsAbs(spec.Workspace) || !filepath.IsAbs(image.Path) {
+		return nil, fmt.Errorf("containers: workspace and image must be absolute paths")
+	}
+	if strings.ContainsAny(spec.Workspace, ",:") {
+		return nil, fmt.Errorf("containers: workspace %q contains ',' or ':', which apptainer's --bind cannot take", spec.Workspace)
+	}
+	args := []string{cfg.apptainer(), "exec", "--cleanenv", "--no-home",
+		"--bind", spec.Workspace + ":" + spec.Workspace, "--pwd", spec.Workspace}
+	keys := make([]string, 0, len(spec.Env))
+	for k := range spec.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := checkEnvValue(k, spec.Env[k]); err != nil {
+			return nil, err
+		}
+		args = append(args, "--env", k+"="+spec.Env[k])
+	}
+	for _, b := range cfg.ExtraBinds {
+		args = append(args, "--bind", b)
+	}
+	return append(args, image.Path, "/bin/sh", "-c", ShellLauncher, "sh"), nil
+}
+
+// checkEnvValue refuses what --env would not pass through unchanged:
+// Apptainer splits a value holding '=' as CSV, trims surrounding double
+// quotes, and evaluates $, backticks and backslashes in a shell inside
+// the container. REANA's variables (paths and UUIDs) never hold these.
+func checkEnvValue(k, v string) error {
+	if strings.ContainsAny(v, "=\"$`\\\n") {
+		return fmt.Errorf("containers: the value of %s (%q) has a character apptainer's --env would change (= \" $ ` \\ or a newline)", k, v)
+	}
+	return nil
+}
