@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reana-site/reana-site/test/harness"
+)
+
+// containerDaemon runs steps in their images through the Apptainer stand-in
+// (test/apptainer), finding images in the unpacked (CVMFS-style) tree that
+// test/images/build.sh made; this site does not pull.
+func containerDaemon(t *testing.T, slurm bool) (*Daemon, *User) {
+	t.Helper()
+	if env.Apptainer == "" || env.Images == "" {
+		t.Skip("no Apptainer stand-in or test images: run test/setup.sh")
+	}
+	backends := "local"
+	if slurm {
+		harness.EnsureSlurm(t, env.Repo)
+		backends = "local,slurm"
+	}
+	d := StartDaemon(t,
+		"REANA_SITE_BACKENDS="+backends,
+		"REANA_SITE_CONTAINERS=apptainer",
+		"REANA_SITE_APPTAINER="+env.Apptainer,
+		"REANA_SITE_IMAGE_UNPACKED_ROOTS="+filepath.Join(env.Images, "unpacked"),
+		"REANA_SITE_IMAGE_PULL=false",
+	)
+	return d, d.AddUser(t, "alice")
+}
+
+func TestContainersRoot6FitInImages(t *testing.T) {
+	for _, tt := range []struct {
+		backend, file string
+	}{
+		{"local", "reana.yaml"},
+		{"slurm", "reana-slurm.yaml"},
+	} {
+		t.Run(tt.backend, func(t *testing.T) {
+			d, alice := containerDaemon(t, tt.backend == "slurm")
+			dir := alice.WorkDir(t, "root6-fit")
+			alice.MustClient(t, dir, "run", "-w", "boxed", "-f", tt.file, "-p", "events=1000")
+			wf := alice.WaitStatus(t, "boxed.1", 3*time.Minute, "finished")
+			logs := alice.Logs(t, "boxed.1")
+			assert.Contains(t, logs, "running in image")
+			assert.Contains(t, logs, "debian:12-slim")
+
+			dl := alice.WorkDir(t, "")
+			alice.MustClient(t, dir, "download", "-w", "boxed.1", "results/plot.png", "-o", dl)
+			got, err := os.ReadFile(filepath.Join(dl, "results", "plot.png"))
+			require.NoError(t, err)
+			assert.Equal(t, expectedOutputs(t, alice, "1000"), got, "the image's tools give the same plot")
+			assertOwnedBy(t, d.WorkspaceOf(alice, wf.ID), alice)
+		})
+	}
+}
+
+func TestContainersSeeOnlyWhatIsBound(t *testing.T) {
+	d, alice := containerDaemon(t, false)
+	dir := alice.WorkDir(t, "container-probe")
+	alice.MustClient(t, dir, "run", "-w", "probe")
+	wf := alice.WaitStatus(t, "probe.1", 2*time.Minute, "finished")
+	ws := d.WorkspaceOf(alice, wf.ID)
+
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(ws, name))
+		require.NoError(t, err)
+		return strings.TrimSpace(string(b))
+	}
+	assert.Equal(t, "alice", read("who.txt"), "the step runs as the user inside the container")
+	assert.Equal(t, "image", read("where.txt"), "the step sees the image's system, not the host's")
+	home := read("home.txt")
+	assert.NotContains(t, home, ".bashrc", "bob's home must not be visible: %s", home)
+	assert.Contains(t, home, "No such file", "bob's home must not exist in the container: %s", home)
+
+	st, err := os.Stat(filepath.Join(ws, "made-inside.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, uint32(alice.UID), st.Sys().(*syscall.Stat_t).Uid, "a file made in the container is the user's on the host")
+}
+
+func TestContainersMissingImageRefusedAtStart(t *testing.T) {
+	d, alice := containerDaemon(t, false)
+	dir := alice.WorkDir(t, "container-probe")
+	out, code := alice.Client(t, dir, "run", "-w", "noimage", "-f", "reana-missing.yaml")
+	assert.NotZero(t, code, out)
+	assert.Contains(t, out, "no-such-image")
+
+	var st struct {
+		Message string `json:"message"`
+	}
+	code = d.JSON(t, "POST", "/api/workflows/noimage.1/start", alice.Token, map[string]any{}, &st)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, st.Message, "not found")
+	w, _ := alice.Status(t, "noimage.1")
+	assert.Equal(t, "created", w.Status, "nothing was submitted")
+}
