@@ -103,3 +103,50 @@ func TestContainersMissingImageRefusedAtStart(t *testing.T) {
 	w, _ := alice.Status(t, "noimage.1")
 	assert.Equal(t, "created", w.Status, "nothing was submitted")
 }
+
+// TestContainersPullOncePerImage: three workflows start together and need
+// the same image, which is in no cache; the daemon pulls it once, as the
+// user, and all three run in it.
+func TestContainersPullOncePerImage(t *testing.T) {
+	if env.Apptainer == "" || env.Images == "" {
+		t.Skip("no Apptainer stand-in or test images: run test/setup.sh")
+	}
+	// The stand-in "pulls" from the unpacked test images; a wrapper hands
+	// it that registry and a log of pulls (helpers get a clean environment).
+	dir, err := os.MkdirTemp("", "reana-pull-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o777|os.ModeSticky))
+	pullLog := filepath.Join(dir, "pulls.log")
+	wrapper := filepath.Join(dir, "apptainer")
+	require.NoError(t, os.WriteFile(wrapper, []byte("#!/bin/sh\n"+
+		"REANA_STANDIN_REGISTRY="+filepath.Join(env.Images, "unpacked")+" REANA_STANDIN_PULL_LOG="+pullLog+" REANA_STANDIN_PULL_DELAY=2 "+
+		"exec "+env.Apptainer+" \"$@\"\n"), 0o755))
+
+	d := StartDaemon(t,
+		"REANA_SITE_CONTAINERS=apptainer",
+		"REANA_SITE_APPTAINER="+wrapper,
+		"REANA_SITE_IMAGE_CACHE={home}/.reana-e2e/"+env.RunID+"-images-"+harness.RandomHex(3),
+		"REANA_SITE_IMAGE_ORDER=cache,pull",
+		"REANA_SITE_IMAGE_PULL=true",
+	)
+	alice := d.AddUser(t, "alice")
+	src := alice.WorkDir(t, "container-probe")
+	names := []string{"pull-a", "pull-b", "pull-c"}
+	for _, n := range names {
+		alice.MustClient(t, src, "create", "-w", n)
+		alice.MustClient(t, src, "upload", "-w", n+".1")
+	}
+	for _, n := range names {
+		st := d.JSON(t, "POST", "/api/workflows/"+n+".1/start", alice.Token, map[string]any{}, nil)
+		require.Equal(t, http.StatusOK, st)
+	}
+	for _, n := range names {
+		alice.WaitStatus(t, n+".1", 3*time.Minute, "finished")
+	}
+	b, err := os.ReadFile(pullLog)
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(string(b), " start\n"), "one pull for the image, whatever the number of steps waiting:\n%s", b)
+	assert.Contains(t, string(b), "uid=4101", "the user pulls, not the daemon")
+	assert.Contains(t, alice.Logs(t, "pull-a.1")+alice.Logs(t, "pull-b.1")+alice.Logs(t, "pull-c.1"), "pulling image")
+}
