@@ -150,3 +150,37 @@ func TestContainersPullOncePerImage(t *testing.T) {
 	assert.Contains(t, string(b), "uid=4101", "the user pulls, not the daemon")
 	assert.Contains(t, alice.Logs(t, "pull-a.1")+alice.Logs(t, "pull-b.1")+alice.Logs(t, "pull-c.1"), "pulling image")
 }
+
+// TestDoctor runs `reana-site doctor` as an admin would after installing:
+// a healthy setup passes; a broken one names each problem on its own line
+// and exits 1.
+func TestDoctor(t *testing.T) {
+	if env.Apptainer == "" || env.Images == "" {
+		t.Skip("no Apptainer stand-in or test images: run test/setup.sh")
+	}
+	harness.EnsureSlurm(t, env.Repo)
+	doctor := func(vars ...string) (string, error) {
+		base := []string{"env", "REANA_SITE_STATE_DIR=" + t.TempDir(), "REANA_SITE_LISTEN=127.0.0.1:0",
+			"REANA_SITE_BACKENDS=local,slurm", "REANA_SITE_CONTAINERS=apptainer", "REANA_SITE_IMAGE_PULL=false"}
+		return execCombined(append(append(base, vars...), env.Bin, "doctor")...)
+	}
+	out, err := doctor("REANA_SITE_APPTAINER="+env.Apptainer, "REANA_SITE_IMAGE_UNPACKED_ROOTS="+filepath.Join(env.Images, "unpacked"))
+	require.NoError(t, err, "a healthy setup must pass:\n%s", out)
+	assert.NotContains(t, out, "problem:")
+	assert.Contains(t, out, "ok: apptainer")
+	assert.Contains(t, out, "ok: slurm: sbatch")
+
+	shared := t.TempDir()
+	require.NoError(t, os.Chmod(shared, 0o777))
+	out, err = doctor("REANA_SITE_APPTAINER=/nonexistent/apptainer", "REANA_SITE_IMAGE_CACHE="+shared, "REANA_SITE_SLURM_BIN_DIR=/nonexistent")
+	require.Error(t, err)
+	var exitErr interface{ ExitCode() int }
+	require.ErrorAs(t, err, &exitErr)
+	assert.Equal(t, 1, exitErr.ExitCode())
+	for _, want := range []string{"problem: apptainer", "problem: image cache", "problem: slurm: sbatch"} {
+		assert.Contains(t, out, want)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		assert.Regexp(t, `^(ok|problem): `, line, "one line per check")
+	}
+}
