@@ -50,7 +50,9 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 		defer cancel()
 		_ = hs.Shutdown(sctx)
 	}()
-	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	// The listener may be closed by its owner as the daemon stops, before
+	// ctx ends here: that is an end, not a failure.
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
 	return nil
