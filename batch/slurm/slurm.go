@@ -134,32 +134,6 @@ func Comment(s batch.Spec) string {
 
 var slurmTime = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(:[0-9]+){0,2}$`)
 
-// MemoryMB converts a Kubernetes-style quantity ("512Mi", "2Gi", "1G",
-// "300M", plain bytes) to whole megabytes for sbatch --mem.
-func MemoryMB(q string) (int64, error) {
-	q = strings.TrimSpace(q)
-	units := []struct {
-		suffix string
-		mult   float64
-	}{
-		{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40},
-		{"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
-	}
-	mult := 1.0
-	for _, u := range units {
-		if strings.HasSuffix(q, u.suffix) {
-			q, mult = strings.TrimSuffix(q, u.suffix), u.mult
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(q, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("memory %q is not a quantity such as 512Mi or 2Gi", q)
-	}
-	mb := int64((v*mult + (1<<20 - 1)) / (1 << 20))
-	return max(mb, 1), nil
-}
-
 // SbatchArgs is the sbatch argument vector for a step (without the script).
 func (b *Backend) SbatchArgs(s batch.Spec) ([]string, error) {
 	out := filepath.Join(s.JobDir, jobscript.OutputFile)
@@ -191,7 +165,7 @@ func (b *Backend) SbatchArgs(s batch.Spec) ([]string, error) {
 		args = append(args, "--time="+t)
 	}
 	if m := s.Hints.MemoryLimit; m != "" {
-		mb, err := MemoryMB(m)
+		mb, err := batch.MemoryMB(m)
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes_memory_limit: %w", err)
 		}
