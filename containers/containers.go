@@ -47,7 +47,7 @@ const (
 )
 
 // DefaultOrder is the lookup order when the site sets none.
-var DefaultOrder = []string{SourceCache, SourceUnpacked, SourcePull}
+func DefaultOrder() []string { return []string{SourceCache, SourceUnpacked, SourcePull} }
 
 // Config is the site's container setup.
 type Config struct {
@@ -83,7 +83,7 @@ func (c Config) apptainer() string {
 
 func (c Config) order() []string {
 	if c.Order == nil {
-		return DefaultOrder
+		return DefaultOrder()
 	}
 	return c.Order
 }
