@@ -56,7 +56,7 @@ func progress(wf store.Workflow, c store.JobCounts) map[string]any {
 	if c.HasCurrent {
 		cmd, step = c.CurrentCommand, c.CurrentStep
 	}
-	if wf.StatusMessage != "" && !terminalStatus(wf.Status) {
+	if wf.StatusMessage != "" && running(wf.Status) {
 		// What the step waits for (a batch system that is down) is what
 		// `reana-client status -v` shows in its COMMAND column.
 		cmd = wf.StatusMessage
@@ -802,13 +802,5 @@ func (o *orderedJobLogs) json() json.RawMessage {
 }
 
 var _ = userproc.KindBadPath
-
-func terminalStatus(s store.WorkflowStatus) bool {
-	switch s {
-	case store.StatusFinished, store.StatusFailed, store.StatusStopped, store.StatusDeleted:
-		return true
-	}
-	return false
-}
 
 var errStartedMeanwhile = errors.New("workflow started meanwhile")
