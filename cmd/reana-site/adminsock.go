@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/reana-site/reana-site/api/localsock"
@@ -46,29 +44,6 @@ func adminViaSocket(socket string, args []string) (adminAnswer, bool) {
 		return adminAnswer{Error: fmt.Sprintf("read the daemon's answer: %v", err)}, true
 	}
 	return a, true
-}
-
-// adminListener binds the admin socket: mode 0600 in a root-owned
-// directory, and every connection's peer must be root as well.
-func adminListener(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("create the admin socket's directory: %w", err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove a stale admin socket: %w", err)
-	}
-	// Not the umask: it is the process's, and helpers forked meanwhile
-	// would inherit it. A fresh socket without write permission for others
-	// cannot be connected to by them, and the peer check stands anyway.
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("listen on the admin socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("restrict the admin socket to root: %w", err)
-	}
-	return ln, nil
 }
 
 func serveAdmin(ctx context.Context, ln net.Listener, db *store.DB, policy identity.Policy, log *slog.Logger) {

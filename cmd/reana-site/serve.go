@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reana-site/reana-site/api"
+	"github.com/reana-site/reana-site/api/localsock"
 	"github.com/reana-site/reana-site/api/tokensock"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/local"
@@ -199,7 +200,8 @@ func serve(ctx context.Context) error {
 	engDone := make(chan struct{})
 	go func() { defer close(engDone); eng.Run(engCtx) }()
 
-	if adminLn, err := adminListener(cfg.AdminSocket); err != nil {
+	// Root-only by mode, and serveAdmin checks that the peer is root too.
+	if adminLn, err := localsock.Listen(cfg.AdminSocket, 0o600); err != nil {
 		// Admin commands then work on the store directly.
 		log.Warn("no admin socket", "socket", cfg.AdminSocket, "err", err)
 	} else {
@@ -333,19 +335,5 @@ func tokenListener(cfg config.Config, socks systemd.Sockets) (net.Listener, erro
 		}
 		return ln, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(cfg.TokenSocket), 0o755); err != nil {
-		return nil, fmt.Errorf("create the token socket's directory: %w", err)
-	}
-	if err := os.Remove(cfg.TokenSocket); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove a stale token socket: %w", err)
-	}
-	ln, err := net.Listen("unix", cfg.TokenSocket)
-	if err != nil {
-		return nil, fmt.Errorf("listen on the token socket: %w", err)
-	}
-	if err := os.Chmod(cfg.TokenSocket, 0o666); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("open the token socket to users: %w", err)
-	}
-	return ln, nil
+	return localsock.Listen(cfg.TokenSocket, 0o666)
 }
