@@ -75,7 +75,14 @@ func (q QueueJob) Terminal() bool {
 func (q QueueJob) Status() batch.Status {
 	switch q.State {
 	case "PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "CONFIGURING", "POWER_UP_NODE":
-		return batch.Status{State: batch.Pending, Reason: q.Reason}
+		// Slurm's everyday reasons (waiting for priority or resources, or
+		// none yet) are no news to the user; the others (held, a limit
+		// reached, a dependency never satisfied) are why nothing runs.
+		switch q.Reason {
+		case "", "None", "Priority", "Resources":
+			return batch.Status{State: batch.Pending}
+		}
+		return batch.Status{State: batch.Pending, Reason: "Slurm job " + q.ID + " is pending: " + q.Reason}
 	case "RUNNING", "SUSPENDED", "COMPLETING", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED":
 		return batch.Status{State: batch.Running}
 	}

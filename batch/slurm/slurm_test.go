@@ -34,7 +34,7 @@ func TestParseSqueueOfSlurm2205(t *testing.T) {
 		{"3", "FAILED", true, batch.Failed, "failed"},
 		{"6", "CANCELLED", true, batch.Failed, "cancelled"},
 		{"7", "RUNNING", false, batch.Running, ""},
-		{"9", "PENDING", false, batch.Pending, "Resources"},
+		{"9", "PENDING", false, batch.Pending, ""}, // "Resources" is no news to the user
 	}
 	for _, tt := range tests {
 		t.Run(tt.id+" "+tt.state, func(t *testing.T) {
@@ -45,6 +45,9 @@ func TestParseSqueueOfSlurm2205(t *testing.T) {
 			st := j.Status()
 			assert.Equal(t, tt.engine, st.State)
 			assert.Contains(t, st.Reason, tt.reason)
+			if tt.reason == "" && !tt.terminal {
+				assert.Empty(t, st.Reason)
+			}
 			if tt.engine == batch.Failed {
 				assert.Nil(t, st.ExitCode, "squeue does not know exit codes; the exit file or sacct does")
 			}
@@ -300,5 +303,19 @@ func TestAccountingResolvesJobsTheControllerForgot(t *testing.T) {
 			assert.Contains(t, st["j-1"].Reason, tt.reason)
 			assert.Equal(t, 1, sacctCalls)
 		})
+	}
+}
+
+func TestPendingReasonsWorthShowing(t *testing.T) {
+	for reason, want := range map[string]string{
+		"None":                     "",
+		"Priority":                 "",
+		"Resources":                "",
+		"JobHeldUser":              "Slurm job 5 is pending: JobHeldUser",
+		"DependencyNeverSatisfied": "Slurm job 5 is pending: DependencyNeverSatisfied",
+	} {
+		st := QueueJob{ID: "5", State: "PENDING", Reason: reason}.Status()
+		assert.Equal(t, batch.Pending, st.State)
+		assert.Equal(t, want, st.Reason, reason)
 	}
 }
