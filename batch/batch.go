@@ -9,9 +9,11 @@
 package batch
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"os/exec"
 	"time"
 )
 
@@ -119,6 +121,10 @@ type Status struct {
 	Reason   string // human-readable explanation for failures and waits
 	// Retry asks the engine to submit the job again (e.g. after NODE_FAIL).
 	Retry bool
+	// Handle, when set, is the job's handle with the backend's progress in
+	// it (how far an event log was read); the engine stores it, so after a
+	// restart the backend resumes from there instead of the beginning.
+	Handle *Handle
 }
 
 // Backend runs jobs for users. Implementations must be safe for concurrent
@@ -138,6 +144,27 @@ type Backend interface {
 	Cancel(ctx context.Context, job Job) error
 	// Logs returns the job's output so far.
 	Logs(ctx context.Context, job Job) (string, error)
+}
+
+// Runner runs a helper operation as a user (daemon/userproc.Runner is the
+// real one): everything a backend does to a user's files or in the batch
+// system on the user's behalf goes through it.
+type Runner interface {
+	Call(ctx context.Context, acct Account, op string, args, result any) error
+}
+
+// QueryFunc runs a batch-system query command (squeue, condor_q) as the
+// daemon itself and returns its standard output and error. Queries read
+// the scheduler's state and touch no user's files.
+type QueryFunc func(ctx context.Context, argv []string) (stdout, stderr []byte, err error)
+
+// RunQuery is the QueryFunc that runs argv directly.
+func RunQuery(ctx context.Context, argv []string) (stdout, stderr []byte, err error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	return out.Bytes(), errb.Bytes(), err
 }
 
 // ErrUnavailable marks errors that come from the batch system being

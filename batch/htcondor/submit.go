@@ -7,12 +7,14 @@
 package htcondor
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/jobscript"
@@ -45,6 +47,20 @@ type Config struct {
 	// to every job, e.g. "should_transfer_files = NO" or "request_disk = 1GB".
 	// They may not set what this package writes itself (see reservedKeys).
 	ExtraCommands []string
+	// ConfigFile, when set, is handed to every HTCondor command as
+	// CONDOR_CONFIG (a site whose configuration is not in /etc/condor).
+	ConfigFile string
+	// HoldTimeout is how long a job may stay held before it is removed and
+	// its step fails with the hold reason; zero waits for ever.
+	HoldTimeout time.Duration
+	// LogGrace is how long a job's event log may be missing after
+	// submission, or lag behind the job's recorded exit status, before the
+	// schedd is asked; zero means DefaultLogGrace.
+	LogGrace time.Duration
+	// SilenceCheck is how long a job's event log may say nothing new before
+	// the schedd is asked whether the job still exists; zero means
+	// DefaultSilenceCheck.
+	SilenceCheck time.Duration
 }
 
 // Flavours are CERN's JobFlavour names as REANA accepts them for
@@ -206,6 +222,18 @@ func SubmitDescription(spec batch.Spec, cfg Config) (string, error) {
 	}
 	d.line("queue 1")
 	return d.b.String(), nil
+}
+
+// CheckSite reports whether the site's requirements, accounting group and
+// extra commands can be written into a submit description, so a bad
+// setting stops the daemon at start rather than failing every step.
+func CheckSite(cfg Config) error {
+	probe := batch.Spec{JobID: "probe", WorkflowID: "probe", WorkflowName: "probe.1", StepName: "probe",
+		Workspace: "/probe", JobDir: "/probe/job"}
+	if _, err := SubmitDescription(probe, cfg); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), `htcondor: step "probe": `))
+	}
+	return nil
 }
 
 // checkExtra accepts one admin-written "key = value" command that does not

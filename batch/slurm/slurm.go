@@ -49,13 +49,10 @@ type Config struct {
 }
 
 // Runner runs a program as a user; *userproc.Runner is the real one.
-type Runner interface {
-	Call(ctx context.Context, acct batch.Account, op string, args, result any) error
-}
+type Runner = batch.Runner
 
-// QueryFunc runs a Slurm query command as the daemon itself and returns
-// its standard output and error.
-type QueryFunc func(ctx context.Context, argv []string) (stdout, stderr []byte, err error)
+// QueryFunc runs a Slurm query command as the daemon itself.
+type QueryFunc = batch.QueryFunc
 
 // Backend is the Slurm backend.
 type Backend struct {
@@ -85,11 +82,7 @@ func (b *Backend) query(ctx context.Context, argv []string) ([]byte, []byte, err
 	if b.Query != nil {
 		return b.Query(ctx, argv)
 	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	return out.Bytes(), errb.Bytes(), err
+	return batch.RunQuery(ctx, argv)
 }
 
 // unreachable recognises Slurm's messages for a controller it cannot reach,

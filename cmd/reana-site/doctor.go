@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -205,20 +206,33 @@ func checkDir(what, dir string) finding {
 
 func (env doctorEnv) checkBatchCommands(cfg config.Config) []finding {
 	var out []finding
+	commands := map[string]struct {
+		dir, setting string
+		progs        []string
+	}{
+		"slurm":    {cfg.SlurmBinDir, "REANA_SITE_SLURM_BIN_DIR", []string{"sbatch", "squeue", "scancel"}},
+		"htcondor": {cfg.HTCondorBinDir, "REANA_SITE_HTCONDOR_BIN_DIR", []string{"condor_submit", "condor_q", "condor_history", "condor_rm"}},
+	}
 	for _, b := range cfg.Backends {
-		if b != "slurm" {
+		want, ok := commands[b]
+		if !ok {
 			continue
 		}
-		for _, c := range []string{"sbatch", "squeue", "scancel"} {
+		for _, c := range want.progs {
 			name := c
-			if cfg.SlurmBinDir != "" {
-				name = filepath.Join(cfg.SlurmBinDir, c)
+			if want.dir != "" {
+				name = filepath.Join(want.dir, c)
 			}
 			if p, err := env.LookPath(name); err != nil {
-				out = append(out, problemf("slurm: %s not found (PATH or REANA_SITE_SLURM_BIN_DIR): %v", c, err))
+				out = append(out, problemf("%s: %s not found (PATH or %s): %v", b, c, want.setting, err))
 			} else {
-				out = append(out, okf("slurm: %s is %s", c, p))
+				out = append(out, okf("%s: %s is %s", b, c, p))
 			}
+		}
+	}
+	if cfg.HTCondorConfig != "" && slices.Contains(cfg.Backends, "htcondor") {
+		if _, err := os.Stat(cfg.HTCondorConfig); err != nil {
+			out = append(out, problemf("htcondor: REANA_SITE_HTCONDOR_CONFIG: %v", err))
 		}
 	}
 	return out

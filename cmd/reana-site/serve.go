@@ -21,6 +21,7 @@ import (
 	"github.com/reana-site/reana-site/api/tokensock"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/local"
+	"github.com/reana-site/reana-site/batch/htcondor"
 	"github.com/reana-site/reana-site/batch/slurm"
 	"github.com/reana-site/reana-site/containers"
 	"github.com/reana-site/reana-site/daemon/config"
@@ -156,6 +157,8 @@ func serve(ctx context.Context) error {
 				BinDir: cfg.SlurmBinDir, Partition: cfg.SlurmPartition, Account: cfg.SlurmAccount,
 				ExtraArgs: strings.Fields(cfg.SlurmExtraArgs),
 			}}
+		case htcondor.Name:
+			backends[name] = &htcondor.Backend{Runner: runner, Config: cfg.HTCondor()}
 		}
 	}
 	eng := &engine.Engine{

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/reana-site/reana-site/batch/htcondor"
 	"github.com/reana-site/reana-site/containers"
 )
 
@@ -80,6 +81,34 @@ type Config struct {
 	// SlurmExtraArgs are sbatch arguments added to every job, separated by
 	// spaces (for example "--qos=normal --exclusive").
 	SlurmExtraArgs string `envconfig:"SLURM_EXTRA_ARGS"`
+	// HTCondorBinDir holds condor_submit, condor_q, condor_history and
+	// condor_rm; empty means PATH.
+	HTCondorBinDir string `envconfig:"HTCONDOR_BIN_DIR"`
+	// HTCondorConfig, when set, is given to every HTCondor command as
+	// CONDOR_CONFIG; empty leaves HTCondor's own lookup (/etc/condor/...).
+	HTCondorConfig string `envconfig:"HTCONDOR_CONFIG"`
+	// HTCondorSchedd and HTCondorPool select the schedd (condor_submit
+	// -name, -pool); empty means the local schedd.
+	HTCondorSchedd string `envconfig:"HTCONDOR_SCHEDD"`
+	HTCondorPool   string `envconfig:"HTCONDOR_POOL"`
+	// HTCondorRequirements is a ClassAd expression every job must match.
+	HTCondorRequirements string `envconfig:"HTCONDOR_REQUIREMENTS"`
+	// HTCondorAccountingGroup applies to steps that name no
+	// htcondor_accounting_group.
+	HTCondorAccountingGroup string `envconfig:"HTCONDOR_ACCOUNTING_GROUP"`
+	// HTCondorExtraCommands are submit commands added to every job,
+	// separated by ';' (for example "should_transfer_files = NO;
+	// request_disk = 1GB"). Commands reana-site writes itself are refused.
+	HTCondorExtraCommands string `envconfig:"HTCONDOR_EXTRA_COMMANDS"`
+	// HTCondorHoldTimeout is how long a job may stay held before it is
+	// removed and its step fails with the hold reason; 0 waits for ever.
+	HTCondorHoldTimeout time.Duration `envconfig:"HTCONDOR_HOLD_TIMEOUT" default:"6h"`
+	// HTCondorLogGrace is how long a job's event log may be missing, or lag
+	// behind the job's recorded exit, before the schedd is asked.
+	HTCondorLogGrace time.Duration `envconfig:"HTCONDOR_LOG_GRACE" default:"1m"`
+	// HTCondorSilenceCheck is how long a job's event log may stay silent
+	// before the schedd is asked whether the job still exists.
+	HTCondorSilenceCheck time.Duration `envconfig:"HTCONDOR_SILENCE_CHECK" default:"30m"`
 	// PollInterval is how often the engine asks backends about running jobs
 	// when no event wakes it earlier.
 	PollInterval time.Duration `envconfig:"POLL_INTERVAL" default:"500ms"`
@@ -155,21 +184,23 @@ func (c *Config) Validate() error {
 	if c.DiskQuotaBytes < 0 {
 		bad("DISK_QUOTA_BYTES", "must not be negative")
 	}
-	known := map[string]bool{"local": true, "slurm": true}
+	known := map[string]bool{"local": true, "slurm": true, "htcondor": true}
+	// REANA's names for the same batch systems.
+	alias := map[string]string{"slurmcern": "slurm", "htcondorcern": "htcondor"}
 	enabled := map[string]bool{}
 	for i, b := range c.Backends {
 		b = strings.TrimSpace(b)
-		if b == "slurmcern" {
-			b = "slurm"
+		if a, ok := alias[b]; ok {
+			b = a
 		}
 		c.Backends[i] = b
 		if !known[b] {
-			bad("BACKENDS", "unknown backend %q (known: local, slurm)", b)
+			bad("BACKENDS", "unknown backend %q (known: local, slurm, htcondor)", b)
 		}
 		enabled[b] = true
 	}
-	if c.DefaultBackend == "slurmcern" {
-		c.DefaultBackend = "slurm"
+	if a, ok := alias[c.DefaultBackend]; ok {
+		c.DefaultBackend = a
 	}
 	if !enabled[c.DefaultBackend] {
 		bad("DEFAULT_BACKEND", "%q is not among REANA_SITE_BACKENDS (%s)", c.DefaultBackend, strings.Join(c.Backends, ","))
@@ -197,6 +228,22 @@ func (c *Config) Validate() error {
 	}
 	if len(short) > 0 {
 		bad("SLURM_EXTRA_ARGS", "each argument must be a long option such as --qos=normal, got %s", strings.Join(short, ", "))
+	}
+	for name, dir := range map[string]string{"HTCONDOR_BIN_DIR": c.HTCondorBinDir, "HTCONDOR_CONFIG": c.HTCondorConfig} {
+		if dir != "" && !filepath.IsAbs(dir) {
+			bad(name, "must be an absolute path, got %q", dir)
+		}
+	}
+	for name, d := range map[string]time.Duration{"HTCONDOR_HOLD_TIMEOUT": c.HTCondorHoldTimeout,
+		"HTCONDOR_LOG_GRACE": c.HTCondorLogGrace, "HTCONDOR_SILENCE_CHECK": c.HTCondorSilenceCheck} {
+		if d < 0 {
+			bad(name, "must not be negative")
+		}
+	}
+	if enabled["htcondor"] {
+		if err := htcondor.CheckSite(c.HTCondor()); err != nil {
+			bad("HTCONDOR_EXTRA_COMMANDS", "%v", err)
+		}
 	}
 	if c.PollInterval < 10*time.Millisecond {
 		bad("POLL_INTERVAL", "must be at least 10ms, got %s", c.PollInterval)
@@ -255,6 +302,23 @@ func DefaultStateDir() string {
 		return filepath.Join(os.TempDir(), fmt.Sprintf("reana-site-%d", os.Getuid()))
 	}
 	return filepath.Join(home, ".local", "state", "reana-site")
+}
+
+// HTCondor is the site's HTCondor setup for the backend.
+func (c Config) HTCondor() htcondor.Config {
+	var extra []string
+	for _, cmd := range strings.Split(c.HTCondorExtraCommands, ";") {
+		if cmd = strings.TrimSpace(cmd); cmd != "" {
+			extra = append(extra, cmd)
+		}
+	}
+	return htcondor.Config{
+		BinDir: c.HTCondorBinDir, ConfigFile: c.HTCondorConfig,
+		Schedd: c.HTCondorSchedd, Pool: c.HTCondorPool,
+		Requirements: c.HTCondorRequirements, AccountingGroup: c.HTCondorAccountingGroup,
+		ExtraCommands: extra, HoldTimeout: c.HTCondorHoldTimeout,
+		LogGrace: c.HTCondorLogGrace, SilenceCheck: c.HTCondorSilenceCheck,
+	}
 }
 
 // ContainersConfig is the container setup for the engine and doctor.

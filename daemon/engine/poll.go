@@ -56,6 +56,10 @@ func (e *Engine) poll(ctx context.Context, wfs []store.Workflow) {
 		if err != nil {
 			e.Log.Warn("job status", "backend", name, "jobs", len(jobs), "err", err)
 		}
+		e.saveProgress(ctx, name, states)
+		if err == nil {
+			e.noteWaits(ctx, jobs, owners, states)
+		}
 		for _, bj := range jobs {
 			st, ok := states[bj.Spec.JobID]
 			if !ok || !st.State.Terminal() {
@@ -63,6 +67,59 @@ func (e *Engine) poll(ctx context.Context, wfs []store.Workflow) {
 			}
 			e.settle(ctx, owners[bj.Spec.JobID], rows[bj.Spec.JobID], bj, st)
 		}
+	}
+}
+
+// saveProgress stores the handles a backend updated (how far it has read
+// an event log), in one transaction per poll.
+func (e *Engine) saveProgress(ctx context.Context, backend string, states map[string]batch.Status) {
+	handles := map[string]json.RawMessage{}
+	for id, st := range states {
+		if st.Handle == nil {
+			continue
+		}
+		raw, err := json.Marshal(st.Handle)
+		if err != nil {
+			e.Log.Error("encode job handle", "backend", backend, "job", id, "err", err)
+			continue
+		}
+		handles[id] = raw
+	}
+	if err := e.DB.SetJobHandles(ctx, handles); err != nil {
+		e.Log.Error("record job progress", "backend", backend, "jobs", len(handles), "err", err)
+	}
+}
+
+// waitPrefix marks the status messages noteWaits writes, so it clears its
+// own and leaves others (an outage) alone.
+const waitPrefix = "waiting: step "
+
+// noteWaits shows users why a submitted step does not run (an HTCondor
+// hold with its reason) in `reana-client status -v`, and clears the
+// message once no step waits for a reason.
+func (e *Engine) noteWaits(ctx context.Context, jobs []batch.Job, owners map[string]store.Workflow, states map[string]batch.Status) {
+	msgs := map[string]string{}
+	for _, bj := range jobs {
+		wf := owners[bj.Spec.JobID]
+		st, ok := states[bj.Spec.JobID]
+		if _, seen := msgs[wf.ID]; !seen {
+			msgs[wf.ID] = ""
+		}
+		if ok && !st.State.Terminal() && st.Reason != "" && msgs[wf.ID] == "" {
+			msgs[wf.ID] = waitPrefix + bj.Spec.StepName + ": " + st.Reason
+		}
+	}
+	for _, bj := range jobs {
+		wf := owners[bj.Spec.JobID]
+		msg, pending := msgs[wf.ID]
+		if !pending {
+			continue
+		}
+		delete(msgs, wf.ID)
+		if msg == wf.StatusMessage || (msg == "" && !strings.HasPrefix(wf.StatusMessage, waitPrefix)) {
+			continue
+		}
+		e.setStatusMessage(ctx, wf.ID, msg)
 	}
 }
 

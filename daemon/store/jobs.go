@@ -169,6 +169,29 @@ func (db *DB) UpdateJob(ctx context.Context, id string, fn func(*Job) error) (Jo
 	return after, nil
 }
 
+// SetJobHandles replaces the handles of running jobs, all in one
+// transaction: backends that follow their jobs' progress (an HTCondor event
+// log's offset) keep it in the handle, so a restart resumes where the last
+// poll stopped. Jobs no longer running keep the handle they had.
+func (db *DB) SetJobHandles(ctx context.Context, handles map[string]json.RawMessage) error {
+	if len(handles) == 0 {
+		return nil
+	}
+	return db.write(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE jobs SET handle = ? WHERE id = ? AND status = ?`)
+		if err != nil {
+			return fmt.Errorf("update job handles: %w", err)
+		}
+		defer stmt.Close()
+		for id, h := range handles {
+			if _, err := stmt.ExecContext(ctx, string(h), id, string(JobRunning)); err != nil {
+				return fmt.Errorf("update handle of job %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
 // JobsForWorkflow returns the workflow's jobs in the order they run: by
 // step, command and attempt.
 func (db *DB) JobsForWorkflow(ctx context.Context, workflowID string) ([]Job, error) {

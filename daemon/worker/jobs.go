@@ -378,6 +378,12 @@ type BatchSubmitArgs struct {
 	// Force submits even though an earlier attempt was interrupted (the
 	// caller looked for that attempt's job in the scheduler and found none).
 	Force bool `json:"force"`
+	// Files are further files written into JobDir before Argv runs, by
+	// base name (an HTCondor submit description).
+	Files map[string]string `json:"files,omitempty"`
+	// Env is added to the submission command's environment (for example
+	// CONDOR_CONFIG for a site whose configuration is not in /etc).
+	Env []string `json:"env,omitempty"`
 }
 
 // BatchSubmitResult is the scheduler's answer, or the id recorded by an
@@ -427,10 +433,21 @@ func jobSubmit(ctx context.Context, raw json.RawMessage, _ *net.UnixConn) (any, 
 	if err := writeFileAtomic(filepath.Join(a.JobDir, jobscript.ScriptFile), []byte(a.Script), 0o700); err != nil {
 		return nil, err
 	}
+	for name, content := range a.Files {
+		if name != filepath.Base(name) || name == "." || name == ".." || name == batchIDFile || name == claimFile {
+			return nil, userproc.Errorf(userproc.KindBadPath, "job file name %q is not a plain file name", name)
+		}
+		if err := writeFileAtomic(filepath.Join(a.JobDir, name), []byte(content), 0o600); err != nil {
+			return nil, err
+		}
+	}
 	// The submission must finish once started, even if the daemon goes
 	// away: its answer is recorded here for the next attempt to find.
 	cmd := exec.CommandContext(context.WithoutCancel(ctx), a.Argv[0], a.Argv[1:]...)
 	cmd.Dir = a.JobDir
+	if len(a.Env) > 0 {
+		cmd.Env = append(os.Environ(), a.Env...)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	runErr := cmd.Run()
@@ -452,4 +469,81 @@ func jobSubmit(ctx context.Context, raw json.RawMessage, _ *net.UnixConn) (any, 
 		return nil, err
 	}
 	return res, nil
+}
+
+// FollowRef names one log to read from an offset, and the job directory
+// whose exit-status file is read with it.
+type FollowRef struct {
+	ID     string `json:"id"`
+	Path   string `json:"path"`
+	Offset int64  `json:"offset"`
+	JobDir string `json:"job_dir"`
+}
+
+// JobFollowArgs reads what was appended to many logs since their offsets,
+// in one process start per user and poll.
+type JobFollowArgs struct {
+	Logs []FollowRef `json:"logs"`
+	// MaxBytes bounds what is returned per log in one call; the rest is
+	// read next time.
+	MaxBytes int64 `json:"max_bytes"`
+}
+
+// FollowResult is one log's news.
+type FollowResult struct {
+	Exists bool   `json:"exists"`
+	Size   int64  `json:"size"`
+	Data   []byte `json:"data,omitempty"` // from Offset, at most MaxBytes
+	Error  string `json:"error,omitempty"`
+	// Exit is the job's exit-status file, read after the log, so a log
+	// without a terminate event and an exit status present means the
+	// event is late (or will not come).
+	Exit ExitInfo `json:"exit"`
+}
+
+func jobFollow(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
+	a, err := decode[JobFollowArgs](raw)
+	if err != nil {
+		return nil, err
+	}
+	if a.MaxBytes <= 0 {
+		a.MaxBytes = 1 << 20
+	}
+	out := make(map[string]FollowResult, len(a.Logs))
+	for _, l := range a.Logs {
+		r := followOne(l, a.MaxBytes)
+		if l.JobDir != "" {
+			code, ok, _ := readExit(l.JobDir)
+			r.Exit = ExitInfo{Present: ok, ExitCode: code}
+		}
+		out[l.ID] = r
+	}
+	return out, nil
+}
+
+func followOne(l FollowRef, max int64) FollowResult {
+	f, err := openJobFile(l.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return FollowResult{}
+	}
+	if err != nil {
+		return FollowResult{Error: err.Error()}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return FollowResult{Exists: true, Error: err.Error()}
+	}
+	r := FollowResult{Exists: true, Size: fi.Size()}
+	if l.Offset < 0 || l.Offset >= r.Size {
+		return r // nothing new, or the log shrank: the caller decides
+	}
+	n := min(r.Size-l.Offset, max)
+	buf := make([]byte, n)
+	m, err := f.ReadAt(buf, l.Offset)
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.Error = err.Error()
+	}
+	r.Data = buf[:m]
+	return r
 }

@@ -44,6 +44,7 @@ func handlers() map[string]handler {
 		"job.logs":     jobLogs,
 		"job.readexit": jobReadExit,
 		"job.submit":   jobSubmit,
+		"job.follow":   jobFollow,
 		"exec":         execCommand,
 	}
 }

@@ -1,0 +1,472 @@
+package htcondor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/daemon/worker"
+)
+
+// fakeCondor plays the user's helper (job.submit, job.follow, job.logs,
+// exec) and the daemon's queries, over in-memory logs and exit files.
+type fakeCondor struct {
+	mu        sync.Mutex
+	logs      map[string]string // job dir -> event log
+	exits     map[string]int    // job dir -> exit status file
+	submits   []worker.BatchSubmitArgs
+	submitOut worker.BatchSubmitResult
+	// interrupted makes the next job.submit report an earlier interrupted attempt.
+	interrupted bool
+	execs       [][]string
+	execErr     string
+	queries     [][]string
+	queue       string // condor_q -af output
+	history     string // condor_history -af output
+	queryErr    string
+	follows     int
+}
+
+func newFake() *fakeCondor {
+	return &fakeCondor{logs: map[string]string{}, exits: map[string]int{},
+		submitOut: worker.BatchSubmitResult{ID: "12.0 - 12.0"}}
+}
+
+func roundTrip(from, to any) error {
+	b, err := json.Marshal(from)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, to)
+}
+
+func (f *fakeCondor) Call(_ context.Context, _ batch.Account, op string, args, result any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch op {
+	case "job.submit":
+		a := args.(worker.BatchSubmitArgs)
+		if f.interrupted && !a.Force {
+			f.interrupted = false
+			return roundTrip(worker.BatchSubmitResult{Interrupted: true}, result)
+		}
+		f.submits = append(f.submits, a)
+		return roundTrip(f.submitOut, result)
+	case "job.follow":
+		f.follows++
+		a := args.(worker.JobFollowArgs)
+		out := map[string]worker.FollowResult{}
+		for _, l := range a.Logs {
+			dir := strings.TrimSuffix(l.Path, "/"+EventLogFile)
+			log, ok := f.logs[dir]
+			r := worker.FollowResult{Exists: ok, Size: int64(len(log))}
+			if ok && l.Offset < int64(len(log)) {
+				r.Data = []byte(log[l.Offset:])
+			}
+			if code, ok := f.exits[dir]; ok {
+				r.Exit = worker.ExitInfo{Present: true, ExitCode: code}
+			}
+			out[l.ID] = r
+		}
+		return roundTrip(out, result)
+	case "job.logs":
+		return roundTrip(worker.JobLogsResult{Text: "step output\n"}, result)
+	case "exec":
+		a := args.(worker.ExecArgs)
+		f.execs = append(f.execs, a.Argv)
+		if f.execErr != "" {
+			return roundTrip(worker.ExecResult{ExitCode: 1, Stderr: f.execErr}, result)
+		}
+		return roundTrip(worker.ExecResult{Stdout: "Job 12.0 marked for removal\n"}, result)
+	}
+	return fmt.Errorf("unexpected op %s", op)
+}
+
+func (f *fakeCondor) query(_ context.Context, argv []string) ([]byte, []byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queries = append(f.queries, argv)
+	if f.queryErr != "" {
+		return nil, []byte(f.queryErr), &exec.ExitError{}
+	}
+	if strings.HasSuffix(argv[0], "condor_q") {
+		return []byte(f.queue), nil, nil
+	}
+	return []byte(f.history), nil, nil
+}
+
+func errorsIsUnavailable(err error) bool { return errors.Is(err, batch.ErrUnavailable) }
+
+func spec(id string) batch.Spec {
+	return batch.Spec{JobID: id, WorkflowID: "wf-1", WorkflowName: "fit.1", StepName: "fitdata",
+		Command: "python fit.py", Workspace: "/home/alice/reana/wf-1", JobDir: "/home/alice/reana/jobs/wf-1/" + id,
+		User: batch.Account{Name: "alice", UID: 4101, GID: 4101}}
+}
+
+const (
+	evSubmit  = "000 (012.000.000) 2026-11-25 10:00:00 Job submitted from host: <10.0.0.1:9618>\n...\n"
+	evExecute = "001 (012.000.000) 2026-11-25 10:00:01 Job executing on host: <10.0.0.2:9618>\n...\n"
+	evHeld    = "012 (012.000.000) 2026-11-25 10:00:05 Job was held.\n\tvia condor_hold (by user root)\n\tCode 1 Subcode 0\n...\n"
+	evRelease = "013 (012.000.000) 2026-11-25 10:01:00 Job was released.\n\tvia condor_release (by user root)\n...\n"
+	evAbort   = "009 (012.000.000) 2026-11-25 10:02:00 Job was aborted.\n\tvia condor_rm (by user alice)\n...\n"
+)
+
+func evTerminated(rv int) string {
+	return fmt.Sprintf("005 (012.000.000) 2026-11-25 10:00:30 Job terminated.\n\t(1) Normal termination (return value %d)\n"+
+		"\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Remote Usage\n\t0  -  Run Bytes Sent By Job\n...\n", rv)
+}
+
+const evSignal = "005 (012.000.000) 2026-11-25 10:00:30 Job terminated.\n\t(0) Abnormal termination (signal 9)\n\t(0) No core file\n...\n"
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func newBackend(f *fakeCondor, c *clock) *Backend {
+	return &Backend{Runner: f, Query: f.query, Now: c.now, Parser: Parser{Location: time.UTC},
+		Config: Config{BinDir: "/opt/condor/bin", ConfigFile: "/etc/site/condor_config", HoldTimeout: time.Hour}}
+}
+
+func TestSubmitWritesDescriptionAndRunsTerse(t *testing.T) {
+	f, c := newFake(), &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	b := newBackend(f, c)
+	b.Config.Schedd, b.Config.Pool = "schedd01.site", "cm.site"
+	h, err := b.Submit(context.Background(), spec("job-a"))
+	require.NoError(t, err)
+	assert.Equal(t, "12.0", h.ID)
+	require.Len(t, f.submits, 1)
+	a := f.submits[0]
+	assert.Equal(t, []string{"/opt/condor/bin/condor_submit", "-terse", "-name", "schedd01.site", "-pool", "cm.site",
+		"/home/alice/reana/jobs/wf-1/job-a/job.sub"}, a.Argv)
+	assert.Contains(t, a.Files[SubmitFile], `+ReanaJob = "job-a"`)
+	assert.Equal(t, []string{"CONDOR_CONFIG=/etc/site/condor_config"}, a.Env)
+	assert.Empty(t, f.queries, "a submission asks the schedd nothing else")
+}
+
+func TestSubmitErrors(t *testing.T) {
+	tests := []struct {
+		name, stderr string
+		unavailable  bool
+	}{
+		{"schedd down", "\nERROR: Can't find address of local schedd\n", true},
+		{"refused by the schedd", "\nERROR: Failed to commit job submission into the queue.\nERROR: SUBMIT_REQUIREMENTS not met\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			f.submitOut = worker.BatchSubmitResult{ExitCode: 1, Stderr: tt.stderr}
+			_, err := newBackend(f, &clock{}).Submit(context.Background(), spec("job-a"))
+			require.Error(t, err)
+			assert.Equal(t, tt.unavailable, errorsIsUnavailable(err), err.Error())
+			assert.NotContains(t, err.Error(), "\n")
+		})
+	}
+}
+
+func TestInterruptedSubmitFindsTheJobInsteadOfSubmittingTwice(t *testing.T) {
+	f := newFake()
+	f.interrupted = true
+	f.queue = "job-a 77 0 2 undefined undefined undefined undefined\n"
+	h, err := newBackend(f, &clock{}).Submit(context.Background(), spec("job-a"))
+	require.NoError(t, err)
+	assert.Equal(t, "77.0", h.ID)
+	assert.Empty(t, f.submits, "found, not submitted again")
+	require.Len(t, f.queries, 1)
+	assert.Contains(t, f.queries[0], `ReanaJob == "job-a"`)
+
+	// Not in the queue nor in the history: the submission never reached
+	// the schedd, so it is made now.
+	f = newFake()
+	f.interrupted = true
+	h, err = newBackend(f, &clock{}).Submit(context.Background(), spec("job-b"))
+	require.NoError(t, err)
+	assert.Equal(t, "12.0", h.ID)
+	require.Len(t, f.submits, 1)
+	assert.True(t, f.submits[0].Force)
+	assert.Len(t, f.queries, 2, "condor_q, then condor_history")
+}
+
+// poll runs one Status round for one job and returns its status and the
+// job with the handle the engine would store.
+func poll(t *testing.T, b *Backend, j batch.Job) (batch.Status, batch.Job) {
+	t.Helper()
+	out, err := b.Status(context.Background(), []batch.Job{j})
+	require.NoError(t, err)
+	st, ok := out[j.Spec.JobID]
+	require.True(t, ok, "a status for the job")
+	if st.Handle != nil {
+		j.Handle = *st.Handle
+	}
+	return st, j
+}
+
+func TestFollowingTheLog(t *testing.T) {
+	f, c := newFake(), &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	b := newBackend(f, c)
+	s := spec("job-a")
+	h, err := b.Submit(context.Background(), s)
+	require.NoError(t, err)
+	j := batch.Job{Spec: s, Handle: h}
+
+	f.logs[s.JobDir] = evSubmit + evExecute + "005 (012.000.000) 2026-11-25 10:00:30 Job term" // cut mid-event
+	st, j := poll(t, b, j)
+	assert.Equal(t, batch.Running, st.State)
+	require.NotNil(t, st.Handle, "progress is stored")
+	var p progress
+	require.NoError(t, json.Unmarshal(j.Handle.Data, &p))
+	assert.Equal(t, int64(len(evSubmit+evExecute)), p.Offset, "stops before the unfinished event")
+
+	// Nothing new: the same status, and nothing to store.
+	st, j = poll(t, b, j)
+	assert.Equal(t, batch.Running, st.State)
+	assert.Nil(t, st.Handle)
+
+	f.logs[s.JobDir] = evSubmit + evExecute + evTerminated(0)
+	f.exits[s.JobDir] = 0
+	st, _ = poll(t, b, j)
+	assert.Equal(t, batch.Succeeded, st.State)
+	require.NotNil(t, st.ExitCode)
+	assert.Equal(t, 0, *st.ExitCode)
+	assert.Empty(t, f.queries, "in steady state the schedd is asked nothing")
+}
+
+func TestEnds(t *testing.T) {
+	tests := []struct {
+		name   string
+		log    string
+		exit   *int
+		state  batch.State
+		code   *int
+		signal int
+		reason string
+	}{
+		{"success", evSubmit + evExecute + evTerminated(0), ptr(0), batch.Succeeded, ptr(0), 0, ""},
+		{"return value", evSubmit + evExecute + evTerminated(3), ptr(3), batch.Failed, ptr(3), 0, "command exited with status 3 (HTCondor job 12.0)"},
+		{"signal", evSubmit + evExecute + evSignal, nil, batch.Failed, nil, 9, "killed by signal 9"},
+		{"the script's record wins", evSubmit + evExecute + evTerminated(0), ptr(2), batch.Failed, ptr(2), 0, "status 2"},
+		{"success without evidence", evSubmit + evExecute + evTerminated(0), nil, batch.Failed, nil, 0, "final state unknown"},
+		{"removed", evSubmit + evExecute + evAbort, nil, batch.Failed, nil, 0, "was removed (via condor_rm (by user alice))"},
+		{"held", evSubmit + evExecute + evHeld, nil, batch.Pending, nil, 0, "held: via condor_hold (by user root)"},
+		{"released", evSubmit + evExecute + evHeld + evRelease, nil, batch.Pending, nil, 0, ""},
+		{"released and run again", evSubmit + evExecute + evHeld + evRelease + evExecute + evTerminated(0), ptr(0), batch.Succeeded, ptr(0), 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, c := newFake(), &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+			b := newBackend(f, c)
+			s := spec("job-a")
+			h, err := b.Submit(context.Background(), s)
+			require.NoError(t, err)
+			f.logs[s.JobDir] = tt.log
+			if tt.exit != nil {
+				f.exits[s.JobDir] = *tt.exit
+			}
+			st, _ := poll(t, b, batch.Job{Spec: s, Handle: h})
+			assert.Equal(t, tt.state, st.State)
+			assert.Equal(t, tt.code, st.ExitCode)
+			assert.Equal(t, tt.signal, st.Signal)
+			if tt.reason == "" {
+				assert.Empty(t, st.Reason)
+			} else {
+				assert.Contains(t, st.Reason, tt.reason)
+			}
+			assert.Empty(t, f.queries)
+		})
+	}
+}
+
+func ptr(i int) *int { return &i }
+
+func TestHeldPastTheLimitIsRemovedWithItsReason(t *testing.T) {
+	f, c := newFake(), &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	b := newBackend(f, c)
+	s := spec("job-a")
+	h, err := b.Submit(context.Background(), s)
+	require.NoError(t, err)
+	f.logs[s.JobDir] = evSubmit + evExecute + evHeld
+	c.t = time.Date(2026, 11, 25, 10, 30, 0, 0, time.UTC)
+	st, j := poll(t, b, batch.Job{Spec: s, Handle: h})
+	assert.Equal(t, batch.Pending, st.State)
+	assert.Empty(t, f.execs)
+
+	c.t = time.Date(2026, 11, 25, 11, 0, 6, 0, time.UTC) // held at 10:00:05, limit 1h
+	st, _ = poll(t, b, j)
+	assert.Equal(t, batch.Failed, st.State)
+	assert.Contains(t, st.Reason, "held for more than 1h0m0s")
+	assert.Contains(t, st.Reason, "via condor_hold (by user root)")
+	require.Len(t, f.execs, 1)
+	assert.Equal(t, []string{"/opt/condor/bin/condor_rm", "-reason", "held for more than 1h0m0s by reana-site", "12.0"}, f.execs[0])
+}
+
+func TestScheddFallback(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		log     *string
+		exit    *int
+		queue   string
+		history string
+		state   batch.State
+		reason  string
+	}{
+		{name: "log missing, job idle in the queue", queue: "job-a 12 0 1 undefined undefined undefined undefined\n", state: batch.Pending},
+		{name: "log missing, held in the queue", queue: "job-a 12 0 5 undefined undefined undefined Disk quota exceeded\n", state: batch.Pending, reason: "held: Disk quota exceeded"},
+		{name: "log missing, completed in the history", exit: ptr(0), history: "job-a 12 0 4 0 false undefined undefined\n", state: batch.Succeeded},
+		{name: "log missing, completed without an exit file", history: "job-a 12 0 4 0 false undefined undefined\n", state: batch.Failed, reason: "final state unknown"},
+		{name: "log missing, removed in the history", history: "job-a 12 0 3 undefined undefined undefined via condor_rm (by user bob)\n", state: batch.Failed, reason: "was removed (via condor_rm (by user bob))"},
+		{name: "vanished without evidence", state: batch.Failed, reason: "final state unknown"},
+		{name: "vanished, but the script recorded its exit", exit: ptr(4), state: batch.Failed, reason: "status 4"},
+		{name: "exit recorded, terminate event late, still running", log: strp(evSubmit + evExecute), exit: ptr(0), queue: "job-a 12 0 2 undefined undefined undefined undefined\n", state: batch.Running},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, c := newFake(), &clock{t: t0}
+			b := newBackend(f, c)
+			s := spec("job-a")
+			h, err := b.Submit(context.Background(), s)
+			require.NoError(t, err)
+			if tt.log != nil {
+				f.logs[s.JobDir] = *tt.log
+			}
+			if tt.exit != nil {
+				f.exits[s.JobDir] = *tt.exit
+			}
+			f.queue, f.history = tt.queue, tt.history
+			j := batch.Job{Spec: s, Handle: h}
+			st, j := poll(t, b, j)
+			assert.Empty(t, f.queries, "within the grace the log is trusted")
+			assert.NotEqual(t, batch.Failed, st.State)
+
+			c.t = t0.Add(2 * DefaultLogGrace)
+			st, j = poll(t, b, j)
+			assert.Equal(t, tt.state, st.State)
+			if tt.reason != "" {
+				assert.Contains(t, st.Reason, tt.reason)
+			}
+			assert.NotEmpty(t, f.queries)
+			assert.Contains(t, f.queries[0], "-allusers")
+			if st.State.Terminal() {
+				return
+			}
+			// Asked once per grace, not every poll.
+			n := len(f.queries)
+			c.t = c.t.Add(time.Second)
+			poll(t, b, j)
+			assert.Len(t, f.queries, n)
+		})
+	}
+}
+
+func strp(s string) *string { return &s }
+
+func TestScheddDownDuringFallbackKeepsWaiting(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	f, c := newFake(), &clock{t: t0}
+	b := newBackend(f, c)
+	s := spec("job-a")
+	h, err := b.Submit(context.Background(), s)
+	require.NoError(t, err)
+	f.queryErr = "\n-- Failed to fetch ads from: <10.0.0.1:9618> : schedd01\nCEDAR:6001:Failed to connect to <10.0.0.1:9618>\n"
+	c.t = t0.Add(2 * DefaultLogGrace)
+	out, err := b.Status(context.Background(), []batch.Job{{Spec: s, Handle: h}})
+	require.NoError(t, err, "a fallback for some jobs does not make the whole backend unavailable")
+	assert.False(t, out["job-a"].State.Terminal())
+}
+
+func TestSilentLogsAreCheckedRarely(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	f, c := newFake(), &clock{t: t0}
+	b := newBackend(f, c)
+	s := spec("job-a")
+	h, err := b.Submit(context.Background(), s)
+	require.NoError(t, err)
+	f.logs[s.JobDir] = evSubmit + evExecute
+	f.queue = "job-a 12 0 2 undefined undefined undefined undefined\n"
+	j := batch.Job{Spec: s, Handle: h}
+	for i := 0; i < 100; i++ {
+		c.t = c.t.Add(10 * time.Second)
+		_, j = poll(t, b, j)
+	}
+	assert.Empty(t, f.queries, "a running job is silent; under half an hour nobody asks")
+	c.t = c.t.Add(DefaultSilenceCheck)
+	st, _ := poll(t, b, j)
+	assert.Equal(t, batch.Running, st.State)
+	assert.Len(t, f.queries, 1)
+}
+
+func TestRestartResumesFromTheStoredOffset(t *testing.T) {
+	f, c := newFake(), &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	s := spec("job-a")
+	h, err := newBackend(f, c).Submit(context.Background(), s)
+	require.NoError(t, err)
+	f.logs[s.JobDir] = evSubmit + evExecute + evHeld
+	_, j := poll(t, newBackend(f, c), batch.Job{Spec: s, Handle: h})
+
+	// A new daemon (a new Backend) with the stored handle reads only what
+	// follows, and still knows the job is held, and since when.
+	f.logs[s.JobDir] += evRelease
+	b2 := newBackend(f, c)
+	st, j := poll(t, b2, j)
+	assert.Equal(t, batch.Pending, st.State)
+	assert.Empty(t, st.Reason, "released")
+	var p progress
+	require.NoError(t, json.Unmarshal(j.Handle.Data, &p))
+	assert.Equal(t, int64(len(f.logs[s.JobDir])), p.Offset)
+}
+
+func TestCancel(t *testing.T) {
+	tests := []struct {
+		name, stderr string
+		ok           bool
+	}{
+		{"removed", "", true},
+		{"already gone", "Job 12.0 not found\n", true},
+		{"already being removed", "Job 12.0 already marked for removal\n", true},
+		{"refused", "Permission denied to remove job 12.0\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			f.execErr = tt.stderr
+			b := newBackend(f, &clock{})
+			err := b.Cancel(context.Background(), batch.Job{Spec: spec("job-a"), Handle: batch.Handle{ID: "12.0"}})
+			if tt.ok {
+				require.NoError(t, err)
+			} else {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "Permission denied")
+			}
+			require.Len(t, f.execs, 1)
+			assert.Equal(t, "/opt/condor/bin/condor_rm", f.execs[0][0])
+			assert.Equal(t, "12.0", f.execs[0][len(f.execs[0])-1])
+		})
+	}
+}
+
+func TestParseTerse(t *testing.T) {
+	c, p, err := ParseTerse("123.0 - 123.0\n")
+	require.NoError(t, err)
+	assert.Equal(t, [2]int{123, 0}, [2]int{c, p})
+	for _, bad := range []string{"", "Submitting job(s).", "123.0 - 123.9", "1 job(s) submitted to cluster 5."} {
+		_, _, err := ParseTerse(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestConstraintRefusesOddIDs(t *testing.T) {
+	c, err := Constraint([]string{"a-1", "b-2"})
+	require.NoError(t, err)
+	assert.Equal(t, `ReanaJob == "a-1" || ReanaJob == "b-2"`, c)
+	_, err = Constraint([]string{`x" || true || "`})
+	assert.Error(t, err)
+}
