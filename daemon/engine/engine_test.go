@@ -27,10 +27,13 @@ type fakeBackend struct {
 	cancelled map[string]bool
 	statusN   int             // Status calls
 	nodeFails map[string]bool // commands whose node failed under them once
+	// waits are reasons that commands starting with "wait" are waiting
+	// for; each status round also reports progress in the handle.
+	waits map[string]string
 }
 
 func newFake() *fakeBackend {
-	return &fakeBackend{byJob: map[string]string{}, cancelled: map[string]bool{}, nodeFails: map[string]bool{}}
+	return &fakeBackend{byJob: map[string]string{}, cancelled: map[string]bool{}, nodeFails: map[string]bool{}, waits: map[string]string{}}
 }
 
 func (f *fakeBackend) Name() string { return "local" }
@@ -67,6 +70,10 @@ func (f *fakeBackend) Status(_ context.Context, jobs []batch.Job) (map[string]ba
 			out[j.Spec.JobID] = batch.Status{State: batch.Succeeded, ExitCode: &zero}
 		case strings.HasPrefix(cmd, "fail"):
 			out[j.Spec.JobID] = batch.Status{State: batch.Failed, ExitCode: &one, Reason: "exit code 1"}
+		case strings.HasPrefix(cmd, "wait"):
+			h := j.Handle
+			h.Data = json.RawMessage(fmt.Sprintf(`{"round":%d}`, f.statusN))
+			out[j.Spec.JobID] = batch.Status{State: batch.Pending, Reason: f.waits[cmd], Handle: &h}
 		default:
 			out[j.Spec.JobID] = batch.Status{State: batch.Running}
 		}
@@ -369,4 +376,31 @@ func TestNodeFailureIsRetriedOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestWaitReasonsAndProgress(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.be.mu.Lock()
+	f.be.waits["wait a"] = "held: scratch disk full"
+	f.be.mu.Unlock()
+	id := f.queue(t, [][]string{{"wait a"}}, nil, nil)
+	wf := f.run(t, id)
+	assert.Equal(t, store.StatusRunning, wf.Status)
+	assert.Equal(t, "waiting: step s0: held: scratch disk full", wf.StatusMessage)
+
+	jobs, err := f.db.JobsForWorkflow(ctx, id)
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	var h batch.Handle
+	require.NoError(t, json.Unmarshal(jobs[0].Handle, &h))
+	assert.Contains(t, string(h.Data), `"round"`, "the backend's progress is stored with the job")
+
+	// Released: the message goes, the step still waits.
+	f.be.mu.Lock()
+	f.be.waits["wait a"] = ""
+	f.be.mu.Unlock()
+	wf = f.run(t, id)
+	assert.Equal(t, store.StatusRunning, wf.Status)
+	assert.Empty(t, wf.StatusMessage)
 }
