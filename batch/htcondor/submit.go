@@ -1,9 +1,11 @@
-// Package htcondor holds the pure core of the HTCondor backend: the submit
-// description a step is submitted with, and the reader of the user event
-// log that HTCondor writes for the job. Neither touches a file or runs a
-// command, so both are tested without HTCondor; running condor_submit as
-// the user and following the log through the user's own process build on
-// them.
+// Package htcondor runs steps as HTCondor jobs submitted by the user who
+// owns the workflow, and follows them through their user event logs.
+//
+// The submit description (submit.go) and the event-log reader
+// (eventlog.go) are pure and tested against HTCondor's own parsers; the
+// backend (backend.go) runs condor_submit and condor_rm in the user's
+// helper process and reads the user's logs there, from offsets it keeps in
+// the job's handle, so in steady state the schedd is asked nothing.
 package htcondor
 
 import (

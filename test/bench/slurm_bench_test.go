@@ -242,14 +242,21 @@ type callLog struct {
 }
 
 // slurmWrappers makes a directory (for REANA_SITE_SLURM_BIN_DIR) of
-// sbatch, squeue, scancel, sacct and scontrol wrappers that note the time of every call
-// (bash's $EPOCHREALTIME, no extra process) in a log anyone can append to,
-// then exec the real command.
+// wrappers of the Slurm commands; see commandWrappers.
 func slurmWrappers(t *testing.T) (binDir, logPath string) {
+	return commandWrappers(t, "", []string{"sbatch", "squeue", "scancel", "sacct", "scontrol"})
+}
+
+// commandWrappers makes a directory (for a *_BIN_DIR setting) of wrappers
+// that note the time of every call (bash's $EPOCHREALTIME, no extra
+// process) in a log anyone can append to, then exec the real command from
+// realDir (or PATH, when realDir is empty; commands missing from PATH are
+// left out, for the optional sacct and scontrol).
+func commandWrappers(t *testing.T, realDir string, names []string) (binDir, logPath string) {
 	t.Helper()
-	binDir, err := os.MkdirTemp("", "reana-bench-slurm-bin-")
+	binDir, err := os.MkdirTemp("", "reana-bench-bin-")
 	require.NoError(t, err)
-	logDir, err := os.MkdirTemp("", "reana-bench-slurm-log-")
+	logDir, err := os.MkdirTemp("", "reana-bench-log-")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(binDir); os.RemoveAll(logDir) })
 	require.NoError(t, os.Chmod(binDir, 0o755))
@@ -257,12 +264,13 @@ func slurmWrappers(t *testing.T) (binDir, logPath string) {
 	logPath = filepath.Join(logDir, "calls.log")
 	require.NoError(t, os.WriteFile(logPath, nil, 0o666))
 	require.NoError(t, os.Chmod(logPath, 0o666))
-	for _, name := range []string{"sbatch", "squeue", "scancel", "sacct", "scontrol"} {
-		real, err := exec.LookPath(name)
-		if err != nil && (name == "sacct" || name == "scontrol") {
-			continue // optional: the backend falls back without them
+	for _, name := range names {
+		real := filepath.Join(realDir, name)
+		if realDir == "" {
+			if real, err = exec.LookPath(name); err != nil {
+				continue
+			}
 		}
-		require.NoError(t, err)
 		script := fmt.Sprintf("#!/bin/bash\nprintf '%%s %s %%s\\n' \"${EPOCHREALTIME/,/.}\" \"$*\" >>%s\nexec %s \"$@\"\n", name, logPath, real)
 		require.NoError(t, os.WriteFile(filepath.Join(binDir, name), []byte(script), 0o755))
 	}
