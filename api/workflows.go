@@ -462,6 +462,9 @@ func (s *Server) checkStartable(ctx context.Context, acct batch.Account, doc jso
 	if err := s.Engine.CheckBackends(steps); err != nil {
 		return http.StatusBadRequest, err.Error()
 	}
+	if err := s.Engine.CheckPreflight(steps); err != nil {
+		return http.StatusBadRequest, err.Error()
+	}
 	// With pulls off, a missing image is refused here, before any job of
 	// the workflow is submitted.
 	if err := s.Engine.CheckImages(ctx, steps, acct); err != nil {

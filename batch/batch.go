@@ -146,6 +146,14 @@ type Backend interface {
 	Logs(ctx context.Context, job Job) (string, error)
 }
 
+// ImageNative is implemented by backends that start every step in its
+// environment image themselves (Kubernetes pods). For their steps the
+// engine neither resolves the image for Apptainer nor wraps the command in
+// apptainer exec.
+type ImageNative interface {
+	ImageNative() bool
+}
+
 // Runner runs a helper operation as a user (daemon/userproc.Runner is the
 // real one): everything a backend does to a user's files or in the batch
 // system on the user's behalf goes through it.
@@ -174,3 +182,10 @@ var ErrUnavailable = errors.New("batch system unavailable")
 // DefaultPollInterval is how often the engine asks backends for status when
 // nothing else wakes it.
 const DefaultPollInterval = 500 * time.Millisecond
+
+// Preflighter is implemented by backends that can tell before any job
+// exists that submissions would be refused (for example by Kubernetes
+// admission). Preflight returns the latest finding; nil means ready.
+type Preflighter interface {
+	Preflight() error
+}

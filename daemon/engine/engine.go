@@ -381,6 +381,25 @@ func (e *Engine) CheckBackends(steps []spec.Step) error {
 	return nil
 }
 
+// CheckPreflight tells whether the backends of the steps would take them
+// now, as far as they can tell without a job (Kubernetes admission). The
+// API calls it at start, so a workflow that would be refused is refused
+// up front with the precise reason.
+func (e *Engine) CheckPreflight(steps []spec.Step) error {
+	for _, st := range steps {
+		name, err := e.backendFor(st)
+		if err != nil {
+			return err
+		}
+		if p, ok := e.Backends[name].(batch.Preflighter); ok {
+			if err := p.Preflight(); err != nil {
+				return fmt.Errorf("step %s cannot run on %s now: %w", st.Name, name, err)
+			}
+		}
+	}
+	return nil
+}
+
 // CheckImages tells whether every step's image can be used by acct: found
 // now, or missing but pullable. The API calls it at start, so that with
 // pulls off a missing image is refused before any job is submitted. It
@@ -391,6 +410,9 @@ func (e *Engine) CheckImages(ctx context.Context, steps []spec.Step, acct batch.
 	}
 	seen := map[string]bool{}
 	for _, st := range steps {
+		if name, err := e.backendFor(st); err == nil && imageNative(e.Backends[name]) {
+			continue // the backend pulls the image itself
+		}
 		if seen[st.Environment] {
 			continue
 		}
@@ -400,6 +422,12 @@ func (e *Engine) CheckImages(ctx context.Context, steps []spec.Step, acct batch.
 		}
 	}
 	return nil
+}
+
+// imageNative tells whether the backend runs steps in their images itself.
+func imageNative(be batch.Backend) bool {
+	n, ok := be.(batch.ImageNative)
+	return ok && n.ImageNative()
 }
 
 type imagePrep struct {
@@ -536,7 +564,7 @@ func (e *Engine) submit(ctx context.Context, wf store.Workflow, p *plan, j store
 	if r != nil && now().Before(r.next) {
 		return
 	}
-	if e.Images != nil {
+	if e.Images != nil && !imageNative(be) {
 		ready, err := e.prepareImage(ctx, j, &s)
 		if !ready {
 			return

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/daemon/spec"
 	"github.com/reana-site/reana-site/daemon/store"
 )
 
@@ -403,4 +404,25 @@ func TestWaitReasonsAndProgress(t *testing.T) {
 	wf = f.run(t, id)
 	assert.Equal(t, store.StatusRunning, wf.Status)
 	assert.Empty(t, wf.StatusMessage)
+}
+
+// preflightBackend is a backend that would refuse every step now.
+type preflightBackend struct {
+	*fakeBackend
+	err error
+}
+
+func (p preflightBackend) Preflight() error { return p.err }
+
+func (p preflightBackend) ImageNative() bool { return true }
+
+func TestCheckPreflight(t *testing.T) {
+	f := newFixture(t)
+	f.eng.Backends["kubernetes"] = preflightBackend{fakeBackend: newFake(), err: fmt.Errorf(`pods "x" is forbidden: violates PodSecurity "restricted:latest"`)}
+	steps := []spec.Step{{Name: "a", ComputeBackend: ""}, {Name: "b", ComputeBackend: "kubernetes"}}
+	require.NoError(t, f.eng.CheckBackends(steps), "the backend exists")
+	err := f.eng.CheckPreflight(steps)
+	require.Error(t, err)
+	assert.Equal(t, `step b cannot run on kubernetes now: pods "x" is forbidden: violates PodSecurity "restricted:latest"`, err.Error())
+	assert.NoError(t, f.eng.CheckPreflight(steps[:1]))
 }
