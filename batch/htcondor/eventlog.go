@@ -301,6 +301,11 @@ func (s JobStatus) Apply(e Event) JobStatus {
 		if e.Reason != "" {
 			r += " (" + e.Reason + ")"
 		}
+		if strings.Contains(e.Reason, "PeriodicRemove") {
+			// The only periodic_remove we write enforces the step's
+			// htcondor_max_runtime.
+			r = id + " ran longer than its htcondor_max_runtime and was removed (" + e.Reason + ")"
+		}
 		return JobStatus{Status: batch.Status{State: batch.Failed, Reason: r}}
 	case EventHeld:
 		since := e.Time

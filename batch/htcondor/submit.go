@@ -14,6 +14,7 @@ import (
 	"math"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -163,8 +164,19 @@ func SubmitDescription(spec batch.Spec, cfg Config) (string, error) {
 	d.path("error", out)
 	d.path("log", filepath.Join(spec.JobDir, EventLogFile))
 	// The job script sets the step's environment itself; the submitter's
-	// (the user's helper process) must not leak into the job.
+	// (the user's helper process) must not leak into the job. Without
+	// getenv HTCondor starts the job with no HOME or PATH at all, so the
+	// basics a login gives (and the local and Slurm backends pass) are set.
 	d.plain("getenv", "false")
+	d.env(map[string]string{"HOME": spec.User.Home, "USER": spec.User.Name, "LOGNAME": spec.User.Name,
+		"PATH": "/usr/local/bin:/usr/bin:/bin"})
+	// The job runs where the workspace is, on the shared filesystem, and
+	// writes its output and exit status there as it goes; file transfer
+	// would run it in a scratch directory and bring its output back only at
+	// the end. A site that knows better says so in its extra commands.
+	if !setsKey(cfg.ExtraCommands, "should_transfer_files") {
+		d.plain("should_transfer_files", "NO")
+	}
 	d.str("+ReanaWorkflow", spec.WorkflowID)
 	d.str("+ReanaStep", spec.StepName)
 	d.str("+ReanaJob", spec.JobID)
@@ -305,7 +317,55 @@ func (d *desc) path(key, p string) {
 		d.err = fmt.Errorf("%s %q: leading or trailing blanks would be lost", key, p)
 		return
 	}
+	if strings.Contains(p, "$$") {
+		// The schedd would substitute $$(Attr) in Cmd, Out and Err at
+		// match time (see str).
+		d.err = fmt.Errorf("%s %q: \"$$\" is HTCondor's match-time substitution", key, p)
+		return
+	}
 	d.line(key + " = " + escapeMacros(p))
+}
+
+// env writes the environment command in its new syntax: the whole value
+// in double quotes ("" for a literal one), each NAME='value' in single
+// quotes ('' for a literal one), so blanks in values survive. Empty values
+// are left out.
+func (d *desc) env(vars map[string]string) {
+	if d.err != nil {
+		return
+	}
+	names := make([]string, 0, len(vars))
+	for k := range vars {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, k := range names {
+		v := vars[k]
+		if v == "" {
+			continue
+		}
+		if err := oneLine(v); err != nil || strings.Contains(v, "$$") {
+			d.err = fmt.Errorf("environment %s=%q cannot be written into a submit description", k, v)
+			return
+		}
+		v = strings.ReplaceAll(v, "'", "''")
+		parts = append(parts, k+"='"+strings.ReplaceAll(v, `"`, `""`)+"'")
+	}
+	if len(parts) > 0 {
+		d.line(`environment = "` + escapeMacros(strings.Join(parts, " ")) + `"`)
+	}
+}
+
+// setsKey tells whether one of the commands sets key.
+func setsKey(commands []string, key string) bool {
+	for _, c := range commands {
+		k, _, ok := strings.Cut(c, "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), key) {
+			return true
+		}
+	}
+	return false
 }
 
 // str writes a custom attribute as a ClassAd string literal. Within one,

@@ -24,6 +24,7 @@ func baseSpec() batch.Spec {
 		Command:      "echo hi",
 		Workspace:    "/var/lib/reana-site/workspaces/alice/w1",
 		JobDir:       "/var/lib/reana-site/workspaces/alice/w1/.reana/jobs/j1",
+		User:         batch.Account{Name: "alice", UID: 4101, GID: 4101, Home: "/home/alice"},
 	}
 }
 
@@ -48,6 +49,8 @@ func submitCases() []submitCase {
 				"error = /var/lib/reana-site/workspaces/alice/w1/.reana/jobs/j1/output.log",
 				"log = /var/lib/reana-site/workspaces/alice/w1/.reana/jobs/j1/events.log",
 				"getenv = false",
+				`environment = "HOME='/home/alice' LOGNAME='alice' PATH='/usr/local/bin:/usr/bin:/bin' USER='alice'"`,
+				"should_transfer_files = NO",
 				`+ReanaWorkflow = "9f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f"`,
 				`+ReanaStep = "gendata"`,
 				`+ReanaJob = "0b5e7a52-5c1e-4c36-9d7e-6f1f2a3b4c5d"`,
@@ -57,14 +60,16 @@ func submitCases() []submitCase {
 			},
 			absent: []string{"request_memory", "MaxRuntime", "periodic_remove", "accounting_group", "requirements"},
 			parsed: map[string]any{
-				"executable":       "/var/lib/reana-site/workspaces/alice/w1/.reana/jobs/j1/job.sh",
-				"my.reanastep":     "gendata",
-				"my.reanajob":      "0b5e7a52-5c1e-4c36-9d7e-6f1f2a3b4c5d",
-				"my.reanarun":      "root6-fit.1",
-				"request_cpus":     "1",
-				"getenv":           "false",
-				"universe":         "vanilla",
-				"my.reanaworkflow": "9f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f",
+				"executable":            "/var/lib/reana-site/workspaces/alice/w1/.reana/jobs/j1/job.sh",
+				"my.reanastep":          "gendata",
+				"my.reanajob":           "0b5e7a52-5c1e-4c36-9d7e-6f1f2a3b4c5d",
+				"my.reanarun":           "root6-fit.1",
+				"request_cpus":          "1",
+				"getenv":                "false",
+				"environment":           `"HOME='/home/alice' LOGNAME='alice' PATH='/usr/local/bin:/usr/bin:/bin' USER='alice'"`,
+				"should_transfer_files": "NO",
+				"universe":              "vanilla",
+				"my.reanaworkflow":      "9f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f",
 			},
 		},
 		{
