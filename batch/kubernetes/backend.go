@@ -1,0 +1,257 @@
+// Package kubernetes runs steps as bare Pods in one namespace of a
+// Kubernetes or OpenShift cluster, each as the submitting user's real uid,
+// gid and supplementary groups, so files a step writes on the site's NFS
+// volume are the user's own.
+//
+// # Why bare Pods
+//
+// Pod Security admission and OpenShift's SCC admission judge Pods, not
+// Jobs. A bad Pod is refused at create with a readable message, which
+// Submit turns into the step's error; a Job would be accepted and then
+// hang behind its controller's FailedCreate events.
+//
+// # One pure builder, one informer
+//
+// [BuildPod] makes every step pod, and tests run the real Pod Security
+// evaluator on what it makes. Status reads one namespaced, label-filtered
+// shared informer started by [Backend.Start]: a poll costs no API call,
+// whatever the number of jobs.
+//
+// # Rights
+//
+// The daemon needs only a namespaced Role (deploy/kubernetes): pods
+// create/get/list/watch/delete, pods/log get, events get/list/watch and
+// persistentvolumeclaims get. On OpenShift a cluster admin grants the step
+// service account the nonroot-v2 SCC once; see deploy/kubernetes/README.md.
+package kubernetes
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corev1listers "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/reana-site/reana-site/batch"
+)
+
+// Name is the backend's canonical name, REANA's compute_backend
+// "kubernetes".
+const Name = "kubernetes"
+
+// MaxLogBytes bounds the output kept for one step, as for Slurm.
+const MaxLogBytes = 4 << 20
+
+// lookupGrace is how long a pod just created may be missing from the
+// informer's cache before the backend asks the API server about it.
+const lookupGrace = time.Minute
+
+// memoryTTL bounds how long the backend remembers deleted pods and its own
+// verdicts; the engine settles a job within a poll or two of hearing it.
+const memoryTTL = time.Hour
+
+// Backend is the Kubernetes backend. Create it with [New] and call
+// [Backend.Start] before the engine polls it.
+type Backend struct {
+	cfg    Config
+	client kubernetes.Interface
+	log    *slog.Logger
+	// now is the clock; tests move it to pass graces.
+	now func() time.Time
+
+	mu        sync.Mutex
+	started   time.Time // when Start began watching; zero before
+	factory   informers.SharedInformerFactory
+	pods      corev1listers.PodLister
+	synced    cache.InformerSynced
+	gone      map[string]remembered // pods deleted, by name, with their last state
+	decided   map[string]remembered // statuses the backend decided itself, by pod name
+	preflight error
+}
+
+type remembered struct {
+	pod    *corev1.Pod
+	status batch.Status
+	at     time.Time
+}
+
+var (
+	_ batch.Backend     = (*Backend)(nil)
+	_ batch.Preflighter = (*Backend)(nil)
+	_ batch.ImageNative = (*Backend)(nil)
+)
+
+// New checks cfg and returns a backend that talks to the cluster through
+// client (see [NewClient]); log may be nil.
+func New(cfg Config, client kubernetes.Interface, log *slog.Logger) (*Backend, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if client == nil {
+		return nil, fmt.Errorf("kubernetes: no API client")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	b := &Backend{
+		cfg: cfg, client: client, log: log.With("backend", Name, "namespace", cfg.Namespace),
+		now: time.Now, gone: map[string]remembered{}, decided: map[string]remembered{},
+		preflight: fmt.Errorf("kubernetes: the backend has not been started"),
+	}
+	// The canonical pod uses the site's defaults: building it catches a
+	// default above the site's maximum before any user meets it.
+	if _, err := b.canonicalPod(); err != nil {
+		return nil, fmt.Errorf("kubernetes: configuration: %w", err)
+	}
+	return b, nil
+}
+
+// Name implements batch.Backend.
+func (b *Backend) Name() string { return Name }
+
+// ImageNative implements batch.ImageNative: the kubelet pulls and runs
+// the step's image, so the engine neither resolves it for Apptainer nor
+// sets Spec.Runner (which BuildPod would ignore anyway).
+func (b *Backend) ImageNative() bool { return true }
+
+// handleData is what Handle.Data holds: enough to find the pod again
+// after a restart, and when it was made, for the lookup grace.
+type handleData struct {
+	Namespace string    `json:"namespace"`
+	Pod       string    `json:"pod"`
+	Created   time.Time `json:"created"`
+}
+
+func (b *Backend) handle(pod *corev1.Pod) batch.Handle {
+	created := pod.CreationTimestamp.Time
+	if created.IsZero() {
+		created = b.now()
+	}
+	data, _ := json.Marshal(handleData{Namespace: pod.Namespace, Pod: pod.Name, Created: created.UTC()})
+	return batch.Handle{Backend: Name, Version: 1, ID: pod.Name, Data: data}
+}
+
+// ref finds a job's pod: from its handle, or from its spec for a handle
+// that lacks it.
+func (b *Backend) ref(j batch.Job) handleData {
+	var h handleData
+	_ = json.Unmarshal(j.Handle.Data, &h)
+	if h.Namespace == "" {
+		h.Namespace = b.cfg.Namespace
+	}
+	if h.Pod == "" {
+		h.Pod = j.Handle.ID
+	}
+	if h.Pod == "" {
+		h.Pod = PodName(j.Spec.JobID, j.Spec.StepName)
+	}
+	return h
+}
+
+// ours reports whether pod is the one this backend made for jobID. The
+// fake clientset's watch ignores label selectors, and a real namespace
+// may hold someone else's pod of the same name, so every pod read from the
+// cache is checked.
+func ours(pod *corev1.Pod, jobID string) bool {
+	return pod.Labels[LabelManagedBy] == ManagedBy && (jobID == "" || pod.Annotations[AnnotationJobID] == jobID)
+}
+
+// Submit implements batch.Backend: check the workspace claim, then create
+// the pod. A second Submit of the same job finds the pod the first made.
+func (b *Backend) Submit(ctx context.Context, spec batch.Spec) (batch.Handle, error) {
+	pod, err := BuildPod(spec, b.cfg)
+	if err != nil {
+		return batch.Handle{}, fmt.Errorf("kubernetes: %w", err)
+	}
+	if err := b.checkClaim(ctx); err != nil {
+		return batch.Handle{}, err
+	}
+	pods := b.client.CoreV1().Pods(b.cfg.Namespace)
+	created, err := pods.Create(ctx, pod, metav1.CreateOptions{FieldManager: ManagedBy})
+	if err == nil {
+		b.log.Info("pod created", "pod", created.Name, "job", spec.JobID, "uid", spec.User.UID)
+		return b.handle(created), nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return batch.Handle{}, b.createError(pod.Name, int64(spec.User.UID), err)
+	}
+	existing, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
+	if err != nil {
+		return batch.Handle{}, b.apiError("look up existing pod "+pod.Name, err)
+	}
+	if !ours(existing, spec.JobID) {
+		return batch.Handle{}, fmt.Errorf("kubernetes: a pod named %s already exists in namespace %s and is not this step's (its %s annotation is %q)",
+			pod.Name, b.cfg.Namespace, AnnotationJobID, existing.Annotations[AnnotationJobID])
+	}
+	return b.handle(existing), nil
+}
+
+// checkClaim makes sure the workspace claim exists and is bound, which
+// would otherwise show only as a pod that never gets a node.
+func (b *Backend) checkClaim(ctx context.Context) error {
+	pvc, err := b.client.CoreV1().PersistentVolumeClaims(b.cfg.Namespace).Get(ctx, b.cfg.ClaimName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("kubernetes: the workspace volume claim %q does not exist in namespace %s; "+
+			"the site admin must create it on the NFS export holding %s (see deploy/kubernetes/README.md)",
+			b.cfg.ClaimName, b.cfg.Namespace, b.cfg.WorkspaceRoot)
+	case err != nil:
+		return b.apiError("read the workspace volume claim "+b.cfg.ClaimName, err)
+	case pvc.Status.Phase != corev1.ClaimBound:
+		return fmt.Errorf("kubernetes: the workspace volume claim %q in namespace %s is not bound (phase %s); "+
+			"the site admin must bind it to the NFS export holding %s", b.cfg.ClaimName, b.cfg.Namespace, pvcPhase(pvc), b.cfg.WorkspaceRoot)
+	}
+	return nil
+}
+
+func pvcPhase(pvc *corev1.PersistentVolumeClaim) string {
+	if pvc.Status.Phase == "" {
+		return "unknown"
+	}
+	return string(pvc.Status.Phase)
+}
+
+// Cancel implements batch.Backend: delete the pod. The kubelet gives the
+// command its grace period to stop.
+func (b *Backend) Cancel(ctx context.Context, j batch.Job) error {
+	r := b.ref(j)
+	err := b.client.CoreV1().Pods(r.Namespace).Delete(ctx, r.Pod, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return b.apiError("delete pod "+r.Pod, err)
+	}
+	// Only once the pod is going: a pod that could not be deleted runs on
+	// and must not be reported stopped.
+	b.remember(b.decided, r.Pod, remembered{status: batch.Status{State: batch.Stopped, Reason: "stopped by the user"}})
+	return nil
+}
+
+// remember records an entry and forgets entries older than memoryTTL.
+func (b *Backend) remember(m map[string]remembered, pod string, r remembered) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	r.at = now
+	m[pod] = r
+	for k, v := range m {
+		if now.Sub(v.at) > memoryTTL {
+			delete(m, k)
+		}
+	}
+}
+
+func (b *Backend) recall(m map[string]remembered, pod string) (remembered, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := m[pod]
+	return r, ok
+}

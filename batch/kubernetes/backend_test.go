@@ -1,0 +1,438 @@
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/reana-site/reana-site/batch"
+)
+
+var podsResource = schema.GroupResource{Resource: "pods"}
+
+// Refusals as the API server words them (see admission.go for sources).
+var (
+	errPodSecurity = apierrors.NewForbidden(podsResource, "x", errors.New(
+		`violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "step" must set securityContext.allowPrivilegeEscalation=false), seccompProfile (pod or container "step" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")`))
+	errSCCRange = apierrors.NewForbidden(podsResource, "x", errors.New(
+		`unable to validate against any security context constraint: [provider "anyuid": Forbidden: not usable by user or serviceaccount, provider restricted-v2: .spec.securityContext.runAsUser: Invalid value: 4101: must be in the ranges: [1000650000, 1000659999], provider "nonroot-v2": Forbidden: not usable by user or serviceaccount, provider "hostnetwork-v2": Forbidden: not usable by user or serviceaccount]`))
+	errSCCPinned = apierrors.NewForbidden(podsResource, "x", errors.New(
+		`unable to validate against any security context constraint: [provider "nonroot-v2": Forbidden: not usable by user or serviceaccount]`))
+	errSCCNoAnnotation = apierrors.NewForbidden(podsResource, "x", errors.New(
+		`unable to validate against any security context constraint: [unable to find annotation openshift.io/sa.scc.uid-range]`))
+	errRBAC = apierrors.NewForbidden(podsResource, "", errors.New(
+		`User "system:serviceaccount:reana:reana-site" cannot create resource "pods" in API group "" in the namespace "reana"`))
+	errQuota = apierrors.NewForbidden(podsResource, "x", errors.New(
+		`exceeded quota: compute, requested: limits.memory=4Gi, used: limits.memory=6Gi, limited: limits.memory=8Gi`))
+	errQuotaLimits = apierrors.NewForbidden(podsResource, "x", errors.New(
+		`failed quota: compute: must specify limits.cpu for: step; limits.memory for: step`))
+	errLimitRange = apierrors.NewForbidden(podsResource, "x", errors.New(
+		`maximum memory usage per Container is 1Gi, but limit is 4Gi`))
+	errNoStepSA = apierrors.NewForbidden(podsResource, "x", errors.New(
+		`error looking up service account reana/reana-site-step: serviceaccount "reana-site-step" not found`))
+	errInvalid = apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "x", field.ErrorList{
+		field.Invalid(field.NewPath("spec", "containers").Index(0).Child("image"), "", "must not be empty")})
+	errRefused = &url.Error{Op: "Post", URL: "https://api.example:6443/api/v1/namespaces/reana/pods",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
+)
+
+// refuse makes the fake API server answer every create of a pod with err
+// (dry-run ones too, as admission does).
+func refuse(c *fake.Clientset, err error) {
+	c.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, err })
+}
+
+func TestSubmitRefusals(t *testing.T) {
+	tests := []struct {
+		name        string
+		err         error
+		openshift   bool
+		want        []string
+		unavailable bool
+	}{
+		{name: "pod security", err: errPodSecurity, want: []string{
+			"site misconfiguration: the step pod reana-gendata-0b7c9a4e-5d7f-4a43-9d8e-2f0b8c1d2e3f was refused by Pod Security admission",
+			"report this to the site admin",
+			`violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false`}},
+		{name: "SCC uid out of range", err: errSCCRange, openshift: true, want: []string{
+			"OpenShift refused the step pod",
+			"service account reana/reana-site-step may not use the SCC nonroot-v2",
+			"only allow uids [1000650000, 1000659999], while this step runs as the user's uid 4101",
+			"a cluster admin must run once: oc adm policy add-scc-to-user nonroot-v2 -z reana-site-step -n reana",
+			"oc create rolebinding reana-site-step-scc --clusterrole=system:openshift:scc:nonroot-v2 --serviceaccount=reana:reana-site-step -n reana"}},
+		{name: "SCC pinned but not granted", err: errSCCPinned, openshift: true, want: []string{
+			"service account reana/reana-site-step may not use the SCC nonroot-v2",
+			"oc adm policy add-scc-to-user nonroot-v2 -z reana-site-step -n reana"}},
+		{name: "SCC refusal without OpenShift configured", err: errSCCRange, want: []string{
+			"reana-site is not configured for OpenShift, so the pod does not pin the SCC"}},
+		{name: "namespace without SCC annotations", err: errSCCNoAnnotation, openshift: true, want: []string{
+			"namespace reana lacks the SCC annotations an OpenShift project has"}},
+		{name: "RBAC", err: errRBAC, want: []string{
+			`the daemon's identity "system:serviceaccount:reana:reana-site" may not create pods in namespace reana`,
+			`the Role "reana-site" (deploy/kubernetes/role.yaml) or its RoleBinding (deploy/kubernetes/rolebinding.yaml) is missing or incomplete`}},
+		{name: "quota", err: errQuota, want: []string{
+			"the namespace's ResourceQuota refuses the step: exceeded quota: compute, requested: limits.memory=4Gi, used: limits.memory=6Gi, limited: limits.memory=8Gi",
+			"ask for less"}},
+		{name: "quota needs limits", err: errQuotaLimits, want: []string{
+			"the namespace's ResourceQuota refuses the step: failed quota: compute: must specify limits.cpu"}},
+		{name: "LimitRange", err: errLimitRange, want: []string{
+			"the namespace's LimitRange refuses the step's resources: maximum memory usage per Container is 1Gi, but limit is 4Gi"}},
+		{name: "step service account missing", err: errNoStepSA, want: []string{
+			`the step service account "reana-site-step" is missing in namespace reana (deploy/kubernetes/serviceaccount.yaml creates it)`}},
+		{name: "invalid", err: errInvalid, want: []string{"the API server found the step's pod reana-gendata-0b7c9a4e-5d7f-4a43-9d8e-2f0b8c1d2e3f invalid"}},
+		{name: "connection refused", err: errRefused, unavailable: true, want: []string{"connection refused"}},
+		{name: "server busy", err: apierrors.NewTooManyRequests("slow down", 1), unavailable: true},
+		{name: "server timeout", err: apierrors.NewServerTimeout(podsResource, "create", 1), unavailable: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newFakeClient()
+			refuse(c, tt.err)
+			b, err := New(func() Config { cfg := testConfig(); cfg.OpenShift = tt.openshift; return cfg }(), c, quiet())
+			require.NoError(t, err)
+			_, err = b.Submit(context.Background(), testSpec())
+			require.Error(t, err)
+			assert.Equal(t, tt.unavailable, errors.Is(err, batch.ErrUnavailable), "%v", err)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+func TestSubmitChecksTheClaim(t *testing.T) {
+	tests := []struct {
+		name   string
+		claims []runtime.Object
+		want   string
+	}{
+		{name: "missing", claims: []runtime.Object{boundClaim("other", corev1.ClaimBound)},
+			want: `the workspace volume claim "reana-workspaces" does not exist in namespace reana; the site admin must create it on the NFS export holding /srv/reana`},
+		{name: "pending", claims: []runtime.Object{boundClaim("reana-workspaces", corev1.ClaimPending)},
+			want: `the workspace volume claim "reana-workspaces" in namespace reana is not bound (phase Pending)`},
+		{name: "lost", claims: []runtime.Object{boundClaim("reana-workspaces", corev1.ClaimLost)},
+			want: "is not bound (phase Lost)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := New(testConfig(), newFakeClient(tt.claims...), quiet())
+			require.NoError(t, err)
+			_, err = b.Submit(context.Background(), testSpec())
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestSubmitCreatesThePodAsTheUser(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	j := h.submit(testSpec())
+	assert.Equal(t, "kubernetes", j.Handle.Backend)
+	assert.Equal(t, "reana-gendata-0b7c9a4e-5d7f-4a43-9d8e-2f0b8c1d2e3f", j.Handle.ID)
+
+	pods, err := h.client.CoreV1().Pods("reana").List(context.Background(), metav1.ListOptions{LabelSelector: "reana-site/run=root6-fit.1,reana-site/user=alice"})
+	require.NoError(t, err)
+	require.Len(t, pods.Items, 1, "kubectl get pods -l reana-site/run=...,reana-site/user=... finds it")
+	sc := pods.Items[0].Spec.SecurityContext
+	assert.Equal(t, int64(4101), *sc.RunAsUser)
+	assert.Equal(t, int64(4100), *sc.RunAsGroup)
+	assert.Equal(t, []int64{5001, 5002}, sc.SupplementalGroups)
+}
+
+func TestSubmitRefusesBadSpecsBeforeAnyAPICall(t *testing.T) {
+	c := newFakeClient()
+	b, err := New(testConfig(), c, quiet())
+	require.NoError(t, err)
+	spec := testSpec()
+	spec.User.UID = 0
+	_, err = b.Submit(context.Background(), spec)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "uid 0")
+	assert.Empty(t, c.Actions())
+}
+
+// TestSubmitIsIdempotent: a second Submit of the same job (a daemon that
+// died before recording the handle) returns the existing pod.
+func TestSubmitIsIdempotent(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	first := h.submit(testSpec())
+	second := h.submit(testSpec())
+	assert.Equal(t, first.Handle.ID, second.Handle.ID)
+	pods, err := h.client.CoreV1().Pods("reana").List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Len(t, pods.Items, 1)
+}
+
+func TestCancelDeletesThePod(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, nil, nil)
+	j := h.submit(testSpec())
+	h.kubelet(j.Handle.ID, func(s *corev1.PodStatus) { s.Phase = corev1.PodRunning })
+	h.eventually(j, batch.Running)
+
+	require.NoError(t, h.b.Cancel(ctx, j))
+	_, err := h.client.CoreV1().Pods("reana").Get(ctx, j.Handle.ID, metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err))
+	assert.Equal(t, batch.Stopped, h.eventually(j, batch.Stopped).State)
+	require.NoError(t, h.b.Cancel(ctx, j), "cancelling a job whose pod is gone is fine")
+
+	_, err = h.b.Logs(ctx, j)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no longer exists, so the step's output is gone")
+}
+
+// TestRestartReattaches: a second backend (a restarted daemon) on the
+// same cluster finds the pod by its handle and creates nothing new.
+func TestRestartReattaches(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, nil, nil)
+	j := h.submit(testSpec())
+	h.kubelet(j.Handle.ID, func(s *corev1.PodStatus) { s.Phase = corev1.PodRunning })
+	h.eventually(j, batch.Running)
+
+	restarted := newHarness(t, h.client, nil)
+	restarted.clock.Add(time.Hour)
+	assert.Equal(t, batch.Running, restarted.status(j).State)
+	again := restarted.submit(testSpec())
+	assert.Equal(t, j.Handle.ID, again.Handle.ID)
+	creates := 0
+	for _, a := range h.client.Actions() {
+		if a.GetVerb() == "create" && a.GetResource().Resource == "pods" && !dryRun(a) {
+			creates++
+		}
+	}
+	assert.Equal(t, 2, creates, "the second create met AlreadyExists")
+	pods, err := h.client.CoreV1().Pods("reana").List(ctx, metav1.ListOptions{LabelSelector: ManagedSelector})
+	require.NoError(t, err)
+	assert.Len(t, pods.Items, 1)
+
+	h.kubelet(j.Handle.ID, terminated(0, "Completed", ""))
+	restarted.eventually(j, batch.Succeeded)
+}
+
+// TestStatusMakesNoAPICallsPerPoll: a poll of many jobs reads the cache.
+func TestStatusMakesNoAPICallsPerPoll(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	var jobs []batch.Job
+	for i := 0; i < 20; i++ {
+		s := testSpec()
+		s.JobID = strings.Replace(s.JobID, "0b7c", "0b"+string(rune('a'+i))+"c", 1)
+		jobs = append(jobs, h.submit(s))
+	}
+	for _, j := range jobs {
+		h.eventually(j, batch.Pending)
+	}
+	h.client.ClearActions()
+	out, err := h.b.Status(context.Background(), jobs)
+	require.NoError(t, err)
+	assert.Len(t, out, 20)
+	assert.Empty(t, h.client.Actions())
+}
+
+func TestLogs(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		react func(k8stesting.Action) (bool, runtime.Object, error)
+		want  string
+		err   string
+	}{
+		{name: "output", want: "hello\n", react: func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, &runtime.Unknown{Raw: []byte("hello\n")}, nil
+		}},
+		{name: "long output keeps its end", react: func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, &runtime.Unknown{Raw: []byte(strings.Repeat("x", MaxLogBytes) + "the end\n")}, nil
+		}, want: "the end\n"},
+		{name: "never started", want: "", react: func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewBadRequest(`container "step" in pod "p" is waiting to start: ContainerCreating`)
+		}},
+		{name: "API server down", err: "batch system unavailable", react: func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, errRefused
+		}},
+		{name: "no right to read logs", err: `may not get pods/log in namespace reana`, react: func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods/log"}, "p", errors.New(
+				`User "system:serviceaccount:reana:reana-site" cannot get resource "pods/log" in API group "" in the namespace "reana"`))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newFakeClient()
+			c.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				if a.GetSubresource() != "log" {
+					return false, nil, nil
+				}
+				return tt.react(a)
+			})
+			h := newHarness(t, c, nil)
+			j := h.submit(testSpec())
+			out, err := h.b.Logs(ctx, j)
+			if tt.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.True(t, strings.HasSuffix(out, tt.want), "%.80q", out)
+			assert.LessOrEqual(t, len(out), MaxLogBytes+100)
+		})
+	}
+}
+
+func TestPreflight(t *testing.T) {
+	tests := []struct {
+		name    string
+		claims  []runtime.Object
+		refuse  error
+		openshf bool
+		want    []string // empty: ready
+	}{
+		{name: "ready"},
+		{name: "pod security", refuse: errPodSecurity, want: []string{
+			"preflight (a dry-run step pod running as uid 1000)", `violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false`}},
+		{name: "SCC not granted", refuse: errSCCRange, openshf: true, want: []string{
+			"oc adm policy add-scc-to-user nonroot-v2 -z reana-site-step -n reana"}},
+		{name: "RBAC", refuse: errRBAC, want: []string{`may not create pods in namespace reana`}},
+		{name: "claim missing", claims: []runtime.Object{boundClaim("x", corev1.ClaimBound)}, want: []string{
+			`the workspace volume claim "reana-workspaces" does not exist`}},
+		{name: "claim unbound", claims: []runtime.Object{boundClaim("reana-workspaces", corev1.ClaimPending)}, want: []string{
+			`is not bound (phase Pending)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newFakeClient(tt.claims...)
+			var dryRuns int
+			c.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				require.True(t, dryRun(a), "the preflight stores nothing")
+				require.Equal(t, []string{metav1.DryRunAll}, a.(k8stesting.CreateActionImpl).CreateOptions.DryRun)
+				dryRuns++
+				pod := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+				assert.Equal(t, int64(1000), *pod.Spec.SecurityContext.RunAsUser)
+				if tt.refuse != nil {
+					return true, nil, tt.refuse
+				}
+				return false, nil, nil
+			})
+			h := newHarness(t, c, func(cfg *Config) { cfg.OpenShift = tt.openshf })
+			err := h.b.Preflight()
+			if len(tt.want) == 0 {
+				assert.NoError(t, err)
+				assert.Equal(t, 1, dryRuns)
+				return
+			}
+			require.Error(t, err)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			assert.Equal(t, err, h.b.RunPreflight(context.Background()), "a rerun finds the same")
+		})
+	}
+}
+
+func TestPreflightBeforeStart(t *testing.T) {
+	b, err := New(testConfig(), newFakeClient(), quiet())
+	require.NoError(t, err)
+	assert.ErrorContains(t, b.Preflight(), "not been started")
+}
+
+func TestStartWithoutAPIServer(t *testing.T) {
+	c := newFakeClient()
+	c.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, errRefused })
+	b, err := New(testConfig(), c, quiet())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err = b.Start(ctx)
+	assert.ErrorIs(t, err, batch.ErrUnavailable)
+	assert.ErrorIs(t, b.Preflight(), batch.ErrUnavailable)
+	_, err = b.Status(ctx, []batch.Job{{Spec: testSpec()}})
+	assert.ErrorIs(t, err, batch.ErrUnavailable)
+	assert.Error(t, b.Start(ctx), "only one start")
+}
+
+func TestStartWithoutListRights(t *testing.T) {
+	c := newFakeClient()
+	c.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(podsResource, "", errors.New(
+			`User "system:serviceaccount:reana:reana-site" cannot list resource "pods" in API group "" in the namespace "reana"`))
+	})
+	b, err := New(testConfig(), c, quiet())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err = b.Start(ctx)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `may not list pods in namespace reana: the Role "reana-site"`)
+}
+
+// TestJanitor: finished pods are deleted once past their retention,
+// counted from the backend's start for pods that ended before it.
+func TestJanitor(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, nil, func(c *Config) { c.PodRetention = time.Hour })
+	done := h.submit(testSpec())
+	s := testSpec()
+	s.JobID = "1b7c9a4e-5d7f-4a43-9d8e-2f0b8c1d2e3f"
+	running := h.submit(s)
+	ended := h.clock.Now().Add(-48 * time.Hour) // before the backend started
+	h.kubelet(done.Handle.ID, func(st *corev1.PodStatus) {
+		terminated(0, "Completed", "")(st)
+		st.ContainerStatuses[0].State.Terminated.FinishedAt = metav1.Time{Time: ended}
+	})
+	h.kubelet(running.Handle.ID, func(st *corev1.PodStatus) { st.Phase = corev1.PodRunning })
+	h.eventually(done, batch.Succeeded)
+	h.eventually(running, batch.Running)
+
+	h.b.collect(ctx)
+	_, err := h.client.CoreV1().Pods("reana").Get(ctx, done.Handle.ID, metav1.GetOptions{})
+	require.NoError(t, err, "kept: the daemon has not had its retention since it started")
+
+	h.clock.Add(61 * time.Minute)
+	h.b.collect(ctx)
+	_, err = h.client.CoreV1().Pods("reana").Get(ctx, done.Handle.ID, metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "deleted past its retention")
+	_, err = h.client.CoreV1().Pods("reana").Get(ctx, running.Handle.ID, metav1.GetOptions{})
+	assert.NoError(t, err, "a running pod is never collected")
+	h.eventually(done, batch.Succeeded) // its outcome is remembered
+}
+
+func TestNewClient(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	_, err := NewClient("")
+	assert.ErrorContains(t, err, "no kubeconfig file given and not running inside a cluster")
+	_, err = NewClient("/nonexistent/kubeconfig")
+	assert.ErrorContains(t, err, "load kubeconfig /nonexistent/kubeconfig")
+
+	path := t.TempDir() + "/kubeconfig"
+	require.NoError(t, os.WriteFile(path, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://api.example:6443"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u, namespace: reana}}]
+current-context: x
+`), 0o600))
+	c, err := NewClient(path)
+	require.NoError(t, err)
+	assert.NotNil(t, c)
+
+	t.Setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+	t.Setenv("KUBERNETES_SERVICE_PORT", "443")
+	_, err = NewClient("")
+	assert.ErrorContains(t, err, "in-cluster configuration (service account token)")
+}
