@@ -327,9 +327,9 @@ func (d *desc) path(key, p string) {
 }
 
 // env writes the environment command in its new syntax: the whole value
-// in double quotes ("" for a literal one), each NAME='value' in single
-// quotes ('' for a literal one), so blanks in values survive. Empty values
-// are left out.
+// in double quotes (two of them for a literal one), each NAME='value' in
+// single quotes (two of them for a literal one), so blanks in values
+// survive. Empty values are left out.
 func (d *desc) env(vars map[string]string) {
 	if d.err != nil {
 		return
