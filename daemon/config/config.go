@@ -16,6 +16,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/reana-site/reana-site/batch/htcondor"
+	"github.com/reana-site/reana-site/batch/kubernetes"
 	"github.com/reana-site/reana-site/containers"
 )
 
@@ -109,6 +110,45 @@ type Config struct {
 	// HTCondorSilenceCheck is how long a job's event log may stay silent
 	// before the schedd is asked whether the job still exists.
 	HTCondorSilenceCheck time.Duration `envconfig:"HTCONDOR_SILENCE_CHECK" default:"30m"`
+	// KubernetesKubeconfig is the kubeconfig file the daemon uses; empty
+	// means the in-cluster service account when running in a pod.
+	KubernetesKubeconfig string `envconfig:"KUBERNETES_KUBECONFIG"`
+	// KubernetesNamespace holds every step pod.
+	KubernetesNamespace string `envconfig:"KUBERNETES_NAMESPACE"`
+	// KubernetesClaim is the PersistentVolumeClaim whose volume is the
+	// filesystem under KubernetesWorkspaceRoot.
+	KubernetesClaim string `envconfig:"KUBERNETES_CLAIM"`
+	// KubernetesWorkspaceRoot is the path on this host of the claim's
+	// volume root; every workspace of a Kubernetes step must be under it.
+	KubernetesWorkspaceRoot string `envconfig:"KUBERNETES_WORKSPACE_ROOT"`
+	// KubernetesStepServiceAccount is the rightless service account of
+	// step pods.
+	KubernetesStepServiceAccount string `envconfig:"KUBERNETES_STEP_SERVICE_ACCOUNT" default:"reana-site-step"`
+	// KubernetesOpenShift pins step pods to KubernetesSCC.
+	KubernetesOpenShift bool   `envconfig:"KUBERNETES_OPENSHIFT"`
+	KubernetesSCC       string `envconfig:"KUBERNETES_SCC" default:"nonroot-v2"`
+	// KubernetesMaxCPU and KubernetesMaxMemory are the most a step may ask
+	// for (Kubernetes quantities); empty means no site maximum.
+	KubernetesMaxCPU    string `envconfig:"KUBERNETES_MAX_CPU"`
+	KubernetesMaxMemory string `envconfig:"KUBERNETES_MAX_MEMORY"`
+	// KubernetesDefaultCPU and KubernetesDefaultMemory apply to steps that
+	// ask for none; empty leaves it to the namespace's LimitRange.
+	KubernetesDefaultCPU    string `envconfig:"KUBERNETES_DEFAULT_CPU"`
+	KubernetesDefaultMemory string `envconfig:"KUBERNETES_DEFAULT_MEMORY"`
+	// KubernetesDefaultJobTimeout bounds steps without
+	// kubernetes_job_timeout; 0 means no bound.
+	KubernetesDefaultJobTimeout time.Duration `envconfig:"KUBERNETES_DEFAULT_JOB_TIMEOUT"`
+	// KubernetesImagePullSecrets are Secrets of the namespace that step
+	// pods pull images with, comma-separated.
+	KubernetesImagePullSecrets []string `envconfig:"KUBERNETES_IMAGE_PULL_SECRETS"`
+	// KubernetesUnschedulableGrace and KubernetesImagePullGrace are how
+	// long a pod may stay unschedulable, or fail to pull its image, before
+	// its step fails.
+	KubernetesUnschedulableGrace time.Duration `envconfig:"KUBERNETES_UNSCHEDULABLE_GRACE" default:"10m"`
+	KubernetesImagePullGrace     time.Duration `envconfig:"KUBERNETES_IMAGE_PULL_GRACE" default:"5m"`
+	// KubernetesPodRetention is how long finished pods are kept for
+	// kubectl; negative keeps them.
+	KubernetesPodRetention time.Duration `envconfig:"KUBERNETES_POD_RETENTION" default:"24h"`
 	// PollInterval is how often the engine asks backends about running jobs
 	// when no event wakes it earlier.
 	PollInterval time.Duration `envconfig:"POLL_INTERVAL" default:"500ms"`
@@ -184,7 +224,7 @@ func (c *Config) Validate() error {
 	if c.DiskQuotaBytes < 0 {
 		bad("DISK_QUOTA_BYTES", "must not be negative")
 	}
-	known := map[string]bool{"local": true, "slurm": true, "htcondor": true}
+	known := map[string]bool{"local": true, "slurm": true, "htcondor": true, "kubernetes": true}
 	// REANA's names for the same batch systems.
 	alias := map[string]string{"slurmcern": "slurm", "htcondorcern": "htcondor"}
 	enabled := map[string]bool{}
@@ -195,7 +235,7 @@ func (c *Config) Validate() error {
 		}
 		c.Backends[i] = b
 		if !known[b] {
-			bad("BACKENDS", "unknown backend %q (known: local, slurm, htcondor)", b)
+			bad("BACKENDS", "unknown backend %q (known: local, slurm, htcondor, kubernetes)", b)
 		}
 		enabled[b] = true
 	}
@@ -243,6 +283,14 @@ func (c *Config) Validate() error {
 	if enabled["htcondor"] {
 		if err := htcondor.CheckSite(c.HTCondor()); err != nil {
 			bad("HTCONDOR_EXTRA_COMMANDS", "%v", err)
+		}
+	}
+	if enabled["kubernetes"] {
+		if err := kubernetes.CheckConfig(c.Kubernetes()); err != nil {
+			bad("KUBERNETES_NAMESPACE", "%v", err)
+		}
+		if c.KubernetesKubeconfig != "" && !filepath.IsAbs(c.KubernetesKubeconfig) {
+			bad("KUBERNETES_KUBECONFIG", "must be an absolute path, got %q", c.KubernetesKubeconfig)
 		}
 	}
 	if c.PollInterval < 10*time.Millisecond {
@@ -318,6 +366,19 @@ func (c Config) HTCondor() htcondor.Config {
 		Requirements: c.HTCondorRequirements, AccountingGroup: c.HTCondorAccountingGroup,
 		ExtraCommands: extra, HoldTimeout: c.HTCondorHoldTimeout,
 		LogGrace: c.HTCondorLogGrace, SilenceCheck: c.HTCondorSilenceCheck,
+	}
+}
+
+// Kubernetes is the site's Kubernetes setup for the backend.
+func (c Config) Kubernetes() kubernetes.Config {
+	return kubernetes.Config{
+		Namespace: c.KubernetesNamespace, ClaimName: c.KubernetesClaim, WorkspaceRoot: c.KubernetesWorkspaceRoot,
+		StepServiceAccount: c.KubernetesStepServiceAccount, OpenShift: c.KubernetesOpenShift, SCC: c.KubernetesSCC,
+		MinUID: c.MinUID, MaxCPU: c.KubernetesMaxCPU, MaxMemory: c.KubernetesMaxMemory,
+		DefaultCPU: c.KubernetesDefaultCPU, DefaultMemory: c.KubernetesDefaultMemory,
+		DefaultJobTimeout: c.KubernetesDefaultJobTimeout, ImagePullSecrets: c.KubernetesImagePullSecrets,
+		UnschedulableGrace: c.KubernetesUnschedulableGrace, ImagePullGrace: c.KubernetesImagePullGrace,
+		PodRetention: c.KubernetesPodRetention,
 	}
 }
 
