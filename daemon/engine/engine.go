@@ -392,7 +392,9 @@ func (e *Engine) CheckPreflight(steps []spec.Step) error {
 			return err
 		}
 		if p, ok := e.Backends[name].(batch.Preflighter); ok {
-			if err := p.Preflight(); err != nil {
+			// An unreachable cluster is an outage, which submissions wait
+			// out like any other; only a refusal is final.
+			if err := p.Preflight(); err != nil && !errors.Is(err, batch.ErrUnavailable) {
 				return fmt.Errorf("step %s cannot run on %s now: %w", st.Name, name, err)
 			}
 		}
