@@ -35,6 +35,7 @@ type fakeCondor struct {
 	history     string // condor_history -af output
 	queryErr    string
 	follows     int
+	followErr   string
 }
 
 func newFake() *fakeCondor {
@@ -71,7 +72,10 @@ func (f *fakeCondor) Call(_ context.Context, _ batch.Account, op string, args, r
 			log, ok := f.logs[dir]
 			r := worker.FollowResult{Exists: ok, Size: int64(len(log))}
 			if ok && l.Offset < int64(len(log)) {
-				r.Data = []byte(log[l.Offset:])
+				r.Data = []byte(log[l.Offset:min(int64(len(log)), l.Offset+a.MaxBytes)])
+			}
+			if f.followErr != "" {
+				r = worker.FollowResult{Exists: true, Error: f.followErr}
 			}
 			if code, ok := f.exits[dir]; ok {
 				r.Exit = worker.ExitInfo{Present: true, ExitCode: code}
@@ -126,6 +130,8 @@ func evTerminated(rv int) string {
 		"\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Remote Usage\n\t0  -  Run Bytes Sent By Job\n...\n", rv)
 }
 
+const evJobAd = "028 (012.000.000) 2026-11-25 10:00:31 Job ad information event triggered.\n...\n"
+
 const evSignal = "005 (012.000.000) 2026-11-25 10:00:30 Job terminated.\n\t(0) Abnormal termination (signal 9)\n\t(0) No core file\n...\n"
 
 type clock struct{ t time.Time }
@@ -176,13 +182,13 @@ func TestSubmitErrors(t *testing.T) {
 func TestInterruptedSubmitFindsTheJobInsteadOfSubmittingTwice(t *testing.T) {
 	f := newFake()
 	f.interrupted = true
-	f.queue = "job-a 77 0 2 undefined undefined undefined undefined\n"
+	f.queue = "job-a 77 0 alice 2 undefined undefined undefined 1764064800 undefined\n"
 	h, err := newBackend(f, &clock{}).Submit(context.Background(), spec("job-a"))
 	require.NoError(t, err)
 	assert.Equal(t, "77.0", h.ID)
 	assert.Empty(t, f.submits, "found, not submitted again")
 	require.Len(t, f.queries, 1)
-	assert.Contains(t, f.queries[0], `ReanaJob == "job-a"`)
+	assert.Contains(t, f.queries[0], `ReanaJob =?= "job-a" && Owner =?= "alice"`)
 
 	// Not in the queue nor in the history: the submission never reached
 	// the schedd, so it is made now.
@@ -254,7 +260,8 @@ func TestEnds(t *testing.T) {
 		{"return value", evSubmit + evExecute + evTerminated(3), ptr(3), batch.Failed, ptr(3), 0, "command exited with status 3 (HTCondor job 12.0)"},
 		{"signal", evSubmit + evExecute + evSignal, nil, batch.Failed, nil, 9, "killed by signal 9"},
 		{"the script's record wins", evSubmit + evExecute + evTerminated(0), ptr(2), batch.Failed, ptr(2), 0, "status 2"},
-		{"success without evidence", evSubmit + evExecute + evTerminated(0), nil, batch.Failed, nil, 0, "final state unknown"},
+		{"success whose exit status is not visible yet", evSubmit + evExecute + evTerminated(0), nil, batch.Running, nil, 0, ""},
+		{"events after the end", evSubmit + evExecute + evTerminated(0) + evJobAd, ptr(2), batch.Failed, ptr(2), 0, "status 2"},
 		{"removed", evSubmit + evExecute + evAbort, nil, batch.Failed, nil, 0, "was removed (via condor_rm (by user alice))"},
 		{"over its runtime", evSubmit + evExecute + strings.Replace(evAbort, "via condor_rm (by user alice)",
 			"The job attribute PeriodicRemove expression '(JobStatus == 2) && ((time() - EnteredCurrentStatus) > 1200)' evaluated to TRUE", 1),
@@ -322,14 +329,16 @@ func TestScheddFallback(t *testing.T) {
 		state   batch.State
 		reason  string
 	}{
-		{name: "log missing, job idle in the queue", queue: "job-a 12 0 1 undefined undefined undefined undefined\n", state: batch.Pending},
-		{name: "log missing, held in the queue", queue: "job-a 12 0 5 undefined undefined undefined Disk quota exceeded\n", state: batch.Pending, reason: "held: Disk quota exceeded"},
-		{name: "log missing, completed in the history", exit: ptr(0), history: "job-a 12 0 4 0 false undefined undefined\n", state: batch.Succeeded},
-		{name: "log missing, completed without an exit file", history: "job-a 12 0 4 0 false undefined undefined\n", state: batch.Failed, reason: "final state unknown"},
-		{name: "log missing, removed in the history", history: "job-a 12 0 3 undefined undefined undefined via condor_rm (by user bob)\n", state: batch.Failed, reason: "was removed (via condor_rm (by user bob))"},
+		{name: "log missing, job idle in the queue", queue: ad("job-a", 1, "undefined"), state: batch.Pending},
+		{name: "log missing, held in the queue", queue: ad("job-a", 5, "Disk quota exceeded"), state: batch.Pending, reason: "held: Disk quota exceeded"},
+		{name: "log missing, completed in the history", exit: ptr(0), history: ad("job-a", 4, "undefined"), state: batch.Succeeded},
+		{name: "log missing, completed without an exit file", history: ad("job-a", 4, "undefined"), state: batch.Failed, reason: "final state unknown"},
+		{name: "log missing, removed in the history", history: ad("job-a", 3, "via condor_rm (by user bob)"), state: batch.Failed, reason: "was removed (via condor_rm (by user bob))"},
 		{name: "vanished without evidence", state: batch.Failed, reason: "final state unknown"},
 		{name: "vanished, but the script recorded its exit", exit: ptr(4), state: batch.Failed, reason: "status 4"},
-		{name: "exit recorded, terminate event late, still running", log: strp(evSubmit + evExecute), exit: ptr(0), queue: "job-a 12 0 2 undefined undefined undefined undefined\n", state: batch.Running},
+		{name: "exit recorded, terminate event late, still running", log: strp(evSubmit + evExecute), exit: ptr(0), queue: ad("job-a", 2, "undefined"), state: batch.Running},
+		{name: "another user's job claiming to be ours is ignored", queue: "job-a 12 0 mallory 3 undefined undefined undefined 0 undefined\n", state: batch.Failed, reason: "final state unknown"},
+		{name: "a job with our ids but another ReanaJob is not ours", history: "job-b 12 0 alice 4 0 false undefined 0 undefined\n", exit: nil, state: batch.Failed, reason: "final state unknown"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -372,6 +381,11 @@ func TestScheddFallback(t *testing.T) {
 
 func strp(s string) *string { return &s }
 
+// ad is one -af line for job 12.0 of alice.
+func ad(reanaJob string, status int, reason string) string {
+	return fmt.Sprintf("%s 12 0 alice %d 0 false undefined 1764064800 %s\n", reanaJob, status, reason)
+}
+
 func TestScheddDownDuringFallbackKeepsWaiting(t *testing.T) {
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	f, c := newFake(), &clock{t: t0}
@@ -394,7 +408,7 @@ func TestSilentLogsAreCheckedRarely(t *testing.T) {
 	h, err := b.Submit(context.Background(), s)
 	require.NoError(t, err)
 	f.logs[s.JobDir] = evSubmit + evExecute
-	f.queue = "job-a 12 0 2 undefined undefined undefined undefined\n"
+	f.queue = ad("job-a", 2, "undefined")
 	j := batch.Job{Spec: s, Handle: h}
 	for i := 0; i < 100; i++ {
 		c.t = c.t.Add(10 * time.Second)
@@ -466,10 +480,140 @@ func TestParseTerse(t *testing.T) {
 	}
 }
 
-func TestConstraintRefusesOddIDs(t *testing.T) {
-	c, err := Constraint([]string{"a-1", "b-2"})
+func TestConstraints(t *testing.T) {
+	assert.Equal(t, "(ClusterId == 12 && ProcId == 0) || (ClusterId == 13 && ProcId == 1)", IDConstraint([][2]int{{12, 0}, {13, 1}}))
+	c, err := SubmittedConstraint("a-1", "alice")
 	require.NoError(t, err)
-	assert.Equal(t, `ReanaJob == "a-1" || ReanaJob == "b-2"`, c)
-	_, err = Constraint([]string{`x" || true || "`})
+	assert.Equal(t, `ReanaJob =?= "a-1" && Owner =?= "alice"`, c)
+	_, err = SubmittedConstraint(`x" || true || "`, "alice")
 	assert.Error(t, err)
+	_, err = SubmittedConstraint("a-1", `a" || true || "`)
+	assert.Error(t, err)
+}
+
+func TestSuccessWithoutExitStatusFailsAfterTheGrace(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	f, c := newFake(), &clock{t: t0}
+	b := newBackend(f, c)
+	s := spec("job-a")
+	h, err := b.Submit(context.Background(), s)
+	require.NoError(t, err)
+	f.logs[s.JobDir] = evSubmit + evExecute + evTerminated(0)
+	st, j := poll(t, b, batch.Job{Spec: s, Handle: h})
+	assert.Equal(t, batch.Running, st.State, "the exit-status file may not be visible over NFS yet")
+	c.t = t0.Add(DefaultLogGrace + time.Second)
+	st, _ = poll(t, b, j)
+	assert.Equal(t, batch.Failed, st.State)
+	assert.Contains(t, st.Reason, "final state unknown")
+}
+
+func TestHeldSeenOnlyByTheScheddTimesOut(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	f, c := newFake(), &clock{t: t0}
+	b := newBackend(f, c)
+	s := spec("job-a")
+	h, err := b.Submit(context.Background(), s)
+	require.NoError(t, err)
+	f.queue = fmt.Sprintf("job-a 12 0 alice 5 0 false undefined %d Disk quota exceeded\n", t0.Unix())
+	c.t = t0.Add(2 * DefaultLogGrace)
+	st, j := poll(t, b, batch.Job{Spec: s, Handle: h})
+	assert.Equal(t, "held: Disk quota exceeded", st.Reason)
+	// Polls in between keep saying why, without asking again.
+	c.t = c.t.Add(time.Second)
+	st, j = poll(t, b, j)
+	assert.Equal(t, "held: Disk quota exceeded", st.Reason)
+	assert.Len(t, f.queries, 1)
+	// The log never appears, but the hold is timed all the same. (Held is
+	// only acted on once the log is read to its end, so give it one.)
+	f.logs[s.JobDir] = ""
+	c.t = t0.Add(time.Hour + time.Minute)
+	st, _ = poll(t, b, j)
+	assert.Equal(t, batch.Failed, st.State)
+	assert.Contains(t, st.Reason, "Disk quota exceeded")
+	require.Len(t, f.execs, 1)
+}
+
+func TestFailedRemovalOfAHeldJobIsRetriedAfterTheGrace(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	f, c := newFake(), &clock{t: t0}
+	b := newBackend(f, c)
+	s := spec("job-a")
+	h, err := b.Submit(context.Background(), s)
+	require.NoError(t, err)
+	f.logs[s.JobDir] = evSubmit + evExecute + evHeld
+	f.execErr = "\nCEDAR:6001:Failed to connect to <10.0.0.1:9618>\nNo result found for job 12.0\n"
+	c.t = t0.Add(2 * time.Hour)
+	j := batch.Job{Spec: s, Handle: h}
+	for i := 0; i < 10; i++ {
+		var st batch.Status
+		st, j = poll(t, b, j)
+		assert.Equal(t, batch.Pending, st.State)
+		c.t = c.t.Add(time.Second)
+	}
+	assert.Len(t, f.execs, 1, "one condor_rm per grace, not one per poll")
+	c.t = c.t.Add(DefaultLogGrace)
+	f.execErr = ""
+	st, _ := poll(t, b, j)
+	assert.Equal(t, batch.Failed, st.State)
+	assert.Len(t, f.execs, 2)
+}
+
+func TestUnreadableLogIsAskedOfTheSchedd(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	f, c := newFake(), &clock{t: t0}
+	b := newBackend(f, c)
+	s := spec("job-a")
+	h, err := b.Submit(context.Background(), s)
+	require.NoError(t, err)
+	f.followErr = "/home/alice/reana/jobs/wf-1/job-a/events.log is not a regular file"
+	f.history = ad("job-a", 4, "undefined")
+	f.exits[s.JobDir] = 0
+	st, j := poll(t, b, batch.Job{Spec: s, Handle: h})
+	assert.False(t, st.State.Terminal())
+	c.t = t0.Add(2 * DefaultLogGrace)
+	st, _ = poll(t, b, j)
+	assert.Equal(t, batch.Succeeded, st.State, "the history and the exit-status file settle it")
+	assert.NotEmpty(t, f.queries)
+}
+
+func TestNotAnEventLog(t *testing.T) {
+	f, c := newFake(), &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	b := newBackend(f, c)
+	s := spec("job-a")
+	h, err := b.Submit(context.Background(), s)
+	require.NoError(t, err)
+	f.logs[s.JobDir] = strings.Repeat(`{"MyType": "SubmitEvent"}`+"\n", 100000) // a JSON log
+	st, _ := poll(t, b, batch.Job{Spec: s, Handle: h})
+	assert.Equal(t, batch.Failed, st.State)
+	assert.Contains(t, st.Reason, "not in HTCondor's text format")
+}
+
+func TestFollowBudgetPerUser(t *testing.T) {
+	f, c := newFake(), &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	b := newBackend(f, c)
+	var jobs []batch.Job
+	for i := 0; i < 1000; i++ {
+		s := spec(fmt.Sprint("job-", i))
+		h, err := b.Submit(context.Background(), s)
+		require.NoError(t, err)
+		jobs = append(jobs, batch.Job{Spec: s, Handle: h})
+	}
+	var asked int64
+	f2 := &budgetSpy{fakeCondor: f, asked: &asked}
+	b.Runner = f2
+	_, err := b.Status(context.Background(), jobs)
+	require.NoError(t, err)
+	assert.Equal(t, int64(64<<10), asked, "16 MiB over 1,000 logs, but at least 64 KiB each")
+}
+
+type budgetSpy struct {
+	*fakeCondor
+	asked *int64
+}
+
+func (s *budgetSpy) Call(ctx context.Context, acct batch.Account, op string, args, result any) error {
+	if a, ok := args.(worker.JobFollowArgs); ok {
+		*s.asked = a.MaxBytes
+	}
+	return s.fakeCondor.Call(ctx, acct, op, args, result)
 }

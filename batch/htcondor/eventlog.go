@@ -236,6 +236,10 @@ type JobStatus struct {
 	Held      bool
 	HeldSince time.Time // the time of the hold event that holds it now
 	HoldCode  int       // HoldReasonCode of that hold
+	// Ended is set by a terminate event (005), as opposed to a removal,
+	// and stays set through the events that do not change the job's state
+	// (image size, job ad, file transfer).
+	Ended bool
 }
 
 // State folds one job's events, oldest first, into its status. With no
@@ -282,17 +286,17 @@ func (s JobStatus) Apply(e Event) JobStatus {
 		switch {
 		case e.ReturnValue != nil && *e.ReturnValue == 0:
 			zero := 0
-			return JobStatus{Status: batch.Status{State: batch.Succeeded, ExitCode: &zero}}
+			return JobStatus{Status: batch.Status{State: batch.Succeeded, ExitCode: &zero}, Ended: true}
 		case e.ReturnValue != nil:
 			v := *e.ReturnValue
 			return JobStatus{Status: batch.Status{State: batch.Failed, ExitCode: &v,
-				Reason: fmt.Sprintf("command exited with status %d (%s)", v, id)}}
+				Reason: fmt.Sprintf("command exited with status %d (%s)", v, id)}, Ended: true}
 		case e.Signal != 0:
 			return JobStatus{Status: batch.Status{State: batch.Failed, Signal: e.Signal,
-				Reason: fmt.Sprintf("%s was killed by signal %d", id, e.Signal)}}
+				Reason: fmt.Sprintf("%s was killed by signal %d", id, e.Signal)}, Ended: true}
 		}
 		return JobStatus{Status: batch.Status{State: batch.Failed,
-			Reason: id + " terminated without a return value or signal in its event log"}}
+			Reason: id + " terminated without a return value or signal in its event log"}, Ended: true}
 	case EventAborted:
 		// Removal by the user's stop, by the max-runtime policy or by an
 		// admin all look alike here; the engine, which knows whether it

@@ -254,7 +254,11 @@ func TestApply(t *testing.T) {
 		{"ignored events keep the state", []Event{{Code: EventExecute}, {Code: EventImageSize}, {Code: EventFileTransfer}, {Code: EventJobAdInfo}, {Code: 33}},
 			JobStatus{Status: batch.Status{State: batch.Running}}},
 		{"terminated without detail", []Event{{Code: EventTerminated, Cluster: 9}},
-			JobStatus{Status: batch.Status{State: batch.Failed, Reason: "HTCondor job 9.0 terminated without a return value or signal in its event log"}}},
+			JobStatus{Status: batch.Status{State: batch.Failed, Reason: "HTCondor job 9.0 terminated without a return value or signal in its event log"}, Ended: true}},
+		{"events after the end keep it ended", []Event{{Code: EventTerminated, Cluster: 9, ReturnValue: new(int)}, {Code: EventJobAdInfo}, {Code: EventImageSize}},
+			JobStatus{Status: batch.Status{State: batch.Succeeded, ExitCode: new(int)}, Ended: true}},
+		{"run again after the end", []Event{{Code: EventTerminated, Cluster: 9, ReturnValue: new(int)}, {Code: EventExecute}},
+			JobStatus{Status: batch.Status{State: batch.Running}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -357,11 +357,18 @@ func (d *desc) env(vars map[string]string) {
 	}
 }
 
-// setsKey tells whether one of the commands sets key.
+// setsKey tells whether one of the commands sets key, in any of its
+// spellings: should_transfer_files, +ShouldTransferFiles and
+// MY.ShouldTransferFiles all set the job attribute ShouldTransferFiles.
 func setsKey(commands []string, key string) bool {
+	norm := func(k string) string {
+		k = strings.ToLower(strings.TrimSpace(k))
+		k = strings.TrimPrefix(strings.TrimPrefix(k, "+"), "my.")
+		return strings.ReplaceAll(k, "_", "")
+	}
 	for _, c := range commands {
 		k, _, ok := strings.Cut(c, "=")
-		if ok && strings.EqualFold(strings.TrimSpace(k), key) {
+		if ok && norm(k) == norm(key) {
 			return true
 		}
 	}

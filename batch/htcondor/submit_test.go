@@ -353,3 +353,12 @@ func TestMemoryMBAndCPUs(t *testing.T) {
 		})
 	}
 }
+
+func TestSiteTransferSettingWins(t *testing.T) {
+	for _, extra := range []string{"should_transfer_files = IF_NEEDED", "+ShouldTransferFiles = \"YES\"", "MY.ShouldTransferFiles = \"YES\""} {
+		d, err := SubmitDescription(baseSpec(), Config{ExtraCommands: []string{extra}})
+		require.NoError(t, err)
+		assert.NotContains(t, d, "should_transfer_files = NO", extra)
+		assert.Contains(t, d, extra)
+	}
+}

@@ -281,8 +281,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	if enabled["htcondor"] {
-		if err := htcondor.CheckSite(c.HTCondor()); err != nil {
-			bad("HTCONDOR_EXTRA_COMMANDS", "%v", err)
+		// Each setting on its own, so the error names the one to fix.
+		for name, only := range map[string]htcondor.Config{
+			"HTCONDOR_REQUIREMENTS":     {Requirements: c.HTCondorRequirements},
+			"HTCONDOR_ACCOUNTING_GROUP": {AccountingGroup: c.HTCondorAccountingGroup},
+			"HTCONDOR_EXTRA_COMMANDS":   {ExtraCommands: c.HTCondor().ExtraCommands},
+		} {
+			if err := htcondor.CheckSite(only); err != nil {
+				bad(name, "%v", err)
+			}
 		}
 	}
 	if enabled["kubernetes"] {

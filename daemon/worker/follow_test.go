@@ -1,0 +1,50 @@
+package worker
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestFollowOne(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "events.log")
+	require.NoError(t, os.WriteFile(log, []byte("0123456789"), 0o600))
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	link := filepath.Join(dir, "link")
+	require.NoError(t, os.Symlink(log, link))
+
+	tests := []struct {
+		name   string
+		path   string
+		offset int64
+		max    int64
+		exists bool
+		data   string
+		err    bool
+	}{
+		{"from the start", log, 0, 100, true, "0123456789", false},
+		{"from an offset", log, 4, 100, true, "456789", false},
+		{"capped", log, 2, 3, true, "234", false},
+		{"nothing new", log, 10, 100, true, "", false},
+		{"shrunk", log, 20, 100, true, "", false},
+		{"missing", filepath.Join(dir, "none"), 0, 100, false, "", false},
+		{"a FIFO is not read (and does not block)", fifo, 0, 100, true, "", true},
+		{"a symlink is not followed", link, 0, 100, true, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := followOne(FollowRef{Path: tt.path, Offset: tt.offset}, tt.max)
+			assert.Equal(t, tt.data, string(r.Data))
+			assert.Equal(t, tt.err, r.Error != "", r.Error)
+			if !tt.err {
+				assert.Equal(t, tt.exists, r.Exists)
+			}
+		})
+	}
+}
