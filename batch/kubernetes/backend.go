@@ -36,8 +36,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
@@ -62,15 +60,15 @@ const memoryTTL = time.Hour
 // Backend is the Kubernetes backend. Create it with [New] and call
 // [Backend.Start] before the engine polls it.
 type Backend struct {
-	cfg    Config
-	client kubernetes.Interface
-	log    *slog.Logger
+	cfg Config
+	api API
+	log *slog.Logger
 	// now is the clock; tests move it to pass graces.
 	now func() time.Time
 
 	mu        sync.Mutex
 	started   time.Time // when Start began watching; zero before
-	factory   informers.SharedInformerFactory
+	informer  cache.SharedIndexInformer
 	pods      corev1listers.PodLister
 	synced    cache.InformerSynced
 	gone      map[string]remembered // pods deleted, by name, with their last state
@@ -91,20 +89,20 @@ var (
 )
 
 // New checks cfg and returns a backend that talks to the cluster through
-// client (see [NewClient]); log may be nil.
-func New(cfg Config, client kubernetes.Interface, log *slog.Logger) (*Backend, error) {
+// api (see [NewClient]); log may be nil.
+func New(cfg Config, api API, log *slog.Logger) (*Backend, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if client == nil {
+	if api == nil {
 		return nil, fmt.Errorf("kubernetes: no API client")
 	}
 	if log == nil {
 		log = slog.Default()
 	}
 	b := &Backend{
-		cfg: cfg, client: client, log: log.With("backend", Name, "namespace", cfg.Namespace),
+		cfg: cfg, api: api, log: log.With("backend", Name, "namespace", cfg.Namespace),
 		now: time.Now, gone: map[string]remembered{}, decided: map[string]remembered{},
 		preflight: fmt.Errorf("kubernetes: the backend has not been started"),
 	}
@@ -176,8 +174,7 @@ func (b *Backend) Submit(ctx context.Context, spec batch.Spec) (batch.Handle, er
 	if err := b.checkClaim(ctx); err != nil {
 		return batch.Handle{}, err
 	}
-	pods := b.client.CoreV1().Pods(b.cfg.Namespace)
-	created, err := pods.Create(ctx, pod, metav1.CreateOptions{FieldManager: ManagedBy})
+	created, err := b.api.CreatePod(ctx, b.cfg.Namespace, pod, metav1.CreateOptions{FieldManager: ManagedBy})
 	if err == nil {
 		b.log.Info("pod created", "pod", created.Name, "job", spec.JobID, "uid", spec.User.UID)
 		return b.handle(created), nil
@@ -185,7 +182,7 @@ func (b *Backend) Submit(ctx context.Context, spec batch.Spec) (batch.Handle, er
 	if !apierrors.IsAlreadyExists(err) {
 		return batch.Handle{}, b.createError(pod.Name, int64(spec.User.UID), err)
 	}
-	existing, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
+	existing, err := b.api.GetPod(ctx, b.cfg.Namespace, pod.Name)
 	if err != nil {
 		return batch.Handle{}, b.apiError("look up existing pod "+pod.Name, err)
 	}
@@ -199,7 +196,7 @@ func (b *Backend) Submit(ctx context.Context, spec batch.Spec) (batch.Handle, er
 // checkClaim makes sure the workspace claim exists and is bound, which
 // would otherwise show only as a pod that never gets a node.
 func (b *Backend) checkClaim(ctx context.Context) error {
-	pvc, err := b.client.CoreV1().PersistentVolumeClaims(b.cfg.Namespace).Get(ctx, b.cfg.ClaimName, metav1.GetOptions{})
+	pvc, err := b.api.GetClaim(ctx, b.cfg.Namespace, b.cfg.ClaimName)
 	switch {
 	case apierrors.IsNotFound(err):
 		return fmt.Errorf("kubernetes: the workspace volume claim %q does not exist in namespace %s; "+
@@ -225,7 +222,7 @@ func pvcPhase(pvc *corev1.PersistentVolumeClaim) string {
 // command its grace period to stop.
 func (b *Backend) Cancel(ctx context.Context, j batch.Job) error {
 	r := b.ref(j)
-	err := b.client.CoreV1().Pods(r.Namespace).Delete(ctx, r.Pod, metav1.DeleteOptions{})
+	err := b.api.DeletePod(ctx, r.Namespace, r.Pod)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return b.apiError("delete pod "+r.Pod, err)
 	}

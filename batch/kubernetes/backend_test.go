@@ -105,7 +105,7 @@ func TestSubmitRefusals(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newFakeClient()
 			refuse(c, tt.err)
-			b, err := New(func() Config { cfg := testConfig(); cfg.OpenShift = tt.openshift; return cfg }(), c, quiet())
+			b, err := New(func() Config { cfg := testConfig(); cfg.OpenShift = tt.openshift; return cfg }(), ClientsetAPI(c), quiet())
 			require.NoError(t, err)
 			_, err = b.Submit(context.Background(), testSpec())
 			require.Error(t, err)
@@ -132,7 +132,7 @@ func TestSubmitChecksTheClaim(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := New(testConfig(), newFakeClient(tt.claims...), quiet())
+			b, err := New(testConfig(), ClientsetAPI(newFakeClient(tt.claims...)), quiet())
 			require.NoError(t, err)
 			_, err = b.Submit(context.Background(), testSpec())
 			require.Error(t, err)
@@ -158,7 +158,7 @@ func TestSubmitCreatesThePodAsTheUser(t *testing.T) {
 
 func TestSubmitRefusesBadSpecsBeforeAnyAPICall(t *testing.T) {
 	c := newFakeClient()
-	b, err := New(testConfig(), c, quiet())
+	b, err := New(testConfig(), ClientsetAPI(c), quiet())
 	require.NoError(t, err)
 	spec := testSpec()
 	spec.User.UID = 0
@@ -346,7 +346,7 @@ func TestPreflight(t *testing.T) {
 }
 
 func TestPreflightBeforeStart(t *testing.T) {
-	b, err := New(testConfig(), newFakeClient(), quiet())
+	b, err := New(testConfig(), ClientsetAPI(newFakeClient()), quiet())
 	require.NoError(t, err)
 	assert.ErrorContains(t, b.Preflight(), "not been started")
 }
@@ -354,7 +354,7 @@ func TestPreflightBeforeStart(t *testing.T) {
 func TestStartWithoutAPIServer(t *testing.T) {
 	c := newFakeClient()
 	c.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, errRefused })
-	b, err := New(testConfig(), c, quiet())
+	b, err := New(testConfig(), ClientsetAPI(c), quiet())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -372,7 +372,7 @@ func TestStartWithoutListRights(t *testing.T) {
 		return true, nil, apierrors.NewForbidden(podsResource, "", errors.New(
 			`User "system:serviceaccount:reana:reana-site" cannot list resource "pods" in API group "" in the namespace "reana"`))
 	})
-	b, err := New(testConfig(), c, quiet())
+	b, err := New(testConfig(), ClientsetAPI(c), quiet())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -4,15 +4,15 @@ import (
 	"fmt"
 	"os"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
 // NewClient connects to the cluster: with the kubeconfig file when one is
 // given, else with the pod's service account when the daemon runs inside
-// the cluster (KUBERNETES_SERVICE_HOST is set).
-func NewClient(kubeconfig string) (kubernetes.Interface, error) {
+// the cluster (KUBERNETES_SERVICE_HOST is set). The client speaks the
+// core/v1 API only, which is all the backend uses (see [API]).
+func NewClient(kubeconfig string) (API, error) {
 	var (
 		cfg *rest.Config
 		err error
@@ -32,7 +32,7 @@ func NewClient(kubeconfig string) (kubernetes.Interface, error) {
 		return nil, fmt.Errorf("kubernetes: no kubeconfig file given and not running inside a cluster (KUBERNETES_SERVICE_HOST is unset)")
 	}
 	cfg.UserAgent = "reana-site"
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := newRESTAPI(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: client for %s: %w", cfg.Host, err)
 	}

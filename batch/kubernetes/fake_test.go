@@ -104,7 +104,7 @@ func newHarness(t *testing.T, client *fake.Clientset, cfg func(*Config)) *harnes
 	if cfg != nil {
 		cfg(&c)
 	}
-	b, err := New(c, client, quiet())
+	b, err := New(c, ClientsetAPI(client), quiet())
 	require.NoError(t, err)
 	clk := &clock{t: time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)}
 	b.now = clk.Now

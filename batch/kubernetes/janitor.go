@@ -6,7 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -40,7 +39,7 @@ func (b *Backend) collect(ctx context.Context) {
 		if now.Sub(ended) < b.cfg.PodRetention {
 			continue
 		}
-		err := b.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{})
+		err := b.api.DeletePod(ctx, pod.Namespace, pod.Name)
 		if err != nil && !apierrors.IsNotFound(err) {
 			b.log.Warn("delete finished pod", "pod", pod.Name, "err", err)
 			continue

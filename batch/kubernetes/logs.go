@@ -18,7 +18,7 @@ import (
 // repeated here. A container that never started has no output.
 func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
 	r := b.ref(j)
-	stream, err := b.client.CoreV1().Pods(r.Namespace).GetLogs(r.Pod, &corev1.PodLogOptions{Container: ContainerName}).Stream(ctx)
+	stream, err := b.api.PodLogs(ctx, r.Namespace, r.Pod, &corev1.PodLogOptions{Container: ContainerName})
 	switch {
 	case apierrors.IsNotFound(err):
 		return "", fmt.Errorf("kubernetes: pod %s/%s no longer exists, so the step's output is gone", r.Namespace, r.Pod)

@@ -403,7 +403,7 @@ func TestConfigValidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig()
 			tt.cfg(&cfg)
-			_, err := New(cfg, newFakeClient(), nil)
+			_, err := New(cfg, ClientsetAPI(newFakeClient()), nil)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 		})

@@ -50,7 +50,7 @@ func (b *Backend) status(ctx context.Context, j batch.Job) (batch.Status, error)
 	if b.now().Sub(r.Created) < lookupGrace {
 		return batch.Status{State: batch.Pending, Reason: "waiting for the new pod to be seen"}, nil
 	}
-	pod, err = b.client.CoreV1().Pods(r.Namespace).Get(ctx, r.Pod, metav1.GetOptions{})
+	pod, err = b.api.GetPod(ctx, r.Namespace, r.Pod)
 	switch {
 	case apierrors.IsNotFound(err):
 		// The cache drops a pod a moment before the delete handler runs:
@@ -103,7 +103,7 @@ func (b *Backend) judge(ctx context.Context, j batch.Job, r handleData, pod *cor
 		v.Reason += "; latest event: " + w
 	}
 	b.remember(b.decided, pod.Name, remembered{status: v.Status})
-	if err := b.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if err := b.api.DeletePod(ctx, pod.Namespace, pod.Name); err != nil && !apierrors.IsNotFound(err) {
 		// The janitor does not touch pods that have not ended, so say so.
 		b.log.Warn("could not delete the pod of a failed step; delete it by hand", "pod", pod.Name, "err", err)
 	}
@@ -114,7 +114,7 @@ func (b *Backend) judge(ctx context.Context, j batch.Job, r handleData, pod *cor
 // FailedScheduling, Failed pulls), read only when a step fails before its
 // pod starts. It is best effort: without it the reason still stands.
 func (b *Backend) latestWarning(ctx context.Context, pod *corev1.Pod) string {
-	evs, err := b.client.CoreV1().Events(pod.Namespace).List(ctx, metav1.ListOptions{
+	evs, err := b.api.ListEvents(ctx, pod.Namespace, metav1.ListOptions{
 		FieldSelector: "involvedObject.kind=Pod,involvedObject.name=" + pod.Name,
 	})
 	if err != nil {

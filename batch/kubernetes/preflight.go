@@ -81,7 +81,7 @@ func (b *Backend) preflightOnce(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(claimErr, fmt.Errorf("kubernetes: %w", err))
 	}
-	_, err = b.client.CoreV1().Pods(b.cfg.Namespace).Create(ctx, pod, metav1.CreateOptions{
+	_, err = b.api.CreatePod(ctx, b.cfg.Namespace, pod, metav1.CreateOptions{
 		DryRun: []string{metav1.DryRunAll}, FieldManager: ManagedBy,
 	})
 	if err != nil {

@@ -294,7 +294,7 @@ func TestForeignPodIsNotAdopted(t *testing.T) {
 }
 
 func TestStatusBeforeStartIsAnOutage(t *testing.T) {
-	b, err := New(testConfig(), newFakeClient(), quiet())
+	b, err := New(testConfig(), ClientsetAPI(newFakeClient()), quiet())
 	require.NoError(t, err)
 	_, err = b.Status(context.Background(), []batch.Job{{Spec: testSpec()}})
 	assert.ErrorIs(t, err, batch.ErrUnavailable)

@@ -7,7 +7,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/reana-site/reana-site/batch"
@@ -26,35 +28,27 @@ const janitorInterval = time.Minute
 // outage until the informer has synced.
 func (b *Backend) Start(ctx context.Context) error {
 	b.mu.Lock()
-	if b.factory != nil {
+	if b.informer != nil {
 		b.mu.Unlock()
 		return fmt.Errorf("kubernetes: backend already started")
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(b.client, 0,
-		informers.WithNamespace(b.cfg.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = ManagedSelector }),
-		informers.WithTransform(stripManagedFields),
-	)
-	inf := factory.Core().V1().Pods()
-	b.factory, b.pods, b.synced = factory, inf.Lister(), inf.Informer().HasSynced
+	inf := b.newInformer()
+	b.informer, b.pods, b.synced = inf, corev1listers.NewPodLister(inf.GetIndexer()), inf.HasSynced
 	b.started = b.now()
 	b.mu.Unlock()
 
-	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: b.onDelete}); err != nil {
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: b.onDelete}); err != nil {
 		return fmt.Errorf("kubernetes: watch pods: %w", err)
 	}
 	// One list first: its error says what is wrong (RBAC, no route to the
 	// API server), where the informer would only retry quietly.
 	probe, cancel := context.WithTimeout(ctx, b.cfg.SyncTimeout)
-	_, err := b.client.CoreV1().Pods(b.cfg.Namespace).List(probe, metav1.ListOptions{LabelSelector: ManagedSelector, Limit: 1})
+	_, err := b.api.ListPods(probe, b.cfg.Namespace, metav1.ListOptions{LabelSelector: ManagedSelector, Limit: 1})
 	cancel()
 	// The informer starts whatever the probe said: it retries on its own,
-	// and Status works as soon as it has its first list.
-	factory.Start(ctx.Done())
-	go func() {
-		<-ctx.Done()
-		factory.Shutdown()
-	}()
+	// and Status works as soon as it has its first list. It stops when
+	// ctx ends.
+	go inf.RunWithContext(ctx)
 	go b.loop(ctx)
 	if err != nil {
 		err = b.apiError("list pods", err)
@@ -63,13 +57,40 @@ func (b *Backend) Start(ctx context.Context) error {
 	}
 	syncCtx, cancel := context.WithTimeout(ctx, b.cfg.SyncTimeout)
 	defer cancel()
-	if !cache.WaitForCacheSync(syncCtx.Done(), inf.Informer().HasSynced) {
+	if !cache.WaitForCacheSync(syncCtx.Done(), inf.HasSynced) {
 		err := fmt.Errorf("kubernetes: the list of pods in namespace %s did not arrive within %s: %w", b.cfg.Namespace, b.cfg.SyncTimeout, batch.ErrUnavailable)
 		b.setPreflight(err)
 		return err
 	}
 	b.RunPreflight(ctx)
 	return nil
+}
+
+// newInformer is the one informer on this backend's pods: those of the
+// configured namespace that carry the managed-by label, without their
+// field management records. It is built on [API] rather than taken from
+// client-go's informer factory, which needs the full clientset.
+func (b *Backend) newInformer() cache.SharedIndexInformer {
+	ns := b.cfg.Namespace
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = ManagedSelector
+			return b.api.ListPods(ctx, ns, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = ManagedSelector
+			return b.api.WatchPods(ctx, ns, o)
+		},
+	}
+	// As the informer factory does: an API that says it cannot stream
+	// the initial list in a watch (the fake clientset) gets a plain list
+	// and watch; a real API server gets the streaming list when
+	// client-go's WatchListClient feature is on.
+	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, b.api), &corev1.Pod{}, 0,
+		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	// Cannot fail: the informer has not started.
+	_ = inf.SetTransform(stripManagedFields)
+	return inf
 }
 
 // loop runs the preflight and the janitor on their timers until ctx ends.

@@ -109,7 +109,7 @@ func newSite(t *testing.T, db *store.DB, client *fake.Clientset) *site {
 	kube, err := kubernetes.New(kubernetes.Config{
 		Namespace: "reana", ClaimName: "reana-workspaces", WorkspaceRoot: workspaceRoot,
 		StepServiceAccount: "reana-site-step", MinUID: 1000, OpenShift: true,
-	}, client, log)
+	}, kubernetes.ClientsetAPI(client), log)
 	require.NoError(t, err)
 	require.NoError(t, kube.Start(ctx))
 	local := &fakeLocal{}
