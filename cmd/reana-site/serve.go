@@ -20,8 +20,9 @@ import (
 	"github.com/reana-site/reana-site/api/localsock"
 	"github.com/reana-site/reana-site/api/tokensock"
 	"github.com/reana-site/reana-site/batch"
-	"github.com/reana-site/reana-site/batch/local"
 	"github.com/reana-site/reana-site/batch/htcondor"
+	"github.com/reana-site/reana-site/batch/kubernetes"
+	"github.com/reana-site/reana-site/batch/local"
 	"github.com/reana-site/reana-site/batch/slurm"
 	"github.com/reana-site/reana-site/containers"
 	"github.com/reana-site/reana-site/daemon/config"
@@ -148,6 +149,7 @@ func serve(ctx context.Context) error {
 		return a, nil
 	}
 	backends := map[string]batch.Backend{}
+	var kubeBackend *kubernetes.Backend
 	for _, name := range cfg.Backends {
 		switch name {
 		case local.Name:
@@ -159,6 +161,17 @@ func serve(ctx context.Context) error {
 			}}
 		case htcondor.Name:
 			backends[name] = &htcondor.Backend{Runner: runner, Config: cfg.HTCondor()}
+		case kubernetes.Name:
+			client, err := kubernetes.NewClient(cfg.KubernetesKubeconfig)
+			if err != nil {
+				return err
+			}
+			kb, err := kubernetes.New(cfg.Kubernetes(), client, log.With("component", "kubernetes"))
+			if err != nil {
+				return err
+			}
+			backends[name] = kb
+			kubeBackend = kb
 		}
 	}
 	eng := &engine.Engine{
@@ -201,6 +214,14 @@ func serve(ctx context.Context) error {
 	}
 	engCtx, stopEngine := context.WithCancel(context.Background())
 	engDone := make(chan struct{})
+	if kubeBackend != nil {
+		// The pod cache must be filled before the engine asks about pods;
+		// a cluster that cannot be reached leaves the daemon running, with
+		// Kubernetes steps told why (the informer keeps trying).
+		if err := kubeBackend.Start(engCtx); err != nil {
+			log.Error("kubernetes backend not ready", "err", err)
+		}
+	}
 	go func() { defer close(engDone); eng.Run(engCtx) }()
 
 	// Root-only by mode, and serveAdmin checks that the peer is root too.
