@@ -189,18 +189,21 @@ func TestBenchHTCondorEventFollow(t *testing.T) {
 // TestBenchHTCondorStepHandoff: one HTCondor step of 21 commands, each its
 // own job on the stand-in; the handoff is from the terminate event of one
 // job (the last write to its event log, so the log's mtime) to the
-// condor_submit of the next.
+// condor_submit of the next, with the daemon's default 500 ms poll.
 func TestBenchHTCondorStepHandoff(t *testing.T) {
 	const commands = 21
 	pool := harness.StartHTCondor(t, env)
 	binDir, logPath := commandWrappers(t, pool.Bin, []string{"condor_submit", "condor_q", "condor_history", "condor_rm"})
-	d := harness.StartDaemon(t, env, "REANA_SITE_BACKENDS=local,htcondor",
+	// The production poll interval, and jobs of differing lengths: with
+	// equal jobs the polls fall into step with the job ends and the
+	// figure would flatter.
+	d := harness.StartDaemon(t, env, "REANA_SITE_BACKENDS=local,htcondor", "REANA_SITE_POLL_INTERVAL=500ms",
 		"REANA_SITE_HTCONDOR_BIN_DIR="+binDir, "REANA_SITE_HTCONDOR_CONFIG="+pool.Config)
 	alice := d.AddUser(t, "alice")
 
 	cmds := make([]string, commands)
 	for i := range cmds {
-		cmds[i] = "true"
+		cmds[i] = fmt.Sprintf("sleep 0.%02d", (i*37)%100)
 	}
 	spec := strings.Replace(string(slurmSpec(cmds...)), `"slurmcern"`, `"htcondorcern"`, 1)
 	id, err := createWorkflow(d, alice.Token, "condor-handoff", []byte(spec))
