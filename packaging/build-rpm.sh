@@ -98,6 +98,9 @@ for f in reana-site.service reana-site.socket reana-site-token.socket reana-site
 done
 install -m 0644 "$here/reana-site.sysconfig" "$src/reana-site.sysconfig"
 install -m 0644 "$here/reana-site.8" "$src/reana-site.8"
+for f in serviceaccount.yaml role.yaml rolebinding.yaml README.md; do
+    install -m 0644 "$repo/deploy/kubernetes/$f" "$src/kubernetes-$f"
+done
 
 args=(
     --define "_topdir $top"

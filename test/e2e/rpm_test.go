@@ -67,14 +67,20 @@ func TestRPM(t *testing.T) {
 	// (c: %config, n: noreplace).
 	type entry struct{ mode, user, group, flags string }
 	want := map[string]entry{
-		"/usr/bin/reana-site":                             {"-rwxr-xr-x", "root", "root", ""},
-		"/usr/lib/systemd/system/reana-site.service":      {"-rw-r--r--", "root", "root", ""},
-		"/usr/lib/systemd/system/reana-site.socket":       {"-rw-r--r--", "root", "root", ""},
-		"/usr/lib/systemd/system/reana-site-token.socket": {"-rw-r--r--", "root", "root", ""},
-		"/usr/lib/tmpfiles.d/reana-site.conf":             {"-rw-r--r--", "root", "root", ""},
-		"/etc/sysconfig/reana-site":                       {"-rw-r-----", "root", "root", "cn"},
-		"/var/lib/reana-site":                             {"drwx------", "root", "root", ""},
-		"/usr/share/man/man8/reana-site.8.gz":             {"-rw-r--r--", "root", "root", "d"}, // %doc
+		"/usr/bin/reana-site":                                  {"-rwxr-xr-x", "root", "root", ""},
+		"/usr/lib/systemd/system/reana-site.service":           {"-rw-r--r--", "root", "root", ""},
+		"/usr/lib/systemd/system/reana-site.socket":            {"-rw-r--r--", "root", "root", ""},
+		"/usr/lib/systemd/system/reana-site-token.socket":      {"-rw-r--r--", "root", "root", ""},
+		"/usr/lib/tmpfiles.d/reana-site.conf":                  {"-rw-r--r--", "root", "root", ""},
+		"/etc/sysconfig/reana-site":                            {"-rw-r-----", "root", "root", "cn"},
+		"/var/lib/reana-site":                                  {"drwx------", "root", "root", ""},
+		"/usr/share/man/man8/reana-site.8.gz":                  {"-rw-r--r--", "root", "root", "d"}, // %doc
+		"/usr/share/reana-site":                                {"drwxr-xr-x", "root", "root", ""},
+		"/usr/share/reana-site/kubernetes":                     {"drwxr-xr-x", "root", "root", ""},
+		"/usr/share/reana-site/kubernetes/serviceaccount.yaml": {"-rw-r--r--", "root", "root", ""},
+		"/usr/share/reana-site/kubernetes/role.yaml":           {"-rw-r--r--", "root", "root", ""},
+		"/usr/share/reana-site/kubernetes/rolebinding.yaml":    {"-rw-r--r--", "root", "root", ""},
+		"/usr/share/reana-site/kubernetes/README.md":           {"-rw-r--r--", "root", "root", "d"},
 	}
 	t.Run("Files", func(t *testing.T) {
 		out := rpmQuery(t, "-qp", "--qf", `[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILEFLAGS:fflags} %{FILENAMES}\n]`, pkg)
