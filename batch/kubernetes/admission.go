@@ -134,7 +134,7 @@ func (b *Backend) sccError(pod string, uid int64, reason string) error {
 	case strings.Contains(reason, "not usable by user or serviceaccount") || sccRange.MatchString(reason):
 		why := fmt.Sprintf("service account %s/%s may not use the SCC %s", b.cfg.Namespace, b.stepSA(), b.cfg.SCC)
 		if m := sccRange.FindStringSubmatch(reason); m != nil {
-			why += fmt.Sprintf(", and the SCCs it may use only allow uids %s, while this step runs as the user's uid %d", m[2], uid)
+			why += fmt.Sprintf(", and the SCCs it may use only allow uids %s, while the pod runs as uid %d", m[2], uid)
 		}
 		if !b.cfg.OpenShift {
 			why += " (reana-site is not configured for OpenShift, so the pod does not pin the SCC)"

@@ -74,7 +74,7 @@ func TestSubmitRefusals(t *testing.T) {
 		{name: "SCC uid out of range", err: errSCCRange, openshift: true, want: []string{
 			"OpenShift refused the step pod",
 			"service account reana/reana-site-step may not use the SCC nonroot-v2",
-			"only allow uids [1000650000, 1000659999], while this step runs as the user's uid 4101",
+			"only allow uids [1000650000, 1000659999], while the pod runs as uid 4101",
 			"a cluster admin must run once: oc adm policy add-scc-to-user nonroot-v2 -z reana-site-step -n reana",
 			"oc create rolebinding reana-site-step-scc --clusterrole=system:openshift:scc:nonroot-v2 --serviceaccount=reana:reana-site-step -n reana"}},
 		{name: "SCC pinned but not granted", err: errSCCPinned, openshift: true, want: []string{

@@ -21,6 +21,11 @@ func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
 	stream, err := b.api.PodLogs(ctx, r.Namespace, r.Pod, &corev1.PodLogOptions{Container: ContainerName})
 	switch {
 	case apierrors.IsNotFound(err):
+		if d, ok := b.recall(b.decided, r.Pod); ok && d.status.State == batch.Failed {
+			// The backend failed the step before its container ran and
+			// deleted the pod itself: there was no output to lose.
+			return "", nil
+		}
 		return "", fmt.Errorf("kubernetes: pod %s/%s no longer exists, so the step's output is gone", r.Namespace, r.Pod)
 	case apierrors.IsBadRequest(err) && neverStarted(err):
 		return "", nil

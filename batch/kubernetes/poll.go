@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -100,7 +101,10 @@ func (b *Backend) judge(ctx context.Context, j batch.Job, r handleData, pod *cor
 		return v.Status
 	}
 	if w := b.latestWarning(ctx, pod); w != "" && v.Reason != "" {
-		v.Reason += "; latest event: " + w
+		// Events often repeat the container's waiting message; add only news.
+		if _, msg, _ := strings.Cut(w, ": "); !strings.Contains(v.Reason, msg) {
+			v.Reason += "; latest event: " + w
+		}
 	}
 	b.remember(b.decided, pod.Name, remembered{status: v.Status})
 	if err := b.api.DeletePod(ctx, pod.Namespace, pod.Name); err != nil && !apierrors.IsNotFound(err) {
