@@ -377,7 +377,7 @@ func (s *Server) startWorkflow(w http.ResponseWriter, r *http.Request, wf store.
 	}
 	// Everything is checked before a restart creates its run, so a refused
 	// restart leaves no run behind and uses up no run number.
-	if status, msg := s.checkStartable(r.Context(), c.Account, doc, req); status != 0 {
+	if status, msg := s.checkStartable(r.Context(), c.Account, wf.WorkspacePath, doc, req); status != 0 {
 		writeError(w, status, msg)
 		return
 	}
@@ -447,7 +447,7 @@ var errAlreadyStarted = errors.New("already started")
 
 // checkStartable validates a specification and the start request against
 // it; a non-zero status says how to refuse.
-func (s *Server) checkStartable(ctx context.Context, acct batch.Account, doc json.RawMessage, req startRequest) (int, string) {
+func (s *Server) checkStartable(ctx context.Context, acct batch.Account, workspace string, doc json.RawMessage, req startRequest) (int, string) {
 	sp, _, err := spec.Parse(doc)
 	if err != nil {
 		return http.StatusBadRequest, "Invalid REANA specification: " + err.Error()
@@ -462,7 +462,7 @@ func (s *Server) checkStartable(ctx context.Context, acct batch.Account, doc jso
 	if err := s.Engine.CheckBackends(steps); err != nil {
 		return http.StatusBadRequest, err.Error()
 	}
-	if err := s.Engine.CheckPreflight(steps); err != nil {
+	if err := s.Engine.CheckPreflight(steps, acct, workspace); err != nil {
 		return http.StatusBadRequest, err.Error()
 	}
 	// With pulls off, a missing image is refused here, before any job of

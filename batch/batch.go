@@ -154,6 +154,14 @@ type ImageNative interface {
 	ImageNative() bool
 }
 
+// SpecChecker is implemented by backends that can tell from a job's spec
+// alone (the user, the workspace, the step's resources and image) that they
+// would refuse it. The engine asks at start, before any job exists, so a
+// step that could never run does not wait for the steps before it.
+type SpecChecker interface {
+	CheckSpec(spec Spec) error
+}
+
 // Runner runs a helper operation as a user (daemon/userproc.Runner is the
 // real one): everything a backend does to a user's files or in the batch
 // system on the user's behalf goes through it.

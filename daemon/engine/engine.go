@@ -382,24 +382,49 @@ func (e *Engine) CheckBackends(steps []spec.Step) error {
 }
 
 // CheckPreflight tells whether the backends of the steps would take them
-// now, as far as they can tell without a job (Kubernetes admission). The
-// API calls it at start, so a workflow that would be refused is refused
-// up front with the precise reason.
-func (e *Engine) CheckPreflight(steps []spec.Step) error {
+// now, as far as they can tell without a job: the backend's own preflight
+// (Kubernetes admission of a canonical pod) and each step as this user
+// would submit it in this workspace. The API calls it at start, so a
+// workflow that would be refused is refused up front with the precise
+// reason.
+func (e *Engine) CheckPreflight(steps []spec.Step, acct batch.Account, workspace string) error {
 	for _, st := range steps {
 		name, err := e.backendFor(st)
 		if err != nil {
 			return err
 		}
-		if p, ok := e.Backends[name].(batch.Preflighter); ok {
+		be := e.Backends[name]
+		if p, ok := be.(batch.Preflighter); ok {
 			// An unreachable cluster is an outage, which submissions wait
 			// out like any other; only a refusal is final.
-			if err := p.Preflight(); err != nil && !errors.Is(err, batch.ErrUnavailable) {
+			if err := p.Preflight(); err != nil && !onlyUnavailable(err) {
 				return fmt.Errorf("step %s cannot run on %s now: %w", st.Name, name, err)
+			}
+		}
+		if c, ok := be.(batch.SpecChecker); ok {
+			s := batch.Spec{JobID: "start-check", WorkflowID: "start-check", WorkflowName: "start-check.1",
+				StepName: st.Name, Command: "true", Image: st.Environment, Workspace: workspace,
+				JobDir: filepath.Join(workspace, "start-check"), Hints: hintsOf(st), User: acct}
+			if err := c.CheckSpec(s); err != nil {
+				return fmt.Errorf("step %s cannot run on %s: %w", st.Name, name, err)
 			}
 		}
 	}
 	return nil
+}
+
+// onlyUnavailable tells whether err, possibly several joined, is nothing
+// but outages: one real refusal among them makes it a refusal.
+func onlyUnavailable(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if e != nil && !onlyUnavailable(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return errors.Is(err, batch.ErrUnavailable)
 }
 
 // CheckImages tells whether every step's image can be used by acct: found
@@ -518,14 +543,7 @@ func (e *Engine) JobSpec(ctx context.Context, wf store.Workflow, j store.Job) (b
 	}
 	var hints batch.Hints
 	if p, err := e.planFor(wf); err == nil && j.StepIndex < len(p.steps) {
-		st := p.steps[j.StepIndex]
-		hints = batch.Hints{
-			SlurmPartition: st.SlurmPartition, SlurmTime: st.SlurmTime,
-			MemoryLimit: st.KubernetesMemoryLimit, MemoryRequest: st.KubernetesMemoryRequest,
-			CPULimit: st.KubernetesCPULimit, CPURequest: st.KubernetesCPURequest,
-			JobTimeoutSeconds:  st.KubernetesJobTimeout,
-			HTCondorMaxRuntime: st.HTCondorMaxRuntime, HTCondorAccountingGroup: st.HTCondorAccountingGroup,
-		}
+		hints = hintsOf(p.steps[j.StepIndex])
 	}
 	return batch.Spec{
 		JobID:        j.ID,
@@ -543,6 +561,17 @@ func (e *Engine) JobSpec(ctx context.Context, wf store.Workflow, j store.Job) (b
 		Hints: hints,
 		User:  acct,
 	}, nil
+}
+
+// hintsOf is REANA's optional resource fields of a step.
+func hintsOf(st spec.Step) batch.Hints {
+	return batch.Hints{
+		SlurmPartition: st.SlurmPartition, SlurmTime: st.SlurmTime,
+		MemoryLimit: st.KubernetesMemoryLimit, MemoryRequest: st.KubernetesMemoryRequest,
+		CPULimit: st.KubernetesCPULimit, CPURequest: st.KubernetesCPURequest,
+		JobTimeoutSeconds:  st.KubernetesJobTimeout,
+		HTCondorMaxRuntime: st.HTCondorMaxRuntime, HTCondorAccountingGroup: st.HTCondorAccountingGroup,
+	}
 }
 
 func (e *Engine) submit(ctx context.Context, wf store.Workflow, p *plan, j store.Job) {

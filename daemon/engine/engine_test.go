@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -421,8 +422,30 @@ func TestCheckPreflight(t *testing.T) {
 	f.eng.Backends["kubernetes"] = preflightBackend{fakeBackend: newFake(), err: fmt.Errorf(`pods "x" is forbidden: violates PodSecurity "restricted:latest"`)}
 	steps := []spec.Step{{Name: "a", ComputeBackend: ""}, {Name: "b", ComputeBackend: "kubernetes"}}
 	require.NoError(t, f.eng.CheckBackends(steps), "the backend exists")
-	err := f.eng.CheckPreflight(steps)
+	acct := batch.Account{Name: "alice", UID: 4101, GID: 4101}
+	err := f.eng.CheckPreflight(steps, acct, "/ws")
 	require.Error(t, err)
 	assert.Equal(t, `step b cannot run on kubernetes now: pods "x" is forbidden: violates PodSecurity "restricted:latest"`, err.Error())
-	assert.NoError(t, f.eng.CheckPreflight(steps[:1]))
+	assert.NoError(t, f.eng.CheckPreflight(steps[:1], acct, "/ws"))
+
+	// An outage alone does not refuse; an outage joined with a refusal does.
+	f.eng.Backends["kubernetes"] = preflightBackend{fakeBackend: newFake(), err: fmt.Errorf("list pods: %w", batch.ErrUnavailable)}
+	assert.NoError(t, f.eng.CheckPreflight(steps, acct, "/ws"))
+	f.eng.Backends["kubernetes"] = preflightBackend{fakeBackend: newFake(), err: errors.Join(fmt.Errorf("x: %w", batch.ErrUnavailable), fmt.Errorf("claim unbound"))}
+	assert.Error(t, f.eng.CheckPreflight(steps, acct, "/ws"))
+
+	// The step itself, as this user would submit it, is checked too.
+	f.eng.Backends["kubernetes"] = specChecker{fakeBackend: newFake()}
+	err = f.eng.CheckPreflight(steps, acct, "/elsewhere/w1")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "step b cannot run on kubernetes: workspace /elsewhere/w1")
+}
+
+type specChecker struct{ *fakeBackend }
+
+func (specChecker) CheckSpec(s batch.Spec) error {
+	if !strings.HasPrefix(s.Workspace, "/ws") || s.User.UID != 4101 || s.StepName != "b" {
+		return fmt.Errorf("workspace %s is outside the claim", s.Workspace)
+	}
+	return nil
 }
