@@ -72,7 +72,8 @@ type Config struct {
 	// outage.
 	OutageGrace time.Duration `envconfig:"OUTAGE_GRACE" default:"1h"`
 	// NodeFailRetries is how often a job whose node failed under it
-	// (Slurm NODE_FAIL, BOOT_FAIL) is submitted again.
+	// (Slurm NODE_FAIL, BOOT_FAIL; a Kubernetes pod evicted or disrupted)
+	// is submitted again.
 	NodeFailRetries int `envconfig:"NODE_FAIL_RETRIES" default:"1"`
 	// SlurmBinDir holds sbatch, squeue and scancel; empty means PATH.
 	SlurmBinDir string `envconfig:"SLURM_BIN_DIR"`
@@ -294,7 +295,7 @@ func (c *Config) Validate() error {
 	}
 	if enabled["kubernetes"] {
 		if err := kubernetes.CheckConfig(c.Kubernetes()); err != nil {
-			bad("KUBERNETES_NAMESPACE", "%v", err)
+			bad("KUBERNETES_*", "%v", err)
 		}
 		if c.KubernetesKubeconfig != "" && !filepath.IsAbs(c.KubernetesKubeconfig) {
 			bad("KUBERNETES_KUBECONFIG", "must be an absolute path, got %q", c.KubernetesKubeconfig)
