@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/reana-site/reana-site/batch/kubernetes"
 	"github.com/reana-site/reana-site/daemon/config"
 )
 
@@ -31,6 +33,8 @@ type doctorEnv struct {
 	LookupGroup func(string) error
 	Listen      func(addr string) (net.Listener, error)
 	Now         func() time.Time
+	// KubePreflight asks the cluster whether it would admit a step pod.
+	KubePreflight func(ctx context.Context, cfg config.Config) error
 }
 
 func realDoctorEnv() doctorEnv {
@@ -44,6 +48,17 @@ func realDoctorEnv() doctorEnv {
 		LookupGroup: func(g string) error { _, err := user.LookupGroup(g); return err },
 		Listen:      func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) },
 		Now:         time.Now,
+		KubePreflight: func(ctx context.Context, cfg config.Config) error {
+			api, err := kubernetes.NewClient(cfg.KubernetesKubeconfig)
+			if err != nil {
+				return err
+			}
+			b, err := kubernetes.New(cfg.Kubernetes(), api, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				return err
+			}
+			return b.RunPreflight(ctx)
+		},
 	}
 }
 
@@ -108,6 +123,9 @@ func (env doctorEnv) checkAll(ctx context.Context, cfg config.Config) []finding 
 		out = append(out, okf("containers are off (REANA_SITE_CONTAINERS=off): steps run on the host shell and their environment is ignored"))
 	}
 	out = append(out, env.checkBatchCommands(cfg)...)
+	if slices.Contains(cfg.Backends, "kubernetes") {
+		out = append(out, env.checkKubernetes(ctx, cfg))
+	}
 	out = append(out, checkWorkspaceRoot(cfg.WorkspaceRoot))
 	out = append(out, env.checkUIDPolicy(cfg)...)
 	out = append(out, env.checkListen(cfg))
@@ -262,6 +280,17 @@ func checkWorkspaceRoot(template string) finding {
 		return problemf("workspace root: %s: %s is not a directory", template, base)
 	}
 	return okf("workspace root: %s (base %s, mode %s); each user's helper creates its own part", template, base, fi.Mode().Perm())
+}
+
+// checkKubernetes dry-runs a step pod as the daemon would at start: the
+// claim, Pod Security, OpenShift's SCC, RBAC, quota and webhooks all answer.
+func (env doctorEnv) checkKubernetes(ctx context.Context, cfg config.Config) finding {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := env.KubePreflight(ctx, cfg); err != nil {
+		return problemf("kubernetes: %v", err)
+	}
+	return okf("kubernetes: namespace %s would admit a step pod, and claim %s is bound", cfg.KubernetesNamespace, cfg.KubernetesClaim)
 }
 
 func (env doctorEnv) checkUIDPolicy(cfg config.Config) []finding {

@@ -282,3 +282,23 @@ func TestRunDoctor(t *testing.T) {
 	require.Equal(t, 1, runDoctor(context.Background(), &out, env))
 	require.Contains(t, out.String(), "problem: configuration: REANA_SITE_LISTEN")
 }
+
+func TestCheckKubernetes(t *testing.T) {
+	cfg := config.Config{Backends: []string{"local", "kubernetes"}, KubernetesNamespace: "reana", KubernetesClaim: "ws"}
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"admitted", nil, "ok: kubernetes: namespace reana would admit a step pod, and claim ws is bound"},
+		{"refused", errors.New(`preflight: pods "p" is forbidden: violates PodSecurity "restricted:latest"`),
+			`problem: kubernetes: preflight: pods "p" is forbidden: violates PodSecurity "restricted:latest"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := fakeEnv(t, nil)
+			env.KubePreflight = func(context.Context, config.Config) error { return tc.err }
+			require.Equal(t, tc.want, env.checkKubernetes(context.Background(), cfg).String())
+		})
+	}
+}
