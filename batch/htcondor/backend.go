@@ -129,6 +129,12 @@ func oneLineMsg(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
+// maybeSubmitted are condor_submit failures after which the schedd may
+// have queued the job anyway: the connection broke or timed out after the
+// job ad was sent (CEDAR:6002 is a failure to read the reply; SECMAN:2007
+// ending the message).
+const maybeSubmitted = `(?i)timed? ?out|CEDAR:6002|SECMAN:2007|end classad message`
+
 // terse is condor_submit -terse's answer: "C.P0 - C.PN" per cluster; we
 // queue one job, so P0 = PN.
 var terse = regexp.MustCompile(`^(\d+)\.(\d+) - (\d+)\.(\d+)$`)
@@ -167,7 +173,7 @@ func (b *Backend) Submit(ctx context.Context, s batch.Spec) (batch.Handle, error
 	argv := append([]string{b.bin("condor_submit"), "-terse"}, b.scheddArgs()...)
 	argv = append(argv, filepath.Join(s.JobDir, SubmitFile))
 	args := worker.BatchSubmitArgs{JobDir: s.JobDir, Script: script, Command: s.Command, Argv: argv,
-		Files: map[string]string{SubmitFile: desc}, Env: b.env()}
+		Files: map[string]string{SubmitFile: desc}, Env: b.env(), MaybeSubmitted: maybeSubmitted}
 	var res worker.BatchSubmitResult
 	if err := b.Runner.Call(ctx, s.User, "job.submit", args, &res); err != nil {
 		return batch.Handle{}, fmt.Errorf("htcondor: submit job %s: %w", s.JobID, err)

@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -45,6 +47,34 @@ func TestFollowOne(t *testing.T) {
 			if !tt.err {
 				assert.Equal(t, tt.exists, r.Exists)
 			}
+		})
+	}
+}
+
+func TestSubmitKeepsTheClaimWhenTheJobMayExist(t *testing.T) {
+	tests := []struct {
+		name, stderr string
+		kept         bool
+	}{
+		{"refused outright", "ERROR: Can't find address of local schedd", false},
+		{"timed out after sending", "ERROR: Failed to commit job submission: SECMAN:2007:Failed to end classad message", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "job")
+			args := BatchSubmitArgs{JobDir: dir, Script: "#!/bin/sh\n", Command: "true",
+				Argv: []string{"/bin/sh", "-c", `echo "$0" >&2; exit 1`, tt.stderr}, MaybeSubmitted: `SECMAN:2007`}
+			raw, err := json.Marshal(args)
+			require.NoError(t, err)
+			res, err := jobSubmit(context.Background(), raw, nil)
+			require.NoError(t, err)
+			assert.Equal(t, 1, res.(BatchSubmitResult).ExitCode)
+			_, err = os.Stat(filepath.Join(dir, claimFile))
+			assert.Equal(t, tt.kept, err == nil, "claim kept")
+			// The next attempt is told about the earlier one, or starts afresh.
+			res, err = jobSubmit(context.Background(), raw, nil)
+			require.NoError(t, err)
+			assert.Equal(t, tt.kept, res.(BatchSubmitResult).Interrupted)
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -384,6 +385,11 @@ type BatchSubmitArgs struct {
 	// Env is added to the submission command's environment (for example
 	// CONDOR_CONFIG for a site whose configuration is not in /etc).
 	Env []string `json:"env,omitempty"`
+	// MaybeSubmitted is a regular expression for the failures after which
+	// the job may exist all the same (a timeout after the scheduler got
+	// it); the claim is then kept, so the next attempt is Interrupted and
+	// the caller looks for the job first.
+	MaybeSubmitted string `json:"maybe_submitted,omitempty"`
 }
 
 // BatchSubmitResult is the scheduler's answer, or the id recorded by an
@@ -461,6 +467,14 @@ func jobSubmit(ctx context.Context, raw json.RawMessage, _ *net.UnixConn) (any, 
 		return nil, fmt.Errorf("run %s: %w", a.Argv[0], runErr)
 	}
 	if res.ExitCode != 0 || res.ID == "" {
+		if a.MaybeSubmitted != "" {
+			if re, err := regexp.Compile(a.MaybeSubmitted); err == nil && re.MatchString(res.Stderr) {
+				// The scheduler may have taken the job before the
+				// connection failed: keep the claim, so the next attempt
+				// looks for the job before submitting again.
+				return res, nil
+			}
+		}
 		// Nothing was submitted: the next attempt starts afresh.
 		_ = os.Remove(claimPath)
 		return res, nil
