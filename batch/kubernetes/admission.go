@@ -2,6 +2,8 @@ package kubernetes
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -9,7 +11,9 @@ import (
 	"regexp"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 
 	"github.com/reana-site/reana-site/batch"
@@ -26,25 +30,45 @@ import (
 //     .runAsUser: Invalid value: 12345: must be in the ranges: [a, b], ...]`
 //   - RBAC: `pods is forbidden: User "system:serviceaccount:ns:reana-site"
 //     cannot create resource "pods" in API group "" in the namespace "ns"`
-//   - ResourceQuota: `exceeded quota: q, requested: ..., used: ...,
-//     limited: ...` and `failed quota: q: must specify limits.memory`
+//   - ResourceQuota (k8s.io/apiserver, admission/plugin/resourcequota,
+//     controller.go, CheckRequest): `exceeded quota: q, requested:
+//     limits.memory=4Gi,requests.memory=4Gi, used: ..., limited: ...`,
+//     each list sorted and comma-joined (prettyPrint) and holding only
+//     the resources that did not fit; and `failed quota: q: must specify
+//     limits.memory`
+//   - OpenShift SCC admission before its informers have synced, a
+//     transient refusal: `securitycontextconstraints.security.openshift.io
+//     cache is not synchronized`
 //   - LimitRange: `maximum memory usage per Container is 1Gi, but limit is 2Gi`
 //   - ServiceAccount admission: `error looking up service account ns/sa`
 
 var (
-	rbacDenied   = regexp.MustCompile(`User "([^"]*)" cannot (\S+) resource "([^"]+)"`)
-	sccRange     = regexp.MustCompile(`runAsUser: Invalid value: (\d+): must be in the ranges: (\[[^\]]*\])`)
-	limitRangeRe = regexp.MustCompile(`(?i)(maximum|minimum) (cpu|memory|ephemeral-storage) usage per (Container|Pod)|limit to request ratio per`)
+	rbacDenied    = regexp.MustCompile(`User "([^"]*)" cannot (\S+) resource "([^"]+)"`)
+	quotaExceeded = regexp.MustCompile(`exceeded quota: (\S+), requested: (\S*), used: (\S*), limited: (\S*)`)
+	sccRange      = regexp.MustCompile(`runAsUser: Invalid value: (\d+): must be in the ranges: (\[[^\]]*\])`)
+	limitRangeRe  = regexp.MustCompile(`(?i)(maximum|minimum) (cpu|memory|ephemeral-storage) usage per (Container|Pod)|limit to request ratio per`)
 )
 
+// sccCacheNotSynced is OpenShift's SCC admission answering before its
+// caches have synced (after an API server restart): a 403 that goes away
+// by itself.
+const sccCacheNotSynced = "securitycontextconstraints.security.openshift.io cache is not synchronized"
+
 // unavailable reports whether err means the API server could not be
-// reached or could not answer now, which the engine waits out.
+// reached or could not answer now, which the engine waits out. A TLS
+// certificate the client does not trust is not an outage: it is a wrong
+// CA or server address in the kubeconfig, or an expired certificate,
+// which waiting does not mend.
 func unavailable(err error) bool {
 	var status apierrors.APIStatus
 	if errors.As(err, &status) {
 		// The server answered: only its "not now" answers are outages.
 		return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
-			apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || apierrors.IsUnexpectedServerError(err)
+			apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || apierrors.IsUnexpectedServerError(err) ||
+			apierrors.IsForbidden(err) && strings.Contains(strings.ToLower(err.Error()), sccCacheNotSynced)
+	}
+	if certificateError(err) {
+		return false
 	}
 	var ne net.Error
 	var ue *url.Error
@@ -52,11 +76,30 @@ func unavailable(err error) bool {
 		errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded)
 }
 
+// certificateError reports whether err is the client refusing the API
+// server's TLS certificate: unknown authority, expired or not yet valid,
+// or issued for another host name.
+func certificateError(err error) bool {
+	var (
+		unknown  x509.UnknownAuthorityError
+		invalid  x509.CertificateInvalidError
+		hostname x509.HostnameError
+		verify   *tls.CertificateVerificationError
+	)
+	return errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &hostname) || errors.As(err, &verify) ||
+		// Some paths keep only the text.
+		err != nil && strings.Contains(err.Error(), "x509: ")
+}
+
 // apiError wraps an API error from doing what, marking outages as
 // batch.ErrUnavailable and explaining missing RBAC.
 func (b *Backend) apiError(what string, err error) error {
 	if unavailable(err) {
 		return fmt.Errorf("kubernetes: %s: %w (%w)", what, batch.ErrUnavailable, err)
+	}
+	if certificateError(err) {
+		return fmt.Errorf("kubernetes: %s: the API server's TLS certificate is not trusted (site misconfiguration, not an outage: "+
+			"check the server address and certificate-authority data of the kubeconfig, and that the certificate has not expired): %w", what, err)
 	}
 	if apierrors.IsForbidden(err) {
 		if m := rbacDenied.FindStringSubmatch(err.Error()); m != nil {
@@ -83,7 +126,7 @@ func (b *Backend) createError(pod string, uid int64, err error) error {
 		reason = after
 	}
 	switch {
-	case unavailable(err):
+	case unavailable(err) || certificateError(err):
 		return b.apiError("create pod "+pod, err)
 	case !apierrors.IsForbidden(err) && apierrors.IsInvalid(err):
 		return fmt.Errorf("kubernetes: the API server found the step's pod %s invalid: %s", pod, reason)
@@ -98,6 +141,11 @@ func (b *Backend) createError(pod string, uid int64, err error) error {
 	case rbacDenied.MatchString(msg):
 		m := rbacDenied.FindStringSubmatch(msg)
 		return b.rbacError(m[1], m[2], m[3])
+	case quotaBusy(err):
+		// The step fits the quota, the namespace's other pods leave no
+		// room now: an outage of sorts, which the engine waits out.
+		return fmt.Errorf("kubernetes: the namespace's ResourceQuota is full right now: %s; "+
+			"the step is submitted again once running pods have freed enough: %w", reason, batch.ErrUnavailable)
 	case strings.Contains(msg, "exceeded quota") || strings.Contains(msg, "failed quota"):
 		return fmt.Errorf("kubernetes: the namespace's ResourceQuota refuses the step: %s; "+
 			"ask for less (kubernetes_memory_limit, kubernetes_cpu_request) or ask the site admin", reason)
@@ -112,6 +160,50 @@ func (b *Backend) createError(pod string, uid int64, err error) error {
 	return fmt.Errorf("kubernetes: the API server refused the step's pod %s: %s", pod, reason)
 }
 
+// quotaBusy reports whether err is a ResourceQuota refusal that only the
+// namespace's current use explains: every resource the quota refused is
+// requested in an amount within its limit, so the pod fits once other
+// pods end. A request above the limit on its own, a "must specify"
+// refusal or a message that cannot be read is not busy: it never passes.
+func quotaBusy(err error) bool {
+	if err == nil || !apierrors.IsForbidden(err) {
+		return false
+	}
+	m := quotaExceeded.FindStringSubmatch(err.Error())
+	if m == nil {
+		return false
+	}
+	requested, ok1 := quotaList(m[2])
+	limited, ok2 := quotaList(m[4])
+	if !ok1 || !ok2 || len(requested) == 0 {
+		return false
+	}
+	for name, req := range requested {
+		lim, ok := limited[name]
+		if !ok || req.Cmp(lim) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// quotaList reads the quota plugin's "name=quantity,name=quantity".
+func quotaList(s string) (corev1.ResourceList, bool) {
+	l := corev1.ResourceList{}
+	for _, part := range strings.Split(s, ",") {
+		name, v, ok := strings.Cut(part, "=")
+		if !ok {
+			return nil, false
+		}
+		q, err := resource.ParseQuantity(v)
+		if err != nil {
+			return nil, false
+		}
+		l[corev1.ResourceName(name)] = q
+	}
+	return l, true
+}
+
 func (b *Backend) stepSA() string {
 	if b.cfg.StepServiceAccount == "" {
 		return "default"
@@ -124,9 +216,13 @@ func (b *Backend) stepSA() string {
 // whose uid range (the project's, from openshift.io/sa.scc.uid-range) does
 // not hold a real user's uid. Only a cluster admin can grant the SCC.
 func (b *Backend) sccError(pod string, uid int64, reason string) error {
-	grant := fmt.Sprintf("a cluster admin must run once: oc adm policy add-scc-to-user %s -z %s -n %s "+
-		"(or, as a namespaced binding: oc create rolebinding reana-site-step-scc --clusterrole=system:openshift:scc:%s --serviceaccount=%s:%s -n %s)",
-		b.cfg.SCC, b.stepSA(), b.cfg.Namespace, b.cfg.SCC, b.cfg.Namespace, b.stepSA(), b.cfg.Namespace)
+	// The namespaced binding first: it grants the SCC in this namespace
+	// only. Creating it still takes a cluster admin, who alone may "use"
+	// the SCC (RBAC's escalation check).
+	grant := fmt.Sprintf("a cluster admin must run once: oc create rolebinding reana-site-step-scc -n %s "+
+		"--clusterrole=system:openshift:scc:%s --serviceaccount=%s:%s "+
+		"(or, the same grant made by oc: oc adm policy add-scc-to-user %s -z %s -n %s)",
+		b.cfg.Namespace, b.cfg.SCC, b.cfg.Namespace, b.stepSA(), b.cfg.SCC, b.stepSA(), b.cfg.Namespace)
 	switch {
 	case strings.Contains(reason, "openshift.io/sa.scc"):
 		return fmt.Errorf("kubernetes: OpenShift refused the step pod %s: namespace %s lacks the SCC annotations an OpenShift project has "+

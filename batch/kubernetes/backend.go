@@ -74,18 +74,30 @@ type Backend struct {
 	gone      map[string]remembered // pods deleted, by name, with their last state
 	decided   map[string]remembered // statuses the backend decided itself, by pod name
 	preflight error
+	// groupsPolicy is the finding of the last dry-run the API server
+	// answered about supplementalGroupsPolicy, kept for rounds whose
+	// dry-run it could not check (a full quota).
+	groupsPolicy error
+	// watchErr is the informer's latest list or watch failure, since
+	// when failures have lasted; nil once a list or watch works again.
+	watchErr      error
+	watchErrSince time.Time
 }
 
 type remembered struct {
 	pod    *corev1.Pod
 	status batch.Status
 	at     time.Time
+	// deleteAfterLogs: the step's container has ended but the pod runs
+	// on (a sidecar); Logs deletes it once the output is read.
+	deleteAfterLogs bool
 }
 
 var (
 	_ batch.Backend     = (*Backend)(nil)
 	_ batch.Preflighter = (*Backend)(nil)
 	_ batch.ImageNative = (*Backend)(nil)
+	_ batch.SpecChecker = (*Backend)(nil)
 )
 
 // New checks cfg and returns a backend that talks to the cluster through
@@ -116,6 +128,17 @@ func New(cfg Config, api API, log *slog.Logger) (*Backend, error) {
 
 // Name implements batch.Backend.
 func (b *Backend) Name() string { return Name }
+
+// CheckSpec implements batch.SpecChecker: what BuildPod would refuse with
+// the site's configuration (the workspace outside the claim, the user's
+// uid or gid, resources above the site's maximum or not quantities, an
+// image that is a file), said before any job of the workflow exists.
+func (b *Backend) CheckSpec(spec batch.Spec) error {
+	if _, err := BuildPod(spec, b.cfg); err != nil {
+		return fmt.Errorf("kubernetes: %w", err)
+	}
+	return nil
+}
 
 // ImageNative implements batch.ImageNative: the kubelet pulls and runs
 // the step's image, so the engine neither resolves it for Apptainer nor
@@ -176,6 +199,15 @@ func (b *Backend) Submit(ctx context.Context, spec batch.Spec) (batch.Handle, er
 	}
 	created, err := b.api.CreatePod(ctx, b.cfg.Namespace, pod, metav1.CreateOptions{FieldManager: ManagedBy})
 	if err == nil {
+		if err := b.groupsPolicyKept(created); err != nil {
+			// The API server dropped the Strict groups policy since the
+			// last preflight: the pod would run with the image's groups.
+			// It goes before its container can start, if it can.
+			if derr := b.api.DeletePod(ctx, b.cfg.Namespace, created.Name); derr != nil && !apierrors.IsNotFound(derr) {
+				b.log.Error("could not delete a step pod created without its groups policy; delete it by hand", "pod", created.Name, "err", derr)
+			}
+			return batch.Handle{}, err
+		}
 		b.log.Info("pod created", "pod", created.Name, "job", spec.JobID, "uid", spec.User.UID)
 		return b.handle(created), nil
 	}

@@ -2,7 +2,10 @@ package kubernetes
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -39,8 +42,20 @@ var (
 		`unable to validate against any security context constraint: [unable to find annotation openshift.io/sa.scc.uid-range]`))
 	errRBAC = apierrors.NewForbidden(podsResource, "", errors.New(
 		`User "system:serviceaccount:reana:reana-site" cannot create resource "pods" in API group "" in the namespace "reana"`))
+	// The step fits the quota; the namespace's other pods fill it now.
 	errQuota = apierrors.NewForbidden(podsResource, "x", errors.New(
 		`exceeded quota: compute, requested: limits.memory=4Gi, used: limits.memory=6Gi, limited: limits.memory=8Gi`))
+	errQuotaPods = apierrors.NewForbidden(podsResource, "x", errors.New(
+		`exceeded quota: count, requested: pods=1, used: pods=10, limited: pods=10`))
+	errQuotaSeveral = apierrors.NewForbidden(podsResource, "x", errors.New(
+		`exceeded quota: compute, requested: limits.memory=4Gi,requests.cpu=500m, used: limits.memory=6Gi,requests.cpu=3500m, limited: limits.memory=8Gi,requests.cpu=4`))
+	// The step alone asks for more than the quota allows.
+	errQuotaTooBig = apierrors.NewForbidden(podsResource, "x", errors.New(
+		`exceeded quota: compute, requested: limits.memory=16Gi, used: limits.memory=0, limited: limits.memory=8Gi`))
+	errQuotaOneTooBig = apierrors.NewForbidden(podsResource, "x", errors.New(
+		`exceeded quota: compute, requested: limits.memory=4Gi,requests.cpu=8, used: limits.memory=6Gi,requests.cpu=0, limited: limits.memory=8Gi,requests.cpu=4`))
+	errSCCCache = apierrors.NewForbidden(podsResource, "x", errors.New(
+		`SecurityContextConstraints.security.openshift.io cache is not synchronized`))
 	errQuotaLimits = apierrors.NewForbidden(podsResource, "x", errors.New(
 		`failed quota: compute: must specify limits.cpu for: step; limits.memory for: step`))
 	errLimitRange = apierrors.NewForbidden(podsResource, "x", errors.New(
@@ -52,6 +67,77 @@ var (
 	errRefused = &url.Error{Op: "Post", URL: "https://api.example:6443/api/v1/namespaces/reana/pods",
 		Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
 )
+
+// TLS failures as the transport returns them: url.Error around the TLS
+// handshake's verification error around x509's.
+var (
+	errUnknownCA = &url.Error{Op: "Get", URL: "https://api.example:6443/api/v1/namespaces/reana/pods",
+		Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}
+	errExpired = &url.Error{Op: "Get", URL: "https://api.example:6443/api/v1/namespaces/reana/pods",
+		Err: &tls.CertificateVerificationError{Err: x509.CertificateInvalidError{Reason: x509.Expired, Detail: "current time is after 2026-01-01"}}}
+	errHostname = &url.Error{Op: "Get", URL: "https://api.example:6443/api/v1/namespaces/reana/pods",
+		Err: &tls.CertificateVerificationError{Err: x509.HostnameError{Certificate: &x509.Certificate{}, Host: "api.example"}}}
+)
+
+// TestOutageClassification: which errors the engine waits out
+// (batch.ErrUnavailable) and which are refusals or misconfiguration.
+func TestOutageClassification(t *testing.T) {
+	tests := []struct {
+		name        string
+		err         error
+		unavailable bool
+	}{
+		{"connection refused", errRefused, true},
+		{"deadline", context.DeadlineExceeded, true},
+		{"too many requests", apierrors.NewTooManyRequests("slow down", 1), true},
+		{"service unavailable", apierrors.NewServiceUnavailable("down"), true},
+		{"internal error", apierrors.NewInternalError(errors.New("etcd")), true},
+		{"OpenShift SCC cache not synced", errSCCCache, true},
+		{"OpenShift SCC cache not synced, lower case", apierrors.NewForbidden(podsResource, "x", errors.New(
+			"securitycontextconstraints.security.openshift.io cache is not synchronized")), true},
+		{"unknown authority", errUnknownCA, false},
+		{"expired certificate", errExpired, false},
+		{"hostname mismatch", errHostname, false},
+		{"bare x509 error", x509.UnknownAuthorityError{}, false},
+		{"x509 text only", errors.New(`Get "https://api:6443": tls: failed to verify certificate: x509: certificate signed by unknown authority`), false},
+		{"forbidden", errRBAC, false},
+		{"pod security", errPodSecurity, false},
+		{"unauthorized", apierrors.NewUnauthorized("Unauthorized"), false},
+		{"not found", apierrors.NewNotFound(podsResource, "x"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.unavailable, unavailable(tt.err), "%v", tt.err)
+			b := &Backend{cfg: testConfig().withDefaults()}
+			assert.Equal(t, tt.unavailable, errors.Is(b.apiError("list pods", tt.err), batch.ErrUnavailable))
+		})
+	}
+}
+
+func TestQuotaBusy(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		busy bool
+	}{
+		{"memory fits alone", errQuota, true},
+		{"pod count", errQuotaPods, true},
+		{"several resources", errQuotaSeveral, true},
+		{"request equal to the limit", apierrors.NewForbidden(podsResource, "x", errors.New(
+			`exceeded quota: q, requested: limits.memory=8Gi, used: limits.memory=1, limited: limits.memory=8Gi`)), true},
+		{"request above the limit", errQuotaTooBig, false},
+		{"one request above its limit", errQuotaOneTooBig, false},
+		{"must specify", errQuotaLimits, false},
+		{"unreadable", apierrors.NewForbidden(podsResource, "x", errors.New(`exceeded quota: q, requested: memory, used: x, limited: y`)), false},
+		{"a limit it does not name", apierrors.NewForbidden(podsResource, "x", errors.New(
+			`exceeded quota: q, requested: limits.memory=1Gi, used: limits.cpu=1, limited: limits.cpu=2`)), false},
+		{"not forbidden", errors.New(`exceeded quota: q, requested: pods=1, used: pods=1, limited: pods=1`), false},
+		{"nil", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { assert.Equal(t, tt.busy, quotaBusy(tt.err)) })
+	}
+}
 
 // refuse makes the fake API server answer every create of a pod with err
 // (dry-run ones too, as admission does).
@@ -75,8 +161,8 @@ func TestSubmitRefusals(t *testing.T) {
 			"OpenShift refused the step pod",
 			"service account reana/reana-site-step may not use the SCC nonroot-v2",
 			"only allow uids [1000650000, 1000659999], while the pod runs as uid 4101",
-			"a cluster admin must run once: oc adm policy add-scc-to-user nonroot-v2 -z reana-site-step -n reana",
-			"oc create rolebinding reana-site-step-scc --clusterrole=system:openshift:scc:nonroot-v2 --serviceaccount=reana:reana-site-step -n reana"}},
+			"a cluster admin must run once: oc create rolebinding reana-site-step-scc -n reana --clusterrole=system:openshift:scc:nonroot-v2 --serviceaccount=reana:reana-site-step",
+			"(or, the same grant made by oc: oc adm policy add-scc-to-user nonroot-v2 -z reana-site-step -n reana)"}},
 		{name: "SCC pinned but not granted", err: errSCCPinned, openshift: true, want: []string{
 			"service account reana/reana-site-step may not use the SCC nonroot-v2",
 			"oc adm policy add-scc-to-user nonroot-v2 -z reana-site-step -n reana"}},
@@ -87,9 +173,18 @@ func TestSubmitRefusals(t *testing.T) {
 		{name: "RBAC", err: errRBAC, want: []string{
 			`the daemon's identity "system:serviceaccount:reana:reana-site" may not create pods in namespace reana`,
 			`the Role "reana-site" (deploy/kubernetes/role.yaml) or its RoleBinding (deploy/kubernetes/rolebinding.yaml) is missing or incomplete`}},
-		{name: "quota", err: errQuota, want: []string{
-			"the namespace's ResourceQuota refuses the step: exceeded quota: compute, requested: limits.memory=4Gi, used: limits.memory=6Gi, limited: limits.memory=8Gi",
+		{name: "quota full right now", err: errQuota, unavailable: true, want: []string{
+			"the namespace's ResourceQuota is full right now: exceeded quota: compute, requested: limits.memory=4Gi, used: limits.memory=6Gi, limited: limits.memory=8Gi",
+			"submitted again once running pods have freed enough"}},
+		{name: "pod count quota full right now", err: errQuotaPods, unavailable: true, want: []string{
+			"the namespace's ResourceQuota is full right now: exceeded quota: count, requested: pods=1"}},
+		{name: "quota full right now for several resources", err: errQuotaSeveral, unavailable: true, want: []string{
+			"is full right now"}},
+		{name: "quota below the step's request", err: errQuotaTooBig, want: []string{
+			"the namespace's ResourceQuota refuses the step: exceeded quota: compute, requested: limits.memory=16Gi",
 			"ask for less"}},
+		{name: "quota below one of the step's requests", err: errQuotaOneTooBig, want: []string{
+			"the namespace's ResourceQuota refuses the step", "requests.cpu=8"}},
 		{name: "quota needs limits", err: errQuotaLimits, want: []string{
 			"the namespace's ResourceQuota refuses the step: failed quota: compute: must specify limits.cpu"}},
 		{name: "LimitRange", err: errLimitRange, want: []string{
@@ -100,6 +195,11 @@ func TestSubmitRefusals(t *testing.T) {
 		{name: "connection refused", err: errRefused, unavailable: true, want: []string{"connection refused"}},
 		{name: "server busy", err: apierrors.NewTooManyRequests("slow down", 1), unavailable: true},
 		{name: "server timeout", err: apierrors.NewServerTimeout(podsResource, "create", 1), unavailable: true},
+		{name: "OpenShift's SCC cache not synced yet", err: errSCCCache, unavailable: true, openshift: true,
+			want: []string{"cache is not synchronized"}},
+		{name: "unknown certificate authority", err: errUnknownCA, want: []string{
+			"the API server's TLS certificate is not trusted (site misconfiguration, not an outage", "certificate signed by unknown authority"}},
+		{name: "expired certificate", err: errExpired, want: []string{"the API server's TLS certificate is not trusted", "expired"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -296,14 +396,30 @@ func TestLogs(t *testing.T) {
 }
 
 func TestPreflight(t *testing.T) {
+	dropGroupsPolicy := func(p *corev1.Pod) { p.Spec.SecurityContext.SupplementalGroupsPolicy = nil }
 	tests := []struct {
 		name    string
 		claims  []runtime.Object
 		refuse  error
 		openshf bool
-		want    []string // empty: ready
+		// reply changes the dry-run's answer, as an API server that does
+		// not know a field drops it.
+		reply  func(*corev1.Pod)
+		images bool     // AllowImageGroups
+		want   []string // empty: ready
 	}{
 		{name: "ready"},
+		{name: "quota full right now is no refusal", refuse: errQuota},
+		{name: "quota below the step's request", refuse: errQuotaTooBig, want: []string{"the namespace's ResourceQuota refuses the step"}},
+		{name: "groups policy dropped", reply: dropGroupsPolicy, want: []string{
+			"preflight (a dry-run step pod running as uid 1000): kubernetes: site misconfiguration: the API server dropped the step pod's securityContext.supplementalGroupsPolicy: Strict",
+			"Kubernetes before 1.33 without the SupplementalGroupsPolicy feature gate",
+			"root's group 0 included",
+			"AllowImageGroups"}},
+		{name: "groups policy turned to Merge", reply: func(p *corev1.Pod) {
+			p.Spec.SecurityContext.SupplementalGroupsPolicy = ptr(corev1.SupplementalGroupsPolicyMerge)
+		}, want: []string{"dropped the step pod's securityContext.supplementalGroupsPolicy"}},
+		{name: "groups policy dropped, images may add groups", reply: dropGroupsPolicy, images: true},
 		{name: "pod security", refuse: errPodSecurity, want: []string{
 			"preflight (a dry-run step pod running as uid 1000)", `violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false`}},
 		{name: "SCC not granted", refuse: errSCCRange, openshf: true, want: []string{
@@ -327,9 +443,14 @@ func TestPreflight(t *testing.T) {
 				if tt.refuse != nil {
 					return true, nil, tt.refuse
 				}
+				if tt.reply != nil {
+					reply := pod.DeepCopy()
+					tt.reply(reply)
+					return true, reply, nil
+				}
 				return false, nil, nil
 			})
-			h := newHarness(t, c, func(cfg *Config) { cfg.OpenShift = tt.openshf })
+			h := newHarness(t, c, func(cfg *Config) { cfg.OpenShift, cfg.AllowImageGroups = tt.openshf, tt.images })
 			err := h.b.Preflight()
 			if len(tt.want) == 0 {
 				assert.NoError(t, err)
@@ -341,6 +462,59 @@ func TestPreflight(t *testing.T) {
 				assert.Contains(t, err.Error(), w)
 			}
 			assert.Equal(t, err, h.b.RunPreflight(context.Background()), "a rerun finds the same")
+		})
+	}
+}
+
+// TestPreflightKeepsTheGroupsFindingWhileTheQuotaIsFull: a round whose
+// dry-run the quota refused cannot tell whether the API server keeps the
+// groups policy; the last round's finding stands.
+func TestPreflightKeepsTheGroupsFindingWhileTheQuotaIsFull(t *testing.T) {
+	c := newFakeClient()
+	var full bool
+	c.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if full {
+			return true, nil, errQuota
+		}
+		pod := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod).DeepCopy()
+		pod.Spec.SecurityContext.SupplementalGroupsPolicy = nil
+		return true, pod, nil
+	})
+	h := newHarness(t, c, nil)
+	require.ErrorContains(t, h.b.Preflight(), "supplementalGroupsPolicy")
+	full = true
+	assert.ErrorContains(t, h.b.RunPreflight(context.Background()), "supplementalGroupsPolicy")
+}
+
+// TestSubmitRefusesAPodWithoutItsGroupsPolicy: should the API server drop
+// the Strict policy after the last preflight, the pod just created is
+// deleted and the step refused.
+func TestSubmitRefusesAPodWithoutItsGroupsPolicy(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("AllowImageGroups=%v", allow), func(t *testing.T) {
+			c := newFakeClient()
+			h := newHarness(t, c, func(cfg *Config) { cfg.AllowImageGroups = allow })
+			require.NoError(t, h.b.Preflight())
+			c.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				pod := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod).DeepCopy()
+				pod.Spec.SecurityContext.SupplementalGroupsPolicy = nil
+				if dryRun(a) {
+					return true, pod, nil
+				}
+				_ = c.Tracker().Create(corev1.SchemeGroupVersion.WithResource("pods"), pod, pod.Namespace)
+				return true, pod, nil
+			})
+			_, err := h.b.Submit(context.Background(), testSpec())
+			_, getErr := c.CoreV1().Pods("reana").Get(context.Background(), PodName(testSpec().JobID, testSpec().StepName), metav1.GetOptions{})
+			if allow {
+				assert.NoError(t, err)
+				assert.NoError(t, getErr)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "dropped the step pod's securityContext.supplementalGroupsPolicy: Strict")
+			assert.False(t, errors.Is(err, batch.ErrUnavailable))
+			assert.True(t, apierrors.IsNotFound(getErr), "the pod was deleted: %v", getErr)
 		})
 	}
 }

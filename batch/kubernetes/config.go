@@ -20,6 +20,8 @@ const (
 	DefaultPreflightInterval  = 5 * time.Minute
 	DefaultSyncTimeout        = 30 * time.Second
 	DefaultPreflightImage     = "docker.io/library/busybox:1.36"
+	DefaultWatchErrorGrace    = time.Minute
+	DefaultRequestTimeout     = 30 * time.Second
 )
 
 // Config is the site's Kubernetes setup. Every step pod lives in one
@@ -65,14 +67,34 @@ type Config struct {
 	DefaultCPU string
 	// DefaultMemory is the memory request and limit of a step that names
 	// none; empty sets none, leaving it to the namespace's LimitRange.
+	// With MaxMemory set, a step left without a memory limit (no
+	// kubernetes_memory_limit and no DefaultMemory) gets MaxMemory as its
+	// limit, so that no step uses more than the site allows; its request
+	// is then its own kubernetes_memory_request, or 0 (an explicit 0,
+	// because Kubernetes would otherwise copy the limit into the request
+	// and reserve the whole maximum on a node).
 	DefaultMemory string
 	// DefaultJobTimeout bounds the run time (activeDeadlineSeconds) of a
-	// step without kubernetes_job_timeout; zero means no bound.
+	// step without kubernetes_job_timeout; zero means no bound. A negative
+	// kubernetes_job_timeout is refused.
 	DefaultJobTimeout time.Duration
 	// ImagePullSecrets name Secrets in Namespace that step pods use to
 	// pull images from private registries. The kubelet reads them, so the
-	// daemon needs no rights on Secrets.
+	// daemon needs no rights on Secrets. Entries are trimmed of spaces;
+	// empty ones are ignored.
 	ImagePullSecrets []string
+	// AllowImageGroups accepts an API server that drops the pod's
+	// securityContext.supplementalGroupsPolicy (Kubernetes before 1.33
+	// without the SupplementalGroupsPolicy feature gate). Every step pod
+	// asks for the Strict policy, under which a container's processes get
+	// exactly the user's gid and groups; under the default Merge policy
+	// the container runtime adds the groups the image's /etc/group lists
+	// for the uid, so a user-chosen image could give its step any gid,
+	// root's group 0 included, and pass the group permission checks on
+	// the NFS volume. By default the preflight refuses Kubernetes steps on
+	// such a cluster; setting this says the site accepts that images can
+	// add groups to their steps.
+	AllowImageGroups bool
 	// UnschedulableGrace is how long a pod may stay unschedulable before
 	// its step fails with the scheduler's message; zero means
 	// DefaultUnschedulableGrace.
@@ -105,6 +127,16 @@ type Config struct {
 	// SyncTimeout bounds Start's wait for the first list of pods; zero
 	// means DefaultSyncTimeout.
 	SyncTimeout time.Duration
+	// WatchErrorGrace is how long the informer's list and watch of the
+	// pods may keep failing (API server down, an expired token, the Role
+	// removed) before Status reports the backend unavailable, naming the
+	// error, and the preflight includes it; zero means
+	// DefaultWatchErrorGrace. Running steps are not failed for it.
+	WatchErrorGrace time.Duration
+	// RequestTimeout bounds each API call of the preflight and of the
+	// janitor, so that one hung request cannot stop them; zero means
+	// DefaultRequestTimeout.
+	RequestTimeout time.Duration
 }
 
 // withDefaults returns c with every zero field that has a default set.
@@ -123,6 +155,8 @@ func (c Config) withDefaults() Config {
 	set(&c.PodRetention, DefaultPodRetention)
 	set(&c.PreflightInterval, DefaultPreflightInterval)
 	set(&c.SyncTimeout, DefaultSyncTimeout)
+	set(&c.WatchErrorGrace, DefaultWatchErrorGrace)
+	set(&c.RequestTimeout, DefaultRequestTimeout)
 	if c.PreflightUID == 0 {
 		c.PreflightUID = max(c.MinUID, 1000)
 	}
@@ -148,7 +182,7 @@ func (c Config) validate() error {
 	if sa := c.StepServiceAccount; sa != "" && len(validation.IsDNS1123Subdomain(sa)) > 0 {
 		errs = append(errs, fmt.Errorf("step service account %q is not a service account name", sa))
 	}
-	for _, s := range c.ImagePullSecrets {
+	for _, s := range pullSecretNames(c.ImagePullSecrets) {
 		if len(validation.IsDNS1123Subdomain(s)) > 0 {
 			errs = append(errs, fmt.Errorf("image pull secret %q is not a Secret name", s))
 		}
@@ -165,6 +199,20 @@ func (c Config) validate() error {
 	}
 	if c.DefaultJobTimeout < 0 {
 		errs = append(errs, fmt.Errorf("default job timeout %s is negative", c.DefaultJobTimeout))
+	}
+	// PodRetention may be negative (keep pods forever); these may not.
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"unschedulable grace", c.UnschedulableGrace}, {"image pull grace", c.ImagePullGrace},
+		{"start grace", c.StartGrace}, {"preflight interval", c.PreflightInterval},
+		{"sync timeout", c.SyncTimeout}, {"watch error grace", c.WatchErrorGrace},
+		{"request timeout", c.RequestTimeout},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %s is negative (zero means the default)", d.name, d.v))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("kubernetes: configuration: %w", err)

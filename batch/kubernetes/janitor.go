@@ -9,12 +9,21 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 )
 
+// sidecarGrace is how long a pod may run on after its step container
+// ended (a sidecar, or a container a webhook injected) before the janitor
+// deletes it. Logs deletes such a pod as soon as the step's output has
+// been read; this catches the ones whose output is never asked for (a
+// step stopped meanwhile).
+const sidecarGrace = 5 * time.Minute
+
 // collect deletes this backend's pods that ended more than PodRetention
-// ago. The time counts from when the pod ended or this backend started,
-// whichever is later, so pods that ended while the daemon was down stay
-// until the engine, now running, has read their status and output.
+// ago, and pods still running sidecarGrace after their step container
+// ended. The time counts from when the pod (or its step container) ended
+// or this backend started, whichever is later, so pods that ended while
+// the daemon was down stay until the engine, now running, has read their
+// status and output. Each delete is bounded by RequestTimeout.
 func (b *Backend) collect(ctx context.Context) {
-	if b.cfg.PodRetention < 0 || !b.ready() {
+	if !b.ready() {
 		return
 	}
 	b.mu.Lock()
@@ -30,21 +39,32 @@ func (b *Backend) collect(ctx context.Context) {
 			continue
 		}
 		ended, ok := endedAt(pod)
+		keep := b.cfg.PodRetention
+		why := "finished pod past its retention"
 		if !ok {
+			t := stepTerminated(pod)
+			if t == nil {
+				continue
+			}
+			ended, keep, why = t.FinishedAt.Time, sidecarGrace, "pod whose step ended but whose other containers run on"
+		}
+		if keep < 0 {
 			continue
 		}
 		if ended.Before(started) {
 			ended = started
 		}
-		if now.Sub(ended) < b.cfg.PodRetention {
+		if now.Sub(ended) < keep {
 			continue
 		}
-		err := b.api.DeletePod(ctx, pod.Namespace, pod.Name)
+		dctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
+		err := b.api.DeletePod(dctx, pod.Namespace, pod.Name)
+		cancel()
 		if err != nil && !apierrors.IsNotFound(err) {
-			b.log.Warn("delete finished pod", "pod", pod.Name, "err", err)
+			b.log.Warn("delete "+why, "pod", pod.Name, "err", err)
 			continue
 		}
-		b.log.Info("deleted finished pod past its retention", "pod", pod.Name, "retention", b.cfg.PodRetention)
+		b.log.Info("deleted "+why, "pod", pod.Name, "after", keep)
 	}
 }
 
@@ -55,8 +75,8 @@ func endedAt(pod *corev1.Pod) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	var t time.Time
-	if cs := containerStatus(pod); cs != nil && cs.State.Terminated != nil {
-		t = cs.State.Terminated.FinishedAt.Time
+	if term := stepTerminated(pod); term != nil {
+		t = term.FinishedAt.Time
 	}
 	for _, c := range pod.Status.Conditions {
 		if c.LastTransitionTime.After(t) {

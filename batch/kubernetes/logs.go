@@ -21,7 +21,7 @@ func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
 	stream, err := b.api.PodLogs(ctx, r.Namespace, r.Pod, &corev1.PodLogOptions{Container: ContainerName})
 	switch {
 	case apierrors.IsNotFound(err):
-		if d, ok := b.recall(b.decided, r.Pod); ok && d.status.State == batch.Failed {
+		if d, ok := b.recall(b.decided, r.Pod); ok && d.status.State == batch.Failed && !d.deleteAfterLogs {
 			// The backend failed the step before its container ran and
 			// deleted the pod itself: there was no output to lose.
 			return "", nil
@@ -32,10 +32,17 @@ func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
 	case err != nil:
 		return "", b.apiError("read the output of pod "+r.Pod, err)
 	}
-	defer stream.Close()
 	text, truncated, err := tail(stream, MaxLogBytes)
+	stream.Close()
 	if err != nil {
 		return "", b.apiError("read the output of pod "+r.Pod, err)
+	}
+	if d, ok := b.recall(b.decided, r.Pod); ok && d.deleteAfterLogs {
+		// The step's container has ended, another container keeps the
+		// pod running: with the output read, the pod may go.
+		if err := b.api.DeletePod(ctx, r.Namespace, r.Pod); err != nil && !apierrors.IsNotFound(err) {
+			b.log.Warn("could not delete the pod of an ended step; the janitor tries again", "pod", r.Pod, "err", err)
+		}
 	}
 	if truncated {
 		return "[output truncated to its last 4 MiB]\n" + text, nil

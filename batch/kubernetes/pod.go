@@ -21,6 +21,14 @@ import (
 // input is involved; "$0" names the step in error messages.
 const stepScript = `if [ -x /bin/bash ]; then exec /bin/bash -c "$1"; fi; exec /bin/sh -c "$1"`
 
+// escapeDollars keeps a string from Kubernetes' own expansion. The
+// kubelet expands $(VAR) from the container's environment and turns $$
+// into $ in a container's command, args and env values (API reference,
+// Container.command and EnvVar.value), so `echo $$` or `$(date)` would not
+// reach the shell as the user wrote them. Every $ written as $$ comes out
+// as exactly one $.
+func escapeDollars(s string) string { return strings.ReplaceAll(s, "$", "$$") }
+
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // BuildPod is the one place step pods are made. It is pure: the same spec
@@ -41,13 +49,16 @@ func BuildPod(spec batch.Spec, cfg Config) (*corev1.Pod, error) {
 	if err != nil {
 		return nil, err
 	}
-	env, err := envVars(spec.Env)
+	env, err := envVars(spec.Env, spec.Workspace)
 	if err != nil {
 		return nil, err
 	}
 	res, err := resources(spec.Hints, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if t := spec.Hints.JobTimeoutSeconds; t < 0 {
+		return nil, fmt.Errorf("kubernetes_job_timeout %d is negative: give the step's time limit in seconds, or leave it out for the site's default", t)
 	}
 	uid, gid := int64(spec.User.UID), int64(spec.User.GID)
 	pod := &corev1.Pod{
@@ -70,6 +81,12 @@ func BuildPod(spec batch.Spec, cfg Config) (*corev1.Pod, error) {
 				RunAsUser:          &uid,
 				RunAsGroup:         &gid,
 				SupplementalGroups: supplementalGroups(spec.User),
+				// Strict: the process gets exactly these groups and the
+				// primary gid. The default, Merge, also adds the groups the
+				// image's /etc/group gives the uid, so an image the user
+				// chose could hand its step any gid (0 included). The
+				// preflight checks that the API server keeps the field.
+				SupplementalGroupsPolicy: ptr(corev1.SupplementalGroupsPolicyStrict),
 				// No FSGroup: NFS ignores it, and on OpenShift the user's
 				// own gid would not pass restricted-v2's single fsGroup.
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
@@ -77,7 +94,7 @@ func BuildPod(spec batch.Spec, cfg Config) (*corev1.Pod, error) {
 			Containers: []corev1.Container{{
 				Name:       ContainerName,
 				Image:      image,
-				Command:    []string{"/bin/sh", "-c", stepScript, spec.StepName, spec.Command},
+				Command:    escapeAll("/bin/sh", "-c", stepScript, spec.StepName, spec.Command),
 				WorkingDir: spec.Workspace,
 				Env:        env,
 				Resources:  res,
@@ -146,20 +163,41 @@ func imageRef(environment string) (string, error) {
 	return strings.TrimPrefix(img.PullURI(), "docker://"), nil
 }
 
+// escapeAll escapes each element (see escapeDollars).
+func escapeAll(args ...string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = escapeDollars(a)
+	}
+	return out
+}
+
 // envVars lists the environment sorted by name, so the same spec always
-// gives the same pod.
-func envVars(m map[string]string) ([]corev1.EnvVar, error) {
-	keys := make([]string, 0, len(m))
+// gives the same pod, with every value escaped from Kubernetes' expansion.
+// HOME is the workspace unless the spec sets it: the step's uid is usually
+// unknown to the image's /etc/passwd, and the container runtime then sets
+// HOME=/, where the user may write nothing.
+func envVars(m map[string]string, workspace string) ([]corev1.EnvVar, error) {
+	keys := make([]string, 0, len(m)+1)
 	for k := range m {
 		if !envName.MatchString(k) {
 			return nil, fmt.Errorf("bad environment variable name %q", k)
 		}
 		keys = append(keys, k)
 	}
+	home, hasHome := m["HOME"]
+	if !hasHome {
+		keys = append(keys, "HOME")
+		home = workspace
+	}
 	sort.Strings(keys)
 	env := make([]corev1.EnvVar, 0, len(keys))
 	for _, k := range keys {
-		env = append(env, corev1.EnvVar{Name: k, Value: m[k]})
+		v := m[k]
+		if k == "HOME" {
+			v = home
+		}
+		env = append(env, corev1.EnvVar{Name: k, Value: escapeDollars(v)})
 	}
 	return env, nil
 }
@@ -189,10 +227,22 @@ func deadline(h batch.Hints, cfg Config) *int64 {
 
 func pullSecrets(names []string) []corev1.LocalObjectReference {
 	var refs []corev1.LocalObjectReference
-	for _, n := range names {
+	for _, n := range pullSecretNames(names) {
 		refs = append(refs, corev1.LocalObjectReference{Name: n})
 	}
 	return refs
+}
+
+// pullSecretNames are the configured image pull secrets, trimmed, without
+// empty entries (a list such as "regcred, other," split on commas).
+func pullSecretNames(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // podLabels make `kubectl get pods -l reana-site/run=root6-fit.1` work.

@@ -87,6 +87,11 @@ func TestEveryPodPassesRestricted(t *testing.T) {
 		{name: "odd names", spec: func(s *batch.Spec) {
 			s.StepName, s.WorkflowName, s.User.Name = "Fit Data (step 2)!", "my analysis.12.3", "first.last@CERN.CH"
 		}},
+		{name: "dollars in the command and the environment", spec: func(s *batch.Spec) {
+			s.Command, s.Env["X"] = `echo "$$ $(date) ${HOME}"`, "$(REANA_WORKSPACE)"
+		}},
+		{name: "site maximum memory only", cfg: func(c *Config) { c.MaxMemory = "32Gi" }},
+		{name: "images may add groups", cfg: func(c *Config) { c.AllowImageGroups = true }},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
@@ -101,6 +106,7 @@ func TestEveryPodPassesRestricted(t *testing.T) {
 			require.NoError(t, err)
 			assert.Empty(t, restricted(t, pod))
 			assertValidMeta(t, pod)
+			assertStrictGroups(t, pod)
 		})
 	}
 	t.Run("the preflight pod", func(t *testing.T) {
@@ -108,6 +114,7 @@ func TestEveryPodPassesRestricted(t *testing.T) {
 		pod, err := b.canonicalPod()
 		require.NoError(t, err)
 		assert.Empty(t, restricted(t, pod))
+		assertStrictGroups(t, pod)
 	})
 }
 
@@ -142,6 +149,14 @@ func TestEvaluatorRefusesBrokenPods(t *testing.T) {
 	}
 }
 
+// assertStrictGroups: the container runtime must not add the image's
+// groups to the step's (supplementalGroupsPolicy Strict).
+func assertStrictGroups(t *testing.T, pod *corev1.Pod) {
+	t.Helper()
+	require.NotNil(t, pod.Spec.SecurityContext.SupplementalGroupsPolicy, "supplementalGroupsPolicy unset: the runtime would merge the image's groups")
+	assert.Equal(t, corev1.SupplementalGroupsPolicyStrict, *pod.Spec.SecurityContext.SupplementalGroupsPolicy)
+}
+
 func assertValidMeta(t *testing.T, pod *corev1.Pod) {
 	t.Helper()
 	assert.Empty(t, validation.IsDNS1123Label(pod.Name), "pod name %q", pod.Name)
@@ -173,6 +188,7 @@ func TestBuildPodShape(t *testing.T) {
 	assert.Equal(t, int64(4100), *sc.RunAsGroup)
 	assert.Equal(t, []int64{5001, 5002}, sc.SupplementalGroups, "sorted, without the primary gid")
 	assert.True(t, *sc.RunAsNonRoot)
+	assert.Equal(t, ptr(corev1.SupplementalGroupsPolicyStrict), sc.SupplementalGroupsPolicy)
 	assert.Nil(t, sc.FSGroup)
 	assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, sc.SeccompProfile.Type)
 
@@ -184,9 +200,12 @@ func TestBuildPodShape(t *testing.T) {
 
 	c := pod.Spec.Containers[0]
 	assert.Equal(t, "docker.io/library/debian:12-slim", c.Image)
-	assert.Equal(t, []string{"/bin/sh", "-c", stepScript, "gendata", testSpec().Command}, c.Command)
+	// The script's "$1" is written "$$1", which Kubernetes turns back
+	// into "$1".
+	assert.Equal(t, []string{"/bin/sh", "-c", strings.ReplaceAll(stepScript, "$", "$$"), "gendata", testSpec().Command}, c.Command)
 	assert.Equal(t, "/srv/reana/users/alice/workflows/5e1f4c2a", c.WorkingDir)
 	assert.Equal(t, []corev1.EnvVar{
+		{Name: "HOME", Value: "/srv/reana/users/alice/workflows/5e1f4c2a"},
 		{Name: "REANA_WORKFLOW_UUID", Value: "5e1f4c2a"},
 		{Name: "REANA_WORKSPACE", Value: "/srv/reana/users/alice/workflows/5e1f4c2a"},
 	}, c.Env)
@@ -308,6 +327,81 @@ func TestBuildPodVariants(t *testing.T) {
 			},
 		},
 		{
+			name: "every $ is escaped from Kubernetes' expansion",
+			spec: func(s *batch.Spec) {
+				s.StepName = "cost$"
+				s.Command = `echo "$$ $(echo hi) ${REANA_WORKSPACE} $(REANA_WORKSPACE) $$$"`
+				s.Env["PRICE"] = "$(REANA_WORKSPACE) $$ 5$"
+			},
+			check: func(t *testing.T, p *corev1.Pod) {
+				c := p.Spec.Containers[0]
+				assert.Equal(t, "cost$$", c.Command[3])
+				assert.Equal(t, `echo "$$$$ $$(echo hi) $${REANA_WORKSPACE} $$(REANA_WORKSPACE) $$$$$$"`, c.Command[4])
+				assert.NotContains(t, strings.ReplaceAll(c.Command[2], "$$", ""), "$", "the script's own $ too")
+				assert.Contains(t, c.Env, corev1.EnvVar{Name: "PRICE", Value: "$$(REANA_WORKSPACE) $$$$ 5$$"})
+				assert.Equal(t, "cost$", p.Annotations[AnnotationStep], "annotations are not expanded")
+			},
+		},
+		{
+			name: "HOME is the workspace unless the step sets it",
+			spec: func(s *batch.Spec) { s.Env["HOME"] = "/srv/reana/users/alice" },
+			check: func(t *testing.T, p *corev1.Pod) {
+				var homes []string
+				for _, e := range p.Spec.Containers[0].Env {
+					if e.Name == "HOME" {
+						homes = append(homes, e.Value)
+					}
+				}
+				assert.Equal(t, []string{"/srv/reana/users/alice"}, homes)
+			},
+		},
+		{
+			name: "the site's maximum memory is the limit of a step without one",
+			cfg:  func(c *Config) { c.MaxMemory = "32Gi" },
+			check: func(t *testing.T, p *corev1.Pod) {
+				r := p.Spec.Containers[0].Resources
+				assert.True(t, q("32Gi").Equal(r.Limits[corev1.ResourceMemory]))
+				// An explicit 0: Kubernetes would copy the limit into a
+				// missing request and reserve the whole maximum.
+				req, ok := r.Requests[corev1.ResourceMemory]
+				require.True(t, ok)
+				assert.True(t, req.IsZero())
+			},
+		},
+		{
+			name: "the site's maximum memory is the limit of a step with a request only",
+			spec: func(s *batch.Spec) { s.Hints.MemoryRequest = "3Gi" },
+			cfg:  func(c *Config) { c.MaxMemory = "32Gi" },
+			check: func(t *testing.T, p *corev1.Pod) {
+				r := p.Spec.Containers[0].Resources
+				assert.True(t, q("32Gi").Equal(r.Limits[corev1.ResourceMemory]))
+				assert.True(t, q("3Gi").Equal(r.Requests[corev1.ResourceMemory]))
+			},
+		},
+		{
+			name: "a step's own limit and the site's default stay under a maximum",
+			spec: func(s *batch.Spec) { s.Hints.MemoryLimit = "4Gi" },
+			cfg:  func(c *Config) { c.MaxMemory, c.DefaultMemory = "32Gi", "2Gi" },
+			check: func(t *testing.T, p *corev1.Pod) {
+				r := p.Spec.Containers[0].Resources
+				assert.True(t, q("4Gi").Equal(r.Limits[corev1.ResourceMemory]))
+				assert.True(t, q("4Gi").Equal(r.Requests[corev1.ResourceMemory]))
+			},
+		},
+		{
+			name: "no maximum, no default: no memory limit",
+			check: func(t *testing.T, p *corev1.Pod) {
+				assert.Empty(t, p.Spec.Containers[0].Resources.Limits)
+			},
+		},
+		{
+			name: "image pull secrets are trimmed, empty entries dropped",
+			cfg:  func(c *Config) { c.ImagePullSecrets = []string{" registry-cred ", "", "  ", "other\t"} },
+			check: func(t *testing.T, p *corev1.Pod) {
+				assert.Equal(t, []corev1.LocalObjectReference{{Name: "registry-cred"}, {Name: "other"}}, p.Spec.ImagePullSecrets)
+			},
+		},
+		{
 			name: "a workspace equal to ... nested deeper is fine",
 			spec: func(s *batch.Spec) { s.Workspace = "/srv/reana/a/b/c/d" },
 			check: func(t *testing.T, p *corev1.Pod) {
@@ -368,6 +462,8 @@ func TestBuildPodRefuses(t *testing.T) {
 			want: "kubernetes_cpu_request 2 is above kubernetes_cpu_limit 1"},
 		{name: "not a quantity", spec: func(s *batch.Spec) { s.Hints.MemoryLimit = "lots" }, want: `kubernetes_memory_limit "lots" is not a positive Kubernetes quantity`},
 		{name: "zero CPU", spec: func(s *batch.Spec) { s.Hints.CPURequest = "0" }, want: `kubernetes_cpu_request "0" is not a positive`},
+		{name: "negative job timeout", spec: func(s *batch.Spec) { s.Hints.JobTimeoutSeconds = -5 }, cfg: func(c *Config) { c.DefaultJobTimeout = time.Hour },
+			want: "kubernetes_job_timeout -5 is negative: give the step's time limit in seconds, or leave it out for the site's default"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -398,6 +494,14 @@ func TestConfigValidation(t *testing.T) {
 		{name: "bad quantity", cfg: func(c *Config) { c.MaxMemory = "much" }, want: `maximum memory "much"`},
 		{name: "default above maximum", cfg: func(c *Config) { c.DefaultMemory, c.MaxMemory = "8Gi", "4Gi" }, want: "above this site's maximum"},
 		{name: "several at once", cfg: func(c *Config) { c.Namespace, c.ClaimName = "", "" }, want: "claim name"},
+		{name: "negative unschedulable grace", cfg: func(c *Config) { c.UnschedulableGrace = -time.Minute }, want: "unschedulable grace -1m0s is negative"},
+		{name: "negative image pull grace", cfg: func(c *Config) { c.ImagePullGrace = -time.Minute }, want: "image pull grace -1m0s is negative"},
+		{name: "negative start grace", cfg: func(c *Config) { c.StartGrace = -time.Minute }, want: "start grace -1m0s is negative"},
+		{name: "negative preflight interval", cfg: func(c *Config) { c.PreflightInterval = -time.Minute }, want: "preflight interval -1m0s is negative"},
+		{name: "negative sync timeout", cfg: func(c *Config) { c.SyncTimeout = -time.Second }, want: "sync timeout -1s is negative"},
+		{name: "negative watch error grace", cfg: func(c *Config) { c.WatchErrorGrace = -time.Second }, want: "watch error grace -1s is negative"},
+		{name: "negative request timeout", cfg: func(c *Config) { c.RequestTimeout = -time.Second }, want: "request timeout -1s is negative"},
+		{name: "bad pull secret", cfg: func(c *Config) { c.ImagePullSecrets = []string{"Registry Cred"} }, want: `image pull secret "Registry Cred" is not a Secret name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -406,6 +510,85 @@ func TestConfigValidation(t *testing.T) {
 			_, err := New(cfg, ClientsetAPI(newFakeClient()), nil)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
+			assert.ErrorContains(t, CheckConfig(cfg), tt.want)
+		})
+	}
+}
+
+// TestConfigAccepts: what a site may write that validation must take.
+func TestConfigAccepts(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  func(*Config)
+	}{
+		{name: "pull secrets with spaces and empty entries", cfg: func(c *Config) { c.ImagePullSecrets = []string{" regcred", "", "other "} }},
+		{name: "pods kept forever", cfg: func(c *Config) { c.PodRetention = -1 }},
+		{name: "every duration set", cfg: func(c *Config) {
+			c.UnschedulableGrace, c.ImagePullGrace, c.StartGrace = time.Minute, time.Minute, time.Minute
+			c.PreflightInterval, c.SyncTimeout, c.WatchErrorGrace, c.RequestTimeout = time.Minute, time.Second, time.Second, time.Second
+		}},
+		{name: "images may add groups", cfg: func(c *Config) { c.AllowImageGroups = true }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig()
+			tt.cfg(&cfg)
+			assert.NoError(t, CheckConfig(cfg))
+			_, err := New(cfg, ClientsetAPI(newFakeClient()), nil)
+			assert.NoError(t, err)
+		})
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c := testConfig().withDefaults()
+	assert.Equal(t, DefaultWatchErrorGrace, c.WatchErrorGrace)
+	assert.Equal(t, time.Minute, c.WatchErrorGrace)
+	assert.Equal(t, DefaultRequestTimeout, c.RequestTimeout)
+	assert.Equal(t, 30*time.Second, c.RequestTimeout)
+	assert.False(t, c.AllowImageGroups)
+}
+
+// TestCheckSpec: the engine's check at start refuses, with BuildPod's
+// words, what Submit would refuse, before any job exists; it is given the
+// real account, workspace and step hints with a stand-in job.
+func TestCheckSpec(t *testing.T) {
+	b, err := New(func() Config { c := testConfig(); c.MaxMemory, c.MaxCPU = "64Gi", "16"; return c }(), ClientsetAPI(newFakeClient()), quiet())
+	require.NoError(t, err)
+	var checker batch.SpecChecker = b
+	startCheck := func(mutate func(*batch.Spec)) batch.Spec {
+		s := testSpec()
+		s.JobID, s.WorkflowID, s.WorkflowName, s.Command, s.Env = "start-check", "start-check", "start-check.1", "true", nil
+		if mutate != nil {
+			mutate(&s)
+		}
+		return s
+	}
+	tests := []struct {
+		name string
+		spec func(*batch.Spec)
+		want string // empty: accepted
+	}{
+		{name: "fine"},
+		{name: "fine with resources", spec: func(s *batch.Spec) { s.Hints = batch.Hints{MemoryLimit: "8Gi", CPURequest: "2", JobTimeoutSeconds: 60} }},
+		{name: "workspace outside the claim", spec: func(s *batch.Spec) { s.Workspace = "/home/alice/ws" }, want: "workspace /home/alice/ws is not inside /srv/reana"},
+		{name: "uid below the minimum", spec: func(s *batch.Spec) { s.User.UID = 500 }, want: "below this site's minimum 1000"},
+		{name: "group 0", spec: func(s *batch.Spec) { s.User.Groups = []uint32{0} }, want: "is in group 0"},
+		{name: "memory above the maximum", spec: func(s *batch.Spec) { s.Hints.MemoryLimit = "128Gi" }, want: "kubernetes_memory_limit 128Gi is above this site's maximum of 64Gi"},
+		{name: "not a quantity", spec: func(s *batch.Spec) { s.Hints.CPULimit = "two" }, want: `kubernetes_cpu_limit "two" is not a positive Kubernetes quantity`},
+		{name: "a SIF file", spec: func(s *batch.Spec) { s.Image = "/cvmfs/img.sif" }, want: "Kubernetes steps need a registry image"},
+		{name: "negative timeout", spec: func(s *batch.Spec) { s.Hints.JobTimeoutSeconds = -1 }, want: "kubernetes_job_timeout -1 is negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checker.CheckSpec(startCheck(tt.spec))
+			if tt.want == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.True(t, strings.HasPrefix(err.Error(), "kubernetes: "), "%v", err)
 		})
 	}
 }

@@ -23,6 +23,12 @@ func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batc
 	if !b.ready() {
 		return nil, fmt.Errorf("kubernetes: not watching the pods of namespace %s yet: %w", b.cfg.Namespace, batch.ErrUnavailable)
 	}
+	if err := b.watchOutage(); err != nil {
+		// The cache may be stale: nothing is judged from it (a grace
+		// could run out on a pod that has long started) until the watch
+		// works again. The engine waits, failing no running step.
+		return nil, err
+	}
 	out := make(map[string]batch.Status, len(jobs))
 	var errs []error
 	for _, j := range jobs {
@@ -78,6 +84,11 @@ func (b *Backend) goneStatus(j batch.Job, r handleData) (batch.Status, bool) {
 	if st.State.Terminal() {
 		return st, true
 	}
+	if c := disruption(g.pod); c != nil {
+		// Deleted by the eviction API (a node drain), the taint manager
+		// or preemption, which mark the pod before they delete it.
+		return disrupted(g.pod, c), true
+	}
 	return batch.Status{State: batch.Failed, Reason: fmt.Sprintf(
 		"the step's pod %s was deleted before it finished, not by reana-site (kubectl delete, or the namespace's cleanup)", r.Pod)}, true
 }
@@ -89,7 +100,9 @@ func (b *Backend) view(j batch.Job, r handleData) podView {
 // judge maps the job's pod to its status. A step failed before its pod
 // ended (never scheduled, image never pulled) has its pod deleted, so it
 // cannot start after all; the verdict is remembered because the pod, once
-// gone, no longer tells.
+// gone, no longer tells. A step whose container ended while another
+// container keeps the pod running has its pod deleted by Logs, once its
+// output has been read.
 func (b *Backend) judge(ctx context.Context, j batch.Job, r handleData, pod *corev1.Pod) batch.Status {
 	if !ours(pod, j.Spec.JobID) {
 		return batch.Status{State: batch.Failed, Reason: fmt.Sprintf(
@@ -98,6 +111,10 @@ func (b *Backend) judge(ctx context.Context, j batch.Job, r handleData, pod *cor
 	}
 	v := b.view(j, r).mapPod(pod)
 	if !v.deletePod {
+		return v.Status
+	}
+	if v.afterLogs {
+		b.remember(b.decided, pod.Name, remembered{status: v.Status, deleteAfterLogs: true})
 		return v.Status
 	}
 	if w := b.latestWarning(ctx, pod); w != "" && v.Reason != "" {

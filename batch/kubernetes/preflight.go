@@ -39,8 +39,21 @@ func (b *Backend) canonicalPod() (*corev1.Pod, error) {
 }
 
 // Preflight implements batch.Preflighter: the latest finding of
-// RunPreflight, nil when Kubernetes steps would be admitted.
+// RunPreflight, nil when Kubernetes steps would be admitted, joined with
+// the informer's watch failing past WatchErrorGrace (an outage, wrapping
+// batch.ErrUnavailable).
 func (b *Backend) Preflight() error {
+	err := b.lastPreflight()
+	if w := b.watchOutage(); w != nil {
+		if err == nil {
+			return w
+		}
+		return errors.Join(err, w)
+	}
+	return err
+}
+
+func (b *Backend) lastPreflight() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.preflight
@@ -55,13 +68,14 @@ func (b *Backend) setPreflight(err error) {
 // RunPreflight checks now that the workspace claim exists and is bound
 // and that admission (Pod Security, OpenShift SCC, RBAC, quota,
 // LimitRange, webhooks) would take a step pod, by a server-side dry-run
-// create that stores nothing. It records and returns the finding, worded
-// as Submit would word the refusal. Start runs it, then every
+// create that stores nothing, and that the API server keeps the pod's
+// Strict supplementalGroupsPolicy. It records and returns the finding,
+// worded as Submit would word the refusal. Start runs it, then every
 // PreflightInterval; the daemon may also call it when its configuration
-// changes.
+// changes. Each API call is bounded by RequestTimeout.
 func (b *Backend) RunPreflight(ctx context.Context) error {
 	err := b.preflightOnce(ctx)
-	prev := b.Preflight()
+	prev := b.lastPreflight()
 	b.setPreflight(err)
 	// Logged when the finding changes, not every round.
 	switch {
@@ -76,16 +90,64 @@ func (b *Backend) RunPreflight(ctx context.Context) error {
 // preflightOnce checks the claim and the dry-run both, so an admin sees
 // every problem at once.
 func (b *Backend) preflightOnce(ctx context.Context) error {
-	claimErr := b.checkClaim(ctx)
+	cctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
+	claimErr := b.checkClaim(cctx)
+	cancel()
 	pod, err := b.canonicalPod()
 	if err != nil {
 		return errors.Join(claimErr, fmt.Errorf("kubernetes: %w", err))
 	}
-	_, err = b.api.CreatePod(ctx, b.cfg.Namespace, pod, metav1.CreateOptions{
+	dctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
+	reply, err := b.api.CreatePod(dctx, b.cfg.Namespace, pod, metav1.CreateOptions{
 		DryRun: []string{metav1.DryRunAll}, FieldManager: ManagedBy,
 	})
-	if err != nil {
-		err = fmt.Errorf("preflight (a dry-run step pod running as uid %d): %w", b.cfg.PreflightUID, b.createError(pod.Name, int64(b.cfg.PreflightUID), err))
+	cancel()
+	what := fmt.Sprintf("preflight (a dry-run step pod running as uid %d)", b.cfg.PreflightUID)
+	switch {
+	case err == nil:
+		groups := b.groupsPolicyKept(reply)
+		if groups != nil {
+			groups = fmt.Errorf("%s: %w", what, groups)
+		}
+		b.mu.Lock()
+		b.groupsPolicy = groups
+		b.mu.Unlock()
+		return errors.Join(claimErr, groups)
+	case quotaBusy(err):
+		// Admission got as far as the quota, which only the namespace's
+		// current use fills: steps wait for room, they are not refused.
+		// Whether the API server keeps the groups policy, this round
+		// cannot tell; the last answer stands.
+		b.log.Debug("kubernetes preflight: the namespace's quota is full right now", "err", err)
+		b.mu.Lock()
+		groups := b.groupsPolicy
+		b.mu.Unlock()
+		return errors.Join(claimErr, groups)
 	}
+	err = fmt.Errorf("%s: %w", what, b.createError(pod.Name, int64(b.cfg.PreflightUID), err))
 	return errors.Join(claimErr, err)
+}
+
+// groupsPolicyKept checks that the API server kept a step pod's Strict
+// supplementalGroupsPolicy. One that does not know the field (Kubernetes
+// before 1.33 without the SupplementalGroupsPolicy feature gate) drops
+// it silently, and the runtime's default, Merge, then adds the groups the
+// image's /etc/group gives the uid: an image the user chose could give
+// the step any group, root's included. Unless the site accepts that
+// (AllowImageGroups), steps are refused.
+func (b *Backend) groupsPolicyKept(pod *corev1.Pod) error {
+	if b.cfg.AllowImageGroups || pod == nil {
+		return nil
+	}
+	if sc := pod.Spec.SecurityContext; sc != nil && sc.SupplementalGroupsPolicy != nil &&
+		*sc.SupplementalGroupsPolicy == corev1.SupplementalGroupsPolicyStrict {
+		return nil
+	}
+	return fmt.Errorf("kubernetes: site misconfiguration: the API server dropped the step pod's securityContext.supplementalGroupsPolicy: Strict, " +
+		"so it does not know the field (Kubernetes before 1.33 without the SupplementalGroupsPolicy feature gate). " +
+		"Under the default policy, Merge, the container runtime adds the groups the image's /etc/group gives the step's uid, " +
+		"so an image a user chooses could give its step any group, root's group 0 included, and pass the group checks on the NFS volume. " +
+		"The site admin upgrades the cluster to Kubernetes 1.33 or later (or enables the feature gate), " +
+		"or, if the site accepts that images can add groups to their steps, sets the Kubernetes backend's AllowImageGroups " +
+		"(REANA_SITE_KUBERNETES_ALLOW_IMAGE_GROUPS=true)")
 }

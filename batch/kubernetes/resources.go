@@ -12,8 +12,10 @@ import (
 // resources turns REANA's kubernetes_* step fields into the container's
 // requests and limits, with the site's defaults where the step names
 // none. As in REANA, kubernetes_memory_limit alone also sets the request
-// (Kubernetes would default it so). Anything above the site's maximum is
-// refused with the field the user wrote, so they know what to change.
+// (Kubernetes would default it so). A step left without a memory limit
+// gets the site's maximum memory as its limit, when there is one. Anything
+// above the site's maximum is refused with the field the user wrote, so
+// they know what to change.
 func resources(h batch.Hints, cfg Config) (corev1.ResourceRequirements, error) {
 	var r corev1.ResourceRequirements
 	q := func(field, v string) (*resource.Quantity, error) {
@@ -94,6 +96,24 @@ func resources(h batch.Hints, cfg Config) (corev1.ResourceRequirements, error) {
 		}
 		if c.v.Cmp(m) > 0 {
 			return r, fmt.Errorf("%s %s is above this site's maximum of %s", c.field, c.v, c.max)
+		}
+	}
+
+	if memLimit == nil && cfg.MaxMemory != "" {
+		// No step is left without a memory limit when the site has a
+		// maximum: "within the site's limits" must hold for what a step
+		// uses, not only for what it asks (its request, checked above, is
+		// within it). Without a request of its own the step reserves 0,
+		// explicitly: Kubernetes would otherwise copy the limit into the
+		// request and reserve the whole maximum on a node.
+		m, err := resource.ParseQuantity(cfg.MaxMemory)
+		if err != nil {
+			return r, fmt.Errorf("the site's maximum %q is not a Kubernetes quantity", cfg.MaxMemory)
+		}
+		memLimit = &m
+		if memReq == nil {
+			zero := resource.MustParse("0")
+			memReq = &zero
 		}
 	}
 

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,6 +95,8 @@ func TestRESTAPI(t *testing.T) {
 	assert.Equal(t, name, got.Name)
 	assert.Equal(t, int64(4101), *got.Spec.SecurityContext.RunAsUser, "the pod went there and back whole")
 	assert.Equal(t, []int64{5001, 5002}, got.Spec.SecurityContext.SupplementalGroups)
+	require.NotNil(t, got.Spec.SecurityContext.SupplementalGroupsPolicy, "the stand-in, like an API server of 1.33 or later, keeps the field")
+	assert.Equal(t, corev1.SupplementalGroupsPolicyStrict, *got.Spec.SecurityContext.SupplementalGroupsPolicy)
 	r := last()
 	assert.Equal(t, "/api/v1/namespaces/reana/pods", r.URL.Path)
 	assert.Equal(t, "All", r.URL.Query().Get("dryRun"))
@@ -362,4 +366,64 @@ func TestBackendOverRESTRefusals(t *testing.T) {
 		assert.ErrorIs(t, err, batch.ErrUnavailable)
 		assert.ErrorContains(t, err, "connection refused")
 	})
+}
+
+// TestPreflightAndJanitorCallsAreBounded: an API server that accepts a
+// request and never answers holds the preflight and the janitor for
+// RequestTimeout at most, and the preflight reports it as an outage.
+func TestPreflightAndJanitorCallsAreBounded(t *testing.T) {
+	ctx := context.Background()
+	s := newAPIServer(t)
+	var hang atomic.Bool
+	s.Intercept(func(r *http.Request) (int, string) {
+		if !hang.Load() || r.Method == http.MethodGet && r.URL.Query().Get("watch") == "true" {
+			return 0, ""
+		}
+		if r.Method == http.MethodPost || r.Method == http.MethodDelete || strings.Contains(r.URL.Path, "/persistentvolumeclaims/") {
+			// With the body read, the server notices the client going
+			// away (HTTP/1.1 watches the connection only then).
+			_, _ = io.Copy(io.Discard, r.Body)
+			<-r.Context().Done()
+			return http.StatusGatewayTimeout, ""
+		}
+		return 0, ""
+	})
+	cfg := testConfig()
+	cfg.RequestTimeout, cfg.PodRetention = 200*time.Millisecond, time.Hour
+	b, err := New(cfg, newAPI(t, s), quiet())
+	require.NoError(t, err)
+	clk := &clock{t: time.Now()}
+	b.now = clk.Now
+	bctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	require.NoError(t, b.Start(bctx))
+	require.NoError(t, b.Preflight())
+
+	j, err := b.Submit(ctx, testSpec())
+	require.NoError(t, err)
+	setStatus(t, s, j.ID, terminated(0, "Completed", ""))
+	require.Eventually(t, func() bool {
+		p, err := b.pods.Pods("reana").Get(j.ID)
+		return err == nil && p.Status.Phase == corev1.PodSucceeded
+	}, 5*time.Second, 5*time.Millisecond)
+
+	hang.Store(true)
+	start := time.Now()
+	err = b.RunPreflight(ctx)
+	assert.Less(t, time.Since(start), 5*time.Second, "the preflight waited for a hung request")
+	require.Error(t, err)
+	assert.ErrorIs(t, err, batch.ErrUnavailable, "a request that timed out is an outage")
+	assert.ErrorContains(t, err, "workspace volume claim", "the claim's read was bounded too")
+
+	clk.Add(2 * time.Hour)
+	start = time.Now()
+	b.collect(ctx)
+	assert.Less(t, time.Since(start), 5*time.Second, "the janitor waited for a hung delete")
+	_, still := s.Pod(j.ID)
+	assert.True(t, still, "the hung delete did not happen")
+
+	hang.Store(false)
+	b.collect(ctx)
+	_, still = s.Pod(j.ID)
+	assert.False(t, still, "the next round deletes it")
 }

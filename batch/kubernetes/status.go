@@ -29,31 +29,46 @@ type podView struct {
 }
 
 // verdict is a status decided while the pod had not ended (unschedulable
-// or an image that cannot be pulled, past their grace). The pod must then
-// be deleted, or it might start later after its step has failed.
+// or an image that cannot be pulled, past their grace, or a step
+// container that ended while another container keeps the pod running).
+// The pod must then be deleted, or it might start later after its step
+// has failed, or run its other containers forever.
 type verdict struct {
 	batch.Status
 	deletePod bool
+	// afterLogs defers the delete until the step's output has been read:
+	// the step's container ran, and its output goes with the pod.
+	afterLogs bool
 }
 
 // mapPod reads a pod's phase, conditions and container state as a step
 // status. It is pure; the caller deletes the pod when told to.
+//
+// The step container's own end decides, whatever the pod's phase: a
+// sidecar or a container a webhook injected may keep the pod running after
+// the step ended, or fail it although the step succeeded.
 func (v podView) mapPod(pod *corev1.Pod) verdict {
-	switch pod.Status.Phase {
-	case corev1.PodSucceeded:
+	term := stepTerminated(pod)
+	ended := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+	switch {
+	case pod.Status.Phase == corev1.PodSucceeded, term != nil && term.ExitCode == 0:
 		zero := 0
-		return verdict{Status: batch.Status{State: batch.Succeeded, ExitCode: &zero}}
-	case corev1.PodFailed:
+		return verdict{Status: batch.Status{State: batch.Succeeded, ExitCode: &zero}, deletePod: !ended, afterLogs: !ended}
+	case pod.Status.Phase == corev1.PodFailed:
 		return verdict{Status: v.failed(pod)}
-	case corev1.PodRunning:
+	case term != nil:
+		// The step failed; another container keeps the pod running.
+		return verdict{Status: v.failed(pod), deletePod: true, afterLogs: true}
+	case pod.Status.Phase == corev1.PodRunning:
 		return verdict{Status: batch.Status{State: batch.Running}}
-	case corev1.PodUnknown:
+	case pod.Status.Phase == corev1.PodUnknown:
 		return verdict{Status: batch.Status{State: batch.Unknown, Reason: "Kubernetes lost contact with the pod's node"}}
 	}
 	return v.pending(pod)
 }
 
-// failed explains a pod that ended in phase Failed.
+// failed explains a pod that ended in phase Failed, or whose step
+// container ended with a failure.
 func (v podView) failed(pod *corev1.Pod) batch.Status {
 	who := fmt.Sprintf("pod %s, ran as uid %s", pod.Name, runAs(pod))
 	switch reason := pod.Status.Reason; {
@@ -67,24 +82,36 @@ func (v podView) failed(pod *corev1.Pod) batch.Status {
 			whose = "kubernetes_job_timeout"
 		}
 		return batch.Status{State: batch.Failed, Reason: fmt.Sprintf("the step exceeded %s of %d s and was stopped (%s)", whose, limit, pod.Name)}
+	case reason == "SupplementalGroupsPolicyNotSupported":
+		// The kubelet (1.33 and later) refuses a pod whose Strict
+		// supplementalGroupsPolicy its container runtime cannot apply.
+		// Another node may; the site admin should know either way.
+		return batch.Status{State: batch.Failed, Retry: true, Reason: fmt.Sprintf(
+			"the node %s cannot run the step's pod %s with supplementalGroupsPolicy Strict (its container runtime lacks support: "+
+				"containerd 2.0 and CRI-O 1.31 have it); report this to the site admin: %s", nodeOf(pod), pod.Name, pod.Status.Message)}
 	case nodeTrouble[reason] || strings.HasPrefix(reason, "OutOf"):
 		// The node, not the step, ended it (the kubelet's OutOfcpu and
 		// OutOfmemory refusals included): worth another try.
 		return batch.Status{State: batch.Failed, Retry: true, Reason: fmt.Sprintf("Kubernetes evicted the step's pod %s (%s): %s", pod.Name, pod.Status.Reason, pod.Status.Message)}
 	}
-	if c := condition(pod, corev1.DisruptionTarget); c != nil && c.Status == corev1.ConditionTrue {
+	if c := disruption(pod); c != nil {
 		// The node was drained, preempted or tainted: not the step's fault.
-		return batch.Status{State: batch.Failed, Retry: true, Reason: fmt.Sprintf("Kubernetes evicted the step's pod %s (%s): %s", pod.Name, c.Reason, c.Message)}
+		return disrupted(pod, c)
 	}
-	cs := containerStatus(pod)
-	if cs == nil || cs.State.Terminated == nil {
+	t := stepTerminated(pod)
+	if t == nil {
 		msg := pod.Status.Message
+		if init := initTrouble(pod); init != "" {
+			if msg != "" {
+				msg += "; "
+			}
+			msg += init
+		}
 		if msg == "" {
 			msg = "no container state was recorded"
 		}
 		return batch.Status{State: batch.Failed, Reason: fmt.Sprintf("the step's pod failed (%s): %s", pod.Name, msg)}
 	}
-	t := cs.State.Terminated
 	code := int(t.ExitCode)
 	st := batch.Status{State: batch.Failed, ExitCode: &code, Signal: int(t.Signal)}
 	switch {
@@ -100,6 +127,20 @@ func (v podView) failed(pod *corev1.Pod) batch.Status {
 		st.Reason = fmt.Sprintf("command exited with status %d (%s)", code, who)
 	}
 	return st
+}
+
+// disruption is the pod's DisruptionTarget condition when it is true: the
+// eviction API (a node drain), the taint manager, preemption or the
+// kubelet ended the pod for the cluster's sake.
+func disruption(pod *corev1.Pod) *corev1.PodCondition {
+	if c := condition(pod, corev1.DisruptionTarget); c != nil && c.Status == corev1.ConditionTrue {
+		return c
+	}
+	return nil
+}
+
+func disrupted(pod *corev1.Pod, c *corev1.PodCondition) batch.Status {
+	return batch.Status{State: batch.Failed, Retry: true, Reason: fmt.Sprintf("Kubernetes evicted the step's pod %s (%s): %s", pod.Name, c.Reason, c.Message)}
 }
 
 // pending explains a pod that has not started its container, and fails
@@ -126,7 +167,15 @@ func (v podView) pending(pod *corev1.Pod) verdict {
 	cs := containerStatus(pod)
 	if cs == nil || cs.State.Waiting == nil {
 		if c := condition(pod, corev1.PodScheduled); c == nil || c.Status != corev1.ConditionTrue {
-			return wait("the pod is being scheduled")
+			// Not scheduled, and no scheduler said it found no node:
+			// scheduling gates, a schedulerName no scheduler serves, a
+			// scheduler that is down. The same grace applies, from when
+			// the pod was made.
+			why := notScheduled(pod, c)
+			if v.now.Sub(v.since(pod.CreationTimestamp.Time)) > v.cfg.UnschedulableGrace {
+				return fail(fmt.Sprintf("Kubernetes did not schedule the step's pod %s within %s: %s", pod.Name, v.cfg.UnschedulableGrace, why))
+			}
+			return wait("waiting for a node: " + why)
 		}
 		cs = &corev1.ContainerStatus{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}
 	}
@@ -147,13 +196,75 @@ func (v podView) pending(pod *corev1.Pod) verdict {
 		}
 		return wait("creating the container is failing: " + w.Message)
 	}
+	init := initTrouble(pod)
 	if v.now.Sub(started) > v.cfg.StartGrace {
 		// The pod's events say why (FailedMount, say); the backend adds
 		// the latest one, which takes an API call, only now.
-		return verdict{Status: batch.Status{State: batch.Failed, Reason: fmt.Sprintf(
-			"the step's pod %s did not start within %s (%s)", pod.Name, v.cfg.StartGrace, w.Reason)}, deletePod: true}
+		reason := fmt.Sprintf("the step's pod %s did not start within %s (%s)", pod.Name, v.cfg.StartGrace, w.Reason)
+		if init != "" {
+			reason += ": " + init
+		}
+		return verdict{Status: batch.Status{State: batch.Failed, Reason: reason}, deletePod: true}
+	}
+	if init != "" {
+		return wait("starting the container (" + w.Reason + "): " + init)
 	}
 	return wait("starting the container (" + w.Reason + ")")
+}
+
+// notScheduled says why a pod without an Unschedulable condition has no
+// node, as far as the pod tells.
+func notScheduled(pod *corev1.Pod, c *corev1.PodCondition) string {
+	var gates []string
+	for _, g := range pod.Spec.SchedulingGates {
+		gates = append(gates, g.Name)
+	}
+	switch {
+	case len(gates) > 0:
+		return fmt.Sprintf("the pod's scheduling gates %v have not been removed (a webhook or a queueing controller of the cluster holds it back)", gates)
+	case c != nil && c.Reason == corev1.PodReasonSchedulingGated:
+		return "the pod is held back from scheduling (SchedulingGated) by a webhook or a queueing controller of the cluster"
+	case pod.Spec.SchedulerName != "" && pod.Spec.SchedulerName != corev1.DefaultSchedulerName:
+		return fmt.Sprintf("no scheduler has taken the pod yet; its schedulerName is %q, which may be no scheduler of this cluster (report this to the site admin)", pod.Spec.SchedulerName)
+	case c != nil && c.Message != "":
+		return "no scheduler has taken the pod yet: " + c.Message
+	}
+	return "no scheduler has taken the pod yet"
+}
+
+// initTrouble describes the pod's init containers that failed or wait
+// for a reason (an injected one whose image cannot be pulled, say): they
+// explain a pod whose step container never ran.
+func initTrouble(pod *corev1.Pod) string {
+	var out []string
+	for _, ic := range pod.Status.InitContainerStatuses {
+		switch {
+		case ic.State.Terminated != nil && ic.State.Terminated.ExitCode != 0:
+			t := ic.State.Terminated
+			s := fmt.Sprintf("init container %q exited with status %d", ic.Name, t.ExitCode)
+			if t.Reason != "" {
+				s += " (" + t.Reason + ")"
+			}
+			if m := strings.TrimSpace(t.Message); m != "" {
+				s += ": " + m
+			}
+			out = append(out, s)
+		case ic.State.Waiting != nil && ic.State.Waiting.Reason != "" && ic.State.Waiting.Reason != "PodInitializing":
+			s := fmt.Sprintf("init container %q is waiting (%s)", ic.Name, ic.State.Waiting.Reason)
+			if m := strings.TrimSpace(ic.State.Waiting.Message); m != "" {
+				s += ": " + m
+			}
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+func nodeOf(pod *corev1.Pod) string {
+	if pod.Spec.NodeName == "" {
+		return "(unknown)"
+	}
+	return pod.Spec.NodeName
 }
 
 // since is t, or when the pod was submitted if t is unknown.
@@ -176,6 +287,14 @@ func condition(pod *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition 
 		if pod.Status.Conditions[i].Type == t {
 			return &pod.Status.Conditions[i]
 		}
+	}
+	return nil
+}
+
+// stepTerminated is the step container's end, if it has ended.
+func stepTerminated(pod *corev1.Pod) *corev1.ContainerStateTerminated {
+	if cs := containerStatus(pod); cs != nil {
+		return cs.State.Terminated
 	}
 	return nil
 }

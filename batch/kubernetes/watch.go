@@ -2,10 +2,13 @@ package kubernetes
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -70,16 +73,26 @@ func (b *Backend) Start(ctx context.Context) error {
 // configured namespace that carry the managed-by label, without their
 // field management records. It is built on [API] rather than taken from
 // client-go's informer factory, which needs the full clientset.
+//
+// Its health is recorded from every request it makes (see noteWatch): the
+// informer itself retries quietly forever, and a reflector whose watch
+// cannot be reopened (connection refused) retries inside without calling
+// its watch error handler, so the handler alone would miss an API server
+// that went away.
 func (b *Backend) newInformer() cache.SharedIndexInformer {
 	ns := b.cfg.Namespace
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = ManagedSelector
-			return b.api.ListPods(ctx, ns, o)
+			l, err := b.api.ListPods(ctx, ns, o)
+			b.noteWatch(ctx, err)
+			return l, err
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.LabelSelector = ManagedSelector
-			return b.api.WatchPods(ctx, ns, o)
+			w, err := b.api.WatchPods(ctx, ns, o)
+			b.noteWatch(ctx, err)
+			return w, err
 		},
 	}
 	// As the informer factory does: an API that says it cannot stream
@@ -88,9 +101,73 @@ func (b *Backend) newInformer() cache.SharedIndexInformer {
 	// client-go's WatchListClient feature is on.
 	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, b.api), &corev1.Pod{}, 0,
 		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	// Cannot fail: the informer has not started.
+	// Neither can fail: the informer has not started.
 	_ = inf.SetTransform(stripManagedFields)
+	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+		// What ends a list-and-watch round: a failed list, a watch
+		// that could not be opened, a broken stream. An expired
+		// resourceVersion (410) and a closed stream are routine.
+		if !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			b.noteWatch(ctx, err)
+		}
+		cache.DefaultWatchErrorHandler(ctx, r, err)
+	})
 	return inf
+}
+
+// noteWatch records how a request of the informer went. A failure starts
+// (or continues) an outage; a success ends it. Success is the API server
+// answering a list, or accepting a watch, of this backend's pods: every
+// round of the informer begins with one of them (a list, or the streaming
+// list, which is a watch), and the informer retries a failing one until
+// it is answered, so an outage lasts exactly as long as the informer
+// cannot get the pods. A request the informer itself cancelled (the
+// daemon stopping) tells nothing.
+func (b *Backend) noteWatch(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	b.mu.Lock()
+	was, since := b.watchErr, b.watchErrSince
+	if err == nil {
+		b.watchErr = nil
+	} else {
+		if was == nil {
+			b.watchErrSince = b.now()
+		}
+		b.watchErr = err
+	}
+	b.mu.Unlock()
+	switch {
+	case err != nil && was == nil:
+		b.log.Warn("kubernetes: listing or watching the pods failed; retrying", "err", err)
+	case err == nil && was != nil:
+		b.log.Info("kubernetes: watching the pods again", "failed_for", b.now().Sub(since).Round(time.Second))
+	}
+}
+
+// watchOutage is the informer's failure once it has lasted longer than
+// WatchErrorGrace, wrapping batch.ErrUnavailable; nil otherwise.
+func (b *Backend) watchOutage() error {
+	b.mu.Lock()
+	err, since := b.watchErr, b.watchErrSince
+	b.mu.Unlock()
+	if err == nil || b.now().Sub(since) <= b.cfg.WatchErrorGrace {
+		return nil
+	}
+	hint := "the API server cannot be reached or fails"
+	switch {
+	case apierrors.IsUnauthorized(err):
+		hint = "the API server refuses the daemon's credentials: a service-account token in the kubeconfig expires, " +
+			"and the daemon reads the kubeconfig only when it starts; renew the token and restart the daemon (deploy/kubernetes/README.md)"
+	case apierrors.IsForbidden(err):
+		hint = "the daemon may no longer list or watch pods there: check the Role \"reana-site\" and its RoleBinding (deploy/kubernetes/README.md)"
+	case certificateError(err):
+		hint = "the API server's TLS certificate is not trusted: check the kubeconfig's server address and certificate-authority data, and that the certificate has not expired"
+	}
+	return fmt.Errorf("kubernetes: the pods of namespace %s cannot be listed or watched since %s (%s): %v; %s; "+
+		"running steps go on and are checked once it works again: %w",
+		b.cfg.Namespace, since.Format(time.RFC3339), b.now().Sub(since).Round(time.Second), err, hint, batch.ErrUnavailable)
 }
 
 // loop runs the preflight and the janitor on their timers until ctx ends.

@@ -369,7 +369,9 @@ func TestEngineAdmissionRefusalReachesTheUser(t *testing.T) {
 			`unable to validate against any security context constraint: [provider "nonroot-v2": Forbidden: not usable by user or serviceaccount]`))
 	})
 	s := newSite(t, nil, c)
-	want := "a cluster admin must run once: oc adm policy add-scc-to-user nonroot-v2 -z reana-site-step -n reana"
+	want := "a cluster admin must run once: oc create rolebinding reana-site-step-scc -n reana " +
+		"--clusterrole=system:openshift:scc:nonroot-v2 --serviceaccount=reana:reana-site-step " +
+		"(or, the same grant made by oc: oc adm policy add-scc-to-user nonroot-v2 -z reana-site-step -n reana)"
 	require.ErrorContains(t, s.kube.Preflight(), want)
 
 	id := s.queueRoot6Fit(t, "")

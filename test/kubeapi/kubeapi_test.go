@@ -176,6 +176,46 @@ func TestStepRunsAsTheUser(t *testing.T) {
 	assert.Equal(t, []string{"Scheduled", "Pulled", "Created", "Started"}, reasons)
 }
 
+// TestCommandReachesTheShellVerbatim: the kubelet expands $(VAR) and
+// turns $$ into $ in a container's command, args and env values; the
+// backend escapes every $, so the user's command and environment mean in
+// the pod what they mean in bash.
+func TestCommandReachesTheShellVerbatim(t *testing.T) {
+	st := newSite(t)
+	b := st.backend(t)
+	spec := st.spec(t, "dollars$", `echo "$$ $(echo hi) ${REANA_WORKSPACE}"; echo "[$ODD]"; echo "home=$HOME"; echo '$(REANA_WORKSPACE) $$'`)
+	spec.Env["ODD"] = "$(REANA_WORKSPACE) $$ ${HOME} 5$"
+	j := submit(t, b, spec)
+	waitState(t, b, j, batch.Succeeded)
+	out, err := b.Logs(context.Background(), j)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	require.Len(t, lines, 4, "%q", out)
+	// What bash prints: its pid, the command substitution, the variable.
+	pid, rest, ok := strings.Cut(lines[0], " ")
+	require.True(t, ok, "%q", lines[0])
+	assert.Regexp(t, `^[0-9]+$`, pid, "$$ is the shell's pid")
+	assert.Equal(t, "hi "+spec.Workspace, rest)
+	assert.Equal(t, "[$(REANA_WORKSPACE) $$ ${HOME} 5$]", lines[1], "env values arrive as written")
+	assert.Equal(t, "home="+spec.Workspace, lines[2], "HOME is the workspace")
+	assert.Equal(t, "$(REANA_WORKSPACE) $$", lines[3])
+
+	// The same command, with the escaping undone, as Kubernetes would
+	// have mangled it: the stand-in does expand.
+	pod, err := kubernetes.BuildPod(st.spec(t, "raw", "true"), st.cfg)
+	require.NoError(t, err)
+	pod.Spec.Containers[0].Command = []string{"/bin/sh", "-c", `echo "$$ $(REANA_WORKSPACE)"`}
+	_, err = st.api.CreatePod(context.Background(), "reana", pod, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		p, _ := st.s.Pod(pod.Name)
+		return p.Status.Phase == corev1.PodSucceeded
+	}, 10*time.Second, 10*time.Millisecond)
+	raw, _ := st.s.Logs(pod.Name)
+	ws := pod.Spec.Containers[0].WorkingDir
+	assert.Equal(t, "$ "+ws+"\n", raw, "unescaped, $$ and $(VAR) are Kubernetes'")
+}
+
 // TestStepOutcomes: how each way a container can end reaches the backend.
 func TestStepOutcomes(t *testing.T) {
 	tests := []struct {

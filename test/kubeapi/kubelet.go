@@ -258,7 +258,23 @@ func podCondition(p *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition
 // command prepares the container's process, or says why the kubelet could
 // not create the container. Only the first container runs.
 func (s *Server) command(pod *corev1.Pod, c corev1.Container) (*exec.Cmd, error) {
-	argv := append(slices.Clone(c.Command), c.Args...)
+	// Env values are expanded in order, each from the entries before it;
+	// the command and args from the whole environment, as the kubelet
+	// does (see expand).
+	env := map[string]string{}
+	var envList []string
+	for _, v := range c.Env {
+		if v.ValueFrom != nil {
+			return nil, fmt.Errorf("stand-in kubelet: env %s uses valueFrom, which the stand-in does not resolve", v.Name)
+		}
+		value := expand(v.Value, expansionOf(env))
+		env[v.Name] = value
+		envList = append(envList, v.Name+"="+value)
+	}
+	var argv []string
+	for _, a := range append(slices.Clone(c.Command), c.Args...) {
+		argv = append(argv, expand(a, expansionOf(env)))
+	}
 	if len(argv) == 0 {
 		return nil, errors.New("stand-in kubelet: the container has no command: the stand-in has no image to take its entrypoint from")
 	}
@@ -278,13 +294,7 @@ func (s *Server) command(pod *corev1.Pod, c corev1.Container) (*exec.Cmd, error)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + hostPATH, "HOSTNAME=" + pod.Name}
-	for _, v := range c.Env {
-		if v.ValueFrom != nil {
-			return nil, fmt.Errorf("stand-in kubelet: env %s uses valueFrom, which the stand-in does not resolve", v.Name)
-		}
-		cmd.Env = append(cmd.Env, v.Name+"="+v.Value)
-	}
+	cmd.Env = append([]string{"PATH=" + hostPATH, "HOSTNAME=" + pod.Name}, envList...)
 	// Its own process group, so that a delete ends the whole step, as
 	// stopping a container does.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
