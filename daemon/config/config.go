@@ -150,6 +150,15 @@ type Config struct {
 	// KubernetesPodRetention is how long finished pods are kept for
 	// kubectl; negative keeps them.
 	KubernetesPodRetention time.Duration `envconfig:"KUBERNETES_POD_RETENTION" default:"24h"`
+	// KubernetesAllowImageGroups accepts a cluster that ignores
+	// supplementalGroupsPolicy: Strict, where a step's image can add
+	// groups to the step's process.
+	KubernetesAllowImageGroups bool `envconfig:"KUBERNETES_ALLOW_IMAGE_GROUPS"`
+	// KubernetesWatchErrorGrace is how long watching pods may fail before
+	// Kubernetes steps are reported as waiting for an unreachable cluster.
+	KubernetesWatchErrorGrace time.Duration `envconfig:"KUBERNETES_WATCH_ERROR_GRACE" default:"1m"`
+	// KubernetesRequestTimeout bounds each preflight and clean-up request.
+	KubernetesRequestTimeout time.Duration `envconfig:"KUBERNETES_REQUEST_TIMEOUT" default:"30s"`
 	// PollInterval is how often the engine asks backends about running jobs
 	// when no event wakes it earlier.
 	PollInterval time.Duration `envconfig:"POLL_INTERVAL" default:"500ms"`
@@ -386,7 +395,8 @@ func (c Config) Kubernetes() kubernetes.Config {
 		DefaultCPU: c.KubernetesDefaultCPU, DefaultMemory: c.KubernetesDefaultMemory,
 		DefaultJobTimeout: c.KubernetesDefaultJobTimeout, ImagePullSecrets: c.KubernetesImagePullSecrets,
 		UnschedulableGrace: c.KubernetesUnschedulableGrace, ImagePullGrace: c.KubernetesImagePullGrace,
-		PodRetention: c.KubernetesPodRetention,
+		PodRetention: c.KubernetesPodRetention, AllowImageGroups: c.KubernetesAllowImageGroups,
+		WatchErrorGrace: c.KubernetesWatchErrorGrace, RequestTimeout: c.KubernetesRequestTimeout,
 	}
 }
 

@@ -667,7 +667,7 @@ func (e *Engine) submitLater(ctx context.Context, wf store.Workflow, j store.Job
 		e.mu.Lock()
 		delete(e.backoff, j.ID)
 		e.mu.Unlock()
-		e.failJob(ctx, wf, j, fmt.Sprintf("the %s batch system was unreachable for more than %s: %v", j.Backend, e.OutageGrace, cause))
+		e.failJob(ctx, wf, j, fmt.Sprintf("the %s batch system could not take the step for more than %s: %v", j.Backend, e.OutageGrace, cause))
 		return
 	}
 	e.Log.Warn("batch system unavailable; will retry", "workflow", wf.ID, "job", j.ID, "backend", j.Backend, "retry_in", r.delay, "err", cause)
