@@ -162,6 +162,14 @@ type SpecChecker interface {
 	CheckSpec(spec Spec) error
 }
 
+// UnrecordedCanceller is implemented by backends that can find and stop,
+// from its spec alone, a job whose submission may have reached the batch
+// system without its handle being recorded (the daemon died in between).
+// Stopping such a workflow must not leave that job running.
+type UnrecordedCanceller interface {
+	CancelUnrecorded(ctx context.Context, spec Spec) error
+}
+
 // Runner runs a helper operation as a user (daemon/userproc.Runner is the
 // real one): everything a backend does to a user's files or in the batch
 // system on the user's behalf goes through it.

@@ -210,6 +210,16 @@ func (b *Backend) Submit(ctx context.Context, s batch.Spec) (batch.Handle, error
 // or is being removed already (rm.cpp, printNewMessages).
 var alreadyGone = regexp.MustCompile(`(?m)^Job \d+\.\d+ (not found|already marked for removal)\s*$`)
 
+// CancelUnrecorded implements batch.UnrecordedCanceller: the user's own
+// job carrying our job id is looked up, and removed when found.
+func (b *Backend) CancelUnrecorded(ctx context.Context, s batch.Spec) error {
+	a, found, err := b.findSubmitted(ctx, s)
+	if err != nil || !found {
+		return err
+	}
+	return b.Cancel(ctx, batch.Job{Spec: s, Handle: batch.Handle{Backend: Name, ID: fmt.Sprintf("%d.%d", a.Cluster, a.Proc)}})
+}
+
 // Cancel implements batch.Backend: condor_rm as the user, so HTCondor's own
 // owner check applies.
 func (b *Backend) Cancel(ctx context.Context, j batch.Job) error {

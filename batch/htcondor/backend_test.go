@@ -617,3 +617,16 @@ func (s *budgetSpy) Call(ctx context.Context, acct batch.Account, op string, arg
 	}
 	return s.fakeCondor.Call(ctx, acct, op, args, result)
 }
+
+func TestCancelUnrecorded(t *testing.T) {
+	f := newFake()
+	f.queue = "job-a 77 0 alice 2 0 false undefined 1764064800 undefined\n"
+	require.NoError(t, newBackend(f, &clock{}).CancelUnrecorded(context.Background(), spec("job-a")))
+	require.Len(t, f.execs, 1)
+	assert.Equal(t, "77.0", f.execs[0][len(f.execs[0])-1])
+
+	// Never reached the schedd: nothing to remove.
+	f = newFake()
+	require.NoError(t, newBackend(f, &clock{}).CancelUnrecorded(context.Background(), spec("job-b")))
+	assert.Empty(t, f.execs)
+}

@@ -264,6 +264,12 @@ func (b *Backend) Cancel(ctx context.Context, j batch.Job) error {
 	return nil
 }
 
+// CancelUnrecorded implements batch.UnrecordedCanceller: a job's pod name
+// follows from its id, so the pod is deleted without a handle.
+func (b *Backend) CancelUnrecorded(ctx context.Context, s batch.Spec) error {
+	return b.Cancel(ctx, batch.Job{Spec: s})
+}
+
 // remember records an entry and forgets entries older than memoryTTL.
 func (b *Backend) remember(m map[string]remembered, pod string, r remembered) {
 	b.mu.Lock()

@@ -610,3 +610,14 @@ current-context: x
 	_, err = NewClient("")
 	assert.ErrorContains(t, err, "in-cluster configuration (service account token)")
 }
+
+// TestCancelUnrecorded: a pod created by a submission whose handle was
+// never recorded is found by its name, which follows from the job id.
+func TestCancelUnrecorded(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, nil, nil)
+	j := h.submit(testSpec())
+	require.NoError(t, h.b.CancelUnrecorded(ctx, testSpec()))
+	_, err := h.client.CoreV1().Pods("reana").Get(ctx, j.Handle.ID, metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err))
+}

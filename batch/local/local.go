@@ -132,6 +132,12 @@ func (b *Backend) Cancel(ctx context.Context, j batch.Job) error {
 	return nil
 }
 
+// CancelUnrecorded implements batch.UnrecordedCanceller: the job
+// directory holds the script's pid, so the handle is not needed.
+func (b *Backend) CancelUnrecorded(ctx context.Context, s batch.Spec) error {
+	return b.Cancel(ctx, batch.Job{Spec: s})
+}
+
 // Logs implements batch.Backend.
 func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
 	var res worker.JobLogsResult

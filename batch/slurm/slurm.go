@@ -421,6 +421,17 @@ func (b *Backend) Cancel(ctx context.Context, j batch.Job) error {
 	return nil
 }
 
+// CancelUnrecorded implements batch.UnrecordedCanceller: the user's own
+// job carrying our job id in its comment is looked up, and cancelled when
+// found.
+func (b *Backend) CancelUnrecorded(ctx context.Context, s batch.Spec) error {
+	id, err := b.findByComment(ctx, s.User.Name, Comment(s))
+	if err != nil || id == "" {
+		return err
+	}
+	return b.Cancel(ctx, batch.Job{Spec: s, Handle: batch.Handle{Backend: Name, ID: id}})
+}
+
 // Logs implements batch.Backend.
 func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
 	var res worker.JobLogsResult

@@ -319,3 +319,26 @@ func TestPendingReasonsWorthShowing(t *testing.T) {
 		assert.Equal(t, want, st.Reason, reason)
 	}
 }
+
+func TestCancelUnrecorded(t *testing.T) {
+	for _, tt := range []struct {
+		name, queue string
+		cancels     int
+	}{
+		{"found by its comment", queueOf("76|bob|reana-site job=j-1 workflow=wf-1", "77|alice|reana-site job=j-1 workflow=wf-1"), 1},
+		{"never reached Slurm", queueOf(), 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &fakeRunner{}
+			b := &Backend{Runner: r, Query: func(context.Context, []string) ([]byte, []byte, error) { return []byte(tt.queue), nil, nil }}
+			require.NoError(t, b.CancelUnrecorded(context.Background(), spec()))
+			n := 0
+			for _, c := range r.calls {
+				if c == "alice exec" {
+					n++
+				}
+			}
+			assert.Equal(t, tt.cancels, n, "scancel as alice")
+		})
+	}
+}

@@ -449,3 +449,38 @@ func (specChecker) CheckSpec(s batch.Spec) error {
 	}
 	return nil
 }
+
+// unrecordedBackend also finds jobs whose handle was never recorded.
+type unrecordedBackend struct {
+	*fakeBackend
+	cancelled *[]string
+}
+
+func (u unrecordedBackend) CancelUnrecorded(_ context.Context, s batch.Spec) error {
+	*u.cancelled = append(*u.cancelled, s.Command)
+	return nil
+}
+
+func TestStopCancelsASubmissionWithoutHandle(t *testing.T) {
+	f := newFixture(t)
+	var cancelled []string
+	f.eng.Backends["local"] = unrecordedBackend{fakeBackend: f.be, cancelled: &cancelled}
+	id := f.queue(t, [][]string{{"down a"}}, nil, nil) // the batch system does not answer
+	f.run(t, id)
+	jobs, err := f.db.JobsForWorkflow(context.Background(), id)
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	require.Empty(t, jobs[0].Handle)
+	// As a daemon that died between recording its intent and the
+	// backend's answer left it.
+	_, err = f.db.UpdateJob(context.Background(), jobs[0].ID, func(j *store.Job) error {
+		j.Status = store.JobStatus("submitting")
+		return nil
+	})
+	require.NoError(t, err)
+
+	wf, err := f.eng.Stop(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, store.StatusStopped, wf.Status)
+	assert.Equal(t, []string{"down a"}, cancelled, "the job the submission may have made is looked for and stopped")
+}

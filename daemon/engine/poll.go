@@ -245,14 +245,26 @@ func (e *Engine) Stop(ctx context.Context, id string) (store.Workflow, error) {
 			continue
 		}
 		logs := j.Logs
-		if len(j.Handle) > 0 {
+		be := e.Backends[j.Backend]
+		switch {
+		case len(j.Handle) > 0 && be != nil:
 			bj, err := e.BatchJob(ctx, wf, j)
 			if err == nil {
-				if cerr := e.Backends[j.Backend].Cancel(ctx, bj); cerr != nil {
+				if cerr := be.Cancel(ctx, bj); cerr != nil {
 					return wf, fmt.Errorf("stop job %s: %w", j.ID, cerr)
 				}
-				if out, lerr := e.Backends[j.Backend].Logs(ctx, bj); lerr == nil {
+				if out, lerr := be.Logs(ctx, bj); lerr == nil {
 					logs = out
+				}
+			}
+		case j.Status == store.JobStatus("submitting"):
+			// The submission began but its handle was never recorded: the
+			// job may exist all the same, and must not run on.
+			if c, ok := be.(batch.UnrecordedCanceller); ok {
+				if s, err := e.JobSpec(ctx, wf, j); err == nil {
+					if cerr := c.CancelUnrecorded(ctx, s); cerr != nil {
+						return wf, fmt.Errorf("stop job %s: %w", j.ID, cerr)
+					}
 				}
 			}
 		}
