@@ -191,6 +191,13 @@ func RunQuery(ctx context.Context, argv []string) (stdout, stderr []byte, err er
 	return out.Bytes(), errb.Bytes(), err
 }
 
+// MaxLogBytes bounds the output kept for one step; the end is kept, since
+// that is where errors are.
+const MaxLogBytes = 4 << 20
+
+// TruncatedNote heads an output cut to its last MaxLogBytes.
+const TruncatedNote = "[output truncated to its last 4 MiB]\n"
+
 // ErrUnavailable marks errors that come from the batch system being
 // unreachable; the engine retries these with backoff instead of failing.
 var ErrUnavailable = errors.New("batch system unavailable")

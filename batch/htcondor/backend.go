@@ -18,9 +18,6 @@ import (
 // the user's own process before condor_submit reads it.
 const SubmitFile = "job.sub"
 
-// MaxLogBytes bounds the output kept for one step.
-const MaxLogBytes = 4 << 20
-
 // maxFollowBytes bounds what one poll reads of one event log; a longer
 // backlog is read over the next polls.
 const maxFollowBytes = 1 << 20
@@ -250,15 +247,9 @@ func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var res worker.JobLogsResult
-	err = b.Runner.Call(ctx, j.Spec.User, "job.logs", worker.JobLogsArgs{
-		Path: filepath.Join(p.JobDir, jobscript.OutputFile), MaxBytes: MaxLogBytes,
-	}, &res)
+	out, err := worker.ReadOutput(ctx, b.Runner, j.Spec.User, p.JobDir)
 	if err != nil {
 		return "", fmt.Errorf("htcondor: logs of job %s: %w", j.Handle.ID, err)
 	}
-	if res.Truncated {
-		return "[output truncated to its last 4 MiB]\n" + res.Text, nil
-	}
-	return res.Text, nil
+	return out, nil
 }

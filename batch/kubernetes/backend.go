@@ -46,8 +46,8 @@ import (
 // "kubernetes".
 const Name = "kubernetes"
 
-// MaxLogBytes bounds the output kept for one step, as for Slurm.
-const MaxLogBytes = 4 << 20
+// MaxLogBytes bounds the output kept for one step, as for every backend.
+const MaxLogBytes = batch.MaxLogBytes
 
 // lookupGrace is how long a pod just created may be missing from the
 // informer's cache before the backend asks the API server about it.
@@ -103,7 +103,7 @@ var (
 // New checks cfg and returns a backend that talks to the cluster through
 // api (see [NewClient]); log may be nil.
 func New(cfg Config, api API, log *slog.Logger) (*Backend, error) {
-	if err := cfg.validate(); err != nil {
+	if err := CheckConfig(cfg); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
@@ -117,11 +117,6 @@ func New(cfg Config, api API, log *slog.Logger) (*Backend, error) {
 		cfg: cfg, api: api, log: log.With("backend", Name, "namespace", cfg.Namespace),
 		now: time.Now, gone: map[string]remembered{}, decided: map[string]remembered{},
 		preflight: fmt.Errorf("kubernetes: the backend has not been started"),
-	}
-	// The canonical pod uses the site's defaults: building it catches a
-	// default above the site's maximum before any user meets it.
-	if _, err := b.canonicalPod(); err != nil {
-		return nil, fmt.Errorf("kubernetes: configuration: %w", err)
 	}
 	return b, nil
 }

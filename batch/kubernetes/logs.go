@@ -45,7 +45,7 @@ func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
 		}
 	}
 	if truncated {
-		return "[output truncated to its last 4 MiB]\n" + text, nil
+		return batch.TruncatedNote + text, nil
 	}
 	return text, nil
 }

@@ -12,7 +12,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -25,9 +24,6 @@ import (
 
 // Name is the backend's canonical name.
 const Name = "local"
-
-// MaxLogBytes bounds the output kept for one step.
-const MaxLogBytes = 4 << 20
 
 // Backend is the local backend.
 type Backend struct {
@@ -140,15 +136,9 @@ func (b *Backend) CancelUnrecorded(ctx context.Context, s batch.Spec) error {
 
 // Logs implements batch.Backend.
 func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
-	var res worker.JobLogsResult
-	err := b.Runner.Call(ctx, j.Spec.User, "job.logs", worker.JobLogsArgs{
-		Path: filepath.Join(ref(j).JobDir, jobscript.OutputFile), MaxBytes: MaxLogBytes,
-	}, &res)
+	out, err := worker.ReadOutput(ctx, b.Runner, j.Spec.User, ref(j).JobDir)
 	if err != nil {
 		return "", fmt.Errorf("local: logs of job %s: %w", j.Spec.JobID, err)
 	}
-	if res.Truncated {
-		return "[output truncated to its last 4 MiB]\n" + res.Text, nil
-	}
-	return res.Text, nil
+	return out, nil
 }

@@ -34,9 +34,6 @@ import (
 // Name is the backend's canonical name (REANA's "slurmcern" maps to it).
 const Name = "slurm"
 
-// MaxLogBytes bounds the output kept for one step.
-const MaxLogBytes = 4 << 20
-
 // Config is the site's Slurm setup.
 type Config struct {
 	// BinDir holds sbatch, squeue, scancel and scontrol; empty means PATH.
@@ -434,17 +431,11 @@ func (b *Backend) CancelUnrecorded(ctx context.Context, s batch.Spec) error {
 
 // Logs implements batch.Backend.
 func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
-	var res worker.JobLogsResult
-	err := b.Runner.Call(ctx, j.Spec.User, "job.logs", worker.JobLogsArgs{
-		Path: filepath.Join(jobDir(j), jobscript.OutputFile), MaxBytes: MaxLogBytes,
-	}, &res)
+	out, err := worker.ReadOutput(ctx, b.Runner, j.Spec.User, jobDir(j))
 	if err != nil {
 		return "", fmt.Errorf("slurm: logs of job %s: %w", j.Handle.ID, err)
 	}
-	if res.Truncated {
-		return "[output truncated to its last 4 MiB]\n" + res.Text, nil
-	}
-	return res.Text, nil
+	return out, nil
 }
 
 // pollTimeout bounds one squeue; a controller that does not answer within

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/jobscript"
 	"github.com/reana-site/reana-site/daemon/userproc"
 )
@@ -314,6 +315,22 @@ func jobLogs(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, erro
 	}
 	res.Text = strings.ToValidUTF8(string(b), "\uFFFD")
 	return res, nil
+}
+
+// ReadOutput reads a batch job's output file (stdout and stderr as the job
+// script wrote them) in jobDir as the job's user, keeping its last
+// batch.MaxLogBytes: every backend whose jobs write output.log shows it
+// this way.
+func ReadOutput(ctx context.Context, r batch.Runner, acct batch.Account, jobDir string) (string, error) {
+	var res JobLogsResult
+	err := r.Call(ctx, acct, "job.logs", JobLogsArgs{Path: filepath.Join(jobDir, jobscript.OutputFile), MaxBytes: batch.MaxLogBytes}, &res)
+	if err != nil {
+		return "", err
+	}
+	if res.Truncated {
+		return batch.TruncatedNote + res.Text, nil
+	}
+	return res.Text, nil
 }
 
 // ExecArgs runs a program as the user (batch-system commands such as
