@@ -18,6 +18,7 @@ import (
 	"github.com/reana-site/reana-site/batch/htcondor"
 	"github.com/reana-site/reana-site/batch/kubernetes"
 	"github.com/reana-site/reana-site/containers"
+	"github.com/reana-site/reana-site/daemon/spec"
 )
 
 // Prefix is the environment prefix of every setting.
@@ -235,12 +236,11 @@ func (c *Config) Validate() error {
 		bad("DISK_QUOTA_BYTES", "must not be negative")
 	}
 	known := map[string]bool{"local": true, "slurm": true, "htcondor": true, "kubernetes": true}
-	// REANA's names for the same batch systems.
-	alias := map[string]string{"slurmcern": "slurm", "htcondorcern": "htcondor"}
 	enabled := map[string]bool{}
 	for i, b := range c.Backends {
 		b = strings.TrimSpace(b)
-		if a, ok := alias[b]; ok {
+		// REANA's names for the same batch systems (slurmcern, htcondorcern).
+		if a, err := spec.CanonicalBackend(b); err == nil && a != "" {
 			b = a
 		}
 		c.Backends[i] = b
@@ -249,7 +249,7 @@ func (c *Config) Validate() error {
 		}
 		enabled[b] = true
 	}
-	if a, ok := alias[c.DefaultBackend]; ok {
+	if a, err := spec.CanonicalBackend(c.DefaultBackend); err == nil && a != "" {
 		c.DefaultBackend = a
 	}
 	if !enabled[c.DefaultBackend] {
