@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"time"
 )
@@ -184,7 +185,17 @@ type QueryFunc func(ctx context.Context, argv []string) (stdout, stderr []byte, 
 
 // RunQuery is the QueryFunc that runs argv directly.
 func RunQuery(ctx context.Context, argv []string) (stdout, stderr []byte, err error) {
+	return RunQueryEnv(ctx, argv, nil)
+}
+
+// RunQueryEnv runs argv directly with env added to the daemon's
+// environment (CONDOR_CONFIG for a site whose HTCondor configuration is
+// elsewhere).
+func RunQueryEnv(ctx context.Context, argv, env []string) (stdout, stderr []byte, err error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()

@@ -97,12 +97,9 @@ func (b *Backend) query(ctx context.Context, argv []string) ([]byte, []byte, err
 	if b.Query != nil {
 		return b.Query(ctx, argv)
 	}
-	if cf := b.Config.ConfigFile; cf != "" {
-		// The daemon's own queries see the same configuration as the
-		// users' commands.
-		argv = append([]string{"/usr/bin/env", "CONDOR_CONFIG=" + cf}, argv...)
-	}
-	return batch.RunQuery(ctx, argv)
+	// The daemon's own queries see the same configuration as the users'
+	// commands.
+	return batch.RunQueryEnv(ctx, argv, b.env())
 }
 
 // unreachable recognises HTCondor's messages for a schedd (or collector)
