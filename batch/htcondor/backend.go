@@ -168,22 +168,17 @@ func (b *Backend) Submit(ctx context.Context, s batch.Spec) (batch.Handle, error
 	argv = append(argv, filepath.Join(s.JobDir, SubmitFile))
 	args := worker.BatchSubmitArgs{JobDir: s.JobDir, Script: script, Command: s.Command, Argv: argv,
 		Files: map[string]string{SubmitFile: desc}, Env: b.env(), MaybeSubmitted: maybeSubmitted}
-	var res worker.BatchSubmitResult
-	if err := b.Runner.Call(ctx, s.User, "job.submit", args, &res); err != nil {
+	var ad Ad
+	res, found, err := worker.SubmitOnce(ctx, b.Runner, s.User, args, func(ctx context.Context) (bool, error) {
+		a, found, err := b.findSubmitted(ctx, s)
+		ad = a
+		return found, err
+	})
+	if err != nil {
 		return batch.Handle{}, fmt.Errorf("htcondor: submit job %s: %w", s.JobID, err)
 	}
-	if res.Interrupted {
-		a, found, err := b.findSubmitted(ctx, s)
-		if err != nil {
-			return batch.Handle{}, fmt.Errorf("htcondor: look for the job of an interrupted submission: %w", err)
-		}
-		if found {
-			return b.handle(s, a.Cluster, a.Proc), nil
-		}
-		args.Force = true
-		if err := b.Runner.Call(ctx, s.User, "job.submit", args, &res); err != nil {
-			return batch.Handle{}, fmt.Errorf("htcondor: submit job %s: %w", s.JobID, err)
-		}
+	if found {
+		return b.handle(s, ad.Cluster, ad.Proc), nil
 	}
 	if res.ExitCode != 0 || res.ID == "" {
 		return batch.Handle{}, classify("condor_submit", res.Stderr, fmt.Errorf("exit status %d", res.ExitCode))

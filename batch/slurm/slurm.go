@@ -180,22 +180,19 @@ func (b *Backend) Submit(ctx context.Context, s batch.Spec) (batch.Handle, error
 		return batch.Handle{}, err
 	}
 	args := worker.BatchSubmitArgs{JobDir: s.JobDir, Script: script, Command: s.Command, Argv: argv}
-	var res worker.BatchSubmitResult
-	if err := b.Runner.Call(ctx, s.User, "job.submit", args, &res); err != nil {
+	// An earlier submission that got as far as sbatch but not as recording
+	// its answer is found by its comment.
+	var foundID string
+	res, found, err := worker.SubmitOnce(ctx, b.Runner, s.User, args, func(ctx context.Context) (bool, error) {
+		id, err := b.findByComment(ctx, s.User.Name, Comment(s))
+		foundID = id
+		return id != "", err
+	})
+	if err != nil {
 		return batch.Handle{}, fmt.Errorf("slurm: submit job %s: %w", s.JobID, err)
 	}
-	if res.Interrupted {
-		// An earlier submission got as far as sbatch but not as recording
-		// its answer: find the job by its comment before trying again.
-		if id, err := b.findByComment(ctx, s.User.Name, Comment(s)); err != nil {
-			return batch.Handle{}, err
-		} else if id != "" {
-			return b.handle(s, id), nil
-		}
-		args.Force = true
-		if err := b.Runner.Call(ctx, s.User, "job.submit", args, &res); err != nil {
-			return batch.Handle{}, fmt.Errorf("slurm: submit job %s: %w", s.JobID, err)
-		}
+	if found {
+		return b.handle(s, foundID), nil
 	}
 	if res.ExitCode != 0 || res.ID == "" {
 		return batch.Handle{}, classify("sbatch", []byte(res.Stderr), fmt.Errorf("exit status %d", res.ExitCode))

@@ -409,6 +409,31 @@ type BatchSubmitArgs struct {
 	MaybeSubmitted string `json:"maybe_submitted,omitempty"`
 }
 
+// SubmitOnce runs a batch submission as the user, at most once per job.
+// When an earlier attempt may have reached the scheduler without recording
+// its answer (the daemon died in between), find looks for that job first;
+// only when it finds none is the submission made again. found reports that
+// find found it, in which case res is empty and the caller uses what find
+// returned.
+func SubmitOnce(ctx context.Context, r batch.Runner, acct batch.Account, args BatchSubmitArgs, find func(context.Context) (bool, error)) (res BatchSubmitResult, found bool, err error) {
+	if err := r.Call(ctx, acct, "job.submit", args, &res); err != nil {
+		return res, false, err
+	}
+	if !res.Interrupted {
+		return res, false, nil
+	}
+	if found, err := find(ctx); err != nil || found {
+		if err != nil {
+			err = fmt.Errorf("look for the job of an interrupted submission: %w", err)
+		}
+		return BatchSubmitResult{}, found, err
+	}
+	args.Force = true
+	res = BatchSubmitResult{}
+	err = r.Call(ctx, acct, "job.submit", args, &res)
+	return res, false, err
+}
+
 // BatchSubmitResult is the scheduler's answer, or the id recorded by an
 // earlier submission of the same job.
 type BatchSubmitResult struct {
