@@ -54,11 +54,7 @@ func TestContainersRoot6FitInImages(t *testing.T) {
 			assert.Contains(t, logs, "running in image")
 			assert.Contains(t, logs, "debian:12-slim")
 
-			dl := alice.WorkDir(t, "")
-			alice.MustClient(t, dir, "download", "-w", "boxed.1", "results/plot.png", "-o", dl)
-			got, err := os.ReadFile(filepath.Join(dl, "results", "plot.png"))
-			require.NoError(t, err)
-			assert.Equal(t, expectedOutputs(t, alice, "1000"), got, "the image's tools give the same plot")
+			assertDownloadedPlot(t, alice, dir, "boxed.1", "1000")
 			assertOwnedBy(t, d.WorkspaceOf(alice, wf.ID), alice)
 		})
 	}

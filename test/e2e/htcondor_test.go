@@ -124,11 +124,7 @@ func TestHTCondorRoot6FitAsTheUser(t *testing.T) {
 	logs := alice.MustClient(t, dir, "logs", "-w", "condor-fit.1")
 	assert.Contains(t, logs, "fit result")
 
-	dl := alice.WorkDir(t, "")
-	alice.MustClient(t, dir, "download", "-w", "condor-fit.1", "results/plot.png", "-o", dl)
-	got, err := os.ReadFile(filepath.Join(dl, "results", "plot.png"))
-	require.NoError(t, err)
-	assert.Equal(t, expectedOutputs(t, alice, "2000"), got)
+	assertDownloadedPlot(t, alice, dir, "condor-fit.1", "2000")
 	assertOwnedBy(t, d.WorkspaceOf(alice, wf.ID), alice)
 }
 

@@ -140,11 +140,7 @@ func TestKubernetesRoot6FitAsTheUser(t *testing.T) {
 	assert.Contains(t, logs, "fit result")
 	assert.Contains(t, logs, "gendata")
 
-	dl := alice.WorkDir(t, "")
-	alice.MustClient(t, dir, "download", "-w", "kube-fit.1", "results/plot.png", "-o", dl)
-	got, err := os.ReadFile(filepath.Join(dl, "results", "plot.png"))
-	require.NoError(t, err)
-	assert.Equal(t, expectedOutputs(t, alice, "2000"), got)
+	assertDownloadedPlot(t, alice, dir, "kube-fit.1", "2000")
 	// The stand-in kubelet ran each command as the pod says: the files
 	// the steps wrote are alice's.
 	assertOwnedBy(t, d.WorkspaceOf(alice, wf.ID), alice)

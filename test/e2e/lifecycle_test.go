@@ -34,6 +34,18 @@ func expectedOutputs(t *testing.T, u *User, events string) []byte {
 	return b
 }
 
+// assertDownloadedPlot downloads the run's plot as the user with
+// reana-client and compares it with what the demo's programs produce for
+// that many events.
+func assertDownloadedPlot(t *testing.T, u *User, dir, run, events string) {
+	t.Helper()
+	dl := u.WorkDir(t, "")
+	u.MustClient(t, dir, "download", "-w", run, "results/plot.png", "-o", dl)
+	got, err := os.ReadFile(filepath.Join(dl, "results", "plot.png"))
+	require.NoError(t, err)
+	assert.Equal(t, expectedOutputs(t, u, events), got, "the downloaded plot differs from what the programs produce")
+}
+
 func TestRoot6FitAsTheUser(t *testing.T) {
 	d, alice, _ := shared(t)
 	dir := alice.WorkDir(t, "root6-fit")

@@ -111,11 +111,7 @@ func TestSlurmRoot6FitAsTheUser(t *testing.T) {
 	assert.Contains(t, logs, "fit result")
 	assert.Contains(t, logs, "Slurm")
 
-	dl := alice.WorkDir(t, "")
-	alice.MustClient(t, dir, "download", "-w", "slurm-fit.1", "results/plot.png", "-o", dl)
-	got, err := os.ReadFile(filepath.Join(dl, "results", "plot.png"))
-	require.NoError(t, err)
-	assert.Equal(t, expectedOutputs(t, alice, "2000"), got)
+	assertDownloadedPlot(t, alice, dir, "slurm-fit.1", "2000")
 	assertOwnedBy(t, d.WorkspaceOf(alice, wf.ID), alice)
 }
 
