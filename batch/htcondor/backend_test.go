@@ -111,6 +111,19 @@ func (f *fakeCondor) query(_ context.Context, argv []string) ([]byte, []byte, er
 
 func errorsIsUnavailable(err error) bool { return errors.Is(err, batch.ErrUnavailable) }
 
+// submitted is alice's job "job-a", submitted as 12.0 at t0 to a fresh
+// fake pool: the start of most tests here.
+func submitted(t *testing.T) (t0 time.Time, f *fakeCondor, c *clock, b *Backend, s batch.Spec, h batch.Handle) {
+	t.Helper()
+	t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	f, c = newFake(), &clock{t: t0}
+	b = newBackend(f, c)
+	s = spec("job-a")
+	h, err := b.Submit(context.Background(), s)
+	require.NoError(t, err)
+	return t0, f, c, b, s, h
+}
+
 func spec(id string) batch.Spec {
 	return batch.Spec{JobID: id, WorkflowID: "wf-1", WorkflowName: "fit.1", StepName: "fitdata",
 		Command: "python fit.py", Workspace: "/home/alice/reana/wf-1", JobDir: "/home/alice/reana/jobs/wf-1/" + id,
@@ -217,11 +230,7 @@ func poll(t *testing.T, b *Backend, j batch.Job) (batch.Status, batch.Job) {
 }
 
 func TestFollowingTheLog(t *testing.T) {
-	f, c := newFake(), &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
-	b := newBackend(f, c)
-	s := spec("job-a")
-	h, err := b.Submit(context.Background(), s)
-	require.NoError(t, err)
+	_, f, _, b, s, h := submitted(t)
 	j := batch.Job{Spec: s, Handle: h}
 
 	f.logs[s.JobDir] = evSubmit + evExecute + "005 (012.000.000) 2026-11-25 10:00:30 Job term" // cut mid-event
@@ -298,11 +307,7 @@ func TestEnds(t *testing.T) {
 func ptr(i int) *int { return &i }
 
 func TestHeldPastTheLimitIsRemovedWithItsReason(t *testing.T) {
-	f, c := newFake(), &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
-	b := newBackend(f, c)
-	s := spec("job-a")
-	h, err := b.Submit(context.Background(), s)
-	require.NoError(t, err)
+	_, f, c, b, s, h := submitted(t)
 	f.logs[s.JobDir] = evSubmit + evExecute + evHeld
 	c.t = time.Date(2026, 11, 25, 10, 30, 0, 0, time.UTC)
 	st, j := poll(t, b, batch.Job{Spec: s, Handle: h})
@@ -387,12 +392,7 @@ func ad(reanaJob string, status int, reason string) string {
 }
 
 func TestScheddDownDuringFallbackKeepsWaiting(t *testing.T) {
-	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	f, c := newFake(), &clock{t: t0}
-	b := newBackend(f, c)
-	s := spec("job-a")
-	h, err := b.Submit(context.Background(), s)
-	require.NoError(t, err)
+	t0, f, c, b, s, h := submitted(t)
 	f.queryErr = "\n-- Failed to fetch ads from: <10.0.0.1:9618> : schedd01\nCEDAR:6001:Failed to connect to <10.0.0.1:9618>\n"
 	c.t = t0.Add(2 * DefaultLogGrace)
 	out, err := b.Status(context.Background(), []batch.Job{{Spec: s, Handle: h}})
@@ -401,12 +401,7 @@ func TestScheddDownDuringFallbackKeepsWaiting(t *testing.T) {
 }
 
 func TestSilentLogsAreCheckedRarely(t *testing.T) {
-	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	f, c := newFake(), &clock{t: t0}
-	b := newBackend(f, c)
-	s := spec("job-a")
-	h, err := b.Submit(context.Background(), s)
-	require.NoError(t, err)
+	_, f, c, b, s, h := submitted(t)
 	f.logs[s.JobDir] = evSubmit + evExecute
 	f.queue = ad("job-a", 2, "undefined")
 	j := batch.Job{Spec: s, Handle: h}
@@ -492,12 +487,7 @@ func TestConstraints(t *testing.T) {
 }
 
 func TestSuccessWithoutExitStatusFailsAfterTheGrace(t *testing.T) {
-	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	f, c := newFake(), &clock{t: t0}
-	b := newBackend(f, c)
-	s := spec("job-a")
-	h, err := b.Submit(context.Background(), s)
-	require.NoError(t, err)
+	t0, f, c, b, s, h := submitted(t)
 	f.logs[s.JobDir] = evSubmit + evExecute + evTerminated(0)
 	st, j := poll(t, b, batch.Job{Spec: s, Handle: h})
 	assert.Equal(t, batch.Running, st.State, "the exit-status file may not be visible over NFS yet")
@@ -508,12 +498,7 @@ func TestSuccessWithoutExitStatusFailsAfterTheGrace(t *testing.T) {
 }
 
 func TestHeldSeenOnlyByTheScheddTimesOut(t *testing.T) {
-	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	f, c := newFake(), &clock{t: t0}
-	b := newBackend(f, c)
-	s := spec("job-a")
-	h, err := b.Submit(context.Background(), s)
-	require.NoError(t, err)
+	t0, f, c, b, s, h := submitted(t)
 	f.queue = fmt.Sprintf("job-a 12 0 alice 5 0 false undefined %d Disk quota exceeded\n", t0.Unix())
 	c.t = t0.Add(2 * DefaultLogGrace)
 	st, j := poll(t, b, batch.Job{Spec: s, Handle: h})
@@ -534,12 +519,7 @@ func TestHeldSeenOnlyByTheScheddTimesOut(t *testing.T) {
 }
 
 func TestFailedRemovalOfAHeldJobIsRetriedAfterTheGrace(t *testing.T) {
-	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	f, c := newFake(), &clock{t: t0}
-	b := newBackend(f, c)
-	s := spec("job-a")
-	h, err := b.Submit(context.Background(), s)
-	require.NoError(t, err)
+	t0, f, c, b, s, h := submitted(t)
 	f.logs[s.JobDir] = evSubmit + evExecute + evHeld
 	f.execErr = "\nCEDAR:6001:Failed to connect to <10.0.0.1:9618>\nNo result found for job 12.0\n"
 	c.t = t0.Add(2 * time.Hour)
@@ -559,12 +539,7 @@ func TestFailedRemovalOfAHeldJobIsRetriedAfterTheGrace(t *testing.T) {
 }
 
 func TestUnreadableLogIsAskedOfTheSchedd(t *testing.T) {
-	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	f, c := newFake(), &clock{t: t0}
-	b := newBackend(f, c)
-	s := spec("job-a")
-	h, err := b.Submit(context.Background(), s)
-	require.NoError(t, err)
+	t0, f, c, b, s, h := submitted(t)
 	f.followErr = "/home/alice/reana/jobs/wf-1/job-a/events.log is not a regular file"
 	f.history = ad("job-a", 4, "undefined")
 	f.exits[s.JobDir] = 0
@@ -577,11 +552,7 @@ func TestUnreadableLogIsAskedOfTheSchedd(t *testing.T) {
 }
 
 func TestNotAnEventLog(t *testing.T) {
-	f, c := newFake(), &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
-	b := newBackend(f, c)
-	s := spec("job-a")
-	h, err := b.Submit(context.Background(), s)
-	require.NoError(t, err)
+	_, f, _, b, s, h := submitted(t)
 	f.logs[s.JobDir] = strings.Repeat(`{"MyType": "SubmitEvent"}`+"\n", 100000) // a JSON log
 	st, _ := poll(t, b, batch.Job{Spec: s, Handle: h})
 	assert.Equal(t, batch.Failed, st.State)

@@ -57,6 +57,19 @@ func restricted(t *testing.T, pod *corev1.Pod) []string {
 
 // TestEveryPodPassesRestricted builds every kind of pod the builder makes
 // and runs the Pod Security evaluator on each.
+// buildWith builds the pod of the test spec and config as edited (either
+// edit may be nil).
+func buildWith(editSpec func(*batch.Spec), editCfg func(*Config)) (*corev1.Pod, error) {
+	spec, cfg := testSpec(), testConfig()
+	if editSpec != nil {
+		editSpec(&spec)
+	}
+	if editCfg != nil {
+		editCfg(&cfg)
+	}
+	return BuildPod(spec, cfg)
+}
+
 func TestEveryPodPassesRestricted(t *testing.T) {
 	variants := []struct {
 		name string
@@ -95,14 +108,7 @@ func TestEveryPodPassesRestricted(t *testing.T) {
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			spec, cfg := testSpec(), testConfig()
-			if v.spec != nil {
-				v.spec(&spec)
-			}
-			if v.cfg != nil {
-				v.cfg(&cfg)
-			}
-			pod, err := BuildPod(spec, cfg)
+			pod, err := buildWith(v.spec, v.cfg)
 			require.NoError(t, err)
 			assert.Empty(t, restricted(t, pod))
 			assertValidMeta(t, pod)
@@ -411,14 +417,7 @@ func TestBuildPodVariants(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			spec, cfg := testSpec(), testConfig()
-			if tt.spec != nil {
-				tt.spec(&spec)
-			}
-			if tt.cfg != nil {
-				tt.cfg(&cfg)
-			}
-			pod, err := BuildPod(spec, cfg)
+			pod, err := buildWith(tt.spec, tt.cfg)
 			require.NoError(t, err)
 			tt.check(t, pod)
 			assert.Empty(t, restricted(t, pod))
@@ -467,14 +466,7 @@ func TestBuildPodRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			spec, cfg := testSpec(), testConfig()
-			if tt.spec != nil {
-				tt.spec(&spec)
-			}
-			if tt.cfg != nil {
-				tt.cfg(&cfg)
-			}
-			_, err := BuildPod(spec, cfg)
+			_, err := buildWith(tt.spec, tt.cfg)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 		})
