@@ -1198,24 +1198,19 @@ def make_job(cmds, keys, lines, mac, qline, cwd, batch_name, proc):
         raise SubmitError("\nERROR: on Line %d of submit file: request_cpus = %s: stand-in: only whole numbers are "
                           "emulated\n" % (line_of("request_cpus"), cpus))
     ad.set("RequestCpus", int(cpus))
-    mem = get("request_memory")
-    if mem is not None:
-        mb = parse_size(mem, "M", "M")
-        if mb is None:
-            ad.set_expr("RequestMemory", classad_value_text(mem, "request_memory", line_of("request_memory")))
+    # Stand-in defaults; HTCondor's are JOB_DEFAULT_REQUESTMEMORY and
+    # JOB_DEFAULT_REQUESTDISK.
+    for key, attr, unit, default in (("request_memory", "RequestMemory", "M", 128),
+                                     ("request_disk", "RequestDisk", "K", 1024)):
+        value = get(key)
+        if value is None:
+            ad.set(attr, default)
+            continue
+        size = parse_size(value, unit, unit)
+        if size is None:
+            ad.set_expr(attr, classad_value_text(value, key, line_of(key)))
         else:
-            ad.set("RequestMemory", mb)
-    else:
-        ad.set("RequestMemory", 128)  # stand-in default; HTCondor: JOB_DEFAULT_REQUESTMEMORY
-    disk = get("request_disk")
-    if disk is not None:
-        kb = parse_size(disk, "K", "K")
-        if kb is None:
-            ad.set_expr("RequestDisk", classad_value_text(disk, "request_disk", line_of("request_disk")))
-        else:
-            ad.set("RequestDisk", kb)
-    else:
-        ad.set("RequestDisk", 1024)  # stand-in default; HTCondor: JOB_DEFAULT_REQUESTDISK
+            ad.set(attr, size)
     g = get("accounting_group")
     if g and g.strip():
         g = g.strip()
