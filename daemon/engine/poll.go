@@ -98,28 +98,21 @@ const waitPrefix = "waiting: step "
 // hold with its reason) in `reana-client status -v`, and clears the
 // message once no step waits for a reason.
 func (e *Engine) noteWaits(ctx context.Context, jobs []batch.Job, owners map[string]store.Workflow, states map[string]batch.Status) {
-	msgs := map[string]string{}
+	msgs := map[string]string{} // workflow id -> its message ("" for none)
+	wfs := map[string]store.Workflow{}
 	for _, bj := range jobs {
 		wf := owners[bj.Spec.JobID]
-		st, ok := states[bj.Spec.JobID]
-		if _, seen := msgs[wf.ID]; !seen {
-			msgs[wf.ID] = ""
-		}
-		if ok && !st.State.Terminal() && st.Reason != "" && msgs[wf.ID] == "" {
+		wfs[wf.ID] = wf
+		if st, ok := states[bj.Spec.JobID]; ok && !st.State.Terminal() && st.Reason != "" && msgs[wf.ID] == "" {
 			msgs[wf.ID] = waitPrefix + bj.Spec.StepName + ": " + st.Reason
 		}
 	}
-	for _, bj := range jobs {
-		wf := owners[bj.Spec.JobID]
-		msg, pending := msgs[wf.ID]
-		if !pending {
-			continue
-		}
-		delete(msgs, wf.ID)
+	for id, wf := range wfs {
+		msg := msgs[id]
 		if msg == wf.StatusMessage || (msg == "" && !strings.HasPrefix(wf.StatusMessage, waitPrefix)) {
 			continue
 		}
-		e.setStatusMessage(ctx, wf.ID, msg)
+		e.setStatusMessage(ctx, id, msg)
 	}
 }
 
