@@ -12,27 +12,26 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/daemon/store"
-	"github.com/reana-site/reana-site/daemon/userproc"
-	"github.com/reana-site/reana-site/daemon/worker"
 )
 
 // fileError answers a failed workspace operation with the status the
 // contract lists for it.
 func (s *Server) fileError(w http.ResponseWriter, r *http.Request, what string, err error) {
-	var ue *userproc.Error
+	var ue *asuser.Error
 	if errors.As(err, &ue) {
 		switch ue.Kind {
-		case userproc.KindBadPath:
+		case asuser.KindBadPath:
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid path: %s.", ue.Message))
 			return
-		case userproc.KindNotFound:
+		case asuser.KindNotFound:
 			writeError(w, http.StatusNotFound, fmt.Sprintf("%s: no such file or directory in the workspace.", what))
 			return
-		case userproc.KindDenied:
+		case asuser.KindDenied:
 			writeError(w, http.StatusForbidden, fmt.Sprintf("%s: permission denied.", what))
 			return
-		case userproc.KindTooLarge:
+		case asuser.KindTooLarge:
 			writeError(w, http.StatusBadRequest, ue.Message)
 			return
 		}
@@ -92,8 +91,7 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pattern := strings.TrimLeft(q.Get("file_name"), "/")
-	var entries []worker.Entry
-	err := s.Runner.Call(r.Context(), callerOf(r).Account, "fs.list", worker.ListArgs{Workspace: wf.WorkspacePath, Pattern: pattern, Search: search}, &entries)
+	entries, err := asuser.List(r.Context(), s.Runner, callerOf(r).Account, asuser.ListArgs{Workspace: wf.WorkspacePath, Pattern: pattern, Search: search})
 	if err != nil {
 		s.fileError(w, r, "List files", err)
 		return
@@ -129,8 +127,7 @@ func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var entries []worker.Entry
-	err := s.Runner.Call(r.Context(), callerOf(r).Account, "fs.du", worker.ListArgs{Workspace: wf.WorkspacePath, Summarize: body.Summarize, Search: search}, &entries)
+	entries, err := asuser.DiskUsage(r.Context(), s.Runner, callerOf(r).Account, asuser.ListArgs{Workspace: wf.WorkspacePath, Summarize: body.Summarize, Search: search})
 	if err != nil {
 		s.fileError(w, r, "Disk usage", err)
 		return
@@ -215,7 +212,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		tooLarge()
 		return
 	}
-	sess, err := s.Runner.Open(r.Context(), c.Account, "fs.upload", worker.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel})
+	sess, err := asuser.OpenUpload(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel})
 	if err != nil {
 		s.fileError(w, r, "Upload "+name, err)
 		return
@@ -237,7 +234,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("Upload of %s was interrupted: %v", name, copyErr))
 		return
 	}
-	var res worker.UploadResult
+	var res asuser.UploadResult
 	if err := sess.End(true, &res); err != nil {
 		s.fileError(w, r, "Upload "+name, err)
 		return
@@ -268,8 +265,8 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if strings.ContainsAny(rel, "*?[") {
-		var matches []string
-		if err := s.Runner.Call(r.Context(), c.Account, "fs.glob", worker.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel}, &matches); err != nil {
+		matches, err := asuser.Glob(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel})
+		if err != nil {
 			s.fileError(w, r, "Download "+raw, err)
 			return
 		}
@@ -283,7 +280,7 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		}
 		rel = matches[0]
 	}
-	sess, err := s.Runner.Open(r.Context(), c.Account, "fs.open", worker.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel})
+	sess, err := asuser.OpenFile(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel})
 	if err != nil {
 		s.fileError(w, r, "Download "+raw, err)
 		return
@@ -306,7 +303,7 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) sendZip(w http.ResponseWriter, r *http.Request, wf store.Workflow, rel string, paths []string) {
-	sess, err := s.Runner.Open(r.Context(), callerOf(r).Account, "fs.zip", worker.ZipArgs{Workspace: wf.WorkspacePath, Paths: paths})
+	sess, err := s.Runner.Open(r.Context(), callerOf(r).Account, asuser.OpFSZip, asuser.ZipArgs{Workspace: wf.WorkspacePath, Paths: paths})
 	if err != nil {
 		s.fileError(w, r, "Download "+rel, err)
 		return
@@ -341,10 +338,10 @@ func (s *Server) deleteFiles(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("Invalid file name %q: it must name a file inside the workspace (no '..', NUL or backslash).", raw))
 		return
 	}
-	var res worker.DeleteResult
-	if err := s.Runner.Call(r.Context(), callerOf(r).Account, "fs.delete", worker.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel}, &res); err != nil {
-		var ue *userproc.Error
-		if errors.As(err, &ue) && ue.Kind == userproc.KindBadPath {
+	res, err := asuser.Delete(r.Context(), s.Runner, callerOf(r).Account, asuser.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel})
+	if err != nil {
+		var ue *asuser.Error
+		if errors.As(err, &ue) && ue.Kind == asuser.KindBadPath {
 			writeError(w, http.StatusForbidden, fmt.Sprintf("Invalid path: %s.", ue.Message))
 			return
 		}
@@ -386,9 +383,9 @@ func (s *Server) moveFiles(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Source and target must name paths inside the workspace (no '..', NUL or backslash).")
 		return
 	}
-	err := s.Runner.Call(r.Context(), callerOf(r).Account, "fs.move", worker.MoveArgs{Workspace: wf.WorkspacePath, Source: src, Target: dst}, nil)
+	err := asuser.Move(r.Context(), s.Runner, callerOf(r).Account, asuser.MoveArgs{Workspace: wf.WorkspacePath, Source: src, Target: dst})
 	if err != nil {
-		if userproc.IsKind(err, userproc.KindExists) {
+		if asuser.IsKind(err, asuser.KindExists) {
 			writeError(w, http.StatusConflict, fmt.Sprintf("%s already exists.", q.Get("target")))
 			return
 		}
@@ -417,14 +414,14 @@ func (s *Server) prune(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = json.Unmarshal(wf.Spec, &doc)
 	q := r.URL.Query()
-	args := worker.PruneArgs{
+	args := asuser.PruneArgs{
 		Workspace:      wf.WorkspacePath,
 		Inputs:         append(doc.Inputs.Files, doc.Inputs.Directories...),
 		Outputs:        append(doc.Outputs.Files, doc.Outputs.Directories...),
 		IncludeInputs:  q.Get("include_inputs") == "true",
 		IncludeOutputs: q.Get("include_outputs") == "true",
 	}
-	if err := s.Runner.Call(r.Context(), callerOf(r).Account, "fs.prune", args, nil); err != nil {
+	if err := asuser.Prune(r.Context(), s.Runner, callerOf(r).Account, args); err != nil {
 		s.fileError(w, r, "Prune the workspace", err)
 		return
 	}
@@ -451,13 +448,14 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
 	}
 	listing := ""
 	if a.Status != store.StatusDeleted && b.Status != store.StatusDeleted {
-		var la, lb []worker.Entry
 		acct := callerOf(r).Account
-		if err := s.Runner.Call(r.Context(), acct, "fs.list", worker.ListArgs{Workspace: a.WorkspacePath}, &la); err != nil {
+		la, err := asuser.List(r.Context(), s.Runner, acct, asuser.ListArgs{Workspace: a.WorkspacePath})
+		if err != nil {
 			s.fileError(w, r, "List files", err)
 			return
 		}
-		if err := s.Runner.Call(r.Context(), acct, "fs.list", worker.ListArgs{Workspace: b.WorkspacePath}, &lb); err != nil {
+		lb, err := asuser.List(r.Context(), s.Runner, acct, asuser.ListArgs{Workspace: b.WorkspacePath})
+		if err != nil {
 			s.fileError(w, r, "List files", err)
 			return
 		}
@@ -525,8 +523,8 @@ func lineDiff(a, b []string) []string {
 	return out
 }
 
-func diffListings(na, nb string, la, lb []worker.Entry) string {
-	set := func(es []worker.Entry) map[string]int64 {
+func diffListings(na, nb string, la, lb []asuser.Entry) string {
+	set := func(es []asuser.Entry) map[string]int64 {
 		m := map[string]int64{}
 		for _, e := range es {
 			m[e.Name] = e.Size

@@ -21,25 +21,24 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/daemon/config"
 	"github.com/reana-site/reana-site/daemon/engine"
 	"github.com/reana-site/reana-site/daemon/identity"
 	"github.com/reana-site/reana-site/daemon/store"
-	"github.com/reana-site/reana-site/daemon/userproc"
 )
 
 // Server holds what the handlers need.
 type Server struct {
 	DB      *store.DB
 	Engine  *engine.Engine
-	Runner  *userproc.Runner
+	Runner  *asuser.Runner
 	Config  config.Config
 	Policy  identity.Policy
 	Version string
 	Log     *slog.Logger
 	// Lookup resolves POSIX names through NSS; nil means identity.Lookup.
-	Lookup func(name string) (batch.Account, error)
+	Lookup func(name string) (asuser.Account, error)
 }
 
 // ServerVersion is what /api/you reports as reana_server_version: the
@@ -112,7 +111,7 @@ const callerKey ctxKey = 0
 // caller is the authenticated user of a request.
 type caller struct {
 	User    store.User
-	Account batch.Account
+	Account asuser.Account
 	Token   string
 }
 

@@ -14,12 +14,10 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/daemon/engine"
 	"github.com/reana-site/reana-site/daemon/spec"
 	"github.com/reana-site/reana-site/daemon/store"
-	"github.com/reana-site/reana-site/daemon/userproc"
-	"github.com/reana-site/reana-site/daemon/worker"
 )
 
 // maxSpecBytes bounds a reana.yaml sent as JSON.
@@ -272,13 +270,13 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request) {
 	}
 	// The user's own process creates the workspace, mode 0700; nothing is
 	// recorded if it cannot.
-	if err := s.Runner.Call(r.Context(), c.Account, "fs.create", worker.WorkspaceArgs{Workspace: wf.WorkspacePath, JobsDir: wf.JobsPath}, nil); err != nil {
+	if err := asuser.CreateWorkspace(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: wf.WorkspacePath, JobsDir: wf.JobsPath}); err != nil {
 		s.Log.Warn("create workspace", "user", c.Account.Name, "path", wf.WorkspacePath, "err", err)
 		writeError(w, http.StatusInternalServerError, fmt.Sprintf("Could not create the workspace %s as %s: %v", wf.WorkspacePath, c.Account.Name, err))
 		return
 	}
 	if err := s.DB.CreateWorkflow(r.Context(), wf); err != nil {
-		_ = s.Runner.Call(r.Context(), c.Account, "fs.remove", worker.WorkspaceArgs{Workspace: wf.WorkspacePath, JobsDir: wf.JobsPath}, nil)
+		_ = asuser.RemoveWorkspace(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: wf.WorkspacePath, JobsDir: wf.JobsPath})
 		s.internal(w, r, "create the workflow", err)
 		return
 	}
@@ -394,7 +392,7 @@ func (s *Server) startWorkflow(w http.ResponseWriter, r *http.Request, wf store.
 		clone.Logs, clone.StatusMessage = "", ""
 		clone.ProgressTotal, clone.CPUMillis = 0, 0
 		clone.StopRequested = false
-		if err := s.Runner.Call(r.Context(), c.Account, "fs.create", worker.WorkspaceArgs{Workspace: clone.WorkspacePath, JobsDir: clone.JobsPath}, nil); err != nil {
+		if err := asuser.CreateWorkspace(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: clone.WorkspacePath, JobsDir: clone.JobsPath}); err != nil {
 			writeError(w, http.StatusInternalServerError, "Could not prepare the restarted run: "+err.Error())
 			return
 		}
@@ -447,7 +445,7 @@ var errAlreadyStarted = errors.New("already started")
 
 // checkStartable validates a specification and the start request against
 // it; a non-zero status says how to refuse.
-func (s *Server) checkStartable(ctx context.Context, acct batch.Account, workspace string, doc json.RawMessage, req startRequest) (int, string) {
+func (s *Server) checkStartable(ctx context.Context, acct asuser.Account, workspace string, doc json.RawMessage, req startRequest) (int, string) {
 	sp, _, err := spec.Parse(doc)
 	if err != nil {
 		return http.StatusBadRequest, "Invalid REANA specification: " + err.Error()
@@ -584,7 +582,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflo
 			s.internal(w, r, "delete the workflow", err)
 			return
 		}
-		if err := s.Runner.Call(r.Context(), c.Account, "fs.remove", worker.WorkspaceArgs{Workspace: x.WorkspacePath, JobsDir: x.JobsPath}, nil); err != nil {
+		if err := asuser.RemoveWorkspace(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: x.WorkspacePath, JobsDir: x.JobsPath}); err != nil {
 			s.internal(w, r, "delete the workspace", err)
 			return
 		}
@@ -804,6 +802,6 @@ func (o *orderedJobLogs) json() json.RawMessage {
 	return json.RawMessage(b.String())
 }
 
-var _ = userproc.KindBadPath
+var _ = asuser.KindBadPath
 
 var errStartedMeanwhile = errors.New("workflow started meanwhile")

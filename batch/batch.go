@@ -16,18 +16,9 @@ import (
 	"os"
 	"os/exec"
 	"time"
-)
 
-// Account is the POSIX identity a job runs as. It is looked up through NSS
-// at the time of use, so LDAP/SSSD accounts work and group changes apply to
-// the next job.
-type Account struct {
-	Name   string
-	UID    uint32
-	GID    uint32
-	Groups []uint32
-	Home   string
-}
+	"github.com/reana-site/reana-site/asuser"
+)
 
 // Spec describes one job: one command of one serial step, as REANA's serial
 // engine submits it.
@@ -42,7 +33,7 @@ type Spec struct {
 	JobDir       string // absolute, user-owned directory for job scripts, logs and the exit-status file
 	Env          map[string]string
 	Hints        Hints
-	User         Account
+	User         asuser.Account
 	// Runner, when set, is the argument vector that runs the command in
 	// place of the host shell (an `apptainer exec ... <image> <shell>`);
 	// see jobscript.Options.Runner. Nil runs the command on the host.
@@ -169,13 +160,6 @@ type SpecChecker interface {
 // Stopping such a workflow must not leave that job running.
 type UnrecordedCanceller interface {
 	CancelUnrecorded(ctx context.Context, spec Spec) error
-}
-
-// Runner runs a helper operation as a user (daemon/userproc.Runner is the
-// real one): everything a backend does to a user's files or in the batch
-// system on the user's behalf goes through it.
-type Runner interface {
-	Call(ctx context.Context, acct Account, op string, args, result any) error
 }
 
 // QueryFunc runs a batch-system query command (squeue, condor_q) as the

@@ -7,13 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/stretchr/testify/assert"
 )
 
 func jobsOf(uids ...uint32) []Job {
 	var js []Job
 	for i, u := range uids {
-		js = append(js, Job{Spec: Spec{JobID: string(rune('a' + i)), User: Account{UID: u}}})
+		js = append(js, Job{Spec: Spec{JobID: string(rune('a' + i)), User: asuser.Account{UID: u}}})
 	}
 	return js
 }

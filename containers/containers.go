@@ -36,6 +36,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 )
 
@@ -107,7 +108,7 @@ func (c Config) Validate() []error {
 	if c.Apptainer != "" && strings.Contains(c.Apptainer, "/") && !filepath.IsAbs(c.Apptainer) {
 		errs = append(errs, fmt.Errorf("apptainer path must be a command name or an absolute path, got %q", c.Apptainer))
 	}
-	if c.ImageCache != "" && !filepath.IsAbs(expand(c.ImageCache, batch.Account{Name: "u", UID: 1, Home: "/h"})) {
+	if c.ImageCache != "" && !filepath.IsAbs(expand(c.ImageCache, asuser.Account{Name: "u", UID: 1, Home: "/h"})) {
 		errs = append(errs, fmt.Errorf("image cache must be an absolute path (template), got %q", c.ImageCache))
 	}
 	for _, r := range c.UnpackedRoots {
@@ -153,12 +154,12 @@ func checkBind(b string) error {
 	return nil
 }
 
-func expand(template string, acct batch.Account) string {
+func expand(template string, acct asuser.Account) string {
 	return filepath.Clean(strings.NewReplacer("{user}", acct.Name, "{uid}", fmt.Sprint(acct.UID), "{home}", acct.Home).Replace(template))
 }
 
 // CacheDir is the image cache for acct; empty when the site has none.
-func (c Config) CacheDir(acct batch.Account) string {
+func (c Config) CacheDir(acct asuser.Account) string {
 	if c.ImageCache == "" {
 		return ""
 	}

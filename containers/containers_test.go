@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/jobscript"
 )
@@ -70,14 +71,14 @@ func TestExecArgsInJobScript(t *testing.T) {
 	require.NoError(t, err)
 	script, err := jobscript.Render(spec, jobscript.Options{RedirectOutput: true, Runner: argv})
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(jd, jobscript.ScriptFile), []byte(script), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(jd, asuser.ScriptFile), []byte(script), 0o700))
 	command := `echo "shell=${BASH_VERSION:+bash} it's $((6*7))"; exit 4`
-	require.NoError(t, os.WriteFile(filepath.Join(jd, jobscript.CommandFile), []byte(command), 0o600))
-	_ = exec.Command("/bin/sh", filepath.Join(jd, jobscript.ScriptFile)).Run()
-	out, err := os.ReadFile(filepath.Join(jd, jobscript.OutputFile))
+	require.NoError(t, os.WriteFile(filepath.Join(jd, asuser.CommandFile), []byte(command), 0o600))
+	_ = exec.Command("/bin/sh", filepath.Join(jd, asuser.ScriptFile)).Run()
+	out, err := os.ReadFile(filepath.Join(jd, asuser.OutputFile))
 	require.NoError(t, err)
 	require.Equal(t, "shell=bash it's 42\n", string(out))
-	code, err := os.ReadFile(filepath.Join(jd, jobscript.ExitFile))
+	code, err := os.ReadFile(filepath.Join(jd, asuser.ExitFile))
 	require.NoError(t, err)
 	require.Equal(t, "4", strings.TrimSpace(string(code)))
 }

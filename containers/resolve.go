@@ -10,16 +10,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/reana-site/reana-site/batch"
-	"github.com/reana-site/reana-site/daemon/worker"
+	"github.com/reana-site/reana-site/asuser"
 )
-
-// Runner runs a program as a user; *userproc.Runner is the real one. The
-// resolver uses its "exec" operation, so every look at the user's cache
-// and every pull happens with the user's own permissions.
-type Runner interface {
-	Call(ctx context.Context, acct batch.Account, op string, args, result any) error
-}
 
 // ErrNotFound marks an image that is in none of the places looked at;
 // errors.Is matches a *NotFoundError with it.
@@ -54,7 +46,7 @@ func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 // in progress and use its result.
 type Resolver struct {
 	Config Config
-	Runner Runner
+	Runner asuser.Caller
 
 	mu    sync.Mutex
 	pulls map[string]chan struct{} // by destination path; a token channel of size 1
@@ -71,7 +63,7 @@ type candidate struct {
 	wantDir      bool // SourceUnpacked: a directory; cache: a .sif file or a directory
 }
 
-func (r *Resolver) candidates(img Image, acct batch.Account) []candidate {
+func (r *Resolver) candidates(img Image, acct asuser.Account) []candidate {
 	if img.IsPath() {
 		return []candidate{{path: img.Path, source: "path"}}
 	}
@@ -94,13 +86,13 @@ func (r *Resolver) candidates(img Image, acct batch.Account) []candidate {
 }
 
 // probe asks, as the user, which candidates exist, in one helper call.
-func (r *Resolver) probe(ctx context.Context, acct batch.Account, cands []candidate) (map[string]byte, error) {
+func (r *Resolver) probe(ctx context.Context, acct asuser.Account, cands []candidate) (map[string]byte, error) {
 	argv := []string{"/bin/sh", "-c", probeScript, "probe"}
 	for _, c := range cands {
 		argv = append(argv, c.path)
 	}
-	var res worker.ExecResult
-	if err := r.Runner.Call(ctx, acct, "exec", worker.ExecArgs{Argv: argv, Dir: "/"}, &res); err != nil {
+	res, err := asuser.Exec(ctx, r.Runner, acct, asuser.ExecArgs{Argv: argv, Dir: "/"})
+	if err != nil {
 		return nil, fmt.Errorf("look for the image as %s: %w", acct.Name, err)
 	}
 	if res.ExitCode != 0 {
@@ -118,7 +110,7 @@ func (r *Resolver) probe(ctx context.Context, acct batch.Account, cands []candid
 
 // locate returns the first candidate that exists, or ErrNotFound with
 // the places looked at.
-func (r *Resolver) locate(ctx context.Context, img Image, acct batch.Account) (Resolved, error) {
+func (r *Resolver) locate(ctx context.Context, img Image, acct asuser.Account) (Resolved, error) {
 	cands := r.candidates(img, acct)
 	if len(cands) == 0 {
 		return Resolved{}, &NotFoundError{Image: img.String()}
@@ -141,7 +133,7 @@ func (r *Resolver) locate(ctx context.Context, img Image, acct batch.Account) (R
 // Check tells whether the step's image can be used without running
 // anything: found now, or missing but pullable. The API calls it at start
 // so that a missing image is refused before any job is submitted.
-func (r *Resolver) Check(ctx context.Context, environment string, acct batch.Account) error {
+func (r *Resolver) Check(ctx context.Context, environment string, acct asuser.Account) error {
 	img, err := ParseImage(environment)
 	if err != nil {
 		return err
@@ -165,7 +157,7 @@ func (r *Resolver) explain(err error) error {
 // Resolve finds the step's image, pulling it into the cache when it is
 // missing and the site allows pulls. What the pull prints goes to log
 // (nil discards it), so the step's log shows it.
-func (r *Resolver) Resolve(ctx context.Context, environment string, acct batch.Account, log io.Writer) (Resolved, error) {
+func (r *Resolver) Resolve(ctx context.Context, environment string, acct asuser.Account, log io.Writer) (Resolved, error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -193,10 +185,9 @@ func (r *Resolver) Resolve(ctx context.Context, environment string, acct batch.A
 	return Resolved{Image: img, Path: dest, Source: SourcePull}, nil
 }
 
-func (r *Resolver) pull(ctx context.Context, img Image, dest string, acct batch.Account, log io.Writer) error {
-	run := func(argv ...string) (worker.ExecResult, error) {
-		var res worker.ExecResult
-		err := r.Runner.Call(ctx, acct, "exec", worker.ExecArgs{Argv: argv, Dir: "/"}, &res)
+func (r *Resolver) pull(ctx context.Context, img Image, dest string, acct asuser.Account, log io.Writer) error {
+	run := func(argv ...string) (asuser.ExecResult, error) {
+		res, err := asuser.Exec(ctx, r.Runner, acct, asuser.ExecArgs{Argv: argv, Dir: "/"})
 		return res, err
 	}
 	dir := filepath.Dir(dest)
@@ -214,7 +205,7 @@ func (r *Resolver) pull(ctx context.Context, img Image, dest string, acct batch.
 	return nil
 }
 
-func failure(res worker.ExecResult, err error) string {
+func failure(res asuser.ExecResult, err error) string {
 	if err != nil {
 		return err.Error()
 	}

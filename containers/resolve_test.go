@@ -11,10 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/stretchr/testify/require"
-
-	"github.com/reana-site/reana-site/batch"
-	"github.com/reana-site/reana-site/daemon/worker"
 )
 
 // fakeRunner answers the resolver's "exec" calls from a map of existing
@@ -28,15 +26,15 @@ type fakeRunner struct {
 	users    []string
 }
 
-func (f *fakeRunner) Call(ctx context.Context, acct batch.Account, op string, args, result any) error {
+func (f *fakeRunner) Call(ctx context.Context, acct asuser.Account, op asuser.Op, args, result any) error {
 	if op != "exec" {
 		return fmt.Errorf("unexpected op %q", op)
 	}
-	a := args.(worker.ExecArgs)
+	a := args.(asuser.ExecArgs)
 	f.mu.Lock()
 	f.users = append(f.users, acct.Name)
 	f.mu.Unlock()
-	var res worker.ExecResult
+	var res asuser.ExecResult
 	switch {
 	case a.Argv[0] == "/bin/sh" && a.Argv[2] == probeScript:
 		f.mu.Lock()
@@ -65,7 +63,7 @@ func (f *fakeRunner) Call(ctx context.Context, acct batch.Account, op string, ar
 	return json.Unmarshal(b, result)
 }
 
-var alice = batch.Account{Name: "alice", UID: 1001, Home: "/home/alice"}
+var alice = asuser.Account{Name: "alice", UID: 1001, Home: "/home/alice"}
 
 func TestResolve(t *testing.T) {
 	const debianSIF = "/cache/registry.hub.docker.com_library_debian:12-slim.sif"

@@ -15,7 +15,7 @@ import (
 	"slices"
 
 	"github.com/reana-site/reana-site/api/localsock"
-	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/daemon/identity"
 	"github.com/reana-site/reana-site/daemon/store"
 )
@@ -37,7 +37,7 @@ type Server struct {
 	Groups []string
 	Log    *slog.Logger
 	// LookupUID resolves the peer's uid; nil means identity.LookupUID.
-	LookupUID func(uid uint32) (batch.Account, error)
+	LookupUID func(uid uint32) (asuser.Account, error)
 }
 
 // Answer is the reply body.
@@ -113,7 +113,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 
 // user finds the caller's service account, making it on first use: with
 // self-service on, the site's login is the sign-up.
-func (s *Server) user(ctx context.Context, acct batch.Account) (store.User, int, string) {
+func (s *Server) user(ctx context.Context, acct asuser.Account) (store.User, int, string) {
 	u, err := s.DB.UserByName(ctx, acct.Name)
 	if errors.Is(err, store.ErrNotFound) {
 		u, err = s.DB.CreateUser(ctx, store.User{Name: acct.Name, UID: acct.UID})

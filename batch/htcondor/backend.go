@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/jobscript"
-	"github.com/reana-site/reana-site/daemon/worker"
 )
 
 // SubmitFile is the submit description in the job directory, written by
@@ -42,7 +42,7 @@ const queryTimeout = 30 * time.Second
 // logs, read by the user's helper from the offset the last poll stopped at;
 // in steady state the schedd is not asked anything.
 type Backend struct {
-	Runner batch.Runner
+	Runner asuser.Caller
 	Config Config
 	// Query runs condor_q and condor_history as the daemon for the
 	// fallback; nil runs them directly.
@@ -166,10 +166,10 @@ func (b *Backend) Submit(ctx context.Context, s batch.Spec) (batch.Handle, error
 	}
 	argv := append([]string{b.bin("condor_submit"), "-terse"}, b.scheddArgs()...)
 	argv = append(argv, filepath.Join(s.JobDir, SubmitFile))
-	args := worker.BatchSubmitArgs{JobDir: s.JobDir, Script: script, Command: s.Command, Argv: argv,
+	args := asuser.BatchSubmitArgs{JobDir: s.JobDir, Script: script, Command: s.Command, Argv: argv,
 		Files: map[string]string{SubmitFile: desc}, Env: b.env(), MaybeSubmitted: maybeSubmitted}
 	var ad Ad
-	res, found, err := worker.SubmitOnce(ctx, b.Runner, s.User, args, func(ctx context.Context) (bool, error) {
+	res, found, err := batch.SubmitOnce(ctx, b.Runner, s.User, args, func(ctx context.Context) (bool, error) {
 		a, found, err := b.findSubmitted(ctx, s)
 		ad = a
 		return found, err
@@ -218,8 +218,8 @@ func (b *Backend) Cancel(ctx context.Context, j batch.Job) error {
 func (b *Backend) remove(ctx context.Context, j batch.Job, why string) error {
 	argv := append([]string{b.bin("condor_rm")}, b.scheddArgs()...)
 	argv = append(argv, "-reason", why, j.Handle.ID)
-	var res worker.ExecResult
-	if err := b.Runner.Call(ctx, j.Spec.User, "exec", worker.ExecArgs{Argv: argv, Dir: "/", Env: b.env()}, &res); err != nil {
+	res, err := asuser.Exec(ctx, b.Runner, j.Spec.User, asuser.ExecArgs{Argv: argv, Dir: "/", Env: b.env()})
+	if err != nil {
 		return fmt.Errorf("htcondor: remove job %s: %w", j.Handle.ID, err)
 	}
 	if res.ExitCode == 0 {
@@ -239,7 +239,7 @@ func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out, err := worker.ReadOutput(ctx, b.Runner, j.Spec.User, p.JobDir)
+	out, err := batch.ReadOutput(ctx, b.Runner, j.Spec.User, p.JobDir)
 	if err != nil {
 		return "", fmt.Errorf("htcondor: logs of job %s: %w", j.Handle.ID, err)
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
-	"github.com/reana-site/reana-site/daemon/worker"
 )
 
 // fakeCondor plays the user's helper (job.submit, job.follow, job.logs,
@@ -24,8 +24,8 @@ type fakeCondor struct {
 	mu        sync.Mutex
 	logs      map[string]string // job dir -> event log
 	exits     map[string]int    // job dir -> exit status file
-	submits   []worker.BatchSubmitArgs
-	submitOut worker.BatchSubmitResult
+	submits   []asuser.BatchSubmitArgs
+	submitOut asuser.BatchSubmitResult
 	// interrupted makes the next job.submit report an earlier interrupted attempt.
 	interrupted bool
 	execs       [][]string
@@ -40,7 +40,7 @@ type fakeCondor struct {
 
 func newFake() *fakeCondor {
 	return &fakeCondor{logs: map[string]string{}, exits: map[string]int{},
-		submitOut: worker.BatchSubmitResult{ID: "12.0 - 12.0"}}
+		submitOut: asuser.BatchSubmitResult{ID: "12.0 - 12.0"}}
 }
 
 func roundTrip(from, to any) error {
@@ -51,47 +51,47 @@ func roundTrip(from, to any) error {
 	return json.Unmarshal(b, to)
 }
 
-func (f *fakeCondor) Call(_ context.Context, _ batch.Account, op string, args, result any) error {
+func (f *fakeCondor) Call(_ context.Context, _ asuser.Account, op asuser.Op, args, result any) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch op {
 	case "job.submit":
-		a := args.(worker.BatchSubmitArgs)
+		a := args.(asuser.BatchSubmitArgs)
 		if f.interrupted && !a.Force {
 			f.interrupted = false
-			return roundTrip(worker.BatchSubmitResult{Interrupted: true}, result)
+			return roundTrip(asuser.BatchSubmitResult{Interrupted: true}, result)
 		}
 		f.submits = append(f.submits, a)
 		return roundTrip(f.submitOut, result)
 	case "job.follow":
 		f.follows++
-		a := args.(worker.JobFollowArgs)
-		out := map[string]worker.FollowResult{}
+		a := args.(asuser.JobFollowArgs)
+		out := map[string]asuser.FollowResult{}
 		for _, l := range a.Logs {
 			dir := strings.TrimSuffix(l.Path, "/"+EventLogFile)
 			log, ok := f.logs[dir]
-			r := worker.FollowResult{Exists: ok, Size: int64(len(log))}
+			r := asuser.FollowResult{Exists: ok, Size: int64(len(log))}
 			if ok && l.Offset < int64(len(log)) {
 				r.Data = []byte(log[l.Offset:min(int64(len(log)), l.Offset+a.MaxBytes)])
 			}
 			if f.followErr != "" {
-				r = worker.FollowResult{Exists: true, Error: f.followErr}
+				r = asuser.FollowResult{Exists: true, Error: f.followErr}
 			}
 			if code, ok := f.exits[dir]; ok {
-				r.Exit = worker.ExitInfo{Present: true, ExitCode: code}
+				r.Exit = asuser.ExitInfo{Present: true, ExitCode: code}
 			}
 			out[l.ID] = r
 		}
 		return roundTrip(out, result)
 	case "job.logs":
-		return roundTrip(worker.JobLogsResult{Text: "step output\n"}, result)
+		return roundTrip(asuser.JobLogsResult{Text: "step output\n"}, result)
 	case "exec":
-		a := args.(worker.ExecArgs)
+		a := args.(asuser.ExecArgs)
 		f.execs = append(f.execs, a.Argv)
 		if f.execErr != "" {
-			return roundTrip(worker.ExecResult{ExitCode: 1, Stderr: f.execErr}, result)
+			return roundTrip(asuser.ExecResult{ExitCode: 1, Stderr: f.execErr}, result)
 		}
-		return roundTrip(worker.ExecResult{Stdout: "Job 12.0 marked for removal\n"}, result)
+		return roundTrip(asuser.ExecResult{Stdout: "Job 12.0 marked for removal\n"}, result)
 	}
 	return fmt.Errorf("unexpected op %s", op)
 }
@@ -127,7 +127,7 @@ func submitted(t *testing.T) (t0 time.Time, f *fakeCondor, c *clock, b *Backend,
 func spec(id string) batch.Spec {
 	return batch.Spec{JobID: id, WorkflowID: "wf-1", WorkflowName: "fit.1", StepName: "fitdata",
 		Command: "python fit.py", Workspace: "/home/alice/reana/wf-1", JobDir: "/home/alice/reana/jobs/wf-1/" + id,
-		User: batch.Account{Name: "alice", UID: 4101, GID: 4101}}
+		User: asuser.Account{Name: "alice", UID: 4101, GID: 4101}}
 }
 
 const (
@@ -183,7 +183,7 @@ func TestSubmitErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake()
-			f.submitOut = worker.BatchSubmitResult{ExitCode: 1, Stderr: tt.stderr}
+			f.submitOut = asuser.BatchSubmitResult{ExitCode: 1, Stderr: tt.stderr}
 			_, err := newBackend(f, &clock{}).Submit(context.Background(), spec("job-a"))
 			require.Error(t, err)
 			assert.Equal(t, tt.unavailable, errorsIsUnavailable(err), err.Error())
@@ -582,8 +582,8 @@ type budgetSpy struct {
 	asked *int64
 }
 
-func (s *budgetSpy) Call(ctx context.Context, acct batch.Account, op string, args, result any) error {
-	if a, ok := args.(worker.JobFollowArgs); ok {
+func (s *budgetSpy) Call(ctx context.Context, acct asuser.Account, op asuser.Op, args, result any) error {
+	if a, ok := args.(asuser.JobFollowArgs); ok {
 		*s.asked = a.MaxBytes
 	}
 	return s.fakeCondor.Call(ctx, acct, op, args, result)

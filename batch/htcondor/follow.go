@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
-	"github.com/reana-site/reana-site/daemon/worker"
 )
 
 // followBudget bounds what one user's helper returns in one poll over all
@@ -218,7 +218,7 @@ func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batc
 
 // followed is one log's news, with how much was asked for.
 type followed struct {
-	worker.FollowResult
+	asuser.FollowResult
 	Asked int64
 }
 
@@ -229,14 +229,14 @@ func (b *Backend) follow(ctx context.Context, jobs []batch.Job, progs map[string
 	read := make(map[string]followed, len(jobs))
 	err := batch.EachUser(ctx, jobs, func(ctx context.Context, js []batch.Job) error {
 		per := max(min(maxFollowBytes, followBudget/int64(len(js))), minFollowBytes)
-		args := worker.JobFollowArgs{MaxBytes: per}
+		args := asuser.JobFollowArgs{MaxBytes: per}
 		for _, j := range js {
 			p := progs[j.Spec.JobID]
-			args.Logs = append(args.Logs, worker.FollowRef{ID: j.Spec.JobID,
+			args.Logs = append(args.Logs, asuser.FollowRef{ID: j.Spec.JobID,
 				Path: filepath.Join(p.JobDir, EventLogFile), Offset: p.Offset, JobDir: p.JobDir})
 		}
-		var res map[string]worker.FollowResult
-		if err := b.Runner.Call(ctx, js[0].Spec.User, "job.follow", args, &res); err != nil {
+		res, err := asuser.FollowLogs(ctx, b.Runner, js[0].Spec.User, args)
+		if err != nil {
 			return fmt.Errorf("htcondor: read event logs as %s: %w", js[0].Spec.User.Name, err)
 		}
 		mu.Lock()

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 )
 
@@ -24,7 +25,7 @@ func baseSpec() batch.Spec {
 		Command:      "echo hi",
 		Workspace:    "/var/lib/reana-site/workspaces/alice/w1",
 		JobDir:       "/var/lib/reana-site/workspaces/alice/w1/.reana/jobs/j1",
-		User:         batch.Account{Name: "alice", UID: 4101, GID: 4101, Home: "/home/alice"},
+		User:         asuser.Account{Name: "alice", UID: 4101, GID: 4101, Home: "/home/alice"},
 	}
 }
 

@@ -17,16 +17,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
-)
-
-// File names inside a job directory.
-const (
-	ScriptFile  = "job.sh"
-	CommandFile = "command"
-	OutputFile  = "output.log" // stdout and stderr, interleaved as they happened
-	ExitFile    = "exit"       // the command's exit status, decimal, one line
-	PIDFile     = "pid"        // the script's pid, for the local backend
 )
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -40,7 +32,7 @@ func Quote(s string) string {
 type Options struct {
 	// WritePID makes the script record its own pid in the job directory.
 	WritePID bool
-	// RedirectOutput makes the script send its own output to OutputFile;
+	// RedirectOutput makes the script send its own output to asuser.OutputFile;
 	// backends whose scheduler captures output (Slurm, HTCondor) leave it off.
 	RedirectOutput bool
 	// Runner, when set, replaces the shell that runs the command (e.g. an
@@ -62,15 +54,15 @@ func Render(spec batch.Spec, opt Options) (string, error) {
 		oneLine(spec.JobID), oneLine(spec.WorkflowName), oneLine(spec.StepName))
 	fmt.Fprintf(&b, "jobdir=%s\n", Quote(spec.JobDir))
 	if opt.RedirectOutput {
-		b.WriteString("exec >>\"$jobdir/" + OutputFile + "\" 2>&1 </dev/null\n")
+		b.WriteString("exec >>\"$jobdir/" + asuser.OutputFile + "\" 2>&1 </dev/null\n")
 	}
 	if opt.WritePID {
-		b.WriteString("echo $$ >\"$jobdir/" + PIDFile + ".tmp\" && mv -f \"$jobdir/" + PIDFile + ".tmp\" \"$jobdir/" + PIDFile + "\"\n")
+		b.WriteString("echo $$ >\"$jobdir/" + asuser.PIDFile + ".tmp\" && mv -f \"$jobdir/" + asuser.PIDFile + ".tmp\" \"$jobdir/" + asuser.PIDFile + "\"\n")
 	}
 	if opt.Preamble != "" {
 		fmt.Fprintf(&b, "printf '%%s\\n' %s\n", Quote(strings.TrimRight(opt.Preamble, "\n")))
 	}
-	b.WriteString("finish() {\n  printf '%s\\n' \"$1\" >\"$jobdir/" + ExitFile + ".tmp\" && mv -f \"$jobdir/" + ExitFile + ".tmp\" \"$jobdir/" + ExitFile + "\"\n  exit \"$1\"\n}\n")
+	b.WriteString("finish() {\n  printf '%s\\n' \"$1\" >\"$jobdir/" + asuser.ExitFile + ".tmp\" && mv -f \"$jobdir/" + asuser.ExitFile + ".tmp\" \"$jobdir/" + asuser.ExitFile + "\"\n  exit \"$1\"\n}\n")
 	keys := make([]string, 0, len(spec.Env))
 	for k := range spec.Env {
 		if !envName.MatchString(k) {
@@ -83,7 +75,7 @@ func Render(spec batch.Spec, opt Options) (string, error) {
 		fmt.Fprintf(&b, "%s=%s; export %s\n", k, Quote(spec.Env[k]), k)
 	}
 	fmt.Fprintf(&b, "cd %s || { echo \"reana-site: cannot enter the workspace\" >&2; finish 127; }\n", Quote(spec.Workspace))
-	b.WriteString("cmd=$(cat \"$jobdir/" + CommandFile + "\") || finish 127\n")
+	b.WriteString("cmd=$(cat \"$jobdir/" + asuser.CommandFile + "\") || finish 127\n")
 	if len(opt.Runner) > 0 {
 		for _, a := range opt.Runner {
 			b.WriteString(Quote(a) + " ")

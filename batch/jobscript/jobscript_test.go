@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 )
 
@@ -47,19 +48,19 @@ func TestRenderRuns(t *testing.T) {
 				Env: map[string]string{"REANA_WORKSPACE": ws, "REANA_WORKFLOW_UUID": "wf-1"}}
 			script, err := Render(spec, Options{WritePID: true, RedirectOutput: true})
 			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join(jd, ScriptFile), []byte(script), 0o700))
-			require.NoError(t, os.WriteFile(filepath.Join(jd, CommandFile), []byte(tc.command), 0o600))
-			out, err := exec.Command("/bin/sh", filepath.Join(jd, ScriptFile)).CombinedOutput()
+			require.NoError(t, os.WriteFile(filepath.Join(jd, asuser.ScriptFile), []byte(script), 0o700))
+			require.NoError(t, os.WriteFile(filepath.Join(jd, asuser.CommandFile), []byte(tc.command), 0o600))
+			out, err := exec.Command("/bin/sh", filepath.Join(jd, asuser.ScriptFile)).CombinedOutput()
 			if tc.wantExit == "0" {
 				require.NoError(t, err, string(out))
 			}
-			exit, err := os.ReadFile(filepath.Join(jd, ExitFile))
+			exit, err := os.ReadFile(filepath.Join(jd, asuser.ExitFile))
 			require.NoError(t, err)
 			require.Equal(t, tc.wantExit, strings.TrimSpace(string(exit)))
-			log, err := os.ReadFile(filepath.Join(jd, OutputFile))
+			log, err := os.ReadFile(filepath.Join(jd, asuser.OutputFile))
 			require.NoError(t, err)
 			require.Contains(t, string(log), tc.wantOut)
-			_, err = os.Stat(filepath.Join(jd, PIDFile))
+			_, err = os.Stat(filepath.Join(jd, asuser.PIDFile))
 			require.NoError(t, err)
 			if tc.wantFile != "" {
 				b, err := os.ReadFile(filepath.Join(ws, tc.wantFile))
@@ -87,10 +88,10 @@ func TestRenderPreambleAndRunner(t *testing.T) {
 	script, err := Render(spec, Options{RedirectOutput: true, Preamble: "reana-site: image 'x' $(not run)\n",
 		Runner: []string{"/bin/sh", "-c", `echo "runner got $1 $2"`, "runner"}})
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(jd, ScriptFile), []byte(script), 0o700))
-	require.NoError(t, os.WriteFile(filepath.Join(jd, CommandFile), []byte("true"), 0o600))
-	require.NoError(t, exec.Command("/bin/sh", filepath.Join(jd, ScriptFile)).Run())
-	log, err := os.ReadFile(filepath.Join(jd, OutputFile))
+	require.NoError(t, os.WriteFile(filepath.Join(jd, asuser.ScriptFile), []byte(script), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(jd, asuser.CommandFile), []byte("true"), 0o600))
+	require.NoError(t, exec.Command("/bin/sh", filepath.Join(jd, asuser.ScriptFile)).Run())
+	log, err := os.ReadFile(filepath.Join(jd, asuser.OutputFile))
 	require.NoError(t, err)
 	require.Equal(t, "reana-site: image 'x' $(not run)\nrunner got -c true\n", string(log))
 }

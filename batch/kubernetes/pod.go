@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/containers"
 )
@@ -123,7 +124,7 @@ func ptr[T any](v T) *T { return &v }
 // checkAccount refuses root and system accounts. Pod Security only forbids
 // runAsUser 0; gid 0 passes it, and REANA's own default runtime gid is 0,
 // so that is refused here too, as is membership of group 0.
-func checkAccount(a batch.Account, minUID uint32) error {
+func checkAccount(a asuser.Account, minUID uint32) error {
 	switch {
 	case a.UID == 0:
 		return fmt.Errorf("user %q has uid 0: steps never run as root", a.Name)
@@ -204,7 +205,7 @@ func envVars(m map[string]string, workspace string) ([]corev1.EnvVar, error) {
 
 // supplementalGroups are the user's other groups, sorted and without the
 // primary gid, which the process has anyway.
-func supplementalGroups(a batch.Account) []int64 {
+func supplementalGroups(a asuser.Account) []int64 {
 	var gs []int64
 	for _, g := range a.Groups {
 		if g != a.GID {

@@ -13,6 +13,7 @@ import (
 	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 )
 
@@ -36,7 +37,7 @@ func testSpec() batch.Spec {
 		Image:        "docker.io/library/debian:12-slim",
 		Workspace:    "/srv/reana/users/alice/workflows/5e1f4c2a",
 		Env:          map[string]string{"REANA_WORKSPACE": "/srv/reana/users/alice/workflows/5e1f4c2a", "REANA_WORKFLOW_UUID": "5e1f4c2a"},
-		User:         batch.Account{Name: "alice", UID: 4101, GID: 4100, Groups: []uint32{4100, 5002, 5001}},
+		User:         asuser.Account{Name: "alice", UID: 4101, GID: 4100, Groups: []uint32{4100, 5002, 5001}},
 	}
 }
 

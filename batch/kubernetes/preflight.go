@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 )
 
@@ -29,7 +30,7 @@ func (b *Backend) canonicalPod() (*corev1.Pod, error) {
 		Image:        b.cfg.PreflightImage,
 		Workspace:    b.cfg.WorkspaceRoot + "/" + PreflightPodName,
 		Env:          map[string]string{"REANA_WORKSPACE": b.cfg.WorkspaceRoot + "/" + PreflightPodName},
-		User:         batch.Account{Name: "preflight", UID: uid, GID: uid, Groups: []uint32{uid}},
+		User:         asuser.Account{Name: "preflight", UID: uid, GID: uid, Groups: []uint32{uid}},
 	}, b.cfg)
 	if err != nil {
 		return nil, fmt.Errorf("build the preflight pod: %w", err)

@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/kubernetes"
 	"github.com/reana-site/reana-site/containers"
@@ -37,7 +38,7 @@ import (
 
 const workspaceRoot = "/srv/reana"
 
-var alice = batch.Account{Name: "alice", UID: 4101, GID: 4100, Groups: []uint32{4100, 5001}}
+var alice = asuser.Account{Name: "alice", UID: 4101, GID: 4100, Groups: []uint32{4100, 5001}}
 
 // fakeLocal stands in for the local backend: its steps succeed at once.
 type fakeLocal struct {
@@ -119,7 +120,7 @@ func newSite(t *testing.T, db *store.DB, client *fake.Clientset) *site {
 		DefaultBackend: "kubernetes",
 		Retries:        1,
 		Log:            log,
-		Account:        func(context.Context, string) (batch.Account, error) { return alice, nil },
+		Account:        func(context.Context, string) (asuser.Account, error) { return alice, nil },
 	}
 	s := &site{db: db, client: client, kube: kube, local: local, eng: eng, cancel: cancel}
 	users, err := db.ListUsers(ctx)
@@ -386,7 +387,7 @@ func TestEngineAdmissionRefusalReachesTheUser(t *testing.T) {
 // noImages is an image resolver's runner that must never be asked.
 type noImages struct{ t *testing.T }
 
-func (n noImages) Call(context.Context, batch.Account, string, any, any) error {
+func (n noImages) Call(context.Context, asuser.Account, asuser.Op, any, any) error {
 	n.t.Error("the engine resolved an image for a Kubernetes step")
 	return errors.New("no images here")
 }

@@ -16,10 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/jobscript"
-	"github.com/reana-site/reana-site/daemon/userproc"
-	"github.com/reana-site/reana-site/daemon/worker"
 )
 
 // Name is the backend's canonical name.
@@ -27,7 +26,7 @@ const Name = "local"
 
 // Backend is the local backend.
 type Backend struct {
-	Runner *userproc.Runner
+	Runner *asuser.Runner
 	// StopGrace is how long a stopped step gets between SIGTERM and SIGKILL.
 	StopGrace time.Duration
 }
@@ -48,10 +47,9 @@ func (b *Backend) Submit(ctx context.Context, spec batch.Spec) (batch.Handle, er
 	if err != nil {
 		return batch.Handle{}, err
 	}
-	var res worker.JobStartResult
-	err = b.Runner.Call(ctx, spec.User, "job.start", worker.JobStartArgs{
+	res, err := asuser.StartJob(ctx, b.Runner, spec.User, asuser.JobStartArgs{
 		JobDir: spec.JobDir, Script: script, Command: spec.Command, Detach: true,
-	}, &res)
+	})
 	if err != nil {
 		return batch.Handle{}, fmt.Errorf("local: start job %s: %w", spec.JobID, err)
 	}
@@ -59,13 +57,13 @@ func (b *Backend) Submit(ctx context.Context, spec batch.Spec) (batch.Handle, er
 	return batch.Handle{Backend: Name, Version: 1, ID: strconv.Itoa(res.PID), Data: data}, nil
 }
 
-func ref(j batch.Job) worker.JobRef {
+func ref(j batch.Job) asuser.JobRef {
 	var h handleData
 	_ = json.Unmarshal(j.Handle.Data, &h)
 	if h.JobDir == "" {
 		h.JobDir = j.Spec.JobDir
 	}
-	return worker.JobRef{ID: j.Spec.JobID, JobDir: h.JobDir, PID: h.PID}
+	return asuser.JobRef{ID: j.Spec.JobID, JobDir: h.JobDir, PID: h.PID}
 }
 
 // Status implements batch.Backend with one helper per user, whatever the
@@ -74,12 +72,12 @@ func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batc
 	out := make(map[string]batch.Status, len(jobs))
 	var mu sync.Mutex
 	err := batch.EachUser(ctx, jobs, func(ctx context.Context, js []batch.Job) error {
-		args := worker.JobStatusArgs{}
+		args := asuser.JobStatusArgs{}
 		for _, j := range js {
 			args.Jobs = append(args.Jobs, ref(j))
 		}
-		var res map[string]worker.JobState
-		if err := b.Runner.Call(ctx, js[0].Spec.User, "job.status", args, &res); err != nil {
+		res, err := asuser.JobStatus(ctx, b.Runner, js[0].Spec.User, args)
+		if err != nil {
 			return fmt.Errorf("local: status for %s: %w", js[0].Spec.User.Name, err)
 		}
 		mu.Lock()
@@ -92,7 +90,7 @@ func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batc
 	return out, err
 }
 
-func toStatus(s worker.JobState) batch.Status {
+func toStatus(s asuser.JobState) batch.Status {
 	switch {
 	case s.Exited:
 		code := s.ExitCode
@@ -122,7 +120,7 @@ func (b *Backend) Cancel(ctx context.Context, j batch.Job) error {
 	if grace == 0 {
 		grace = 10 * time.Second
 	}
-	if err := b.Runner.Call(ctx, j.Spec.User, "job.cancel", worker.JobCancelArgs{Job: ref(j), Grace: grace}, nil); err != nil {
+	if err := asuser.CancelJob(ctx, b.Runner, j.Spec.User, asuser.JobCancelArgs{Job: ref(j), Grace: grace}); err != nil {
 		return fmt.Errorf("local: cancel job %s: %w", j.Spec.JobID, err)
 	}
 	return nil
@@ -136,7 +134,7 @@ func (b *Backend) CancelUnrecorded(ctx context.Context, s batch.Spec) error {
 
 // Logs implements batch.Backend.
 func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
-	out, err := worker.ReadOutput(ctx, b.Runner, j.Spec.User, ref(j).JobDir)
+	out, err := batch.ReadOutput(ctx, b.Runner, j.Spec.User, ref(j).JobDir)
 	if err != nil {
 		return "", fmt.Errorf("local: logs of job %s: %w", j.Spec.JobID, err)
 	}

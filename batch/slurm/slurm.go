@@ -26,9 +26,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/jobscript"
-	"github.com/reana-site/reana-site/daemon/worker"
 )
 
 // Name is the backend's canonical name (REANA's "slurmcern" maps to it).
@@ -45,8 +45,8 @@ type Config struct {
 	ExtraArgs []string
 }
 
-// Runner runs a program as a user; *userproc.Runner is the real one.
-type Runner = batch.Runner
+// Runner runs a program as a user; *asuser.Runner is the real one.
+type Runner = asuser.Caller
 
 // QueryFunc runs a Slurm query command as the daemon itself.
 type QueryFunc = batch.QueryFunc
@@ -126,7 +126,7 @@ var slurmTime = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(:[0-9]+){0,2}$`)
 
 // SbatchArgs is the sbatch argument vector for a step (without the script).
 func (b *Backend) SbatchArgs(s batch.Spec) ([]string, error) {
-	out := filepath.Join(s.JobDir, jobscript.OutputFile)
+	out := filepath.Join(s.JobDir, asuser.OutputFile)
 	args := []string{
 		b.bin("sbatch"), "--parsable",
 		"--job-name=" + JobName(s),
@@ -162,7 +162,7 @@ func (b *Backend) SbatchArgs(s batch.Spec) ([]string, error) {
 		args = append(args, "--mem="+strconv.FormatInt(mb, 10))
 	}
 	args = append(args, b.Config.ExtraArgs...)
-	return append(args, filepath.Join(s.JobDir, jobscript.ScriptFile)), nil
+	return append(args, filepath.Join(s.JobDir, asuser.ScriptFile)), nil
 }
 
 // Submit implements batch.Backend. The helper (as the user) writes the
@@ -179,11 +179,11 @@ func (b *Backend) Submit(ctx context.Context, s batch.Spec) (batch.Handle, error
 	if err != nil {
 		return batch.Handle{}, err
 	}
-	args := worker.BatchSubmitArgs{JobDir: s.JobDir, Script: script, Command: s.Command, Argv: argv}
+	args := asuser.BatchSubmitArgs{JobDir: s.JobDir, Script: script, Command: s.Command, Argv: argv}
 	// An earlier submission that got as far as sbatch but not as recording
 	// its answer is found by its comment.
 	var foundID string
-	res, found, err := worker.SubmitOnce(ctx, b.Runner, s.User, args, func(ctx context.Context) (bool, error) {
+	res, found, err := batch.SubmitOnce(ctx, b.Runner, s.User, args, func(ctx context.Context) (bool, error) {
 		id, err := b.findByComment(ctx, s.User.Name, Comment(s))
 		foundID = id
 		return id != "", err
@@ -290,15 +290,15 @@ func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batc
 		ended = append(ended, j)
 	}
 	var mu sync.Mutex
-	exits := map[string]worker.ExitInfo{}
+	exits := map[string]asuser.ExitInfo{}
 	read := map[string]bool{}
 	err = batch.EachUser(ctx, ended, func(ctx context.Context, js []batch.Job) error {
-		args := worker.JobReadExitArgs{JobDirs: map[string]string{}}
+		args := asuser.JobReadExitArgs{JobDirs: map[string]string{}}
 		for _, j := range js {
 			args.JobDirs[j.Spec.JobID] = jobDir(j)
 		}
-		var res map[string]worker.ExitInfo
-		if err := b.Runner.Call(ctx, js[0].Spec.User, "job.readexit", args, &res); err != nil {
+		res, err := asuser.ReadExits(ctx, b.Runner, js[0].Spec.User, args)
+		if err != nil {
 			return fmt.Errorf("slurm: read exit status as %s: %w", js[0].Spec.User.Name, err)
 		}
 		mu.Lock()
@@ -372,7 +372,7 @@ func ParseSacct(b []byte) map[string]QueueJob {
 
 // Settle decides the end of a job from Slurm's record (if the controller
 // still has it) and the exit-status file the job script writes.
-func Settle(q QueueJob, known bool, exit worker.ExitInfo, id string) batch.Status {
+func Settle(q QueueJob, known bool, exit asuser.ExitInfo, id string) batch.Status {
 	if known {
 		st := q.Status()
 		if exit.Present && (q.State == "COMPLETED" || q.State == "FAILED") {
@@ -401,9 +401,9 @@ func Settle(q QueueJob, known bool, exit worker.ExitInfo, id string) batch.Statu
 // Cancel implements batch.Backend: scancel as the user, so Slurm's own
 // permission check applies.
 func (b *Backend) Cancel(ctx context.Context, j batch.Job) error {
-	var res worker.ExecResult
 	argv := []string{b.bin("scancel"), j.Handle.ID}
-	if err := b.Runner.Call(ctx, j.Spec.User, "exec", worker.ExecArgs{Argv: argv, Dir: "/"}, &res); err != nil {
+	res, err := asuser.Exec(ctx, b.Runner, j.Spec.User, asuser.ExecArgs{Argv: argv, Dir: "/"})
+	if err != nil {
 		return fmt.Errorf("slurm: cancel job %s: %w", j.Handle.ID, err)
 	}
 	if res.ExitCode != 0 || unreachable.MatchString(res.Stderr) {
@@ -428,7 +428,7 @@ func (b *Backend) CancelUnrecorded(ctx context.Context, s batch.Spec) error {
 
 // Logs implements batch.Backend.
 func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
-	out, err := worker.ReadOutput(ctx, b.Runner, j.Spec.User, jobDir(j))
+	out, err := batch.ReadOutput(ctx, b.Runner, j.Spec.User, jobDir(j))
 	if err != nil {
 		return "", fmt.Errorf("slurm: logs of job %s: %w", j.Handle.ID, err)
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
-	"github.com/reana-site/reana-site/daemon/worker"
 )
 
 func TestParseSqueueOfSlurm2205(t *testing.T) {
@@ -79,7 +79,7 @@ func spec() batch.Spec {
 	return batch.Spec{
 		JobID: "j-1", WorkflowID: "wf-1", WorkflowName: "root6-fit.2", StepName: "gen data; rm -rf /",
 		Command: "echo hi", Workspace: "/home/alice/reana/workflows/wf-1", JobDir: "/home/alice/reana/jobs/wf-1/j-1",
-		User: batch.Account{Name: "alice", UID: 4101, GID: 4101},
+		User: asuser.Account{Name: "alice", UID: 4101, GID: 4101},
 	}
 }
 
@@ -119,26 +119,26 @@ func TestSbatchArgs(t *testing.T) {
 type fakeRunner struct {
 	mu     sync.Mutex
 	calls  []string
-	submit func(worker.BatchSubmitArgs) worker.BatchSubmitResult
-	exits  map[string]worker.ExitInfo
+	submit func(asuser.BatchSubmitArgs) asuser.BatchSubmitResult
+	exits  map[string]asuser.ExitInfo
 }
 
-func (f *fakeRunner) Call(_ context.Context, acct batch.Account, op string, args, result any) error {
+func (f *fakeRunner) Call(_ context.Context, acct asuser.Account, op asuser.Op, args, result any) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, acct.Name+" "+op)
+	f.calls = append(f.calls, acct.Name+" "+string(op))
 	var out any
 	switch op {
 	case "job.submit":
-		out = f.submit(args.(worker.BatchSubmitArgs))
+		out = f.submit(args.(asuser.BatchSubmitArgs))
 	case "job.readexit":
-		m := map[string]worker.ExitInfo{}
-		for id := range args.(worker.JobReadExitArgs).JobDirs {
+		m := map[string]asuser.ExitInfo{}
+		for id := range args.(asuser.JobReadExitArgs).JobDirs {
 			m[id] = f.exits[id]
 		}
 		out = m
 	case "exec":
-		out = worker.ExecResult{}
+		out = asuser.ExecResult{}
 	default:
 		return fmt.Errorf("unexpected op %s", op)
 	}
@@ -156,23 +156,23 @@ func TestSubmitIsIdempotentAcrossCrashes(t *testing.T) {
 	tests := []struct {
 		name      string
 		queue     string
-		answers   []worker.BatchSubmitResult
+		answers   []asuser.BatchSubmitResult
 		wantID    string
 		wantCalls int
 		wantErr   error
 	}{
-		{"fresh", queueOf(), []worker.BatchSubmitResult{{ID: "42"}}, "42", 1, nil},
-		{"cluster suffix", queueOf(), []worker.BatchSubmitResult{{ID: "42;cluster1"}}, "42", 1, nil},
-		{"recorded before the crash", queueOf(), []worker.BatchSubmitResult{{ID: "41", Already: true}}, "41", 1, nil},
+		{"fresh", queueOf(), []asuser.BatchSubmitResult{{ID: "42"}}, "42", 1, nil},
+		{"cluster suffix", queueOf(), []asuser.BatchSubmitResult{{ID: "42;cluster1"}}, "42", 1, nil},
+		{"recorded before the crash", queueOf(), []asuser.BatchSubmitResult{{ID: "41", Already: true}}, "41", 1, nil},
 		{"interrupted, job in queue", queueOf("76|bob|reana-site job=j-1 workflow=wf-1", "77|alice|reana-site job=j-1 workflow=wf-1"),
-			[]worker.BatchSubmitResult{{Interrupted: true}}, "77", 1, nil},
-		{"interrupted, job not in queue", queueOf(), []worker.BatchSubmitResult{{Interrupted: true}, {ID: "78"}}, "78", 2, nil},
-		{"controller down", queueOf(), []worker.BatchSubmitResult{{ExitCode: 1, Stderr: "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)"}}, "", 1, batch.ErrUnavailable},
+			[]asuser.BatchSubmitResult{{Interrupted: true}}, "77", 1, nil},
+		{"interrupted, job not in queue", queueOf(), []asuser.BatchSubmitResult{{Interrupted: true}, {ID: "78"}}, "78", 2, nil},
+		{"controller down", queueOf(), []asuser.BatchSubmitResult{{ExitCode: 1, Stderr: "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)"}}, "", 1, batch.ErrUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n := 0
-			r := &fakeRunner{submit: func(a worker.BatchSubmitArgs) worker.BatchSubmitResult {
+			r := &fakeRunner{submit: func(a asuser.BatchSubmitArgs) asuser.BatchSubmitResult {
 				res := tt.answers[n]
 				if n > 0 {
 					assert.True(t, a.Force, "the retry after a lookup must force")
@@ -218,7 +218,7 @@ func TestStatusIsOneQueryWhateverTheNumberOfJobs(t *testing.T) {
 }
 
 func TestVanishedJobsNeedEvidence(t *testing.T) {
-	r := &fakeRunner{exits: map[string]worker.ExitInfo{
+	r := &fakeRunner{exits: map[string]asuser.ExitInfo{
 		"ok":   {Present: true, ExitCode: 0},
 		"bad":  {Present: true, ExitCode: 2},
 		"gone": {},
@@ -290,7 +290,7 @@ func TestAccountingResolvesJobsTheControllerForgot(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			sacctCalls := 0
-			b := &Backend{Runner: &fakeRunner{exits: map[string]worker.ExitInfo{}}, Query: func(_ context.Context, argv []string) ([]byte, []byte, error) {
+			b := &Backend{Runner: &fakeRunner{exits: map[string]asuser.ExitInfo{}}, Query: func(_ context.Context, argv []string) ([]byte, []byte, error) {
 				if strings.HasSuffix(argv[0], "sacct") {
 					sacctCalls++
 					return []byte(tt.sacctOut), []byte(tt.sacctErr), nil

@@ -25,7 +25,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/reana-site/reana-site/daemon/worker"
+	"github.com/reana-site/reana-site/helper"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -94,7 +94,7 @@ func run(args []string) int {
 		return admin(args[1:])
 	case "worker":
 		// Internal: one operation as a user, started by the daemon.
-		return worker.Main(context.Background(), os.Stdin, os.Stdout)
+		return helper.Main(context.Background(), os.Stdin, os.Stdout)
 	case "token":
 		return token(args[1:])
 	case "doctor":

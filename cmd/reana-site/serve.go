@@ -19,6 +19,7 @@ import (
 	"github.com/reana-site/reana-site/api"
 	"github.com/reana-site/reana-site/api/localsock"
 	"github.com/reana-site/reana-site/api/tokensock"
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/htcondor"
 	"github.com/reana-site/reana-site/batch/kubernetes"
@@ -31,8 +32,6 @@ import (
 	"github.com/reana-site/reana-site/daemon/privsep"
 	"github.com/reana-site/reana-site/daemon/store"
 	"github.com/reana-site/reana-site/daemon/systemd"
-	"github.com/reana-site/reana-site/daemon/userproc"
-	"github.com/reana-site/reana-site/daemon/worker"
 )
 
 // listenFDEnv passes a listener bound before the re-execution (so a port
@@ -114,7 +113,7 @@ func serve(ctx context.Context) error {
 	}
 	defer db.Close()
 
-	runner := &userproc.Runner{Args: []string{"worker"}, CanSwitch: privsep.CanSwitchUser()}
+	runner := &asuser.Runner{Args: []string{"worker"}, CanSwitch: privsep.CanSwitchUser()}
 	if !runner.CanSwitch {
 		log.Warn("running without CAP_SETUID/CAP_SETGID: only this uid can be served", "uid", os.Getuid())
 	}
@@ -122,16 +121,16 @@ func serve(ctx context.Context) error {
 	// accounts marks the problems that waiting will not cure (the user is
 	// gone or no longer allowed) as refusals; anything else (NSS or the
 	// store briefly failing) is retried by the engine.
-	accounts := func(ctx context.Context, ownerID string) (batch.Account, error) {
+	accounts := func(ctx context.Context, ownerID string) (asuser.Account, error) {
 		u, err := db.UserByID(ctx, ownerID)
 		if errors.Is(err, store.ErrNotFound) {
-			return batch.Account{}, fmt.Errorf("%w: %v", engine.ErrAccountRefused, err)
+			return asuser.Account{}, fmt.Errorf("%w: %v", engine.ErrAccountRefused, err)
 		}
 		if err != nil {
-			return batch.Account{}, err
+			return asuser.Account{}, err
 		}
 		if u.RemovedAt != nil {
-			return batch.Account{}, fmt.Errorf("%w: user %s was removed from the service", engine.ErrAccountRefused, u.Name)
+			return asuser.Account{}, fmt.Errorf("%w: user %s was removed from the service", engine.ErrAccountRefused, u.Name)
 		}
 		a, err := identity.Lookup(u.Name)
 		if errors.Is(err, identity.ErrUnknownUser) {
@@ -192,8 +191,8 @@ func serve(ctx context.Context) error {
 		if err != nil {
 			return
 		}
-		var used int64
-		if err := runner.Call(ctx, acct, "fs.usage", worker.UsageArgs{Paths: []string{wf.WorkspacePath}}, &used); err != nil {
+		used, err := asuser.Usage(ctx, runner, acct, asuser.UsageArgs{Paths: []string{wf.WorkspacePath}})
+		if err != nil {
 			log.Warn("measure disk usage", "workflow", wf.ID, "err", err)
 			return
 		}

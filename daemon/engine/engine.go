@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/containers"
 	"github.com/reana-site/reana-site/daemon/spec"
@@ -28,7 +29,7 @@ import (
 // applying the site policy at the time of use. Errors wrapping
 // ErrAccountRefused are final; others (a directory service that does not
 // answer) are waited out like a batch system outage.
-type AccountFunc func(ctx context.Context, ownerID string) (batch.Account, error)
+type AccountFunc func(ctx context.Context, ownerID string) (asuser.Account, error)
 
 // ErrAccountRefused means the owner may not run anything any more.
 var ErrAccountRefused = errors.New("account refused")
@@ -387,7 +388,7 @@ func (e *Engine) CheckBackends(steps []spec.Step) error {
 // would submit it in this workspace. The API calls it at start, so a
 // workflow that would be refused is refused up front with the precise
 // reason.
-func (e *Engine) CheckPreflight(steps []spec.Step, acct batch.Account, workspace string) error {
+func (e *Engine) CheckPreflight(steps []spec.Step, acct asuser.Account, workspace string) error {
 	for _, st := range steps {
 		name, err := e.backendFor(st)
 		if err != nil {
@@ -431,7 +432,7 @@ func onlyUnavailable(err error) bool {
 // now, or missing but pullable. The API calls it at start, so that with
 // pulls off a missing image is refused before any job is submitted. It
 // does nothing when containers are off.
-func (e *Engine) CheckImages(ctx context.Context, steps []spec.Step, acct batch.Account) error {
+func (e *Engine) CheckImages(ctx context.Context, steps []spec.Step, acct asuser.Account) error {
 	if e.Images == nil {
 		return nil
 	}

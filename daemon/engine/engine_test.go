@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/daemon/spec"
 	"github.com/reana-site/reana-site/daemon/store"
@@ -122,8 +123,8 @@ func newFixture(t *testing.T) *fixture {
 		DB:             db,
 		Backends:       map[string]batch.Backend{"local": be},
 		DefaultBackend: "local",
-		Account: func(context.Context, string) (batch.Account, error) {
-			return batch.Account{Name: "alice", UID: 4101, GID: 4101}, nil
+		Account: func(context.Context, string) (asuser.Account, error) {
+			return asuser.Account{Name: "alice", UID: 4101, GID: 4101}, nil
 		},
 	}
 	return &fixture{db: db, be: be, eng: eng, owner: u.ID}
@@ -422,7 +423,7 @@ func TestCheckPreflight(t *testing.T) {
 	f.eng.Backends["kubernetes"] = preflightBackend{fakeBackend: newFake(), err: fmt.Errorf(`pods "x" is forbidden: violates PodSecurity "restricted:latest"`)}
 	steps := []spec.Step{{Name: "a", ComputeBackend: ""}, {Name: "b", ComputeBackend: "kubernetes"}}
 	require.NoError(t, f.eng.CheckBackends(steps), "the backend exists")
-	acct := batch.Account{Name: "alice", UID: 4101, GID: 4101}
+	acct := asuser.Account{Name: "alice", UID: 4101, GID: 4101}
 	err := f.eng.CheckPreflight(steps, acct, "/ws")
 	require.Error(t, err)
 	assert.Equal(t, `step b cannot run on kubernetes now: pods "x" is forbidden: violates PodSecurity "restricted:latest"`, err.Error())

@@ -10,11 +10,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/containers"
 	"github.com/reana-site/reana-site/daemon/spec"
 	"github.com/reana-site/reana-site/daemon/store"
-	"github.com/reana-site/reana-site/daemon/worker"
 )
 
 const imgCVMFS = "/cvmfs/unpacked.cern.ch/registry.hub.docker.com/library/img:latest"
@@ -22,9 +22,9 @@ const imgCVMFS = "/cvmfs/unpacked.cern.ch/registry.hub.docker.com/library/img:la
 // imageRunner answers the resolver's probes: only imgCVMFS exists.
 type imageRunner struct{}
 
-func (imageRunner) Call(_ context.Context, _ batch.Account, op string, args, result any) error {
-	a := args.(worker.ExecArgs)
-	var res worker.ExecResult
+func (imageRunner) Call(_ context.Context, _ asuser.Account, op asuser.Op, args, result any) error {
+	a := args.(asuser.ExecArgs)
+	var res asuser.ExecResult
 	for _, p := range a.Argv[4:] {
 		if p == imgCVMFS {
 			res.Stdout += "d " + p + "\n"
@@ -96,7 +96,7 @@ func TestStepsRunInTheirImage(t *testing.T) {
 func TestCheckImages(t *testing.T) {
 	f := newFixture(t)
 	steps := []spec.Step{{Name: "a", Environment: "img"}, {Name: "b", Environment: "other:1"}}
-	acct := batch.Account{Name: "alice", UID: 4101}
+	acct := asuser.Account{Name: "alice", UID: 4101}
 	require.NoError(t, f.eng.CheckImages(context.Background(), steps, acct), "containers off: nothing to check")
 
 	f.eng.Images = &containers.Resolver{Config: containers.Config{Enabled: true, UnpackedRoots: []string{"/cvmfs/unpacked.cern.ch"}}, Runner: imageRunner{}}

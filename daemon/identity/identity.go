@@ -14,7 +14,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/asuser"
 )
 
 var (
@@ -26,37 +26,37 @@ var (
 
 // Lookup resolves a POSIX user name to its account, with every group the
 // user belongs to.
-func Lookup(name string) (batch.Account, error) {
+func Lookup(name string) (asuser.Account, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
 		var unknown user.UnknownUserError
 		if errors.As(err, &unknown) {
-			return batch.Account{}, fmt.Errorf("%w: %q", ErrUnknownUser, name)
+			return asuser.Account{}, fmt.Errorf("%w: %q", ErrUnknownUser, name)
 		}
-		return batch.Account{}, fmt.Errorf("look up user %q: %w", name, err)
+		return asuser.Account{}, fmt.Errorf("look up user %q: %w", name, err)
 	}
 	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
-		return batch.Account{}, fmt.Errorf("user %q: bad uid %q", name, u.Uid)
+		return asuser.Account{}, fmt.Errorf("user %q: bad uid %q", name, u.Uid)
 	}
 	gid, err := strconv.ParseUint(u.Gid, 10, 32)
 	if err != nil {
-		return batch.Account{}, fmt.Errorf("user %q: bad gid %q", name, u.Gid)
+		return asuser.Account{}, fmt.Errorf("user %q: bad gid %q", name, u.Gid)
 	}
 	ids, err := u.GroupIds()
 	if err != nil {
-		return batch.Account{}, fmt.Errorf("user %q: list groups: %w", name, err)
+		return asuser.Account{}, fmt.Errorf("user %q: list groups: %w", name, err)
 	}
 	groups := make([]uint32, 0, len(ids))
 	for _, s := range ids {
 		g, err := strconv.ParseUint(s, 10, 32)
 		if err != nil {
-			return batch.Account{}, fmt.Errorf("user %q: bad group id %q", name, s)
+			return asuser.Account{}, fmt.Errorf("user %q: bad group id %q", name, s)
 		}
 		groups = append(groups, uint32(g))
 	}
 	slices.Sort(groups)
-	return batch.Account{Name: u.Username, UID: uint32(uid), GID: uint32(gid), Groups: slices.Compact(groups), Home: u.HomeDir}, nil
+	return asuser.Account{Name: u.Username, UID: uint32(uid), GID: uint32(gid), Groups: slices.Compact(groups), Home: u.HomeDir}, nil
 }
 
 // Policy is the site's rule for who may use the service.
@@ -69,7 +69,7 @@ type Policy struct {
 
 // Check returns nil when the account may use the service, or an error
 // wrapping ErrRefused that says why.
-func (p Policy) Check(a batch.Account) error {
+func (p Policy) Check(a asuser.Account) error {
 	if a.UID == 0 {
 		return fmt.Errorf("%w: user %q is root (uid 0)", ErrRefused, a.Name)
 	}
@@ -114,14 +114,14 @@ func HashToken(token string) []byte {
 }
 
 // LookupUID resolves a uid (as the kernel reports a peer) to its account.
-func LookupUID(uid uint32) (batch.Account, error) {
+func LookupUID(uid uint32) (asuser.Account, error) {
 	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
 	if err != nil {
 		var unknown user.UnknownUserIdError
 		if errors.As(err, &unknown) {
-			return batch.Account{}, fmt.Errorf("%w: uid %d", ErrUnknownUser, uid)
+			return asuser.Account{}, fmt.Errorf("%w: uid %d", ErrUnknownUser, uid)
 		}
-		return batch.Account{}, fmt.Errorf("look up uid %d: %w", uid, err)
+		return asuser.Account{}, fmt.Errorf("look up uid %d: %w", uid, err)
 	}
 	return Lookup(u.Username)
 }

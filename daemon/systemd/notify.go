@@ -9,7 +9,7 @@
 // WATCHDOG_USEC, JOURNAL_STREAM) and does nothing when it is absent, so
 // the same binary runs unchanged from a shell, a test or another init
 // system. The helpers and steps the daemon starts get a clean environment
-// (daemon/userproc), so none of these variables reach them.
+// (asuser.Runner), so none of these variables reach them.
 package systemd
 
 import (

@@ -23,10 +23,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/htcondor"
-	"github.com/reana-site/reana-site/daemon/userproc"
-	"github.com/reana-site/reana-site/daemon/worker"
 	"github.com/reana-site/reana-site/test/harness"
 )
 
@@ -45,18 +44,18 @@ type followRunner struct {
 	data  map[string]string
 }
 
-func (r *followRunner) Call(_ context.Context, _ batch.Account, op string, args, result any) error {
+func (r *followRunner) Call(_ context.Context, _ asuser.Account, op asuser.Op, args, result any) error {
 	if op != "job.follow" {
 		return fmt.Errorf("unexpected helper op %s", op)
 	}
 	r.mu.Lock()
 	r.calls++
 	r.mu.Unlock()
-	a := args.(worker.JobFollowArgs)
-	out := make(map[string]worker.FollowResult, len(a.Logs))
+	a := args.(asuser.JobFollowArgs)
+	out := make(map[string]asuser.FollowResult, len(a.Logs))
 	for _, l := range a.Logs {
 		d := r.data[l.Path]
-		res := worker.FollowResult{Exists: true, Size: int64(len(d))}
+		res := asuser.FollowResult{Exists: true, Size: int64(len(d))}
 		if l.Offset < int64(len(d)) {
 			res.Data = []byte(d[l.Offset:])
 		}
@@ -75,7 +74,7 @@ func condorJobs(n int, jobRoot string) []batch.Job {
 		jobs = append(jobs, batch.Job{
 			Spec: batch.Spec{JobID: fmt.Sprint("j", i), WorkflowID: fmt.Sprint("w", i%50), Command: "true",
 				Workspace: "/home/alice/reana/workflows/w", JobDir: dir,
-				User: batch.Account{Name: "alice", UID: 4101, GID: 4101}},
+				User: asuser.Account{Name: "alice", UID: 4101, GID: 4101}},
 			Handle: batch.Handle{Backend: htcondor.Name, Version: 1, ID: fmt.Sprintf("%d.0", i+1), Data: data},
 		})
 	}
@@ -132,7 +131,7 @@ func TestBenchHTCondorEventFollow(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(root) })
 	jobs := condorJobs(n, root)
 	for i, j := range jobs {
-		j.Spec.User = batch.Account{Name: "alice", UID: uint32(uid), GID: uint32(gid)}
+		j.Spec.User = asuser.Account{Name: "alice", UID: uint32(uid), GID: uint32(gid)}
 		jobs[i] = j
 		require.NoError(t, os.Mkdir(j.Spec.JobDir, 0o700))
 		p := filepath.Join(j.Spec.JobDir, htcondor.EventLogFile)
@@ -141,7 +140,7 @@ func TestBenchHTCondorEventFollow(t *testing.T) {
 		require.NoError(t, os.Chown(j.Spec.JobDir, uid, gid))
 	}
 	require.NoError(t, os.Chown(root, uid, gid))
-	runner := &userproc.Runner{Exe: env.Bin, Args: []string{"worker"}, CanSwitch: true}
+	runner := &asuser.Runner{Exe: env.Bin, Args: []string{"worker"}, CanSwitch: true}
 	b := &htcondor.Backend{Runner: runner, Query: func(context.Context, []string) ([]byte, []byte, error) {
 		t.Error("the schedd was asked")
 		return nil, nil, nil

@@ -31,6 +31,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/slurm"
 	"github.com/reana-site/reana-site/test/harness"
@@ -522,7 +523,7 @@ type benchRunner struct {
 	calls int
 }
 
-func (r *benchRunner) Call(_ context.Context, _ batch.Account, op string, args, result any) error {
+func (r *benchRunner) Call(_ context.Context, _ asuser.Account, op asuser.Op, args, result any) error {
 	r.mu.Lock()
 	r.calls++
 	r.mu.Unlock()
@@ -553,7 +554,7 @@ func TestBenchSlurmQueriesPerPoll(t *testing.T) {
 				Spec: batch.Spec{
 					JobID: fmt.Sprint("j", i), WorkflowID: fmt.Sprint("w", i%50), Command: "true",
 					Workspace: "/home/alice/reana/workflows/w", JobDir: fmt.Sprintf("/home/alice/reana/jobs/w/j%d", i),
-					User: batch.Account{Name: "alice", UID: 4101, GID: 4101},
+					User: asuser.Account{Name: "alice", UID: 4101, GID: 4101},
 				},
 				Handle: batch.Handle{Backend: slurm.Name, Version: 1, ID: fmt.Sprint(i + 1)},
 			})

@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/kubernetes"
 	"github.com/reana-site/reana-site/test/kubeapi"
@@ -79,7 +80,7 @@ func (st *site) spec(t *testing.T, step, command string) batch.Spec {
 		JobID: "job-" + step, WorkflowID: "wf-1", WorkflowName: "standin.1", StepName: step,
 		Command: command, Image: "docker.io/library/debian:12-slim", Workspace: ws,
 		Env:  map[string]string{"REANA_WORKSPACE": ws, "REANA_WORKFLOW_UUID": "wf-1"},
-		User: batch.Account{Name: "stepuser", UID: st.uid, GID: st.gid, Groups: []uint32{st.gid, st.gid + 1}},
+		User: asuser.Account{Name: "stepuser", UID: st.uid, GID: st.gid, Groups: []uint32{st.gid, st.gid + 1}},
 	}
 }
 

@@ -1,5 +1,10 @@
-// Package userproc runs operations as a POSIX user. The daemon never
-// touches a workspace itself: each operation starts a short-lived helper,
+// Package asuser is the protocol between the daemon, which runs as root,
+// and the helper, which runs as one user: the request and reply envelope,
+// the error kinds, one Op per operation with its argument and result
+// types, and the Runner that starts helpers. It imports nothing of this
+// module, so both sides can share it without either importing the other.
+//
+// The daemon never touches a workspace itself: each operation starts a short-lived helper,
 // `reana-site worker`, with the user's uid, gid and supplementary groups.
 // The kernel then checks every open against the user's own rights.
 //
@@ -13,7 +18,7 @@
 // A helper per operation (instead of one long-lived worker per user) keeps
 // no user process alive between requests, picks up NSS and group changes at
 // once, and has no worker state to recover after a daemon restart.
-package userproc
+package asuser
 
 import (
 	"encoding/json"
@@ -23,7 +28,7 @@ import (
 
 // Request is what the daemon sends to a helper.
 type Request struct {
-	Op   string          `json:"op"`
+	Op   Op              `json:"op"`
 	Args json.RawMessage `json:"args,omitempty"`
 }
 

@@ -1,4 +1,4 @@
-package worker
+package helper
 
 import (
 	"bufio"
@@ -9,79 +9,10 @@ import (
 	"net"
 	"os"
 	"strings"
-	"time"
 
-	"github.com/reana-site/reana-site/daemon/userproc"
-	"github.com/reana-site/reana-site/daemon/wsfs"
+	"github.com/reana-site/reana-site/asuser"
+	"github.com/reana-site/reana-site/helper/wsfs"
 )
-
-// WorkspaceArgs names a workspace and, for some operations, a path in it.
-type WorkspaceArgs struct {
-	Workspace string `json:"workspace"`
-	JobsDir   string `json:"jobs_dir,omitempty"`
-	Path      string `json:"path,omitempty"`
-}
-
-// Entry is one file or directory of a listing.
-type Entry struct {
-	Name    string    `json:"name"`
-	Size    int64     `json:"size"`
-	ModTime time.Time `json:"mtime"`
-	IsDir   bool      `json:"is_dir"`
-}
-
-// ListArgs asks for a listing or a disk usage report.
-type ListArgs struct {
-	Workspace string              `json:"workspace"`
-	Pattern   string              `json:"pattern,omitempty"`
-	Search    map[string][]string `json:"search,omitempty"`
-	Summarize bool                `json:"summarize,omitempty"`
-}
-
-// DeleteResult is REANA's answer shape for rm.
-type DeleteResult struct {
-	Deleted map[string]int64  `json:"deleted"`
-	Failed  map[string]string `json:"failed"`
-}
-
-// MoveArgs renames a file or directory inside a workspace.
-type MoveArgs struct {
-	Workspace string `json:"workspace"`
-	Source    string `json:"source"`
-	Target    string `json:"target"`
-}
-
-// ZipArgs asks for a zip of some paths of a workspace.
-type ZipArgs struct {
-	Workspace string   `json:"workspace"`
-	Paths     []string `json:"paths"`
-}
-
-// OpenResult describes a file handed over by fs.open.
-type OpenResult struct {
-	Size  int64 `json:"size"`
-	IsDir bool  `json:"is_dir"`
-}
-
-// UploadResult reports a committed upload.
-type UploadResult struct {
-	Size int64 `json:"size"`
-}
-
-// UsageArgs asks for the disk usage of whole trees.
-type UsageArgs struct {
-	Paths []string `json:"paths"`
-}
-
-// PruneArgs asks to remove what is neither input nor output.
-type PruneArgs struct {
-	Workspace      string   `json:"workspace"`
-	Keep           []string `json:"keep"`
-	IncludeInputs  bool     `json:"include_inputs"`
-	IncludeOutputs bool     `json:"include_outputs"`
-	Inputs         []string `json:"inputs"`
-	Outputs        []string `json:"outputs"`
-}
 
 func openWS(path string) (*wsfs.FS, error) {
 	w, err := wsfs.Open(path)
@@ -97,15 +28,15 @@ func fsErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, wsfs.ErrBadPath), errors.Is(err, wsfs.ErrEscape):
-		return userproc.Errorf(userproc.KindBadPath, "%v", err)
+		return asuser.Errorf(asuser.KindBadPath, "%v", err)
 	case errors.Is(err, wsfs.ErrNotFound), errors.Is(err, os.ErrNotExist):
-		return userproc.Errorf(userproc.KindNotFound, "%v", err)
+		return asuser.Errorf(asuser.KindNotFound, "%v", err)
 	}
 	return classify(err)
 }
 
 func fsCreate(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
-	a, err := decode[WorkspaceArgs](raw)
+	a, err := decode[asuser.WorkspaceArgs](raw)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +52,7 @@ func fsCreate(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, err
 }
 
 func fsRemove(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
-	a, err := decode[WorkspaceArgs](raw)
+	a, err := decode[asuser.WorkspaceArgs](raw)
 	if err != nil {
 		return nil, err
 	}
@@ -149,16 +80,16 @@ func fsRemove(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, err
 // which counts as abort).
 func awaitControl(conn *net.UnixConn) bool {
 	line, _ := bufio.NewReader(conn).ReadString('\n')
-	return strings.TrimSpace(line) == userproc.Commit
+	return strings.TrimSpace(line) == asuser.Commit
 }
 
 func fsUpload(_ context.Context, raw json.RawMessage, conn *net.UnixConn) (any, error) {
-	a, err := decode[WorkspaceArgs](raw)
+	a, err := decode[asuser.WorkspaceArgs](raw)
 	if err != nil {
 		return nil, err
 	}
 	if conn == nil {
-		return nil, userproc.Errorf(userproc.KindInternal, "upload needs a descriptor socket")
+		return nil, asuser.Errorf(asuser.KindInternal, "upload needs a descriptor socket")
 	}
 	w, err := openWS(a.Workspace)
 	if err != nil {
@@ -170,13 +101,13 @@ func fsUpload(_ context.Context, raw json.RawMessage, conn *net.UnixConn) (any, 
 		return nil, fsErr(err)
 	}
 	defer f.Close()
-	if err := userproc.SendFile(conn, f); err != nil {
+	if err := asuser.SendFile(conn, f); err != nil {
 		abort()
 		return nil, fmt.Errorf("hand over upload file: %w", err)
 	}
 	if !awaitControl(conn) {
 		abort()
-		return nil, userproc.Errorf(userproc.KindInternal, "upload aborted")
+		return nil, asuser.Errorf(asuser.KindInternal, "upload aborted")
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -186,16 +117,16 @@ func fsUpload(_ context.Context, raw json.RawMessage, conn *net.UnixConn) (any, 
 	if err := commit(); err != nil {
 		return nil, fsErr(err)
 	}
-	return UploadResult{Size: fi.Size()}, nil
+	return asuser.UploadResult{Size: fi.Size()}, nil
 }
 
 func fsOpen(_ context.Context, raw json.RawMessage, conn *net.UnixConn) (any, error) {
-	a, err := decode[WorkspaceArgs](raw)
+	a, err := decode[asuser.WorkspaceArgs](raw)
 	if err != nil {
 		return nil, err
 	}
 	if conn == nil {
-		return nil, userproc.Errorf(userproc.KindInternal, "open needs a descriptor socket")
+		return nil, asuser.Errorf(asuser.KindInternal, "open needs a descriptor socket")
 	}
 	w, err := openWS(a.Workspace)
 	if err != nil {
@@ -207,20 +138,20 @@ func fsOpen(_ context.Context, raw json.RawMessage, conn *net.UnixConn) (any, er
 		return nil, fsErr(err)
 	}
 	defer f.Close()
-	if err := userproc.SendFile(conn, f); err != nil {
+	if err := asuser.SendFile(conn, f); err != nil {
 		return nil, fmt.Errorf("hand over file: %w", err)
 	}
 	awaitControl(conn)
-	return OpenResult{Size: fi.Size(), IsDir: fi.IsDir()}, nil
+	return asuser.OpenResult{Size: fi.Size(), IsDir: fi.IsDir()}, nil
 }
 
 func fsZip(_ context.Context, raw json.RawMessage, conn *net.UnixConn) (any, error) {
-	a, err := decode[ZipArgs](raw)
+	a, err := decode[asuser.ZipArgs](raw)
 	if err != nil {
 		return nil, err
 	}
 	if conn == nil {
-		return nil, userproc.Errorf(userproc.KindInternal, "zip needs a descriptor socket")
+		return nil, asuser.Errorf(asuser.KindInternal, "zip needs a descriptor socket")
 	}
 	w, err := openWS(a.Workspace)
 	if err != nil {
@@ -231,7 +162,7 @@ func fsZip(_ context.Context, raw json.RawMessage, conn *net.UnixConn) (any, err
 	if err != nil {
 		return nil, err
 	}
-	err = userproc.SendFile(conn, pr)
+	err = asuser.SendFile(conn, pr)
 	pr.Close()
 	if err != nil {
 		pw.Close()
@@ -246,16 +177,16 @@ func fsZip(_ context.Context, raw json.RawMessage, conn *net.UnixConn) (any, err
 	return struct{}{}, nil
 }
 
-func toEntries(in []wsfs.Entry) []Entry {
-	out := make([]Entry, len(in))
+func toEntries(in []wsfs.Entry) []asuser.Entry {
+	out := make([]asuser.Entry, len(in))
 	for i, e := range in {
-		out[i] = Entry{Name: e.Name, Size: e.Size, ModTime: e.ModTime, IsDir: e.IsDir}
+		out[i] = asuser.Entry{Name: e.Name, Size: e.Size, ModTime: e.ModTime, IsDir: e.IsDir}
 	}
 	return out
 }
 
 func fsList(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
-	a, err := decode[ListArgs](raw)
+	a, err := decode[asuser.ListArgs](raw)
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +203,7 @@ func fsList(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error
 }
 
 func fsDiskUsage(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
-	a, err := decode[ListArgs](raw)
+	a, err := decode[asuser.ListArgs](raw)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +220,7 @@ func fsDiskUsage(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, 
 }
 
 func fsDelete(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
-	a, err := decode[WorkspaceArgs](raw)
+	a, err := decode[asuser.WorkspaceArgs](raw)
 	if err != nil {
 		return nil, err
 	}
@@ -302,11 +233,11 @@ func fsDelete(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, err
 	if err != nil {
 		return nil, fsErr(err)
 	}
-	return DeleteResult{Deleted: deleted, Failed: failed}, nil
+	return asuser.DeleteResult{Deleted: deleted, Failed: failed}, nil
 }
 
 func fsMove(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
-	a, err := decode[MoveArgs](raw)
+	a, err := decode[asuser.MoveArgs](raw)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +250,7 @@ func fsMove(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error
 }
 
 func fsGlob(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
-	a, err := decode[WorkspaceArgs](raw)
+	a, err := decode[asuser.WorkspaceArgs](raw)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +269,7 @@ func fsGlob(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error
 // fsUsage measures allocated bytes of whole trees (workspaces and job
 // directories), for quotas.
 func fsUsage(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
-	a, err := decode[UsageArgs](raw)
+	a, err := decode[asuser.UsageArgs](raw)
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +292,7 @@ func fsUsage(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, erro
 }
 
 func fsPrune(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
-	a, err := decode[PruneArgs](raw)
+	a, err := decode[asuser.PruneArgs](raw)
 	if err != nil {
 		return nil, err
 	}

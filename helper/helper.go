@@ -1,8 +1,8 @@
-// Package worker is the user side of userproc: the code that runs in
-// `reana-site worker`, a short-lived process with one user's uid, gid and
-// groups. It refuses to run with any privilege left, then performs one
+// Package helper is the user side of the asuser protocol: the code that
+// runs in `reana-site worker`, a short-lived process with one user's uid,
+// gid and groups. It refuses to run with any privilege left, then performs one
 // operation on that user's workspace or jobs and exits.
-package worker
+package helper
 
 import (
 	"context"
@@ -16,36 +16,36 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/daemon/privsep"
-	"github.com/reana-site/reana-site/daemon/userproc"
 )
 
 // handler performs one operation. conn is the fd-passing socket (nil when
 // the daemon did not provide one).
 type handler func(ctx context.Context, args json.RawMessage, conn *net.UnixConn) (any, error)
 
-func handlers() map[string]handler {
-	return map[string]handler{
-		"fs.create":    fsCreate,
-		"fs.remove":    fsRemove,
-		"fs.upload":    fsUpload,
-		"fs.open":      fsOpen,
-		"fs.zip":       fsZip,
-		"fs.list":      fsList,
-		"fs.du":        fsDiskUsage,
-		"fs.delete":    fsDelete,
-		"fs.move":      fsMove,
-		"fs.glob":      fsGlob,
-		"fs.usage":     fsUsage,
-		"fs.prune":     fsPrune,
-		"job.start":    jobStart,
-		"job.status":   jobStatus,
-		"job.cancel":   jobCancel,
-		"job.logs":     jobLogs,
-		"job.readexit": jobReadExit,
-		"job.submit":   jobSubmit,
-		"job.follow":   jobFollow,
-		"exec":         execCommand,
+func handlers() map[asuser.Op]handler {
+	return map[asuser.Op]handler{
+		asuser.OpFSCreate:    fsCreate,
+		asuser.OpFSRemove:    fsRemove,
+		asuser.OpFSUpload:    fsUpload,
+		asuser.OpFSOpen:      fsOpen,
+		asuser.OpFSZip:       fsZip,
+		asuser.OpFSList:      fsList,
+		asuser.OpFSDiskUsage: fsDiskUsage,
+		asuser.OpFSDelete:    fsDelete,
+		asuser.OpFSMove:      fsMove,
+		asuser.OpFSGlob:      fsGlob,
+		asuser.OpFSUsage:     fsUsage,
+		asuser.OpFSPrune:     fsPrune,
+		asuser.OpJobStart:    jobStart,
+		asuser.OpJobStatus:   jobStatus,
+		asuser.OpJobCancel:   jobCancel,
+		asuser.OpJobLogs:     jobLogs,
+		asuser.OpJobReadExit: jobReadExit,
+		asuser.OpJobSubmit:   jobSubmit,
+		asuser.OpJobFollow:   jobFollow,
+		asuser.OpExec:        execCommand,
 	}
 }
 
@@ -63,20 +63,20 @@ func Main(ctx context.Context, stdin io.Reader, stdout io.Writer) int {
 	return 0
 }
 
-func run(ctx context.Context, stdin io.Reader) userproc.Reply {
+func run(ctx context.Context, stdin io.Reader) asuser.Reply {
 	// The user owns this process: keep them from attaching to it or reading
 	// its memory, where the daemon's requests and replies pass.
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	if err := checkUnprivileged(); err != nil {
-		return userproc.Reply{Error: userproc.Errorf(userproc.KindInternal, "%v", err)}
+		return asuser.Reply{Error: asuser.Errorf(asuser.KindInternal, "%v", err)}
 	}
-	var req userproc.Request
+	var req asuser.Request
 	if err := json.NewDecoder(io.LimitReader(stdin, 64<<20)).Decode(&req); err != nil {
-		return userproc.Reply{Error: userproc.Errorf(userproc.KindInternal, "worker: decode request: %v", err)}
+		return asuser.Reply{Error: asuser.Errorf(asuser.KindInternal, "worker: decode request: %v", err)}
 	}
 	h, ok := handlers()[req.Op]
 	if !ok {
-		return userproc.Reply{Error: userproc.Errorf(userproc.KindInternal, "worker: unknown operation %q", req.Op)}
+		return asuser.Reply{Error: asuser.Errorf(asuser.KindInternal, "worker: unknown operation %q", req.Op)}
 	}
 	var conn *net.UnixConn
 	if f := socketFile(); f != nil {
@@ -90,17 +90,17 @@ func run(ctx context.Context, stdin io.Reader) userproc.Reply {
 	}
 	res, err := h(ctx, req.Args, conn)
 	if err != nil {
-		var ue *userproc.Error
+		var ue *asuser.Error
 		if !errors.As(err, &ue) {
 			ue = classify(err)
 		}
-		return userproc.Reply{Error: ue}
+		return asuser.Reply{Error: ue}
 	}
 	raw, err := json.Marshal(res)
 	if err != nil {
-		return userproc.Reply{Error: userproc.Errorf(userproc.KindInternal, "worker: encode result: %v", err)}
+		return asuser.Reply{Error: asuser.Errorf(asuser.KindInternal, "worker: encode result: %v", err)}
 	}
-	return userproc.Reply{Result: raw}
+	return asuser.Reply{Result: raw}
 }
 
 // checkUnprivileged refuses to touch user data with any privilege left.
@@ -127,28 +127,28 @@ func checkUnprivileged() error {
 
 // socketFile is the daemon's socket, when the daemon passed one.
 func socketFile() *os.File {
-	if os.Getenv(userproc.SocketEnv) != "3" {
+	if os.Getenv(asuser.SocketEnv) != "3" {
 		return nil
 	}
 	return os.NewFile(3, "daemon-socket")
 }
 
-func classify(err error) *userproc.Error {
+func classify(err error) *asuser.Error {
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return userproc.Errorf(userproc.KindNotFound, "%v", err)
+		return asuser.Errorf(asuser.KindNotFound, "%v", err)
 	case errors.Is(err, os.ErrPermission), errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		return userproc.Errorf(userproc.KindDenied, "%v", err)
+		return asuser.Errorf(asuser.KindDenied, "%v", err)
 	case errors.Is(err, os.ErrExist):
-		return userproc.Errorf(userproc.KindExists, "%v", err)
+		return asuser.Errorf(asuser.KindExists, "%v", err)
 	}
-	return userproc.Errorf(userproc.KindInternal, "%v", err)
+	return asuser.Errorf(asuser.KindInternal, "%v", err)
 }
 
 func decode[T any](raw json.RawMessage) (T, error) {
 	var v T
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return v, userproc.Errorf(userproc.KindInternal, "worker: decode arguments: %v", err)
+		return v, asuser.Errorf(asuser.KindInternal, "worker: decode arguments: %v", err)
 	}
 	return v, nil
 }

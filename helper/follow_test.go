@@ -1,4 +1,4 @@
-package worker
+package helper
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -41,7 +42,7 @@ func TestFollowOne(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := followOne(FollowRef{Path: tt.path, Offset: tt.offset}, tt.max)
+			r := followOne(asuser.FollowRef{Path: tt.path, Offset: tt.offset}, tt.max)
 			assert.Equal(t, tt.data, string(r.Data))
 			assert.Equal(t, tt.err, r.Error != "", r.Error)
 			if !tt.err {
@@ -62,19 +63,19 @@ func TestSubmitKeepsTheClaimWhenTheJobMayExist(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "job")
-			args := BatchSubmitArgs{JobDir: dir, Script: "#!/bin/sh\n", Command: "true",
+			args := asuser.BatchSubmitArgs{JobDir: dir, Script: "#!/bin/sh\n", Command: "true",
 				Argv: []string{"/bin/sh", "-c", `echo "$0" >&2; exit 1`, tt.stderr}, MaybeSubmitted: `SECMAN:2007`}
 			raw, err := json.Marshal(args)
 			require.NoError(t, err)
 			res, err := jobSubmit(context.Background(), raw, nil)
 			require.NoError(t, err)
-			assert.Equal(t, 1, res.(BatchSubmitResult).ExitCode)
+			assert.Equal(t, 1, res.(asuser.BatchSubmitResult).ExitCode)
 			_, err = os.Stat(filepath.Join(dir, claimFile))
 			assert.Equal(t, tt.kept, err == nil, "claim kept")
 			// The next attempt is told about the earlier one, or starts afresh.
 			res, err = jobSubmit(context.Background(), raw, nil)
 			require.NoError(t, err)
-			assert.Equal(t, tt.kept, res.(BatchSubmitResult).Interrupted)
+			assert.Equal(t, tt.kept, res.(asuser.BatchSubmitResult).Interrupted)
 		})
 	}
 }

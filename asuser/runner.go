@@ -1,4 +1,4 @@
-package userproc
+package asuser
 
 import (
 	"bytes"
@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/reana-site/reana-site/batch"
 )
 
 // Runner starts helpers as users.
@@ -36,9 +34,9 @@ type Runner struct {
 	Env []string
 }
 
-func (r *Runner) command(ctx context.Context, acct batch.Account) (*exec.Cmd, error) {
+func (r *Runner) command(ctx context.Context, acct Account) (*exec.Cmd, error) {
 	if acct.UID == 0 || acct.GID == 0 {
-		return nil, fmt.Errorf("userproc: refusing to run as uid %d gid %d", acct.UID, acct.GID)
+		return nil, fmt.Errorf("asuser: refusing to run as uid %d gid %d", acct.UID, acct.GID)
 	}
 	exe := r.Exe
 	if exe == "" {
@@ -60,7 +58,7 @@ func (r *Runner) command(ctx context.Context, acct batch.Account) (*exec.Cmd, er
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if uint32(os.Getuid()) != acct.UID {
 		if !r.CanSwitch {
-			return nil, fmt.Errorf("userproc: reana-site runs as uid %d without CAP_SETUID/CAP_SETGID, so it cannot act as %s (uid %d)", os.Getuid(), acct.Name, acct.UID)
+			return nil, fmt.Errorf("asuser: reana-site runs as uid %d without CAP_SETUID/CAP_SETGID, so it cannot act as %s (uid %d)", os.Getuid(), acct.Name, acct.UID)
 		}
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: acct.UID, Gid: acct.GID, Groups: acct.Groups}
 	}
@@ -69,7 +67,7 @@ func (r *Runner) command(ctx context.Context, acct batch.Account) (*exec.Cmd, er
 }
 
 // Call runs op as acct and decodes the result into out (which may be nil).
-func (r *Runner) Call(ctx context.Context, acct batch.Account, op string, args, out any) error {
+func (r *Runner) Call(ctx context.Context, acct Account, op Op, args, out any) error {
 	cmd, err := r.command(ctx, acct)
 	if err != nil {
 		return err
@@ -83,7 +81,7 @@ func (r *Runner) Call(ctx context.Context, acct batch.Account, op string, args, 
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	runErr := cmd.Run()
 	if stdout.over {
-		return fmt.Errorf("userproc: %s as %s: reply larger than %d bytes", op, acct.Name, maxReply)
+		return fmt.Errorf("asuser: %s as %s: reply larger than %d bytes", op, acct.Name, maxReply)
 	}
 	return decodeReply(op, acct, stdout.Bytes(), stderr.String(), runErr, out)
 }
@@ -111,29 +109,29 @@ func (c *capped) Write(p []byte) (int, error) {
 	return c.Buffer.Write(p)
 }
 
-func encodeRequest(op string, args any) ([]byte, error) {
+func encodeRequest(op Op, args any) ([]byte, error) {
 	raw, err := json.Marshal(args)
 	if err != nil {
-		return nil, fmt.Errorf("userproc: encode %s arguments: %w", op, err)
+		return nil, fmt.Errorf("asuser: encode %s arguments: %w", op, err)
 	}
 	return json.Marshal(Request{Op: op, Args: raw})
 }
 
-func decodeReply(op string, acct batch.Account, stdout []byte, stderr string, runErr error, out any) error {
+func decodeReply(op Op, acct Account, stdout []byte, stderr string, runErr error, out any) error {
 	var rep Reply
 	if err := json.Unmarshal(stdout, &rep); err != nil {
 		msg := strings.TrimSpace(stderr)
 		if runErr != nil {
-			return fmt.Errorf("userproc: %s as %s: %w: %s", op, acct.Name, runErr, msg)
+			return fmt.Errorf("asuser: %s as %s: %w: %s", op, acct.Name, runErr, msg)
 		}
-		return fmt.Errorf("userproc: %s as %s: bad reply: %w: %s", op, acct.Name, err, msg)
+		return fmt.Errorf("asuser: %s as %s: bad reply: %w: %s", op, acct.Name, err, msg)
 	}
 	if rep.Error != nil {
 		return rep.Error
 	}
 	if out != nil && len(rep.Result) > 0 {
 		if err := json.Unmarshal(rep.Result, out); err != nil {
-			return fmt.Errorf("userproc: %s as %s: decode result: %w", op, acct.Name, err)
+			return fmt.Errorf("asuser: %s as %s: decode result: %w", op, acct.Name, err)
 		}
 	}
 	return nil
@@ -147,8 +145,8 @@ type Session struct {
 	cmd  *exec.Cmd
 	out  *capped
 	errb *capped
-	op   string
-	acct batch.Account
+	op   Op
+	acct Account
 	once sync.Once
 	err  error
 }
@@ -156,7 +154,7 @@ type Session struct {
 // Open runs op as acct; the helper opens a file and hands its descriptor
 // over. The caller must End the session, with commit=true to keep the
 // result (e.g. an upload) or false to abandon it.
-func (r *Runner) Open(ctx context.Context, acct batch.Account, op string, args any) (*Session, error) {
+func (r *Runner) Open(ctx context.Context, acct Account, op Op, args any) (*Session, error) {
 	cmd, err := r.command(ctx, acct)
 	if err != nil {
 		return nil, err
@@ -167,15 +165,15 @@ func (r *Runner) Open(ctx context.Context, acct batch.Account, op string, args a
 	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("userproc: socketpair: %w", err)
+		return nil, fmt.Errorf("asuser: socketpair: %w", err)
 	}
-	ours := os.NewFile(uintptr(fds[0]), "userproc-parent")
-	theirs := os.NewFile(uintptr(fds[1]), "userproc-child")
+	ours := os.NewFile(uintptr(fds[0]), "asuser-parent")
+	theirs := os.NewFile(uintptr(fds[1]), "asuser-child")
 	c, err := net.FileConn(ours)
 	ours.Close()
 	if err != nil {
 		theirs.Close()
-		return nil, fmt.Errorf("userproc: socket: %w", err)
+		return nil, fmt.Errorf("asuser: socket: %w", err)
 	}
 	conn := c.(*net.UnixConn)
 	cmd.ExtraFiles = []*os.File{theirs} // fd 3 in the helper
@@ -186,7 +184,7 @@ func (r *Runner) Open(ctx context.Context, acct batch.Account, op string, args a
 	if err := cmd.Start(); err != nil {
 		theirs.Close()
 		conn.Close()
-		return nil, fmt.Errorf("userproc: start %s as %s: %w", op, acct.Name, err)
+		return nil, fmt.Errorf("asuser: start %s as %s: %w", op, acct.Name, err)
 	}
 	theirs.Close()
 	f, err := recvFile(conn)
@@ -197,7 +195,7 @@ func (r *Runner) Open(ctx context.Context, acct batch.Account, op string, args a
 		if derr := decodeReply(op, acct, s.out.Bytes(), s.errb.String(), waitErr, nil); derr != nil {
 			return nil, derr
 		}
-		return nil, fmt.Errorf("userproc: %s as %s: no file received: %w", op, acct.Name, err)
+		return nil, fmt.Errorf("asuser: %s as %s: no file received: %w", op, acct.Name, err)
 	}
 	s.File = f
 	return s, nil
@@ -220,7 +218,7 @@ func (s *Session) End(commit bool, out any) error {
 		s.conn.Close()
 		s.err = decodeReply(s.op, s.acct, s.out.Bytes(), s.errb.String(), waitErr, out)
 		if s.err == nil && werr != nil && commit {
-			s.err = fmt.Errorf("userproc: %s: send commit: %w", s.op, werr)
+			s.err = fmt.Errorf("asuser: %s: send commit: %w", s.op, werr)
 		}
 	})
 	return s.err
@@ -238,14 +236,14 @@ func recvFile(conn *net.UnixConn) (*os.File, error) {
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil || len(msgs) != 1 {
-		return nil, errors.New("userproc: no descriptor in message")
+		return nil, errors.New("asuser: no descriptor in message")
 	}
 	fds, err := unix.ParseUnixRights(&msgs[0])
 	if err != nil || len(fds) != 1 {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
-		return nil, errors.New("userproc: expected exactly one descriptor")
+		return nil, errors.New("asuser: expected exactly one descriptor")
 	}
 	return os.NewFile(uintptr(fds[0]), "fd-"+strconv.Itoa(fds[0])), nil
 }
