@@ -47,14 +47,14 @@ setup:
 	$(SUDO) bash test/setup.sh
 
 test: setup fmt-check
-	$(GO) vet ./...
-	REANA_SITE_E2E=1 $(GO) test -count=1 -timeout 40m ./...
+	$(GO) vet -tags e2e,bench ./...
+	$(GO) test -tags e2e -count=1 -timeout 40m ./...
 
 unit:
 	$(GO) test ./...
 
 vet:
-	$(GO) vet ./...
+	$(GO) vet -tags e2e,bench ./...
 
 fmt-check:
 	@out=$$(find . -name '*.go' -not -path './.git/*' -not -path './.cache/*' -print0 | xargs -0 -r gofmt -l); \
@@ -64,7 +64,7 @@ fmt-check:
 # whole output goes to .cache/bench.log, whose end is shown if the run fails.
 bench: setup
 	@mkdir -p .cache; log=.cache/bench.log; \
-	if ! REANA_SITE_BENCH=1 $(GO) test -count=1 -run '^TestBench' -timeout 30m ./test/bench/ -v 2>&1 \
+	if ! $(GO) test -tags bench -count=1 -run '^TestBench' -timeout 30m ./test/bench/ -v 2>&1 \
 		| tee "$$log" | { grep --line-buffered '^bench:' || true; }; then \
 		echo "make bench: the benchmark run failed; the end of $$log:" >&2; \
 		tail -n 40 "$$log" >&2; \

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/daemon/config"
 	"github.com/reana-site/reana-site/daemon/store"
 )
@@ -92,14 +93,8 @@ func health(ratio float64) string {
 func (s *Server) backendNames() []string {
 	var out []string
 	for name := range s.Engine.Backends {
-		switch name {
-		case "slurm":
-			out = append(out, "slurmcern", "slurm")
-		case "htcondor":
-			out = append(out, "htcondorcern", "htcondor")
-		default:
-			out = append(out, name)
-		}
+		k, _ := batch.KindOf(name)
+		out = append(append(out, k.REANANames...), name)
 	}
 	sort.Strings(out)
 	return out

@@ -30,15 +30,14 @@ import (
 
 // Server holds what the handlers need.
 type Server struct {
-	DB      *store.DB
-	Engine  *engine.Engine
-	Runner  *asuser.Runner
-	Config  config.Config
-	Policy  identity.Policy
-	Version string
-	Log     *slog.Logger
-	// Lookup resolves POSIX names through NSS; nil means identity.Lookup.
-	Lookup func(name string) (asuser.Account, error)
+	DB     *store.DB
+	Engine *engine.Engine
+	Runner asuser.Opener
+	Config config.Config
+	// Accounts says whether a token's user may still be served.
+	Accounts identity.Resolver
+	Version  string
+	Log      *slog.Logger
 }
 
 // ServerVersion is what /api/you reports as reana_server_version: the
@@ -49,9 +48,6 @@ const ServerVersion = "0.9.4"
 func (s *Server) Handler() http.Handler {
 	if s.Log == nil {
 		s.Log = slog.Default()
-	}
-	if s.Lookup == nil {
-		s.Lookup = identity.Lookup
 	}
 	r := chi.NewRouter()
 	r.Use(s.recoverer, s.logRequests)
@@ -153,24 +149,37 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			s.internal(w, r, "authenticate", err)
 			return
 		}
-		acct, err := s.Lookup(u.Name)
+		acct, err := s.Accounts.Serve(u)
 		if err != nil {
-			s.Log.Warn("token of a user unknown to NSS", "user", u.Name, "err", err)
-			writeError(w, http.StatusForbidden, fmt.Sprintf("User %s no longer exists on this site.", u.Name))
-			return
-		}
-		if acct.UID != u.UID {
-			s.Log.Warn("user's uid changed since it was added", "user", u.Name, "uid", acct.UID, "recorded_uid", u.UID)
-			writeError(w, http.StatusForbidden, fmt.Sprintf("The POSIX account %s changed (uid %d, was %d); ask an admin to re-add the user.", u.Name, acct.UID, u.UID))
-			return
-		}
-		if err := s.Policy.Check(acct); err != nil {
-			writeError(w, http.StatusForbidden, "Access refused: "+strings.TrimPrefix(err.Error(), identity.ErrRefused.Error()+": ")+".")
+			status, msg := accountRefusal(u, err)
+			if status == http.StatusInternalServerError {
+				s.internal(w, r, "look up the POSIX account", err)
+				return
+			}
+			s.Log.Warn("token of a user who may no longer be served", "user", u.Name, "err", err)
+			writeError(w, status, msg)
 			return
 		}
 		ctx := context.WithValue(r.Context(), callerKey, caller{User: u, Account: acct, Token: token})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// accountRefusal is the answer to a token whose user may no longer be
+// served (see identity.Resolver).
+func accountRefusal(u store.User, err error) (int, string) {
+	var changed *identity.UIDChangedError
+	switch {
+	case errors.Is(err, identity.ErrUnknownUser):
+		return http.StatusForbidden, fmt.Sprintf("User %s no longer exists on this site.", u.Name)
+	case errors.As(err, &changed):
+		return http.StatusForbidden, fmt.Sprintf("The POSIX account %s changed (uid %d, was %d); ask an admin to re-add the user.", u.Name, changed.UID, changed.Recorded)
+	case errors.Is(err, identity.ErrRefused):
+		return http.StatusForbidden, "Access refused: " + strings.TrimPrefix(err.Error(), identity.ErrRefused.Error()+": ") + "."
+	case errors.Is(err, identity.ErrRemoved):
+		return http.StatusForbidden, fmt.Sprintf("User %s was removed from this service by its admins.", u.Name)
+	}
+	return http.StatusInternalServerError, ""
 }
 
 func (s *Server) recoverer(next http.Handler) http.Handler {

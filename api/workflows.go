@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/reana-site/reana-site/asuser"
+	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/daemon/engine"
 	"github.com/reana-site/reana-site/daemon/spec"
 	"github.com/reana-site/reana-site/daemon/store"
@@ -674,7 +675,13 @@ type jobLogEntry struct {
 	FinishedAt     *string `json:"finished_at"`
 }
 
-var backendDisplay = map[string]string{"local": "Local", "slurm": "Slurm", "htcondor": "HTCondor", "kubernetes": "Kubernetes"}
+// backendDisplay is how a backend is named in a job's log entry.
+func backendDisplay(name string) string {
+	if k, ok := batch.KindOf(name); ok {
+		return k.Display
+	}
+	return name
+}
 
 func timeStr(t *time.Time) *string {
 	if t == nil {
@@ -726,12 +733,8 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		if j.Status == store.JobStatus("running") {
 			text = s.liveLogs(r, wf, j)
 		}
-		be := backendDisplay[j.Backend]
-		if be == "" {
-			be = j.Backend
-		}
 		entries.add(j.ID, jobLogEntry{
-			WorkflowUUID: wf.ID, JobName: j.StepName, ComputeBackend: be, BackendJobID: j.BackendJobID,
+			WorkflowUUID: wf.ID, JobName: j.StepName, ComputeBackend: backendDisplay(j.Backend), BackendJobID: j.BackendJobID,
 			DockerImg: j.Image, Cmd: j.Command, Status: string(j.Status), Logs: text,
 			StartedAt: timeStr(j.StartedAt), FinishedAt: timeStr(j.FinishedAt),
 		})

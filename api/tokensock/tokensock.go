@@ -29,8 +29,9 @@ const (
 
 // Server answers on the token socket.
 type Server struct {
-	DB     *store.DB
-	Policy identity.Policy
+	DB *store.DB
+	// Accounts applies the site policy to callers.
+	Accounts identity.Resolver
 	// Enabled turns self-service on; off, every caller gets a clear refusal.
 	Enabled bool
 	// Groups, when not empty, limits self-service to members of these groups.
@@ -93,7 +94,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusForbidden, Answer{Message: fmt.Sprintf("uid %d is not known to this site: %v.", cred.Uid, err)})
 		return
 	}
-	if err := s.Policy.Check(acct); err != nil {
+	if err := s.Accounts.Policy.Check(acct); err != nil {
 		reply(w, http.StatusForbidden, Answer{Message: fmt.Sprintf("Access refused: %v.", err)})
 		return
 	}
@@ -127,7 +128,7 @@ func (s *Server) user(ctx context.Context, acct asuser.Account) (store.User, int
 		return u, http.StatusInternalServerError, "Internal error; the admins will find it in the log."
 	case u.RemovedAt != nil:
 		return u, http.StatusForbidden, fmt.Sprintf("%s was removed from this service by its admins.", acct.Name)
-	case u.UID != acct.UID:
+	case identity.SameAccount(u, acct) != nil:
 		return u, http.StatusForbidden, fmt.Sprintf("The account %s changed (uid %d, was %d); ask the admins.", acct.Name, acct.UID, u.UID)
 	}
 	return u, 0, ""

@@ -50,8 +50,8 @@ func admin(args []string) int {
 		return 1
 	}
 	defer db.Close()
-	policy := identity.Policy{MinUID: cfg.MinUID, AllowedGroups: cfg.AllowedGroups}
-	if err := adminCmd(ctx, os.Stdout, db, policy, args[0], args[1], args[2:]); err != nil {
+	accounts := accountResolver(cfg)
+	if err := adminCmd(ctx, os.Stdout, db, accounts, args[0], args[1], args[2:]); err != nil {
 		fmt.Fprintln(os.Stderr, "reana-site:", err)
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -66,7 +66,7 @@ type usageError string
 
 func (u usageError) Error() string { return string(u) }
 
-func adminCmd(ctx context.Context, out io.Writer, db *store.DB, policy identity.Policy, noun, verb string, rest []string) error {
+func adminCmd(ctx context.Context, out io.Writer, db *store.DB, accounts identity.Resolver, noun, verb string, rest []string) error {
 	fs := flag.NewFlagSet(noun+" "+verb, flag.ContinueOnError)
 	email := fs.String("email", "", "the user's e-mail address (shown by reana-client ping)")
 	// Flags may come before or after the name, as the usage text shows.
@@ -93,11 +93,8 @@ func adminCmd(ctx context.Context, out io.Writer, db *store.DB, policy identity.
 		if err != nil {
 			return err
 		}
-		acct, err := identity.Lookup(name)
+		acct, err := accounts.Account(name)
 		if err != nil {
-			return err
-		}
-		if err := policy.Check(acct); err != nil {
 			return err
 		}
 		u, err := db.CreateUser(ctx, store.User{Name: acct.Name, UID: acct.UID, Email: *email})
@@ -144,14 +141,7 @@ func adminCmd(ctx context.Context, out io.Writer, db *store.DB, policy identity.
 		if err != nil {
 			return err
 		}
-		if u.RemovedAt != nil {
-			return fmt.Errorf("user %s was removed", name)
-		}
-		acct, err := identity.Lookup(name)
-		if err != nil {
-			return err
-		}
-		if err := policy.Check(acct); err != nil {
+		if _, err := accounts.Serve(u); err != nil {
 			return err
 		}
 		token, hash, err := identity.NewToken()

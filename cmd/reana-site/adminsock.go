@@ -46,7 +46,7 @@ func adminViaSocket(socket string, args []string) (adminAnswer, bool) {
 	return a, true
 }
 
-func serveAdmin(ctx context.Context, ln net.Listener, db *store.DB, policy identity.Policy, log *slog.Logger) {
+func serveAdmin(ctx context.Context, ln net.Listener, db *store.DB, accounts identity.Resolver, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /admin", func(w http.ResponseWriter, r *http.Request) {
 		if cred, ok := localsock.Peer(r); !ok || cred.Uid != 0 {
@@ -59,7 +59,7 @@ func serveAdmin(ctx context.Context, ln net.Listener, db *store.DB, policy ident
 			return
 		}
 		var out bytes.Buffer
-		err := adminCmd(r.Context(), &out, db, policy, req.Args[0], req.Args[1], req.Args[2:])
+		err := adminCmd(r.Context(), &out, db, accounts, req.Args[0], req.Args[1], req.Args[2:])
 		a := adminAnswer{Output: out.String()}
 		if err != nil {
 			var ue usageError

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,24 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/reana-site/reana-site/api"
 	"github.com/reana-site/reana-site/api/localsock"
-	"github.com/reana-site/reana-site/api/tokensock"
-	"github.com/reana-site/reana-site/asuser"
-	"github.com/reana-site/reana-site/batch"
-	"github.com/reana-site/reana-site/batch/htcondor"
-	"github.com/reana-site/reana-site/batch/kubernetes"
-	"github.com/reana-site/reana-site/batch/local"
-	"github.com/reana-site/reana-site/batch/slurm"
-	"github.com/reana-site/reana-site/containers"
 	"github.com/reana-site/reana-site/daemon/config"
-	"github.com/reana-site/reana-site/daemon/engine"
-	"github.com/reana-site/reana-site/daemon/identity"
 	"github.com/reana-site/reana-site/daemon/privsep"
 	"github.com/reana-site/reana-site/daemon/store"
 	"github.com/reana-site/reana-site/daemon/systemd"
@@ -44,6 +31,8 @@ func newLogger(level string) *slog.Logger {
 	return slog.New(systemd.LogHandler("reana-site", l))
 }
 
+// serve runs the daemon: it narrows its privileges, wires the parts
+// together (wiring.go) and keeps only the order of start-up and shutdown.
 func serve(ctx context.Context) error {
 	// Socket activation passes its sockets as descriptors 3 to 3+n-1. They
 	// must stay inheritable through the re-execution below; the serving
@@ -61,32 +50,11 @@ func serve(ctx context.Context) error {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := newLogger(cfg.LogLevel)
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return fmt.Errorf("create state directory: %w", err)
-	}
-	if cfg.TLSCert == "" {
-		if cfg.TLSCert, cfg.TLSKey, err = ensureSelfSigned(cfg.StateDir); err != nil {
-			return err
-		}
+	if err := prepareStateDir(&cfg); err != nil {
+		return err
 	}
 	if privsep.NeedsReexec() {
-		// Everything that needs more than CAP_SETUID/CAP_SETGID happens
-		// before this point; the process that serves keeps only those two.
-		if os.Getenv(listenFDEnv) == "" && !passedHTTPS {
-			ln, err := net.Listen("tcp", cfg.Listen)
-			if err != nil {
-				return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-			}
-			f, err := ln.(*net.TCPListener).File()
-			if err != nil {
-				return err
-			}
-			if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFD, 0); err != nil {
-				return fmt.Errorf("pass listener: %w", err)
-			}
-			os.Setenv(listenFDEnv, strconv.Itoa(int(f.Fd())))
-		}
-		return privsep.Reexec(append([]string{"reana-site"}, "serve"))
+		return reexecNarrowed(cfg, passedHTTPS)
 	}
 	if err := privsep.Verify(); err != nil {
 		return err
@@ -97,155 +65,31 @@ func serve(ctx context.Context) error {
 	}
 	// The "token" socket, when passed, is served by the token service below.
 	defer socks.Close()
-	ln, listenAddr := socks.HTTPS, cfg.Listen
-	if ln != nil {
-		listenAddr = ln.Addr().String()
-	} else {
-		if ln, err = listener(cfg.Listen); err != nil {
-			return err
-		}
-		defer ln.Close()
+	ln, listenAddr, err := httpsListener(cfg, socks)
+	if err != nil {
+		return err
 	}
-
+	defer ln.Close()
 	db, err := store.Open(ctx, filepath.Join(cfg.StateDir, "reana-site.db"))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-
-	runner := &asuser.Runner{Args: []string{"worker"}, CanSwitch: privsep.CanSwitchUser()}
-	if !runner.CanSwitch {
-		log.Warn("running without CAP_SETUID/CAP_SETGID: only this uid can be served", "uid", os.Getuid())
-	}
-	policy := identity.Policy{MinUID: cfg.MinUID, AllowedGroups: cfg.AllowedGroups}
-	// accounts marks the problems that waiting will not cure (the user is
-	// gone or no longer allowed) as refusals; anything else (NSS or the
-	// store briefly failing) is retried by the engine.
-	accounts := func(ctx context.Context, ownerID string) (asuser.Account, error) {
-		u, err := db.UserByID(ctx, ownerID)
-		if errors.Is(err, store.ErrNotFound) {
-			return asuser.Account{}, fmt.Errorf("%w: %v", engine.ErrAccountRefused, err)
-		}
-		if err != nil {
-			return asuser.Account{}, err
-		}
-		if u.RemovedAt != nil {
-			return asuser.Account{}, fmt.Errorf("%w: user %s was removed from the service", engine.ErrAccountRefused, u.Name)
-		}
-		a, err := identity.Lookup(u.Name)
-		if errors.Is(err, identity.ErrUnknownUser) {
-			return a, fmt.Errorf("%w: %v", engine.ErrAccountRefused, err)
-		}
-		if err != nil {
-			return a, err
-		}
-		if a.UID != u.UID {
-			return a, fmt.Errorf("%w: the uid of %s changed from %d to %d", engine.ErrAccountRefused, u.Name, u.UID, a.UID)
-		}
-		if err := policy.Check(a); err != nil {
-			return a, fmt.Errorf("%w: %v", engine.ErrAccountRefused, err)
-		}
-		return a, nil
-	}
-	backends := map[string]batch.Backend{}
-	var kubeBackend *kubernetes.Backend
-	for _, name := range cfg.Backends {
-		switch name {
-		case local.Name:
-			backends[name] = &local.Backend{Runner: runner, StopGrace: 5 * time.Second}
-		case slurm.Name:
-			backends[name] = &slurm.Backend{Runner: runner, Config: slurm.Config{
-				BinDir: cfg.SlurmBinDir, Partition: cfg.SlurmPartition, Account: cfg.SlurmAccount,
-				ExtraArgs: strings.Fields(cfg.SlurmExtraArgs),
-			}}
-		case htcondor.Name:
-			backends[name] = &htcondor.Backend{Runner: runner, Config: cfg.HTCondor()}
-		case kubernetes.Name:
-			client, err := kubernetes.NewClient(cfg.KubernetesKubeconfig)
-			if err != nil {
-				return err
-			}
-			kb, err := kubernetes.New(cfg.Kubernetes(), client, log.With("component", "kubernetes"))
-			if err != nil {
-				return err
-			}
-			backends[name] = kb
-			kubeBackend = kb
-		}
-	}
-	eng := &engine.Engine{
-		DB:             db,
-		Backends:       backends,
-		Retries:        cfg.NodeFailRetries,
-		OutageGrace:    cfg.OutageGrace,
-		DefaultBackend: cfg.DefaultBackend,
-		Account:        accounts,
-		Log:            log.With("component", "engine"),
-		Poll:           cfg.PollInterval,
-	}
-	if cc := cfg.ContainersConfig(); cc.Enabled {
-		eng.Images = &containers.Resolver{Config: cc, Runner: runner}
-	}
-	eng.OnTerminal = func(ctx context.Context, wf store.Workflow) {
-		acct, err := accounts(ctx, wf.OwnerID)
-		if err != nil {
-			return
-		}
-		used, err := asuser.Usage(ctx, runner, acct, asuser.UsageArgs{Paths: []string{wf.WorkspacePath}})
-		if err != nil {
-			log.Warn("measure disk usage", "workflow", wf.ID, "err", err)
-			return
-		}
-		_, _ = db.UpdateWorkflow(ctx, wf.ID, func(w *store.Workflow) error { w.DiskUsage = used; return nil })
-	}
-	srv := &api.Server{DB: db, Engine: eng, Runner: runner, Config: cfg, Policy: policy, Version: version, Log: log.With("component", "api")}
-
-	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	d, err := wire(cfg, db, log)
 	if err != nil {
-		return fmt.Errorf("load TLS certificate: %w", err)
+		return err
 	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	hs, err := httpsServer(cfg, d.api.Handler(), log)
+	if err != nil {
+		return err
 	}
+
 	engCtx, stopEngine := context.WithCancel(context.Background())
 	engDone := make(chan struct{})
-	if kubeBackend != nil {
-		// The pod cache must be filled before the engine asks about pods;
-		// a cluster that cannot be reached leaves the daemon running, with
-		// Kubernetes steps told why (the informer keeps trying).
-		if err := kubeBackend.Start(engCtx); err != nil {
-			log.Error("kubernetes backend not ready", "err", err)
-		}
-	}
-	go func() { defer close(engDone); eng.Run(engCtx) }()
-
-	// Root-only by mode, and serveAdmin checks that the peer is root too.
-	if adminLn, err := localsock.Listen(cfg.AdminSocket, 0o600); err != nil {
-		// Admin commands then work on the store directly.
-		log.Warn("no admin socket", "socket", cfg.AdminSocket, "err", err)
-	} else {
-		defer adminLn.Close()
-		go serveAdmin(engCtx, adminLn, db, policy, log.With("component", "admin"))
-	}
-
-	tokenLn, err := tokenListener(cfg, socks)
-	if err != nil {
-		// The API works without it; only `reana-site token` does not.
-		log.Warn("no token socket: reana-site token will not work", "socket", cfg.TokenSocket, "err", err)
-	}
-	if tokenLn != nil {
-		defer tokenLn.Close()
-		tok := &tokensock.Server{DB: db, Policy: policy, Enabled: cfg.SelfService, Groups: cfg.SelfServiceGroups, Log: log.With("component", "token")}
-		go func() {
-			if err := tok.Serve(engCtx, tokenLn); err != nil {
-				log.Error("token socket", "err", err)
-			}
-		}()
-	}
+	d.startBackends(engCtx)
+	go func() { defer close(engDone); d.engine.Run(engCtx) }()
+	stopAll := func() { stopEngine(); <-engDone }
+	defer d.serveLocalSockets(engCtx, socks)()
 
 	if err := os.WriteFile(filepath.Join(cfg.StateDir, "reana-site.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		log.Warn("write pid file", "err", err)
@@ -253,8 +97,112 @@ func serve(ctx context.Context) error {
 	url := "https://" + displayAddr(ln.Addr(), listenAddr)
 	log.Info("reana-site serving", "url", url, "state_dir", cfg.StateDir, "version", version, "pid", os.Getpid(),
 		"socket_activated", socks.HTTPS != nil)
-	// Name the admin command exactly as it must be typed here: this
-	// binary, and the state directory when it is not the default.
+	announce(cfg, url)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	// The listener is bound, so connections wait in its queue until
+	// ServeTLS accepts them: the daemon is ready.
+	if err := systemd.Notify(systemd.Ready, systemd.Status("serving "+url)); err != nil {
+		log.Warn("tell systemd the daemon is ready", "err", err)
+	}
+	// The watchdog runs until serve returns, through the graceful stop,
+	// which may take up to REANA_SITE_SHUTDOWN_TIMEOUT.
+	defer startWatchdog(db, log)()
+	select {
+	case err := <-errc:
+		stopAll()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	if err := systemd.Notify(systemd.Stopping, systemd.Status("stopping: finishing requests in flight")); err != nil {
+		log.Warn("tell systemd the daemon is stopping", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = hs.Shutdown(sctx)
+	stopAll()
+	return err
+}
+
+// prepareStateDir makes the state directory and, unless the site names
+// its own, a self-signed certificate in it.
+func prepareStateDir(cfg *config.Config) error {
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	if cfg.TLSCert != "" {
+		return nil
+	}
+	var err error
+	cfg.TLSCert, cfg.TLSKey, err = ensureSelfSigned(cfg.StateDir)
+	return err
+}
+
+// reexecNarrowed starts the serving process with only CAP_SETUID and
+// CAP_SETGID. Everything that needs more (binding a port below 1024)
+// happens before: the bound listener is handed over as a descriptor.
+func reexecNarrowed(cfg config.Config, passedHTTPS bool) error {
+	if os.Getenv(listenFDEnv) == "" && !passedHTTPS {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		}
+		f, err := ln.(*net.TCPListener).File()
+		if err != nil {
+			return err
+		}
+		if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFD, 0); err != nil {
+			return fmt.Errorf("pass listener: %w", err)
+		}
+		os.Setenv(listenFDEnv, strconv.Itoa(int(f.Fd())))
+	}
+	return privsep.Reexec(append([]string{"reana-site"}, "serve"))
+}
+
+// httpsListener is the socket systemd passed, or the one handed over by
+// the re-execution, or a new one.
+func httpsListener(cfg config.Config, socks systemd.Sockets) (net.Listener, string, error) {
+	if socks.HTTPS != nil {
+		return socks.HTTPS, socks.HTTPS.Addr().String(), nil
+	}
+	ln, err := listener(cfg.Listen)
+	return ln, cfg.Listen, err
+}
+
+func httpsServer(cfg config.Config, h http.Handler, log *slog.Logger) (*http.Server, error) {
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS certificate: %w", err)
+	}
+	return &http.Server{
+		Handler:           h,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}, nil
+}
+
+// startWatchdog pings systemd while the store answers; the returned
+// function stops it.
+func startWatchdog(db *store.DB, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := systemd.Watchdog(ctx, db.Ping, log); err != nil {
+			log.Warn("watchdog disabled", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// announce tells whoever started the daemon by hand how to go on. It
+// names the admin command exactly as it must be typed here: this binary,
+// and the state directory when it is not the default.
+func announce(cfg config.Config, url string) {
 	admin := "reana-site"
 	if exe, err := os.Executable(); err == nil {
 		admin = exe
@@ -272,42 +220,6 @@ then, as that user:
     reana-client ping
 
 `, version, url, cfg.StateDir, admin, admin, url)
-
-	errc := make(chan error, 1)
-	go func() { errc <- hs.ServeTLS(ln, "", "") }()
-	// The listener is bound, so connections wait in its queue until
-	// ServeTLS accepts them: the daemon is ready.
-	if err := systemd.Notify(systemd.Ready, systemd.Status("serving "+url)); err != nil {
-		log.Warn("tell systemd the daemon is ready", "err", err)
-	}
-	// The watchdog runs until serve returns, through the graceful stop,
-	// which may take up to REANA_SITE_SHUTDOWN_TIMEOUT.
-	wdCtx, stopWatchdog := context.WithCancel(context.Background())
-	wdDone := make(chan struct{})
-	go func() {
-		defer close(wdDone)
-		if err := systemd.Watchdog(wdCtx, db.Ping, log); err != nil {
-			log.Warn("watchdog disabled", "err", err)
-		}
-	}()
-	defer func() { stopWatchdog(); <-wdDone }()
-	select {
-	case err := <-errc:
-		stopEngine()
-		<-engDone
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	if err := systemd.Notify(systemd.Stopping, systemd.Status("stopping: finishing requests in flight")); err != nil {
-		log.Warn("tell systemd the daemon is stopping", "err", err)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	err = hs.Shutdown(sctx)
-	stopEngine()
-	<-engDone
-	return err
 }
 
 // listener returns the listener handed over by the launcher, or binds one.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/htcondor"
 	"github.com/reana-site/reana-site/batch/kubernetes"
 	"github.com/reana-site/reana-site/containers"
@@ -235,7 +236,6 @@ func (c *Config) Validate() error {
 	if c.DiskQuotaBytes < 0 {
 		bad("DISK_QUOTA_BYTES", "must not be negative")
 	}
-	known := map[string]bool{"local": true, "slurm": true, "htcondor": true, "kubernetes": true}
 	enabled := map[string]bool{}
 	for i, b := range c.Backends {
 		b = strings.TrimSpace(b)
@@ -244,8 +244,8 @@ func (c *Config) Validate() error {
 			b = a
 		}
 		c.Backends[i] = b
-		if !known[b] {
-			bad("BACKENDS", "unknown backend %q (known: local, slurm, htcondor, kubernetes)", b)
+		if _, ok := batch.KindOf(b); !ok {
+			bad("BACKENDS", "unknown backend %q (known: %s)", b, strings.Join(kindNames(), ", "))
 		}
 		enabled[b] = true
 	}
@@ -425,4 +425,12 @@ func (c Config) ContainersConfig() containers.Config {
 // ExpandWorkspaceRoot fills the template for one user.
 func ExpandWorkspaceRoot(template, user, uid, home string) string {
 	return filepath.Clean(strings.NewReplacer("{user}", user, "{uid}", uid, "{home}", home).Replace(template))
+}
+
+func kindNames() []string {
+	var out []string
+	for _, k := range batch.Kinds() {
+		out = append(out, k.Name)
+	}
+	return out
 }

@@ -3,29 +3,43 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/reana-site/reana-site/batch"
 )
+
+// reanaComputeBackends is the compute_backend enum of REANA's schema.
+// compute4punch is accepted as REANA accepts it, though no backend of this
+// server runs it: the engine refuses it unless a site enables it.
+func reanaComputeBackends() []string {
+	return []string{"kubernetes", "htcondorcern", "slurmcern", "compute4punch"}
+}
 
 // computeBackends are the accepted compute_backend values: REANA's schema
 // enum, then the names this server adds for sites that run their own
-// Slurm or HTCondor, or run steps on the server host.
+// Slurm or HTCondor, or run steps on the server host (batch.Kinds).
 func computeBackends() []string {
-	return []string{"kubernetes", "htcondorcern", "slurmcern", "compute4punch", "htcondor", "slurm", "local"}
+	out := reanaComputeBackends()
+	for _, k := range batch.Kinds() {
+		if !slices.Contains(out, k.Name) {
+			out = append(out, k.Name)
+		}
+	}
+	return out
 }
 
 // CanonicalBackend maps a step's compute_backend to the name of the batch
-// backend that runs it: "" (site default), "kubernetes", "htcondor",
-// "slurm", "compute4punch" or "local". REANA's CERN-specific names
-// htcondorcern and slurmcern mean the site's HTCondor and Slurm, so that
-// reana.yaml files written for REANA at CERN run unchanged.
+// backend that runs it: "" (site default), a batch.Kinds name, or
+// "compute4punch". REANA's CERN-specific names htcondorcern and slurmcern
+// mean the site's HTCondor and Slurm, so that reana.yaml files written for
+// REANA at CERN run unchanged.
 func CanonicalBackend(name string) (string, error) {
-	switch name {
-	case "", "kubernetes", "compute4punch", "local", "htcondor", "slurm":
+	if name == "" || name == "compute4punch" {
 		return name, nil
-	case "htcondorcern":
-		return "htcondor", nil
-	case "slurmcern":
-		return "slurm", nil
+	}
+	if k, ok := batch.KindOf(name); ok {
+		return k.Name, nil
 	}
 	return "", &ValidationError{Msg: fmt.Sprintf("Compute backend %q is not supported. Use one of: %s.",
 		name, strings.Join(computeBackends(), ", "))}

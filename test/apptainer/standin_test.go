@@ -1,8 +1,10 @@
+//go:build e2e
+
 // Package apptainer_test checks the Apptainer stand-in (test/apptainer/apptainer)
 // that the container tests use in place of Apptainer: it must run a command
 // in an unpacked image as the calling user, show only what was bound, and
 // refuse what it does not emulate the way Apptainer refuses things
-// ("FATAL:   ..." on stderr, exit 255). It runs only with REANA_SITE_E2E=1,
+// ("FATAL:   ..." on stderr, exit 255). It is built only with the e2e tag,
 // as root, after test/setup.sh (which writes .cache/setup.env).
 package apptainer_test
 
@@ -26,9 +28,6 @@ type setup struct {
 
 func load(t *testing.T) setup {
 	t.Helper()
-	if os.Getenv("REANA_SITE_E2E") != "1" {
-		t.Skip("set REANA_SITE_E2E=1 (make test does, after test/setup.sh)")
-	}
 	if os.Geteuid() != 0 {
 		t.Fatal("must run as root: the tests act as the test user alice")
 	}

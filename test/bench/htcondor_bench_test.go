@@ -1,3 +1,5 @@
+//go:build bench
+
 package bench
 
 // The HTCondor figures: schedd queries per poll in steady state, the cost

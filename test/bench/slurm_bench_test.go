@@ -1,3 +1,5 @@
+//go:build bench
+
 package bench
 
 // The Slurm figures: submission overhead against plain sbatch, scheduler

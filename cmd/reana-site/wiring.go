@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/reana-site/reana-site/api"
+	"github.com/reana-site/reana-site/api/localsock"
+	"github.com/reana-site/reana-site/api/tokensock"
+	"github.com/reana-site/reana-site/asuser"
+	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/batch/htcondor"
+	"github.com/reana-site/reana-site/batch/kubernetes"
+	"github.com/reana-site/reana-site/batch/local"
+	"github.com/reana-site/reana-site/batch/slurm"
+	"github.com/reana-site/reana-site/containers"
+	"github.com/reana-site/reana-site/daemon/config"
+	"github.com/reana-site/reana-site/daemon/engine"
+	"github.com/reana-site/reana-site/daemon/identity"
+	"github.com/reana-site/reana-site/daemon/privsep"
+	"github.com/reana-site/reana-site/daemon/store"
+	"github.com/reana-site/reana-site/daemon/systemd"
+)
+
+// daemon is the serving process's parts, wired together once.
+type daemon struct {
+	cfg      config.Config
+	db       *store.DB
+	log      *slog.Logger
+	runner   *asuser.Runner
+	accounts identity.Resolver
+	backends map[string]batch.Backend
+	engine   *engine.Engine
+	api      *api.Server
+}
+
+// backendBuilder makes one backend from the site's configuration.
+type backendBuilder func(cfg config.Config, runner *asuser.Runner, log *slog.Logger) (batch.Backend, error)
+
+// backendBuilders has one builder for each of batch.Kinds.
+func backendBuilders() map[string]backendBuilder {
+	return map[string]backendBuilder{
+		local.Name: func(_ config.Config, runner *asuser.Runner, _ *slog.Logger) (batch.Backend, error) {
+			return &local.Backend{Runner: runner, StopGrace: 5 * time.Second}, nil
+		},
+		slurm.Name: func(cfg config.Config, runner *asuser.Runner, _ *slog.Logger) (batch.Backend, error) {
+			return &slurm.Backend{Runner: runner, Config: slurm.Config{
+				BinDir: cfg.SlurmBinDir, Partition: cfg.SlurmPartition, Account: cfg.SlurmAccount,
+				ExtraArgs: strings.Fields(cfg.SlurmExtraArgs),
+			}}, nil
+		},
+		htcondor.Name: func(cfg config.Config, runner *asuser.Runner, _ *slog.Logger) (batch.Backend, error) {
+			return &htcondor.Backend{Runner: runner, Config: cfg.HTCondor()}, nil
+		},
+		kubernetes.Name: func(cfg config.Config, _ *asuser.Runner, log *slog.Logger) (batch.Backend, error) {
+			client, err := kubernetes.NewClient(cfg.KubernetesKubeconfig)
+			if err != nil {
+				return nil, err
+			}
+			return kubernetes.New(cfg.Kubernetes(), client, log.With("component", "kubernetes"))
+		},
+	}
+}
+
+func accountResolver(cfg config.Config) identity.Resolver {
+	return identity.Resolver{Policy: identity.Policy{MinUID: cfg.MinUID, AllowedGroups: cfg.AllowedGroups}}
+}
+
+// wire builds the helper runner, the backends the site enabled, the engine
+// and the API.
+func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
+	d := &daemon{cfg: cfg, db: db, log: log, accounts: accountResolver(cfg), backends: map[string]batch.Backend{}}
+	d.runner = &asuser.Runner{Args: []string{"worker"}, CanSwitch: privsep.CanSwitchUser()}
+	if !d.runner.CanSwitch {
+		log.Warn("running without CAP_SETUID/CAP_SETGID: only this uid can be served", "uid", os.Getuid())
+	}
+	builders := backendBuilders()
+	for _, name := range cfg.Backends {
+		build, ok := builders[name]
+		if !ok {
+			return nil, fmt.Errorf("backend %q has no builder", name)
+		}
+		b, err := build(cfg, d.runner, log)
+		if err != nil {
+			return nil, err
+		}
+		d.backends[name] = b
+	}
+	d.engine = &engine.Engine{
+		DB:             db,
+		Backends:       d.backends,
+		Retries:        cfg.NodeFailRetries,
+		OutageGrace:    cfg.OutageGrace,
+		DefaultBackend: cfg.DefaultBackend,
+		Account:        d.account,
+		Log:            log.With("component", "engine"),
+		Poll:           cfg.PollInterval,
+		OnTerminal:     d.measureDiskUsage,
+	}
+	if cc := cfg.ContainersConfig(); cc.Enabled {
+		d.engine.Images = &containers.Resolver{Config: cc, Runner: d.runner}
+	}
+	d.api = &api.Server{DB: db, Engine: d.engine, Runner: d.runner, Config: cfg, Accounts: d.accounts,
+		Version: version, Log: log.With("component", "api")}
+	return d, nil
+}
+
+// account is the engine's way to the owner of a workflow. It marks the
+// problems that waiting will not cure (the user is gone or no longer
+// allowed) as refusals; anything else (NSS or the store briefly failing)
+// is retried by the engine.
+func (d *daemon) account(ctx context.Context, ownerID string) (asuser.Account, error) {
+	u, err := d.db.UserByID(ctx, ownerID)
+	if errors.Is(err, store.ErrNotFound) {
+		return asuser.Account{}, fmt.Errorf("%w: %v", engine.ErrAccountRefused, err)
+	}
+	if err != nil {
+		return asuser.Account{}, err
+	}
+	a, err := d.accounts.Serve(u)
+	if identity.Refused(err) {
+		return a, fmt.Errorf("%w: %v", engine.ErrAccountRefused, err)
+	}
+	return a, err
+}
+
+// measureDiskUsage records a finished workflow's disk usage, measured as
+// its owner.
+func (d *daemon) measureDiskUsage(ctx context.Context, wf store.Workflow) {
+	acct, err := d.account(ctx, wf.OwnerID)
+	if err != nil {
+		return
+	}
+	used, err := asuser.Usage(ctx, d.runner, acct, asuser.UsageArgs{Paths: []string{wf.WorkspacePath}})
+	if err != nil {
+		d.log.Warn("measure disk usage", "workflow", wf.ID, "err", err)
+		return
+	}
+	_, _ = d.db.UpdateWorkflow(ctx, wf.ID, func(w *store.Workflow) error { w.DiskUsage = used; return nil })
+}
+
+// startBackends starts the backends that keep a cache (the Kubernetes pod
+// informer) before the engine asks them anything. One that cannot reach
+// its cluster leaves the daemon running, with its steps told why.
+func (d *daemon) startBackends(ctx context.Context) {
+	for name, b := range d.backends {
+		s, ok := b.(interface{ Start(context.Context) error })
+		if !ok {
+			continue
+		}
+		if err := s.Start(ctx); err != nil {
+			d.log.Error(name+" backend not ready", "err", err)
+		}
+	}
+}
+
+// serveLocalSockets serves the admin socket and the token socket until ctx
+// ends; the returned function closes them. Either may be missing: admin
+// commands then work on the store directly, and only `reana-site token`
+// does not work.
+func (d *daemon) serveLocalSockets(ctx context.Context, socks systemd.Sockets) (closeAll func()) {
+	var closers []func() error
+	// Root-only by mode, and serveAdmin checks that the peer is root too.
+	if adminLn, err := localsock.Listen(d.cfg.AdminSocket, 0o600); err != nil {
+		d.log.Warn("no admin socket", "socket", d.cfg.AdminSocket, "err", err)
+	} else {
+		closers = append(closers, adminLn.Close)
+		go serveAdmin(ctx, adminLn, d.db, d.accounts, d.log.With("component", "admin"))
+	}
+	tokenLn, err := tokenListener(d.cfg, socks)
+	if err != nil {
+		d.log.Warn("no token socket: reana-site token will not work", "socket", d.cfg.TokenSocket, "err", err)
+	}
+	if tokenLn != nil {
+		closers = append(closers, tokenLn.Close)
+		tok := &tokensock.Server{DB: d.db, Accounts: d.accounts, Enabled: d.cfg.SelfService, Groups: d.cfg.SelfServiceGroups, Log: d.log.With("component", "token")}
+		go func() {
+			if err := tok.Serve(ctx, tokenLn); err != nil {
+				d.log.Error("token socket", "err", err)
+			}
+		}()
+	}
+	return func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}
+}
