@@ -78,3 +78,9 @@ const (
 // set only when one is passed, so a stray inherited descriptor is never
 // mistaken for it.
 const SocketEnv = "REANA_SITE_WORKER_SOCKET"
+
+// WorkspaceTemplateEnv passes the site's REANA_SITE_WORKSPACE_ROOT template
+// to helpers: the directories it names before its first placeholder are
+// the site's, and from there down the helper checks that nobody but the
+// user and root can change the way to a workspace (TrustedPrefix).
+const WorkspaceTemplateEnv = "REANA_SITE_WORKSPACE_TEMPLATE"

@@ -14,8 +14,15 @@ import (
 	"github.com/reana-site/reana-site/helper/wsfs"
 )
 
+// trusted is where the checks of the way to this user's workspaces start
+// (asuser.TrustedPrefix); the daemon passes its template, and the home is the
+// one it set for this helper.
+func trusted() string {
+	return asuser.TrustedPrefix(os.Getenv(asuser.WorkspaceTemplateEnv), os.Getenv("HOME"))
+}
+
 func openWS(path string) (*wsfs.FS, error) {
-	w, err := wsfs.Open(path)
+	w, err := wsfs.OpenBelow(path, trusted())
 	if err != nil {
 		return nil, fsErr(fmt.Errorf("open workspace: %w", err))
 	}
@@ -29,6 +36,8 @@ func fsErr(err error) error {
 		return nil
 	case errors.Is(err, wsfs.ErrBadPath), errors.Is(err, wsfs.ErrEscape):
 		return asuser.Errorf(asuser.KindBadPath, "%v", err)
+	case errors.Is(err, wsfs.ErrUnsafe):
+		return asuser.Errorf(asuser.KindDenied, "%v", err)
 	case errors.Is(err, wsfs.ErrNotFound), errors.Is(err, os.ErrNotExist):
 		return asuser.Errorf(asuser.KindNotFound, "%v", err)
 	}
@@ -40,11 +49,11 @@ func fsCreate(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, err
 	if err != nil {
 		return nil, err
 	}
-	if err := wsfs.Create(a.Workspace); err != nil {
+	if err := wsfs.CreateBelow(a.Workspace, trusted()); err != nil {
 		return nil, fsErr(fmt.Errorf("create workspace: %w", err))
 	}
 	if a.JobsDir != "" {
-		if err := wsfs.Create(a.JobsDir); err != nil {
+		if err := wsfs.CreateBelow(a.JobsDir, trusted()); err != nil {
 			return nil, fsErr(fmt.Errorf("create job directory: %w", err))
 		}
 	}
@@ -60,7 +69,7 @@ func fsRemove(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, err
 		if dir == "" {
 			continue
 		}
-		w, err := wsfs.Open(dir)
+		w, err := wsfs.OpenBelow(dir, trusted())
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, wsfs.ErrNotFound) {
 			continue
 		}
@@ -275,7 +284,7 @@ func fsUsage(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, erro
 	}
 	var total int64
 	for _, p := range a.Paths {
-		w, err := wsfs.Open(p)
+		w, err := wsfs.OpenBelow(p, trusted())
 		if err != nil {
 			continue
 		}

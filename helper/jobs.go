@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reana-site/reana-site/asuser"
+	"github.com/reana-site/reana-site/helper/wsfs"
 )
 
 const claimFile = "started"
@@ -32,8 +33,8 @@ func jobStart(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, err
 	if !filepath.IsAbs(a.JobDir) {
 		return nil, asuser.Errorf(asuser.KindBadPath, "job directory must be absolute")
 	}
-	if err := os.MkdirAll(a.JobDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create job directory: %w", err)
+	if err := wsfs.CreateBelow(a.JobDir, trusted()); err != nil {
+		return nil, fsErr(fmt.Errorf("create job directory: %w", err))
 	}
 	// The claim file makes a second submission of the same job a no-op:
 	// after a crash the engine resubmits, and must not start the step twice.
@@ -297,8 +298,8 @@ func jobSubmit(ctx context.Context, raw json.RawMessage, _ *net.UnixConn) (any, 
 	if !filepath.IsAbs(a.JobDir) || len(a.Argv) == 0 {
 		return nil, asuser.Errorf(asuser.KindBadPath, "job directory must be absolute and the command not empty")
 	}
-	if err := os.MkdirAll(a.JobDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create job directory: %w", err)
+	if err := wsfs.CreateBelow(a.JobDir, trusted()); err != nil {
+		return nil, fsErr(fmt.Errorf("create job directory: %w", err))
 	}
 	if b, err := readJobFile(filepath.Join(a.JobDir, batchIDFile)); err == nil && len(bytes.TrimSpace(b)) > 0 {
 		return asuser.BatchSubmitResult{ID: string(bytes.TrimSpace(b)), Already: true}, nil

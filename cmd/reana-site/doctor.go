@@ -279,7 +279,14 @@ func checkWorkspaceRoot(template string) finding {
 	if !fi.IsDir() {
 		return problemf("workspace root: %s: %s is not a directory", template, base)
 	}
-	return okf("workspace root: %s (base %s, mode %s); each user's helper creates its own part", template, base, fi.Mode().Perm())
+	mode := fi.Mode()
+	switch {
+	case mode.Perm()&0o002 != 0 && mode&os.ModeSticky == 0:
+		return problemf("workspace root: %s: %s is writable by every user without the sticky bit, so one user could rename or replace another's workspace root; make it mode 1777 (or 0755 with roots made by the admins)", template, base)
+	case mode.Perm()&0o022 != 0 && mode&os.ModeSticky != 0:
+		return okf("workspace root: %s (base %s, mode %s, shared): each user's root below it must be made by that user's helper; a root made by anyone else is refused", template, base, mode.Perm()|os.ModeSticky)
+	}
+	return okf("workspace root: %s (base %s, mode %s); each user's helper creates its own part", template, base, mode.Perm())
 }
 
 // checkKubernetes dry-runs a step pod as the daemon would at start: the

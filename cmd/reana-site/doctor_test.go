@@ -161,8 +161,16 @@ func strings_(fs []finding) []string {
 
 func TestCheckWorkspaceRoot(t *testing.T) {
 	dir := t.TempDir()
+	open := filepath.Join(dir, "open")
+	require.NoError(t, os.Mkdir(open, 0o700))
+	require.NoError(t, os.Chmod(open, 0o777))
+	shared := filepath.Join(dir, "shared")
+	require.NoError(t, os.Mkdir(shared, 0o700))
+	require.NoError(t, os.Chmod(shared, os.ModeSticky|0o777))
 	cases := []struct{ template, want string }{
 		{filepath.Join(dir, "{user}"), "ok: workspace root: " + filepath.Join(dir, "{user}") + " (base " + dir},
+		{filepath.Join(open, "{user}"), "problem: workspace root: " + filepath.Join(open, "{user}") + ": " + open + " is writable by every user without the sticky bit"},
+		{filepath.Join(shared, "{user}"), "shared): each user's root below it must be made by that user's helper"},
 		{filepath.Join(dir, "reana-{uid}"), "(base " + dir},
 		{filepath.Join(dir, "missing", "{user}"), "problem: workspace root"},
 	}

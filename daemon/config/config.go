@@ -44,6 +44,9 @@ type Config struct {
 	WorkspaceRoot string `envconfig:"WORKSPACE_ROOT" default:"{home}/reana"`
 	// MinUID is the lowest uid that may use the service; uid 0 is always refused.
 	MinUID uint32 `envconfig:"MIN_UID" default:"1000"`
+	// MaxUID, when not 0, is the highest uid that may use the service. The
+	// overflow uids (65534, 4294967294) are always refused.
+	MaxUID uint32 `envconfig:"MAX_UID" default:"0"`
 	// AllowedGroups, when not empty, limits the service to members of these
 	// POSIX groups (names).
 	AllowedGroups []string `envconfig:"ALLOWED_GROUPS"`
@@ -229,6 +232,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MinUID == 0 {
 		bad("MIN_UID", "must be at least 1 (uid 0 is never served)")
+	}
+	if c.MaxUID != 0 && c.MaxUID < c.MinUID {
+		bad("MAX_UID", "must be 0 (no maximum) or at least MIN_UID (%d)", c.MinUID)
 	}
 	if c.MaxUploadBytes < 0 {
 		bad("MAX_UPLOAD_BYTES", "must not be negative")

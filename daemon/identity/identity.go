@@ -63,6 +63,11 @@ func Lookup(name string) (asuser.Account, error) {
 type Policy struct {
 	// MinUID is the lowest uid allowed; uid 0 and gid 0 are refused whatever it says.
 	MinUID uint32
+	// MaxUID, when not 0, is the highest uid allowed. The overflow ids
+	// (65534, nobody, and 4294967294/4294967295, (uid_t)-2 and -1) are
+	// refused whatever it says: they stand for "unknown" on NFS and in user
+	// namespaces, and files owned by them belong to no one in particular.
+	MaxUID uint32
 	// AllowedGroups, when not empty, requires membership in one of these groups.
 	AllowedGroups []string
 }
@@ -78,6 +83,12 @@ func (p Policy) Check(a asuser.Account) error {
 	}
 	if a.UID < p.MinUID {
 		return fmt.Errorf("%w: user %q has uid %d, below the site minimum %d", ErrRefused, a.Name, a.UID, p.MinUID)
+	}
+	if overflowID(a.UID) || overflowID(a.GID) {
+		return fmt.Errorf("%w: user %q has uid %d, gid %d: an overflow id (nobody), which is never served", ErrRefused, a.Name, a.UID, a.GID)
+	}
+	if p.MaxUID != 0 && a.UID > p.MaxUID {
+		return fmt.Errorf("%w: user %q has uid %d, above the site maximum %d", ErrRefused, a.Name, a.UID, p.MaxUID)
 	}
 	if len(p.AllowedGroups) == 0 {
 		return nil
@@ -125,3 +136,7 @@ func LookupUID(uid uint32) (asuser.Account, error) {
 	}
 	return Lookup(u.Username)
 }
+
+// overflowID reports the ids that stand for "no one": the kernel's
+// overflow uid/gid (65534) and (uid_t)-2 and -1.
+func overflowID(id uint32) bool { return id == 65534 || id >= 4294967294 }

@@ -29,6 +29,12 @@ func TestPolicyCheck(t *testing.T) {
 		{"root", Policy{}, asuser.Account{Name: root.Username, UID: 0, GID: 0}, "is root (uid 0)"},
 		{"primary group 0", Policy{}, asuser.Account{Name: "x", UID: 1001, GID: 0}, "primary group 0"},
 		{"below minimum", Policy{MinUID: 1000}, asuser.Account{Name: "daemon", UID: 1, GID: 1}, "uid 1, below the site minimum 1000"},
+		{"nobody", Policy{MinUID: 1000}, asuser.Account{Name: "nobody", UID: 65534, GID: 65534}, "overflow id"},
+		{"nogroup", Policy{MinUID: 1000}, asuser.Account{Name: "x", UID: 1001, GID: 65534}, "overflow id"},
+		{"uid -2", Policy{MinUID: 1000}, asuser.Account{Name: "x", UID: 4294967294, GID: 1001}, "overflow id"},
+		{"uid -1", Policy{MinUID: 1000}, asuser.Account{Name: "x", UID: 4294967295, GID: 1001}, "overflow id"},
+		{"above maximum", Policy{MinUID: 1000, MaxUID: 60000}, asuser.Account{Name: "x", UID: 60001, GID: 1001}, "uid 60001, above the site maximum 60000"},
+		{"at maximum", Policy{MinUID: 1000, MaxUID: 60000}, asuser.Account{Name: "x", UID: 60000, GID: 1001}, ""},
 		{"in an allowed group", Policy{AllowedGroups: []string{rootGroup.Name}}, asuser.Account{Name: "x", UID: 1001, GID: 1001, Groups: []uint32{0}}, ""},
 		{"in none of the groups", Policy{AllowedGroups: []string{rootGroup.Name, "no-such-group-here"}}, asuser.Account{Name: "x", UID: 1001, GID: 1001, Groups: []uint32{1001}}, "in none of the allowed groups"},
 	} {
