@@ -81,6 +81,9 @@ func run(args []string) int {
 		fmt.Fprint(os.Stderr, usage)
 		return 2
 	}
+	if commandHelp(os.Stdout, args[0], args[1:]) {
+		return 0
+	}
 	switch args[0] {
 	case "serve":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+)
+
+// commandUsages is each command's own usage, for `reana-site CMD --help`.
+// A command asked for help does nothing else: `serve --help` must not
+// start a daemon.
+func commandUsages() map[string]string {
+	return map[string]string{
+		"serve": `Usage: reana-site serve
+
+Run the daemon: the REANA REST API on REANA_SITE_LISTEN (HTTPS), the engine
+that runs workflows, the admin socket and the token socket. Configuration
+comes from REANA_SITE_* variables (under systemd, /etc/sysconfig/reana-site).
+Run it as root: it keeps only CAP_SETUID and CAP_SETGID, and does every
+file operation and submission as the user concerned.
+See man 8 reana-site.
+`,
+		"admin": `Usage:
+  reana-site admin user add NAME [--email ADDRESS]
+                                       allow a POSIX user to use the service
+  reana-site admin user list           list users
+  reana-site admin user remove NAME    stop a user from using the service
+                                       (revokes their tokens)
+  reana-site admin token issue NAME    issue an access token (printed once)
+  reana-site admin token revoke NAME   revoke all access tokens of a user
+
+Admin commands are for root. They go to the running daemon through its
+admin socket (REANA_SITE_ADMIN_SOCKET), or work on the store directly when
+no daemon runs.
+`,
+		"token": `Usage: reana-site token [--rotate|--revoke] [--socket PATH]
+
+Get your own REANA access token from the daemon on this machine, when the
+site allows self-service (REANA_SITE_SELF_SERVICE). The daemon learns who
+you are from the kernel. A token is shown once; --rotate replaces it,
+--revoke ends it. --socket names the daemon's token socket
+(REANA_SITE_TOKEN_SOCKET).
+`,
+		"doctor": `Usage: reana-site doctor
+
+Check the site setup (apptainer, user namespaces, image cache, batch
+commands, Kubernetes admission, workspace root, uid policy, address,
+certificate), one line per finding. Exit status 1 when anything is wrong.
+`,
+		"version": `Usage: reana-site version
+
+Print the version.
+`,
+		"worker": `Usage: reana-site worker
+
+Internal: one operation as a user, started by the daemon with the user's
+uid, gid and groups; the request comes on standard input.
+`,
+	}
+}
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" }
+
+// commandHelp prints cmd's usage when its arguments ask for help.
+func commandHelp(w io.Writer, cmd string, args []string) bool {
+	u, ok := commandUsages()[cmd]
+	if !ok || !slices.ContainsFunc(args, isHelp) {
+		return false
+	}
+	fmt.Fprint(w, u)
+	return true
+}
