@@ -2,11 +2,15 @@ package systemd
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/coreos/go-systemd/v22/journal"
 )
@@ -122,7 +126,7 @@ func appendAttr(fields []field, prefix string, a slog.Attr) []field {
 		}
 		return fields
 	}
-	return append(fields, field{FieldName(prefix + a.Key), valueString(a.Value)})
+	return append(fields, field{FieldName(prefix + a.Key), escapeControl(valueString(a.Value))})
 }
 
 func valueString(v slog.Value) string {
@@ -135,6 +139,38 @@ func valueString(v slog.Value) string {
 		}
 	}
 	return v.String()
+}
+
+// escapeControl writes control characters (and bytes that are not UTF-8)
+// as Go escapes. Field values carry what users chose (an uploaded file's
+// name, a workflow name); raw, a newline or an escape sequence there would
+// forge lines in `journalctl -o cat` or repaint the admin's terminal.
+func escapeControl(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i, w := 0, 0; i < len(s); i += w {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		w = n
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == utf8.RuneError || unicode.IsControl(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // maxFieldName is the journal's limit on field name length.

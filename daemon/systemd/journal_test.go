@@ -101,6 +101,15 @@ func TestJournalHandlerFields(t *testing.T) {
 			}},
 		},
 		{
+			"control characters a user chose are escaped",
+			func(l *slog.Logger) {
+				l.Info("upload", "path", "a\nUSER=root\x1b[2J\tz\xff.txt", "user", "alice")
+			},
+			sent{"upload", journal.PriInfo, map[string]string{
+				"PATH": `a\nUSER=root\x1b[2J\tz\xff.txt`, "USER": "alice",
+			}},
+		},
+		{
 			"an attribute cannot pose as the message or the priority",
 			func(l *slog.Logger) { l.Debug("real", "message", "fake", "priority", 0) },
 			sent{"real", journal.PriDebug, map[string]string{"ATTR_MESSAGE": "fake", "ATTR_PRIORITY": "0"}},
