@@ -219,14 +219,14 @@ func (e *Engine) advance(ctx context.Context, id string) {
 	}
 	for _, j := range jobs {
 		switch j.Status {
-		case store.JobStatus("created"), store.JobStatus("submitting"):
+		case store.JobCreated, store.JobSubmitting:
 			// Intent recorded, handle not (a crash, or a batch system that
 			// was down): submit again; backends make this idempotent.
 			e.submit(ctx, wf, p, j)
 			return
-		case store.JobStatus("running"):
+		case store.JobRunning:
 			return
-		case store.JobStatus("failed"), store.JobStatus("stopped"):
+		case store.JobFailed, store.JobStopped:
 			e.finish(ctx, id, store.StatusFailed, "")
 			return
 		}
@@ -250,7 +250,7 @@ func (e *Engine) advance(ctx context.Context, id string) {
 		Command:      st.Commands[next.cmd],
 		Image:        st.Environment,
 		Backend:      backend,
-		Status:       store.JobStatus("created"),
+		Status:       store.JobCreated,
 		Attempt:      next.attempt,
 	}
 	if err := e.DB.CreateJob(ctx, j); err != nil {

@@ -81,7 +81,7 @@ func nextCommand(p *plan, jobs []store.Job) (position, bool) {
 	attempts := map[[2]int]int{}
 	for _, j := range jobs {
 		k := [2]int{j.StepIndex, j.CommandIndex}
-		if j.Status == store.JobStatus("finished") {
+		if j.Status == store.JobFinished {
 			done[k] = true
 		}
 		attempts[k] = max(attempts[k], j.Attempt+1)

@@ -79,7 +79,7 @@ func (e *Engine) submit(ctx context.Context, wf store.Workflow, p *plan, j store
 	raw, _ := json.Marshal(h)
 	t := now()
 	_, err = e.DB.UpdateJob(ctx, j.ID, func(x *store.Job) error {
-		x.Status = store.JobStatus("running")
+		x.Status = store.JobRunning
 		x.Handle = raw
 		x.BackendJobID = h.ID
 		x.StartedAt = &t
@@ -150,7 +150,7 @@ var errUnchanged = errors.New("unchanged")
 func (e *Engine) failJob(ctx context.Context, wf store.Workflow, j store.Job, reason string) {
 	t := now()
 	_, _ = e.DB.UpdateJob(ctx, j.ID, func(x *store.Job) error {
-		x.Status = store.JobStatus("failed")
+		x.Status = store.JobFailed
 		x.Reason = reason
 		x.Logs += "reana-site: " + reason + "\n"
 		x.FinishedAt = &t
