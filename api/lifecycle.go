@@ -114,14 +114,25 @@ func (s *Server) startWorkflow(w http.ResponseWriter, r *http.Request, wf store.
 	}
 	s.Engine.Wake()
 	s.Log.Info("workflow queued", "user", c.Account.Name, "workflow", wf.ID, "name", wf.FullName())
-	writeJSON(w, http.StatusOK, map[string]any{
-		"message":       "Workflow submitted.",
-		"workflow_id":   wf.ID,
-		"workflow_name": wf.Name,
-		"status":        string(wf.Status),
-		"run_number":    wf.RunNumber(),
-		"user":          wf.OwnerID,
+	writeJSON(w, http.StatusOK, startResponse{
+		Message:      "Workflow submitted.",
+		WorkflowID:   wf.ID,
+		WorkflowName: wf.Name,
+		Status:       string(wf.Status),
+		RunNumber:    wf.RunNumber(),
+		User:         wf.OwnerID,
 	})
+}
+
+// startResponse answers a start and a restart. run_number is not in the
+// contract; reana-client prints it for restarts.
+type startResponse struct {
+	Message      string `json:"message"`
+	WorkflowID   string `json:"workflow_id"`
+	WorkflowName string `json:"workflow_name"`
+	Status       string `json:"status"`
+	RunNumber    string `json:"run_number"`
+	User         string `json:"user"`
 }
 
 var errAlreadyStarted = errors.New("already started")
@@ -199,12 +210,12 @@ func (s *Server) stop(w http.ResponseWriter, r *http.Request, wf store.Workflow)
 		s.internal(w, r, "stop the workflow", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"message":       "Workflow successfully stopped",
-		"workflow_id":   stopped.ID,
-		"workflow_name": stopped.FullName(),
-		"status":        string(stopped.Status),
-		"user":          stopped.OwnerID,
+	writeJSON(w, http.StatusOK, statusChangeResponse{
+		Message:      "Workflow successfully stopped",
+		WorkflowID:   stopped.ID,
+		WorkflowName: stopped.FullName(),
+		Status:       string(stopped.Status),
+		User:         stopped.OwnerID,
 	})
 }
 
@@ -264,12 +275,12 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflo
 		msg = fmt.Sprintf("All workflows named %s successfully deleted.", wf.Name)
 	}
 	s.Log.Info("workflow deleted", "user", c.Account.Name, "workflow", wf.ID, "all_runs", req.AllRuns)
-	writeJSON(w, http.StatusOK, map[string]any{
-		"message":       msg,
-		"workflow_id":   wf.ID,
-		"workflow_name": wf.FullName(),
-		"status":        string(store.StatusDeleted),
-		"user":          wf.OwnerID,
+	writeJSON(w, http.StatusOK, statusChangeResponse{
+		Message:      msg,
+		WorkflowID:   wf.ID,
+		WorkflowName: wf.FullName(),
+		Status:       string(store.StatusDeleted),
+		User:         wf.OwnerID,
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/daemon/store"
@@ -32,14 +31,6 @@ func backendDisplay(name string) string {
 		return k.Display
 	}
 	return name
-}
-
-func timeStr(t *time.Time) *string {
-	if t == nil {
-		return nil
-	}
-	s := reanaTime(*t)
-	return &s
 }
 
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
@@ -81,7 +72,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	entries := newOrderedJobLogs()
 	for _, j := range jobs {
 		text := j.Logs
-		if j.Status == store.JobStatus("running") {
+		if j.Status == store.JobRunning {
 			text = s.liveLogs(r, wf, j)
 		}
 		entries.add(j.ID, jobLogEntry{
@@ -103,9 +94,17 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "encode the logs", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"workflow_id": wf.ID, "workflow_name": wf.FullName(), "user": wf.OwnerID, "logs": string(doc),
+	writeJSON(w, http.StatusOK, logsResponse{
+		WorkflowID: wf.ID, WorkflowName: wf.FullName(), User: wf.OwnerID, Logs: string(doc),
 	})
+}
+
+// logsResponse carries the logs document as a JSON string, as REANA does.
+type logsResponse struct {
+	WorkflowID   string `json:"workflow_id"`
+	WorkflowName string `json:"workflow_name"`
+	User         string `json:"user"`
+	Logs         string `json:"logs"`
 }
 
 // liveLogs reads a running job's output through its backend (as the user).

@@ -18,12 +18,42 @@ func (s *Server) parameters(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "read the specification", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"id":         wf.ID,
-		"name":       wf.FullName(),
-		"type":       sp.Workflow.Type,
-		"parameters": nonNil(sp.Inputs.Parameters),
+	writeJSON(w, http.StatusOK, parametersResponse{
+		ID:         wf.ID,
+		Name:       wf.FullName(),
+		Type:       sp.Workflow.Type,
+		Parameters: nonNil(sp.Inputs.Parameters),
 	})
+}
+
+// parametersResponse is the specification's input parameters.
+type parametersResponse struct {
+	ID         string         `json:"id"`
+	Name       string         `json:"name"`
+	Type       string         `json:"type"`
+	Parameters map[string]any `json:"parameters"`
+}
+
+// specificationResponse is the stored specification, and the parameters
+// the run was started with.
+type specificationResponse struct {
+	Specification any `json:"specification"`
+	Parameters    any `json:"parameters"`
+}
+
+// retentionRulesResponse lists a workflow's retention rules.
+type retentionRulesResponse struct {
+	WorkflowID     string          `json:"workflow_id"`
+	WorkflowName   string          `json:"workflow_name"`
+	RetentionRules []retentionRule `json:"retention_rules"`
+}
+
+type retentionRule struct {
+	ID             string  `json:"id"`
+	WorkspaceFiles string  `json:"workspace_files"`
+	RetentionDays  int     `json:"retention_days"`
+	ApplyOn        *string `json:"apply_on"`
+	Status         string  `json:"status"`
 }
 
 func (s *Server) specification(w http.ResponseWriter, r *http.Request) {
@@ -40,7 +70,7 @@ func (s *Server) specification(w http.ResponseWriter, r *http.Request) {
 	if params == nil {
 		params = map[string]any{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"specification": doc, "parameters": params})
+	writeJSON(w, http.StatusOK, specificationResponse{Specification: doc, Parameters: params})
 }
 
 func (s *Server) retentionRules(w http.ResponseWriter, r *http.Request) {
@@ -53,15 +83,15 @@ func (s *Server) retentionRules(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "read retention rules", err)
 		return
 	}
-	out := make([]map[string]any, 0, len(rules))
+	out := make([]retentionRule, 0, len(rules))
 	for _, rule := range rules {
-		out = append(out, map[string]any{
-			"id":              strconv.FormatInt(rule.ID, 10),
-			"workspace_files": rule.Pattern,
-			"retention_days":  rule.Days,
-			"apply_on":        reanaTimePtr(rule.ApplyOn),
-			"status":          rule.Status,
+		out = append(out, retentionRule{
+			ID:             strconv.FormatInt(rule.ID, 10),
+			WorkspaceFiles: rule.Pattern,
+			RetentionDays:  rule.Days,
+			ApplyOn:        timeStr(rule.ApplyOn),
+			Status:         rule.Status,
 		})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"workflow_id": wf.ID, "workflow_name": wf.FullName(), "retention_rules": out})
+	writeJSON(w, http.StatusOK, retentionRulesResponse{WorkflowID: wf.ID, WorkflowName: wf.FullName(), RetentionRules: out})
 }

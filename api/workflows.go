@@ -28,33 +28,69 @@ func (s *Server) workflow(w http.ResponseWriter, r *http.Request, param string) 
 	return wf, true
 }
 
-func progress(wf store.Workflow, c store.JobCounts) map[string]any {
+// progressResponse is the progress object of a workflow's status and of
+// its list item.
+type progressResponse struct {
+	Total           jobProgress `json:"total"`
+	Running         jobProgress `json:"running"`
+	Finished        jobProgress `json:"finished"`
+	Failed          jobProgress `json:"failed"`
+	CurrentCommand  *string     `json:"current_command"`
+	CurrentStepName *string     `json:"current_step_name"`
+	RunStartedAt    *string     `json:"run_started_at"`
+	RunFinishedAt   *string     `json:"run_finished_at"`
+	RunStoppedAt    *string     `json:"run_stopped_at"`
+}
+
+// jobProgress counts the jobs in one state; JobIDs is never null.
+type jobProgress struct {
+	Total  int      `json:"total"`
+	JobIDs []string `json:"job_ids"`
+}
+
+func progress(wf store.Workflow, c store.JobCounts) progressResponse {
 	ids := func(v []string) []string {
 		if v == nil {
 			return []string{}
 		}
 		return v
 	}
-	var cmd, step any
+	var cmd, step *string
 	if c.HasCurrent {
-		cmd, step = c.CurrentCommand, c.CurrentStep
+		cmd, step = &c.CurrentCommand, &c.CurrentStep
 	}
 	if wf.StatusMessage != "" && running(wf.Status) {
 		// What the step waits for (a batch system that is down) is what
 		// `reana-client status -v` shows in its COMMAND column.
-		cmd = wf.StatusMessage
+		cmd = &wf.StatusMessage
 	}
-	return map[string]any{
-		"total":             map[string]any{"total": wf.ProgressTotal, "job_ids": []string{}},
-		"running":           map[string]any{"total": c.Running, "job_ids": ids(c.RunningIDs)},
-		"finished":          map[string]any{"total": c.Finished, "job_ids": ids(c.FinishedIDs)},
-		"failed":            map[string]any{"total": c.Failed, "job_ids": ids(c.FailedIDs)},
-		"current_command":   cmd,
-		"current_step_name": step,
-		"run_started_at":    reanaTimePtr(wf.StartedAt),
-		"run_finished_at":   reanaTimePtr(wf.FinishedAt),
-		"run_stopped_at":    reanaTimePtr(wf.StoppedAt),
+	return progressResponse{
+		Total:           jobProgress{Total: wf.ProgressTotal, JobIDs: []string{}},
+		Running:         jobProgress{Total: c.Running, JobIDs: ids(c.RunningIDs)},
+		Finished:        jobProgress{Total: c.Finished, JobIDs: ids(c.FinishedIDs)},
+		Failed:          jobProgress{Total: c.Failed, JobIDs: ids(c.FailedIDs)},
+		CurrentCommand:  cmd,
+		CurrentStepName: step,
+		RunStartedAt:    timeStr(wf.StartedAt),
+		RunFinishedAt:   timeStr(wf.FinishedAt),
+		RunStoppedAt:    timeStr(wf.StoppedAt),
 	}
+}
+
+// workflowResponse answers a create, a move and a prune.
+type workflowResponse struct {
+	Message      string `json:"message"`
+	WorkflowID   string `json:"workflow_id"`
+	WorkflowName string `json:"workflow_name"`
+}
+
+// statusChangeResponse answers a stop and a delete.
+type statusChangeResponse struct {
+	Message      string `json:"message"`
+	WorkflowID   string `json:"workflow_id"`
+	WorkflowName string `json:"workflow_name"`
+	Status       string `json:"status"`
+	User         string `json:"user"`
 }
 
 func running(s store.WorkflowStatus) bool {

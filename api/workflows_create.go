@@ -114,7 +114,7 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request) {
 	if len(rules) > 0 {
 		rr := make([]store.RetentionRule, len(rules))
 		for i, rule := range rules {
-			rr[i] = store.RetentionRule{WorkflowID: wf.ID, Pattern: rule.Pattern, Days: rule.Days, Status: "created"}
+			rr[i] = store.RetentionRule{WorkflowID: wf.ID, Pattern: rule.Pattern, Days: rule.Days, Status: retentionCreated}
 		}
 		if err := s.DB.CreateRetentionRules(r.Context(), wf.ID, rr); err != nil {
 			s.internal(w, r, "store retention rules", err)
@@ -122,12 +122,16 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.Log.Info("workflow created", "user", c.Account.Name, "workflow", wf.ID, "name", wf.FullName())
-	writeJSON(w, http.StatusCreated, map[string]any{
-		"message":       "Workflow workspace created",
-		"workflow_id":   wf.ID,
-		"workflow_name": wf.FullName(),
+	writeJSON(w, http.StatusCreated, workflowResponse{
+		Message:      "Workflow workspace created",
+		WorkflowID:   wf.ID,
+		WorkflowName: wf.FullName(),
 	})
 }
+
+// retentionCreated is the status of a retention rule not yet active
+// (REANA's; the store keeps rule statuses as REANA's strings).
+const retentionCreated = "created"
 
 // overQuota reports whether the caller has used up their disk quota.
 func (s *Server) overQuota(r *http.Request, c caller) (string, bool) {

@@ -19,7 +19,7 @@ func (s *Server) listWorkflows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if typ == "interactive" {
-		writeJSON(w, http.StatusOK, map[string]any{"items": []any{}, "total": 0})
+		writeJSON(w, http.StatusOK, workflowListResponse{Items: []workflowListItem{}, Total: 0})
 		return
 	}
 	if typ != "batch" {
@@ -75,27 +75,45 @@ func (s *Server) listWorkflows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	withSize := q.Get("include_workspace_size") == "true"
-	items := make([]map[string]any, 0, len(wfs))
+	items := make([]workflowListItem, 0, len(wfs))
 	for _, wf := range wfs {
-		size := map[string]any{"raw": -1, "human_readable": ""}
+		size := sizeResponse{Raw: -1, HumanReadable: ""}
 		if withSize {
 			size = sizeObj(wf.DiskUsage)
 		}
-		items = append(items, map[string]any{
-			"id":             wf.ID,
-			"name":           wf.FullName(),
-			"created":        reanaTime(wf.CreatedAt),
-			"status":         string(wf.Status),
-			"user":           c.User.ID,
-			"progress":       progress(wf, counts[wf.ID]),
-			"size":           size,
-			"launcher_url":   nil,
-			"session_type":   "",
-			"session_uri":    "",
-			"session_status": "",
+		items = append(items, workflowListItem{
+			ID:       wf.ID,
+			Name:     wf.FullName(),
+			Created:  reanaTime(wf.CreatedAt),
+			Status:   string(wf.Status),
+			User:     c.User.ID,
+			Progress: progress(wf, counts[wf.ID]),
+			Size:     size,
 		})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": total})
+	writeJSON(w, http.StatusOK, workflowListResponse{Items: items, Total: total})
+}
+
+// workflowListResponse is a page of the caller's workflows.
+type workflowListResponse struct {
+	Items []workflowListItem `json:"items"`
+	Total int                `json:"total"`
+}
+
+// workflowListItem is one workflow in the list. reana-site has no
+// interactive sessions, so their fields are always empty.
+type workflowListItem struct {
+	ID            string           `json:"id"`
+	Name          string           `json:"name"`
+	Created       string           `json:"created"`
+	Status        string           `json:"status"`
+	User          string           `json:"user"`
+	Progress      progressResponse `json:"progress"`
+	Size          sizeResponse     `json:"size"`
+	LauncherURL   *string          `json:"launcher_url"`
+	SessionType   string           `json:"session_type"`
+	SessionURI    string           `json:"session_uri"`
+	SessionStatus string           `json:"session_status"`
 }
 
 func knownStatus(s string) bool {

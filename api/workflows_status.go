@@ -12,14 +12,24 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "read the workflow status", err)
 		return
 	}
-	logs := wf.StatusMessage
-	writeJSON(w, http.StatusOK, map[string]any{
-		"id":       wf.ID,
-		"name":     wf.FullName(),
-		"created":  reanaTime(wf.CreatedAt),
-		"status":   string(wf.Status),
-		"user":     wf.OwnerID,
-		"progress": progress(wf, counts[wf.ID]),
-		"logs":     logs,
+	writeJSON(w, http.StatusOK, statusResponse{
+		ID:       wf.ID,
+		Name:     wf.FullName(),
+		Created:  reanaTime(wf.CreatedAt),
+		Status:   string(wf.Status),
+		User:     wf.OwnerID,
+		Progress: progress(wf, counts[wf.ID]),
+		Logs:     wf.StatusMessage,
 	})
+}
+
+// statusResponse is a workflow's status.
+type statusResponse struct {
+	ID       string           `json:"id"`
+	Name     string           `json:"name"`
+	Created  string           `json:"created"`
+	Status   string           `json:"status"`
+	User     string           `json:"user"`
+	Progress progressResponse `json:"progress"`
+	Logs     string           `json:"logs"`
 }
