@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,7 +25,7 @@ import (
 const repoRoot = "../.."
 
 // referenceDoc holds the full table of variables.
-const referenceDoc = "README.md"
+const referenceDoc = "docs/configuration.md"
 
 // The documents a site reads are checked against what the code reads: the
 // REANA_SITE_ variables of config.Config's envconfig tags and the commands
@@ -43,6 +44,67 @@ func TestDocsMatchCode(t *testing.T) {
 		checkManPage(t, readRepoFile(t, "packaging/reana-site.8"), vars, append(cmds, dispatchedCommands(t)...))
 	})
 	t.Run("Reference", func(t *testing.T) { checkReference(t, readRepoFile(t, referenceDoc), vars) })
+	t.Run("Links", func(t *testing.T) {
+		docs, err := filepath.Glob(filepath.Join(repoRoot, "docs", "*.md"))
+		require.NoError(t, err)
+		for _, path := range append([]string{"README.md"}, relPaths(t, docs)...) {
+			checkLinks(t, path, readRepoFile(t, path))
+		}
+	})
+}
+
+func relPaths(t *testing.T, paths []string) []string {
+	t.Helper()
+	var rel []string
+	for _, p := range paths {
+		r, err := filepath.Rel(repoRoot, p)
+		require.NoError(t, err)
+		rel = append(rel, filepath.ToSlash(r))
+	}
+	return rel
+}
+
+// checkLinks: every relative Markdown link of the document at path (from
+// the module root) names a file of the tree, and its #anchor, if any, a
+// heading of that file, as GitHub makes anchors from headings.
+func checkLinks(t *testing.T, path, md string) {
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	for _, m := range link.FindAllStringSubmatch(md, -1) {
+		target, anchor, _ := strings.Cut(m[1], "#")
+		if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+			continue
+		}
+		file := path
+		if target != "" {
+			file = filepath.ToSlash(filepath.Join(filepath.Dir(path), target))
+		}
+		b, err := os.ReadFile(filepath.Join(repoRoot, filepath.FromSlash(file)))
+		if !assert.NoError(t, err, "%s links to %s", path, m[1]) || anchor == "" {
+			continue
+		}
+		var anchors []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if h, ok := strings.CutPrefix(strings.TrimLeft(l, "#"), " "); ok && strings.HasPrefix(l, "#") {
+				anchors = append(anchors, headingAnchor(h))
+			}
+		}
+		assert.Contains(t, anchors, anchor, "%s links to %s, which has no such heading", path, m[1])
+	}
+}
+
+// headingAnchor is the anchor GitHub gives a Markdown heading: lower case,
+// spaces to dashes, punctuation but dashes and underscores dropped.
+func headingAnchor(h string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(h)) {
+		switch {
+		case r == ' ':
+			b.WriteRune('-')
+		case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 func readRepoFile(t *testing.T, path string) string {
