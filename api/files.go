@@ -245,7 +245,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	}); err != nil {
 		s.Log.Warn("record upload size", "workflow", wf.ID, "err", err)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"message": fmt.Sprintf("%s has been successfully uploaded.", name)})
+	writeJSON(w, http.StatusOK, messageResponse{Message: fmt.Sprintf("%s has been successfully uploaded.", name)})
 }
 
 func (s *Server) download(w http.ResponseWriter, r *http.Request) {
@@ -392,10 +392,10 @@ func (s *Server) moveFiles(w http.ResponseWriter, r *http.Request) {
 		s.fileError(w, r, "Move "+q.Get("source"), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"message":       fmt.Sprintf("%s was successfully moved to %s.", q.Get("source"), q.Get("target")),
-		"workflow_id":   wf.ID,
-		"workflow_name": wf.FullName(),
+	writeJSON(w, http.StatusOK, workflowResponse{
+		Message:      fmt.Sprintf("%s was successfully moved to %s.", q.Get("source"), q.Get("target")),
+		WorkflowID:   wf.ID,
+		WorkflowName: wf.FullName(),
 	})
 }
 
@@ -425,10 +425,10 @@ func (s *Server) prune(w http.ResponseWriter, r *http.Request) {
 		s.fileError(w, r, "Prune the workspace", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"message":       "The workspace has been correctly pruned.",
-		"workflow_id":   wf.ID,
-		"workflow_name": wf.FullName(),
+	writeJSON(w, http.StatusOK, workflowResponse{
+		Message:      "The workspace has been correctly pruned.",
+		WorkflowID:   wf.ID,
+		WorkflowName: wf.FullName(),
 	})
 }
 

@@ -13,11 +13,13 @@ var errEOF = io.EOF
 // reanaTime formats timestamps as REANA does: server local time, no zone.
 func reanaTime(t time.Time) string { return t.Local().Format("2006-01-02T15:04:05") }
 
-func reanaTimePtr(t *time.Time) any {
+// timeStr is reanaTime of an optional time: null when unset.
+func timeStr(t *time.Time) *string {
 	if t == nil {
 		return nil
 	}
-	return reanaTime(*t)
+	s := reanaTime(*t)
+	return &s
 }
 
 // humanBytes renders sizes as REANA does: base 1024, up to two decimals,
@@ -58,6 +60,12 @@ func humanMillis(ms int64) string {
 	return strings.Join(parts, " ")
 }
 
-func sizeObj(n int64) map[string]any {
-	return map[string]any{"raw": n, "human_readable": humanBytes(n)}
+// sizeResponse is REANA's size object.
+type sizeResponse struct {
+	Raw           int64  `json:"raw"`
+	HumanReadable string `json:"human_readable"`
+}
+
+func sizeObj(n int64) sizeResponse {
+	return sizeResponse{Raw: n, HumanReadable: humanBytes(n)}
 }

@@ -232,9 +232,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write([]byte("\n"))
 }
 
+// messageResponse is REANA's error shape, and the whole body of the calls
+// that answer with a message only.
+type messageResponse struct {
+	Message string `json:"message"`
+}
+
 // writeError sends REANA's error shape.
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"message": msg})
+	writeJSON(w, status, messageResponse{Message: msg})
 }
 
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, what string, err error) {

@@ -93,21 +93,30 @@ const (
 	maxStderr = 1 << 20
 )
 
-// capped keeps at most max bytes and notes whether more came.
+// capped keeps at most max bytes and notes whether more came. The buffer
+// is a field, not embedded: an embedded bytes.Buffer would lend capped its
+// ReadFrom, which io.Copy (and so os/exec) prefers to Write, and the cap
+// would never apply.
 type capped struct {
-	bytes.Buffer
+	buf  bytes.Buffer
 	max  int
 	over bool
 }
 
 func (c *capped) Write(p []byte) (int, error) {
-	if room := c.max - c.Len(); len(p) > room {
+	if room := c.max - c.buf.Len(); len(p) > room {
 		c.over = true
-		c.Buffer.Write(p[:max(room, 0)])
+		c.buf.Write(p[:max(room, 0)])
 		return len(p), nil
 	}
-	return c.Buffer.Write(p)
+	return c.buf.Write(p)
 }
+
+// Bytes is what was kept.
+func (c *capped) Bytes() []byte { return c.buf.Bytes() }
+
+// String is what was kept, as a string.
+func (c *capped) String() string { return c.buf.String() }
 
 func encodeRequest(op Op, args any) ([]byte, error) {
 	raw, err := json.Marshal(args)

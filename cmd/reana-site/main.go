@@ -50,19 +50,26 @@ Usage:
                                        certificate); exit 1 on any problem
   reana-site version                   print the version
 
-Configuration comes from REANA_SITE_* environment variables (see the README
-or /etc/sysconfig/reana-site): REANA_SITE_STATE_DIR, REANA_SITE_LISTEN,
-REANA_SITE_TLS_CERT, REANA_SITE_TLS_KEY, REANA_SITE_WORKSPACE_ROOT,
-REANA_SITE_MIN_UID, REANA_SITE_ALLOWED_GROUPS, REANA_SITE_MAX_UPLOAD_BYTES,
-REANA_SITE_DISK_QUOTA_BYTES, REANA_SITE_BACKENDS, REANA_SITE_DEFAULT_BACKEND,
-REANA_SITE_OUTAGE_GRACE, REANA_SITE_NODE_FAIL_RETRIES,
-REANA_SITE_SLURM_BIN_DIR, REANA_SITE_SLURM_PARTITION, REANA_SITE_SLURM_ACCOUNT,
-REANA_SITE_SLURM_EXTRA_ARGS, REANA_SITE_POLL_INTERVAL,
-REANA_SITE_RETENTION_MAX_DAYS, REANA_SITE_LOG_LEVEL, REANA_SITE_SHUTDOWN_TIMEOUT,
-REANA_SITE_SELF_SERVICE, REANA_SITE_SELF_SERVICE_GROUPS, REANA_SITE_TOKEN_SOCKET,
-REANA_SITE_ADMIN_SOCKET, REANA_SITE_CONTAINERS, REANA_SITE_APPTAINER,
-REANA_SITE_IMAGE_CACHE, REANA_SITE_IMAGE_UNPACKED_ROOTS, REANA_SITE_IMAGE_ORDER,
-REANA_SITE_IMAGE_PULL, REANA_SITE_APPTAINER_BINDS.
+Configuration comes from REANA_SITE_* environment variables; under systemd,
+from /etc/sysconfig/reana-site, which lists every one, commented out, with
+its default. The ones a site sets first:
+  REANA_SITE_LISTEN                    the HTTPS address
+                                       (default localhost:8443)
+  REANA_SITE_TLS_CERT, REANA_SITE_TLS_KEY
+                                       PEM certificate and key (default: a
+                                       self-signed one, made once)
+  REANA_SITE_WORKSPACE_ROOT            where workspaces go
+                                       (default {home}/reana)
+  REANA_SITE_MIN_UID                   the lowest uid served (default 1000)
+  REANA_SITE_ALLOWED_GROUPS            only members of these groups are served
+  REANA_SITE_BACKENDS                  local, slurm, htcondor, kubernetes
+                                       (default local)
+  REANA_SITE_CONTAINERS                off, or apptainer to run each step in
+                                       its image (default off)
+  REANA_SITE_SELF_SERVICE              let users run reana-site token
+                                       (default false)
+
+Every command and every variable: man 8 reana-site.
 `
 
 // The privilege split re-executes /proc/self/exe, which the kernel would

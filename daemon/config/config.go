@@ -360,10 +360,14 @@ func checkTemplate(t string) error {
 	return nil
 }
 
+// RootStateDir is the default state directory of a daemon started as root,
+// the one the service and the sysconfig template use.
+const RootStateDir = "/var/lib/reana-site"
+
 // DefaultStateDir is the state directory used when none is configured.
 func DefaultStateDir() string {
 	if os.Geteuid() == 0 {
-		return "/var/lib/reana-site"
+		return RootStateDir
 	}
 	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
 		return filepath.Join(d, "reana-site")

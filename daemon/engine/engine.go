@@ -9,19 +9,15 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/containers"
-	"github.com/reana-site/reana-site/daemon/spec"
 	"github.com/reana-site/reana-site/daemon/store"
 )
 
@@ -81,25 +77,8 @@ type Engine struct {
 	once  sync.Once
 }
 
-type retry struct {
-	since, next time.Time
-	delay       time.Duration
-}
-
 // advanceParallelism bounds how many workflows one round moves at once.
 const advanceParallelism = 8
-
-const (
-	minBackoff = time.Second
-	maxBackoff = 30 * time.Second
-)
-
-type plan struct {
-	steps    []spec.Step // expanded
-	from, to int
-	total    int
-	warning  string
-}
 
 func (e *Engine) init() {
 	e.once.Do(func() {
@@ -192,57 +171,6 @@ func (e *Engine) Tick(ctx context.Context) {
 	e.poll(ctx, wfs)
 }
 
-func (e *Engine) planFor(wf store.Workflow) (*plan, error) {
-	e.mu.Lock()
-	p, ok := e.plans[wf.ID]
-	e.mu.Unlock()
-	if ok {
-		return p, nil
-	}
-	p, err := BuildPlan(wf)
-	if err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	e.plans[wf.ID] = p
-	e.mu.Unlock()
-	return p, nil
-}
-
-// BuildPlan expands a workflow's specification with its parameters and
-// applies its operational options. Errors are user errors: the workflow
-// fails with their message, as REANA's engine does.
-func BuildPlan(wf store.Workflow) (*plan, error) {
-	s, _, err := spec.Parse(wf.Spec)
-	if err != nil {
-		return nil, err
-	}
-	steps, err := s.SerialSteps()
-	if err != nil {
-		return nil, err
-	}
-	var params, opts map[string]any
-	if len(wf.InputParameters) > 0 {
-		if err := json.Unmarshal(wf.InputParameters, &params); err != nil {
-			return nil, fmt.Errorf("input parameters: %w", err)
-		}
-	}
-	if len(wf.OperationalOptions) > 0 {
-		if err := json.Unmarshal(wf.OperationalOptions, &opts); err != nil {
-			return nil, fmt.Errorf("operational options: %w", err)
-		}
-	}
-	expanded, err := spec.Expand(steps, spec.MergeParameters(s.Inputs.Parameters, params))
-	if err != nil {
-		return nil, err
-	}
-	from, to, warning, err := spec.SelectSteps(expanded, opts)
-	if err != nil {
-		return nil, err
-	}
-	return &plan{steps: expanded, from: from, to: to, total: spec.TotalCommands(steps), warning: warning}, nil
-}
-
 func now() time.Time { return time.Now().UTC() }
 
 func terminal(s store.WorkflowStatus) bool {
@@ -291,14 +219,14 @@ func (e *Engine) advance(ctx context.Context, id string) {
 	}
 	for _, j := range jobs {
 		switch j.Status {
-		case store.JobStatus("created"), store.JobStatus("submitting"):
+		case store.JobCreated, store.JobSubmitting:
 			// Intent recorded, handle not (a crash, or a batch system that
 			// was down): submit again; backends make this idempotent.
 			e.submit(ctx, wf, p, j)
 			return
-		case store.JobStatus("running"):
+		case store.JobRunning:
 			return
-		case store.JobStatus("failed"), store.JobStatus("stopped"):
+		case store.JobFailed, store.JobStopped:
 			e.finish(ctx, id, store.StatusFailed, "")
 			return
 		}
@@ -322,7 +250,7 @@ func (e *Engine) advance(ctx context.Context, id string) {
 		Command:      st.Commands[next.cmd],
 		Image:        st.Environment,
 		Backend:      backend,
-		Status:       store.JobStatus("created"),
+		Status:       store.JobCreated,
 		Attempt:      next.attempt,
 	}
 	if err := e.DB.CreateJob(ctx, j); err != nil {
@@ -330,378 +258,6 @@ func (e *Engine) advance(ctx context.Context, id string) {
 		return
 	}
 	e.submit(ctx, wf, p, *j)
-}
-
-type position struct{ step, cmd, attempt int }
-
-// nextCommand is the first command in the selected steps that has no
-// finished job yet.
-func nextCommand(p *plan, jobs []store.Job) (position, bool) {
-	done := map[[2]int]bool{}
-	attempts := map[[2]int]int{}
-	for _, j := range jobs {
-		k := [2]int{j.StepIndex, j.CommandIndex}
-		if j.Status == store.JobStatus("finished") {
-			done[k] = true
-		}
-		attempts[k] = max(attempts[k], j.Attempt+1)
-	}
-	for s := p.from; s < p.to; s++ {
-		for c := range p.steps[s].Commands {
-			k := [2]int{s, c}
-			if !done[k] {
-				return position{step: s, cmd: c, attempt: attempts[k]}, true
-			}
-		}
-	}
-	return position{}, false
-}
-
-func (e *Engine) backendFor(st spec.Step) (string, error) {
-	name, err := spec.CanonicalBackend(st.ComputeBackend)
-	if err != nil {
-		return "", err
-	}
-	if name == "" {
-		name = e.DefaultBackend
-	}
-	if _, ok := e.Backends[name]; !ok {
-		return "", fmt.Errorf("compute backend %q is not available on this site", st.ComputeBackend)
-	}
-	return name, nil
-}
-
-// CheckBackends tells whether every step of the plan can run here; the API
-// calls it at start so a workflow that cannot run is refused up front.
-func (e *Engine) CheckBackends(steps []spec.Step) error {
-	for _, st := range steps {
-		if _, err := e.backendFor(st); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// CheckPreflight tells whether the backends of the steps would take them
-// now, as far as they can tell without a job: the backend's own preflight
-// (Kubernetes admission of a canonical pod) and each step as this user
-// would submit it in this workspace. The API calls it at start, so a
-// workflow that would be refused is refused up front with the precise
-// reason.
-func (e *Engine) CheckPreflight(steps []spec.Step, acct asuser.Account, workspace string) error {
-	for _, st := range steps {
-		name, err := e.backendFor(st)
-		if err != nil {
-			return err
-		}
-		be := e.Backends[name]
-		if p, ok := be.(batch.Preflighter); ok {
-			// An unreachable cluster is an outage, which submissions wait
-			// out like any other; only a refusal is final.
-			if err := p.Preflight(); err != nil && !onlyUnavailable(err) {
-				return fmt.Errorf("step %s cannot run on %s now: %w", st.Name, name, err)
-			}
-		}
-		if c, ok := be.(batch.SpecChecker); ok {
-			s := batch.Spec{JobID: "start-check", WorkflowID: "start-check", WorkflowName: "start-check.1",
-				StepName: st.Name, Command: "true", Image: st.Environment, Workspace: workspace,
-				JobDir: filepath.Join(workspace, "start-check"), Hints: hintsOf(st), User: acct}
-			if err := c.CheckSpec(s); err != nil {
-				return fmt.Errorf("step %s cannot run on %s: %w", st.Name, name, err)
-			}
-		}
-	}
-	return nil
-}
-
-// onlyUnavailable tells whether err, possibly several joined, is nothing
-// but outages: one real refusal among them makes it a refusal.
-func onlyUnavailable(err error) bool {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			if e != nil && !onlyUnavailable(e) {
-				return false
-			}
-		}
-		return true
-	}
-	return errors.Is(err, batch.ErrUnavailable)
-}
-
-// CheckImages tells whether every step's image can be used by acct: found
-// now, or missing but pullable. The API calls it at start, so that with
-// pulls off a missing image is refused before any job is submitted. It
-// does nothing when containers are off.
-func (e *Engine) CheckImages(ctx context.Context, steps []spec.Step, acct asuser.Account) error {
-	if e.Images == nil {
-		return nil
-	}
-	seen := map[string]bool{}
-	for _, st := range steps {
-		if name, err := e.backendFor(st); err == nil && imageNative(e.Backends[name]) {
-			continue // the backend pulls the image itself
-		}
-		if seen[st.Environment] {
-			continue
-		}
-		seen[st.Environment] = true
-		if err := e.Images.Check(ctx, st.Environment, acct); err != nil {
-			return fmt.Errorf("step %s: %w", st.Name, err)
-		}
-	}
-	return nil
-}
-
-// imageNative tells whether the backend runs steps in their images itself.
-func imageNative(be batch.Backend) bool {
-	n, ok := be.(batch.ImageNative)
-	return ok && n.ImageNative()
-}
-
-type imagePrep struct {
-	done     bool
-	runner   []string
-	preamble string
-	err      error
-}
-
-// prepareImage makes the step's image ready without holding up the
-// engine: the first call starts the resolution (a pull may take many
-// minutes, and a round waits for every workflow's advance) and reports
-// not ready; the resolution wakes the engine when done, and a later call
-// fills in the spec or returns why the image cannot be used.
-func (e *Engine) prepareImage(ctx context.Context, j store.Job, s *batch.Spec) (ready bool, err error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	p := e.preps[j.ID]
-	if p == nil {
-		p = &imagePrep{}
-		e.preps[j.ID] = p
-		spec := *s
-		go func() {
-			rctx, cancel := context.WithTimeout(ctx, pullTimeout)
-			err := e.resolveImage(rctx, j, &spec)
-			cancel()
-			e.mu.Lock()
-			if err != nil && ctx.Err() != nil {
-				// Stopping: the job, still unsubmitted, resolves its image
-				// again after a restart.
-				delete(e.preps, j.ID)
-			} else {
-				p.done, p.runner, p.preamble, p.err = true, spec.Runner, spec.Preamble, err
-			}
-			e.mu.Unlock()
-			e.Wake()
-		}()
-		return false, nil
-	}
-	if !p.done {
-		return false, nil
-	}
-	delete(e.preps, j.ID)
-	s.Runner, s.Preamble = p.runner, p.preamble
-	return true, p.err
-}
-
-// resolveImage finds the step's image, pulling it if needed, and sets the
-// job to run in it. While a pull runs, the job's stored log says so, and
-// the job's output starts with the image used and what the pull printed.
-func (e *Engine) resolveImage(ctx context.Context, j store.Job, s *batch.Spec) error {
-	log := &jobLog{ctx: ctx, db: e.DB, jobID: j.ID}
-	res, err := e.Images.Resolve(ctx, s.Image, s.User, log)
-	if err != nil {
-		return err
-	}
-	if s.Runner, err = containers.ExecArgs(e.Images.Config, res, *s); err != nil {
-		return err
-	}
-	s.Preamble = log.buf.String() + fmt.Sprintf("reana-site: running in image %s (%s, from %s)\n", s.Image, res.Path, res.Source)
-	return nil
-}
-
-// jobLog keeps what an image pull prints and shows it in the job's
-// stored log at once, for `reana-client logs` during a long pull.
-type jobLog struct {
-	ctx   context.Context
-	db    *store.DB
-	jobID string
-	buf   strings.Builder
-}
-
-func (l *jobLog) Write(p []byte) (int, error) {
-	l.buf.Write(p)
-	// The job's output file replaces this text once the job has run; a
-	// failure to show progress early must not fail the step.
-	_, _ = l.db.UpdateJob(l.ctx, l.jobID, func(x *store.Job) error { x.Logs = l.buf.String(); return nil })
-	return len(p), nil
-}
-
-// JobSpec rebuilds the backend's view of a stored job.
-func (e *Engine) JobSpec(ctx context.Context, wf store.Workflow, j store.Job) (batch.Spec, error) {
-	acct, err := e.Account(ctx, wf.OwnerID)
-	if err != nil {
-		return batch.Spec{}, err
-	}
-	var hints batch.Hints
-	if p, err := e.planFor(wf); err == nil && j.StepIndex < len(p.steps) {
-		hints = hintsOf(p.steps[j.StepIndex])
-	}
-	return batch.Spec{
-		JobID:        j.ID,
-		WorkflowID:   wf.ID,
-		WorkflowName: wf.FullName(),
-		StepName:     j.StepName,
-		Command:      j.Command,
-		Image:        j.Image,
-		Workspace:    wf.WorkspacePath,
-		JobDir:       filepath.Join(wf.JobsPath, j.ID),
-		Env: map[string]string{
-			"REANA_WORKSPACE":     wf.WorkspacePath,
-			"REANA_WORKFLOW_UUID": wf.ID,
-		},
-		Hints: hints,
-		User:  acct,
-	}, nil
-}
-
-// hintsOf is REANA's optional resource fields of a step.
-func hintsOf(st spec.Step) batch.Hints {
-	return batch.Hints{
-		SlurmPartition: st.SlurmPartition, SlurmTime: st.SlurmTime,
-		MemoryLimit: st.KubernetesMemoryLimit, MemoryRequest: st.KubernetesMemoryRequest,
-		CPULimit: st.KubernetesCPULimit, CPURequest: st.KubernetesCPURequest,
-		JobTimeoutSeconds:  st.KubernetesJobTimeout,
-		HTCondorMaxRuntime: st.HTCondorMaxRuntime, HTCondorAccountingGroup: st.HTCondorAccountingGroup,
-	}
-}
-
-func (e *Engine) submit(ctx context.Context, wf store.Workflow, p *plan, j store.Job) {
-	s, err := e.JobSpec(ctx, wf, j)
-	if err != nil && !errors.Is(err, ErrAccountRefused) {
-		e.submitLater(ctx, wf, j, err)
-		return
-	}
-	if err != nil {
-		e.failJob(ctx, wf, j, "cannot run as the workflow's owner: "+err.Error())
-		return
-	}
-	be := e.Backends[j.Backend]
-	if be == nil {
-		e.failJob(ctx, wf, j, fmt.Sprintf("compute backend %q is not available on this site", j.Backend))
-		return
-	}
-	e.mu.Lock()
-	r := e.backoff[j.ID]
-	e.mu.Unlock()
-	if r != nil && now().Before(r.next) {
-		return
-	}
-	if e.Images != nil && !imageNative(be) {
-		ready, err := e.prepareImage(ctx, j, &s)
-		if !ready {
-			return
-		}
-		if err != nil {
-			e.failJob(ctx, wf, j, "cannot run in the step's image: "+err.Error())
-			return
-		}
-	}
-	// A submission, once begun, finishes even if the daemon is stopping: a
-	// helper killed between starting a step and answering would leave the
-	// step claimed but not started.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), submitTimeout)
-	h, err := be.Submit(sctx, s)
-	cancel()
-	if err != nil {
-		if errors.Is(err, batch.ErrUnavailable) {
-			e.submitLater(ctx, wf, j, err)
-			return
-		}
-		e.failJob(ctx, wf, j, "submission failed: "+err.Error())
-		return
-	}
-	e.mu.Lock()
-	delete(e.backoff, j.ID)
-	e.mu.Unlock()
-	raw, _ := json.Marshal(h)
-	t := now()
-	_, err = e.DB.UpdateJob(ctx, j.ID, func(x *store.Job) error {
-		x.Status = store.JobStatus("running")
-		x.Handle = raw
-		x.BackendJobID = h.ID
-		x.StartedAt = &t
-		return nil
-	})
-	if err != nil {
-		e.Log.Error("record job handle", "workflow", wf.ID, "job", j.ID, "err", err)
-		return
-	}
-	_, err = e.DB.UpdateWorkflow(ctx, wf.ID, func(w *store.Workflow) error {
-		if w.Status == store.StatusPending || w.Status == store.StatusQueued {
-			w.Status = store.StatusRunning
-			w.StartedAt = &t
-		}
-		w.StatusMessage = ""
-		return nil
-	})
-	if err != nil {
-		e.Log.Error("mark workflow running", "workflow", wf.ID, "err", err)
-	}
-	e.Log.Info("job submitted", "workflow", wf.ID, "job", j.ID, "step", j.StepName, "backend", j.Backend, "backend_job_id", h.ID)
-}
-
-// submitLater keeps a job whose batch system is unreachable waiting, with
-// growing pauses between attempts, until the outage grace period is over.
-func (e *Engine) submitLater(ctx context.Context, wf store.Workflow, j store.Job, cause error) {
-	t := now()
-	e.mu.Lock()
-	r := e.backoff[j.ID]
-	if r == nil {
-		r = &retry{since: t, delay: minBackoff / 2}
-		e.backoff[j.ID] = r
-	}
-	r.delay = min(2*r.delay, maxBackoff)
-	r.next = t.Add(r.delay)
-	waited := t.Sub(r.since)
-	e.mu.Unlock()
-	if waited > e.OutageGrace {
-		e.mu.Lock()
-		delete(e.backoff, j.ID)
-		e.mu.Unlock()
-		e.failJob(ctx, wf, j, fmt.Sprintf("the %s batch system could not take the step for more than %s: %v", j.Backend, e.OutageGrace, cause))
-		return
-	}
-	e.Log.Warn("batch system unavailable; will retry", "workflow", wf.ID, "job", j.ID, "backend", j.Backend, "retry_in", r.delay, "err", cause)
-	e.setStatusMessage(ctx, wf.ID, fmt.Sprintf("waiting: the %s batch system is unreachable since %s; the step will be submitted when it is back",
-		j.Backend, r.since.Format("15:04:05 MST")))
-}
-
-// setStatusMessage records what a workflow waits for, writing only changes.
-func (e *Engine) setStatusMessage(ctx context.Context, id, msg string) {
-	_, err := e.DB.UpdateWorkflow(ctx, id, func(w *store.Workflow) error {
-		if w.StatusMessage == msg {
-			return errUnchanged
-		}
-		w.StatusMessage = msg
-		return nil
-	})
-	if err != nil && !errors.Is(err, errUnchanged) {
-		e.Log.Error("record workflow status message", "workflow", id, "err", err)
-	}
-}
-
-var errUnchanged = errors.New("unchanged")
-
-func (e *Engine) failJob(ctx context.Context, wf store.Workflow, j store.Job, reason string) {
-	t := now()
-	_, _ = e.DB.UpdateJob(ctx, j.ID, func(x *store.Job) error {
-		x.Status = store.JobStatus("failed")
-		x.Reason = reason
-		x.Logs += "reana-site: " + reason + "\n"
-		x.FinishedAt = &t
-		return nil
-	})
-	e.finish(ctx, wf.ID, store.StatusFailed, "")
 }
 
 // finish puts a workflow into a terminal status. The caller holds its lock.

@@ -271,7 +271,7 @@ func TestStatusTransitions(t *testing.T) {
 	jobs, err := f.db.JobsForWorkflow(ctx, id)
 	require.NoError(t, err)
 	require.Len(t, jobs, 1)
-	assert.Equal(t, store.JobStatus("stopped"), jobs[0].Status)
+	assert.Equal(t, store.JobStopped, jobs[0].Status)
 	assert.True(t, f.be.cancelled[jobs[0].ID])
 
 	_, err = f.eng.Stop(ctx, id)
@@ -326,7 +326,7 @@ func TestRestartResumes(t *testing.T) {
 
 	// A job with intent but no handle is submitted again (idempotently).
 	id2 := f.queue(t, [][]string{{"ok x"}}, nil, nil)
-	require.NoError(t, f.db.CreateJob(ctx, &store.Job{WorkflowID: id2, StepName: "s0", Command: "ok x", Backend: "local", Status: store.JobStatus("created")}))
+	require.NoError(t, f.db.CreateJob(ctx, &store.Job{WorkflowID: id2, StepName: "s0", Command: "ok x", Backend: "local", Status: store.JobCreated}))
 	_, err = f.db.UpdateWorkflow(ctx, id2, func(w *store.Workflow) error { w.Status = store.StatusPending; return nil })
 	require.NoError(t, err)
 	for i := 0; i < 10; i++ {
@@ -373,7 +373,7 @@ func TestNodeFailureIsRetriedOnce(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, jobs, tt.jobs)
 			if tt.retries > 0 {
-				assert.Equal(t, store.JobStatus("retried"), jobs[0].Status)
+				assert.Equal(t, store.JobRetried, jobs[0].Status)
 				assert.Contains(t, jobs[0].Logs, "submitting it again")
 				assert.Equal(t, 1, jobs[1].Attempt)
 			}
@@ -475,7 +475,7 @@ func TestStopCancelsASubmissionWithoutHandle(t *testing.T) {
 	// As a daemon that died between recording its intent and the
 	// backend's answer left it.
 	_, err = f.db.UpdateJob(context.Background(), jobs[0].ID, func(j *store.Job) error {
-		j.Status = store.JobStatus("submitting")
+		j.Status = store.JobSubmitting
 		return nil
 	})
 	require.NoError(t, err)

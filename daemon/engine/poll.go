@@ -24,7 +24,7 @@ func (e *Engine) poll(ctx context.Context, wfs []store.Workflow) {
 			continue
 		}
 		for _, j := range jobs {
-			if j.Status != store.JobStatus("running") || len(j.Handle) == 0 {
+			if j.Status != store.JobRunning || len(j.Handle) == 0 {
 				continue
 			}
 			bj, err := e.BatchJob(ctx, wf, j)
@@ -166,7 +166,7 @@ func (e *Engine) BatchJob(ctx context.Context, wf store.Workflow, j store.Job) (
 func (e *Engine) settle(ctx context.Context, wf store.Workflow, j store.Job, bj batch.Job, st batch.Status) {
 	unlock := e.lock(wf.ID)
 	cur, err := e.DB.GetJob(ctx, j.ID)
-	if err != nil || cur.Status != store.JobStatus("running") {
+	if err != nil || cur.Status != store.JobRunning {
 		unlock()
 		return // settled meanwhile (e.g. stopped)
 	}
@@ -176,17 +176,17 @@ func (e *Engine) settle(ctx context.Context, wf store.Workflow, j store.Job, bj 
 	if lerr != nil {
 		logs += fmt.Sprintf("\nreana-site: could not read the step's output: %v\n", lerr)
 	}
-	status := store.JobStatus("finished")
+	status := store.JobFinished
 	switch st.State {
 	case batch.Failed:
-		status = store.JobStatus("failed")
+		status = store.JobFailed
 		if st.Retry && j.Attempt < e.Retries {
 			// The next round submits the command again as a new attempt.
-			status = store.JobStatus("retried")
+			status = store.JobRetried
 			st.Reason += fmt.Sprintf("; submitting it again (attempt %d of %d)", j.Attempt+2, e.Retries+1)
 		}
 	case batch.Stopped:
-		status = store.JobStatus("stopped")
+		status = store.JobStopped
 	}
 	if st.Reason != "" {
 		if logs != "" && !strings.HasSuffix(logs, "\n") {
@@ -233,7 +233,7 @@ func (e *Engine) Stop(ctx context.Context, id string) (store.Workflow, error) {
 	}
 	for _, j := range jobs {
 		switch j.Status {
-		case store.JobStatus("running"), store.JobStatus("created"), store.JobStatus("submitting"):
+		case store.JobRunning, store.JobCreated, store.JobSubmitting:
 		default:
 			continue
 		}
@@ -250,7 +250,7 @@ func (e *Engine) Stop(ctx context.Context, id string) (store.Workflow, error) {
 					logs = out
 				}
 			}
-		case j.Status == store.JobStatus("submitting"):
+		case j.Status == store.JobSubmitting:
 			// The submission began but its handle was never recorded: the
 			// job may exist all the same, and must not run on.
 			if c, ok := be.(batch.UnrecordedCanceller); ok {
@@ -263,7 +263,7 @@ func (e *Engine) Stop(ctx context.Context, id string) (store.Workflow, error) {
 		}
 		t := now()
 		_, err := e.DB.UpdateJob(ctx, j.ID, func(x *store.Job) error {
-			x.Status = store.JobStatus("stopped")
+			x.Status = store.JobStopped
 			x.Logs = logs + "reana-site: stopped by the user\n"
 			x.Reason = "stopped by the user"
 			x.FinishedAt = &t

@@ -19,6 +19,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -51,12 +52,19 @@ func ReadCaps(pid int) (Caps, error) {
 		return Caps{}, fmt.Errorf("read capabilities: %w", err)
 	}
 	defer f.Close()
+	return parseCaps(f)
+}
+
+// parseCaps reads the Cap* lines of a /proc/PID/status; a set the kernel
+// does not report (CapAmb before Linux 4.3) stays empty.
+func parseCaps(r io.Reader) (Caps, error) {
 	var c Caps
 	fields := map[string]*uint64{"CapEff:": &c.Effective, "CapPrm:": &c.Permitted, "CapInh:": &c.Inheritable, "CapBnd:": &c.Bounding, "CapAmb:": &c.Ambient}
-	s := bufio.NewScanner(f)
+	s := bufio.NewScanner(r)
 	for s.Scan() {
 		k, v, ok := strings.Cut(s.Text(), "\t")
 		if p, known := fields[k]; ok && known {
+			var err error
 			if *p, err = strconv.ParseUint(strings.TrimSpace(v), 16, 64); err != nil {
 				return Caps{}, fmt.Errorf("parse %s %q: %w", k, v, err)
 			}

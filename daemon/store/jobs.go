@@ -27,6 +27,9 @@ const (
 	JobFinished   JobStatus = "finished"
 	JobFailed     JobStatus = "failed"
 	JobStopped    JobStatus = "stopped"
+	// JobRetried is a failed try the backend asked to run again; the
+	// engine submits the command anew as the next attempt.
+	JobRetried JobStatus = "retried"
 )
 
 // Job is one try of one command of one step.

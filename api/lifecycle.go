@@ -1,0 +1,287 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+
+	"github.com/google/uuid"
+
+	"github.com/reana-site/reana-site/asuser"
+	"github.com/reana-site/reana-site/daemon/engine"
+	"github.com/reana-site/reana-site/daemon/spec"
+	"github.com/reana-site/reana-site/daemon/store"
+)
+
+// startRequest is the body of start and of PUT status=start.
+type startRequest struct {
+	InputParameters    map[string]any  `json:"input_parameters"`
+	OperationalOptions map[string]any  `json:"operational_options"`
+	ReanaSpecification json.RawMessage `json:"reana_specification"`
+	Restart            bool            `json:"restart"`
+}
+
+func (s *Server) start(w http.ResponseWriter, r *http.Request) {
+	wf, ok := s.workflow(w, r, "w")
+	if !ok {
+		return
+	}
+	var req startRequest
+	if err := readJSONBody(r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "Malformed request body: "+err.Error())
+		return
+	}
+	s.startWorkflow(w, r, wf, req)
+}
+
+func (s *Server) startWorkflow(w http.ResponseWriter, r *http.Request, wf store.Workflow, req startRequest) {
+	c := callerOf(r)
+	if msg, over := s.overQuota(r, c); over {
+		writeError(w, http.StatusForbidden, msg)
+		return
+	}
+	doc := wf.Spec
+	if req.Restart {
+		if wf.Status != store.StatusFinished && wf.Status != store.StatusFailed {
+			writeError(w, http.StatusForbidden, "Only finished or failed workflows can be restarted.")
+			return
+		}
+		if len(req.ReanaSpecification) > 0 && string(req.ReanaSpecification) != "null" {
+			doc = req.ReanaSpecification
+		}
+	} else if wf.Status != store.StatusCreated {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("Workflow %s is already %s and cannot be started again.", wf.FullName(), wf.Status))
+		return
+	}
+	// Everything is checked before a restart creates its run, so a refused
+	// restart leaves no run behind and uses up no run number.
+	if status, msg := s.checkStartable(r.Context(), c.Account, wf.WorkspacePath, doc, req); status != 0 {
+		writeError(w, status, msg)
+		return
+	}
+	if req.Restart {
+		clone := wf
+		clone.ID = uuid.NewString()
+		clone.Restart = true
+		clone.Status = store.StatusCreated
+		clone.Spec = doc
+		clone.InputParameters = json.RawMessage("{}")
+		clone.OperationalOptions = json.RawMessage("{}")
+		clone.JobsPath = filepath.Join(filepath.Dir(wf.JobsPath), clone.ID)
+		clone.StartedAt, clone.FinishedAt, clone.StoppedAt = nil, nil, nil
+		clone.Logs, clone.StatusMessage = "", ""
+		clone.ProgressTotal, clone.CPUMillis = 0, 0
+		clone.StopRequested = false
+		if err := asuser.CreateWorkspace(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: clone.WorkspacePath, JobsDir: clone.JobsPath}); err != nil {
+			writeError(w, http.StatusInternalServerError, "Could not prepare the restarted run: "+err.Error())
+			return
+		}
+		if err := s.DB.CreateWorkflow(r.Context(), &clone); err != nil {
+			s.internal(w, r, "create the restarted run", err)
+			return
+		}
+		wf = clone
+	}
+	var err error
+	params, _ := json.Marshal(nonNil(req.InputParameters))
+	wf, err = s.DB.UpdateWorkflow(r.Context(), wf.ID, func(x *store.Workflow) error {
+		if x.Status != store.StatusCreated {
+			return errAlreadyStarted
+		}
+		x.Status = store.StatusQueued
+		x.InputParameters = params
+		var opts map[string]any
+		_ = json.Unmarshal(x.OperationalOptions, &opts)
+		if opts == nil {
+			opts = map[string]any{}
+		}
+		for k, v := range req.OperationalOptions {
+			opts[k] = v
+		}
+		x.OperationalOptions, _ = json.Marshal(opts)
+		return nil
+	})
+	if errors.Is(err, errAlreadyStarted) {
+		writeError(w, http.StatusConflict, fmt.Sprintf("Workflow %s was started meanwhile.", wf.FullName()))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "start the workflow", err)
+		return
+	}
+	s.Engine.Wake()
+	s.Log.Info("workflow queued", "user", c.Account.Name, "workflow", wf.ID, "name", wf.FullName())
+	writeJSON(w, http.StatusOK, startResponse{
+		Message:      "Workflow submitted.",
+		WorkflowID:   wf.ID,
+		WorkflowName: wf.Name,
+		Status:       string(wf.Status),
+		RunNumber:    wf.RunNumber(),
+		User:         wf.OwnerID,
+	})
+}
+
+// startResponse answers a start and a restart. run_number is not in the
+// contract; reana-client prints it for restarts.
+type startResponse struct {
+	Message      string `json:"message"`
+	WorkflowID   string `json:"workflow_id"`
+	WorkflowName string `json:"workflow_name"`
+	Status       string `json:"status"`
+	RunNumber    string `json:"run_number"`
+	User         string `json:"user"`
+}
+
+var errAlreadyStarted = errors.New("already started")
+
+// checkStartable validates a specification and the start request against
+// it; a non-zero status says how to refuse.
+func (s *Server) checkStartable(ctx context.Context, acct asuser.Account, workspace string, doc json.RawMessage, req startRequest) (int, string) {
+	sp, _, err := spec.Parse(doc)
+	if err != nil {
+		return http.StatusBadRequest, "Invalid REANA specification: " + err.Error()
+	}
+	if sp.Workflow.Type != "serial" {
+		return http.StatusNotImplemented, fmt.Sprintf("Workflow type %q is not supported by this reana-site server yet; only serial workflows are.", sp.Workflow.Type)
+	}
+	steps, err := sp.SerialSteps()
+	if err != nil {
+		return http.StatusBadRequest, "Invalid REANA specification: " + err.Error()
+	}
+	if err := s.Engine.CheckBackends(steps); err != nil {
+		return http.StatusBadRequest, err.Error()
+	}
+	if err := s.Engine.CheckPreflight(steps, acct, workspace); err != nil {
+		return http.StatusBadRequest, err.Error()
+	}
+	// With pulls off, a missing image is refused here, before any job of
+	// the workflow is submitted.
+	if err := s.Engine.CheckImages(ctx, steps, acct); err != nil {
+		return http.StatusBadRequest, err.Error()
+	}
+	if err := spec.ValidateInputParameters(sp.Inputs.Parameters, req.InputParameters); err != nil {
+		return http.StatusBadRequest, err.Error()
+	}
+	if err := spec.ValidateOperationalOptions(sp.Workflow.Type, req.OperationalOptions); err != nil {
+		return http.StatusBadRequest, err.Error()
+	}
+	return 0, ""
+}
+
+type setStatusRequest struct {
+	startRequest
+	AllRuns   bool  `json:"all_runs"`
+	Workspace *bool `json:"workspace"`
+	ForceStop bool  `json:"force_stop"`
+}
+
+func (s *Server) setStatus(w http.ResponseWriter, r *http.Request) {
+	wf, ok := s.workflow(w, r, "w")
+	if !ok {
+		return
+	}
+	var req setStatusRequest
+	if err := readJSONBody(r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "Malformed request body: "+err.Error())
+		return
+	}
+	switch r.URL.Query().Get("status") {
+	case "start":
+		s.startWorkflow(w, r, wf, req.startRequest)
+	case "stop":
+		s.stop(w, r, wf)
+	case "deleted":
+		s.delete(w, r, wf, req)
+	default:
+		writeError(w, http.StatusBadRequest, "Status must be one of start, stop, deleted.")
+	}
+}
+
+func (s *Server) stop(w http.ResponseWriter, r *http.Request, wf store.Workflow) {
+	stopped, err := s.Engine.Stop(r.Context(), wf.ID)
+	if errors.Is(err, engine.ErrNotRunning) {
+		writeError(w, http.StatusConflict, fmt.Sprintf("Workflow %s is not running.", wf.FullName()))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "stop the workflow", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, statusChangeResponse{
+		Message:      "Workflow successfully stopped",
+		WorkflowID:   stopped.ID,
+		WorkflowName: stopped.FullName(),
+		Status:       string(stopped.Status),
+		User:         stopped.OwnerID,
+	})
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflow, req setStatusRequest) {
+	c := callerOf(r)
+	if req.Workspace != nil && !*req.Workspace {
+		writeError(w, http.StatusBadRequest, "Workspace must always be deleted when deleting a workflow.")
+		return
+	}
+	targets := []store.Workflow{wf}
+	if req.AllRuns {
+		all, err := s.DB.WorkflowsByName(r.Context(), c.User.ID, wf.Name)
+		if err != nil {
+			s.internal(w, r, "list the workflow's runs", err)
+			return
+		}
+		targets = targets[:0]
+		for _, x := range all {
+			if !running(x.Status) {
+				targets = append(targets, x)
+			}
+		}
+	} else if running(wf.Status) {
+		// REANA answers 500 here; the contract lists 409, which says what it is.
+		writeError(w, http.StatusConflict, fmt.Sprintf("Workflow %s cannot be deleted as it is currently %s. Stop it first.", wf.FullName(), wf.Status))
+		return
+	}
+	for _, x := range targets {
+		// The status is checked again where it is changed, so a start that
+		// slipped in since the check above wins over the delete.
+		_, err := s.DB.UpdateWorkflow(r.Context(), x.ID, func(y *store.Workflow) error {
+			if running(y.Status) {
+				return errStartedMeanwhile
+			}
+			y.Status = store.StatusDeleted
+			y.DiskUsage = 0
+			return nil
+		})
+		if errors.Is(err, errStartedMeanwhile) {
+			if x.ID == wf.ID {
+				writeError(w, http.StatusConflict, fmt.Sprintf("Workflow %s was started meanwhile. Stop it first.", wf.FullName()))
+				return
+			}
+			continue
+		}
+		if err != nil {
+			s.internal(w, r, "delete the workflow", err)
+			return
+		}
+		if err := asuser.RemoveWorkspace(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: x.WorkspacePath, JobsDir: x.JobsPath}); err != nil {
+			s.internal(w, r, "delete the workspace", err)
+			return
+		}
+	}
+	msg := "Workflow successfully deleted."
+	if req.AllRuns {
+		msg = fmt.Sprintf("All workflows named %s successfully deleted.", wf.Name)
+	}
+	s.Log.Info("workflow deleted", "user", c.Account.Name, "workflow", wf.ID, "all_runs", req.AllRuns)
+	writeJSON(w, http.StatusOK, statusChangeResponse{
+		Message:      msg,
+		WorkflowID:   wf.ID,
+		WorkflowName: wf.FullName(),
+		Status:       string(store.StatusDeleted),
+		User:         wf.OwnerID,
+	})
+}
+
+var errStartedMeanwhile = errors.New("workflow started meanwhile")

@@ -1,0 +1,153 @@
+package helper
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/reana-site/reana-site/asuser"
+	"github.com/reana-site/reana-site/helper/wsfs"
+)
+
+// batchIDFile holds the scheduler's job id, written right after the
+// submission command answers, before the daemon hears of it.
+const batchIDFile = "batch_id"
+
+// jobSubmit writes a batch job's files and runs the submission command,
+// at most once per claim: the recorded scheduler id answers a repeated
+// submission, and a claim without one reports an interrupted attempt.
+func jobSubmit(ctx context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
+	a, err := decode[asuser.BatchSubmitArgs](raw)
+	if err != nil {
+		return nil, err
+	}
+	if !filepath.IsAbs(a.JobDir) || len(a.Argv) == 0 {
+		return nil, asuser.Errorf(asuser.KindBadPath, "job directory must be absolute and the command not empty")
+	}
+	if err := wsfs.CreateBelow(a.JobDir, trusted()); err != nil {
+		return nil, fsErr(fmt.Errorf("create job directory: %w", err))
+	}
+	if b, err := readJobFile(filepath.Join(a.JobDir, batchIDFile)); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return asuser.BatchSubmitResult{ID: string(bytes.TrimSpace(b)), Already: true}, nil
+	}
+	claimPath := filepath.Join(a.JobDir, claimFile)
+	claim, err := os.OpenFile(claimPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	switch {
+	case errors.Is(err, os.ErrExist) && !a.Force:
+		return asuser.BatchSubmitResult{Interrupted: true}, nil
+	case errors.Is(err, os.ErrExist):
+	case err != nil:
+		return nil, fmt.Errorf("claim job: %w", err)
+	default:
+		claim.Close()
+	}
+	if err := writeFileAtomic(filepath.Join(a.JobDir, asuser.CommandFile), []byte(a.Command), 0o600); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(a.JobDir, asuser.ScriptFile), []byte(a.Script), 0o700); err != nil {
+		return nil, err
+	}
+	for name, content := range a.Files {
+		if name != filepath.Base(name) || name == "." || name == ".." || name == batchIDFile || name == claimFile {
+			return nil, asuser.Errorf(asuser.KindBadPath, "job file name %q is not a plain file name", name)
+		}
+		if err := writeFileAtomic(filepath.Join(a.JobDir, name), []byte(content), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	// The submission must finish once started, even if the daemon goes
+	// away: its answer is recorded here for the next attempt to find.
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), a.Argv[0], a.Argv[1:]...)
+	cmd.Dir = a.JobDir
+	if len(a.Env) > 0 {
+		cmd.Env = append(os.Environ(), a.Env...)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	runErr := cmd.Run()
+	res := asuser.BatchSubmitResult{ID: strings.TrimSpace(out.String()), Stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(runErr, &ee):
+		res.ExitCode = ee.ExitCode()
+	case runErr != nil:
+		_ = os.Remove(claimPath)
+		return nil, fmt.Errorf("run %s: %w", a.Argv[0], runErr)
+	}
+	if res.ExitCode != 0 || res.ID == "" {
+		if a.MaybeSubmitted != "" {
+			if re, err := regexp.Compile(a.MaybeSubmitted); err == nil && re.MatchString(res.Stderr) {
+				// The scheduler may have taken the job before the
+				// connection failed: keep the claim, so the next attempt
+				// looks for the job before submitting again.
+				return res, nil
+			}
+		}
+		// Nothing was submitted: the next attempt starts afresh.
+		_ = os.Remove(claimPath)
+		return res, nil
+	}
+	if err := writeFileAtomic(filepath.Join(a.JobDir, batchIDFile), []byte(res.ID+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// jobFollow reads what was appended to many logs, with each job's exit
+// status read after its log.
+func jobFollow(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
+	a, err := decode[asuser.JobFollowArgs](raw)
+	if err != nil {
+		return nil, err
+	}
+	if a.MaxBytes <= 0 {
+		a.MaxBytes = 1 << 20
+	}
+	out := make(map[string]asuser.FollowResult, len(a.Logs))
+	for _, l := range a.Logs {
+		r := followOne(l, a.MaxBytes)
+		if l.JobDir != "" {
+			code, ok, _ := readExit(l.JobDir)
+			r.Exit = asuser.ExitInfo{Present: ok, ExitCode: code}
+		}
+		out[l.ID] = r
+	}
+	return out, nil
+}
+
+// followOne reads one log from its offset, at most max bytes.
+func followOne(l asuser.FollowRef, max int64) asuser.FollowResult {
+	f, err := openJobFile(l.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return asuser.FollowResult{}
+	}
+	if err != nil {
+		return asuser.FollowResult{Error: err.Error()}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return asuser.FollowResult{Exists: true, Error: err.Error()}
+	}
+	r := asuser.FollowResult{Exists: true, Size: fi.Size()}
+	if l.Offset < 0 || l.Offset >= r.Size {
+		return r // nothing new, or the log shrank: the caller decides
+	}
+	n := min(r.Size-l.Offset, max)
+	buf := make([]byte, n)
+	m, err := f.ReadAt(buf, l.Offset)
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.Error = err.Error()
+	}
+	r.Data = buf[:m]
+	return r
+}
