@@ -262,3 +262,38 @@ func TestQuota(t *testing.T) {
 		{"start once it is used up", request{Method: "POST", Path: "/api/workflows/{wf}/start", Body: `{}`}, expectation{Status: 403, Keys: messageOnly, Msg: "has exceeded the disk quota"}},
 	})
 }
+
+// TestDeleteKeepsASharedWorkspace: a restart runs in the workspace of the
+// run it restarts, so deleting that finished run must not take the files
+// from under the restart while it is active.
+func TestDeleteKeepsASharedWorkspace(t *testing.T) {
+	e := newEnv(t, config.Config{})
+	e.create("wf", "shared")
+	e.check(request{Method: "POST", Path: "/api/workflows/{wf}/start", Body: `{}`}, expectation{Status: 200, Keys: startKeys})
+	e.tick()
+	zero := 0
+	first := e.be.jobs()[0]
+	e.be.set(first.JobID, batch.Status{State: batch.Succeeded, ExitCode: &zero}, "")
+	e.tick()
+	res := e.check(request{Method: "POST", Path: "/api/workflows/{wf}/start", Body: `{"restart": true}`}, expectation{Status: 200, Keys: startKeys})
+	e.vars["restart"] = res.JSON["workflow_name"].(string)
+	e.tick()
+	jobs := e.be.jobs()
+	require.Len(t, jobs, 2)
+	e.be.set(jobs[1].JobID, batch.Status{State: batch.Running}, "")
+	e.tick()
+
+	run(t, e, []call{
+		{"delete the run a running restart shares", request{Method: "PUT", Path: "/api/workflows/{wf}/status?status=deleted", Body: `{}`},
+			expectation{Status: 409, Keys: messageOnly, Msg: "its workspace is shared with shared.1.1, which is running"}},
+		{"delete all runs: the running one stays", request{Method: "PUT", Path: "/api/workflows/{wf}/status?status=deleted", Body: `{"all_runs": true}`},
+			expectation{Status: 200, Keys: changeKeys}},
+		{"the restart still has its files", request{Method: "GET", Path: "/api/workflows/{restart}/workspace"}, expectation{Status: 200}},
+	})
+	e.be.set(jobs[1].JobID, batch.Status{State: batch.Succeeded, ExitCode: &zero}, "")
+	e.tick()
+	run(t, e, []call{
+		{"delete the restart once it ended", request{Method: "PUT", Path: "/api/workflows/{restart}/status?status=deleted", Body: `{}`}, expectation{Status: 200, Keys: changeKeys}},
+		{"now the files are gone", request{Method: "GET", Path: "/api/workflows/{restart}/workspace"}, expectation{Status: 404}},
+	})
+}

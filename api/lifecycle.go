@@ -242,6 +242,12 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflo
 		// REANA answers 500 here; the contract lists 409, which says what it is.
 		writeError(w, http.StatusConflict, fmt.Sprintf("Workflow %s cannot be deleted as it is currently %s. Stop it first.", wf.FullName(), wf.Status))
 		return
+	} else if other, ok, err := s.sharingRun(r.Context(), wf); err != nil {
+		s.internal(w, r, "list the runs sharing the workspace", err)
+		return
+	} else if ok {
+		writeError(w, http.StatusConflict, fmt.Sprintf("Workflow %s cannot be deleted: its workspace is shared with %s, which is %s. Stop it first, or delete it when it ends.", wf.FullName(), other.FullName(), other.Status))
+		return
 	}
 	for _, x := range targets {
 		// The status is checked again where it is changed, so a start that
@@ -265,6 +271,16 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflo
 			s.internal(w, r, "delete the workflow", err)
 			return
 		}
+		// A restart (name.N.M) runs in the workspace of the run it restarts:
+		// while one that shares it is active, the files stay.
+		if other, ok, err := s.sharingRun(r.Context(), x); err != nil || ok {
+			if err != nil {
+				s.internal(w, r, "list the runs sharing the workspace", err)
+				return
+			}
+			s.Log.Info("workspace kept for a run that shares it", "workflow", x.ID, "active", other.ID)
+			continue
+		}
 		if err := asuser.RemoveWorkspace(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: x.WorkspacePath, JobsDir: x.JobsPath}); err != nil {
 			s.internal(w, r, "delete the workspace", err)
 			return
@@ -285,3 +301,18 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflo
 }
 
 var errStartedMeanwhile = errors.New("workflow started meanwhile")
+
+// sharingRun finds an active run, other than x, that uses x's workspace
+// (restarts share the workspace of the run they restart).
+func (s *Server) sharingRun(ctx context.Context, x store.Workflow) (store.Workflow, bool, error) {
+	runs, err := s.DB.WorkflowsByName(ctx, x.OwnerID, x.Name)
+	if err != nil {
+		return store.Workflow{}, false, err
+	}
+	for _, o := range runs {
+		if o.ID != x.ID && o.WorkspacePath == x.WorkspacePath && running(o.Status) {
+			return o, true, nil
+		}
+	}
+	return store.Workflow{}, false, nil
+}
