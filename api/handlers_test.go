@@ -3,7 +3,10 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -295,5 +298,31 @@ func TestDeleteKeepsASharedWorkspace(t *testing.T) {
 	run(t, e, []call{
 		{"delete the restart once it ended", request{Method: "PUT", Path: "/api/workflows/{restart}/status?status=deleted", Body: `{}`}, expectation{Status: 200, Keys: changeKeys}},
 		{"now the files are gone", request{Method: "GET", Path: "/api/workflows/{restart}/workspace"}, expectation{Status: 404}},
+	})
+}
+
+// TestOutOfRangeInputIs400: numbers and names beyond what the server can
+// handle are the client's mistake, not a server error.
+func TestOutOfRangeInputIs400(t *testing.T) {
+	e := newEnv(t, config.Config{})
+	e.create("wf", "ranges")
+	e.check(request{Method: "POST", Path: "/api/workflows/{wf}/workspace?file_name=a.txt", Body: "x", ContentType: uploadHeaders}, expectation{Status: 200})
+	wf, err := e.db.GetWorkflow(context.Background(), e.vars["wf_id"])
+	require.NoError(t, err)
+	ln, err := net.Listen("unix", filepath.Join(wf.WorkspacePath, "sock"))
+	require.NoError(t, err)
+	defer ln.Close()
+	long := strings.Repeat("n", 300)
+	huge := "4611686018427387905"
+	run(t, e, []call{
+		{"huge page of the workspace", request{Method: "GET", Path: "/api/workflows/{wf}/workspace?page=" + huge + "&size=2"}, expectation{Status: 400, Keys: messageOnly, Msg: "Field 'page'"}},
+		{"huge size of the workspace", request{Method: "GET", Path: "/api/workflows/{wf}/workspace?page=3&size=" + huge}, expectation{Status: 400, Keys: messageOnly, Msg: "Field 'size'"}},
+		{"huge page of the logs", request{Method: "GET", Path: "/api/workflows/{wf}/logs?page=" + huge + "&size=2"}, expectation{Status: 400, Keys: messageOnly, Msg: "Field 'page'"}},
+		{"huge page of the list", request{Method: "GET", Path: "/api/workflows?type=batch&page=" + huge + "&size=2"}, expectation{Status: 400, Keys: messageOnly, Msg: "Field 'page'"}},
+		{"page beyond int", request{Method: "GET", Path: "/api/workflows/{wf}/workspace?page=99999999999999999999999"}, expectation{Status: 400, Keys: messageOnly, Msg: "Field 'page'"}},
+		{"over-long file name", request{Method: "POST", Path: "/api/workflows/{wf}/workspace?file_name=" + long, Body: "x", ContentType: uploadHeaders}, expectation{Status: 400, Keys: messageOnly, Msg: "too long"}},
+		{"over-long download", request{Method: "GET", Path: "/api/workflows/{wf}/workspace/" + long}, expectation{Status: 400, Keys: messageOnly, Msg: "too long"}},
+		{"over-long workflow name", request{Method: "POST", Path: "/api/workflows?workflow_name=" + long, Body: specJSON}, expectation{Status: 400, Keys: messageOnly}},
+		{"download a socket", request{Method: "GET", Path: "/api/workflows/{wf}/workspace/sock"}, expectation{Status: 400, Keys: messageOnly, Msg: "not a regular file"}},
 	})
 }

@@ -128,18 +128,28 @@ func knownStatus(s string) bool {
 func pagination(w http.ResponseWriter, r *http.Request) (page, size int, ok bool) {
 	q := r.URL.Query()
 	page, size = 1, 0
-	var err error
-	if v := q.Get("page"); v != "" {
-		if page, err = strconv.Atoi(v); err != nil || page < 1 {
-			writeError(w, http.StatusBadRequest, "Field 'page': Must be at least 1.")
+	for _, f := range []struct {
+		name string
+		v    *int
+	}{{"page", &page}, {"size", &size}} {
+		s := q.Get(f.name)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Field '%s': Must be at least 1.", f.name))
 			return 0, 0, false
 		}
-	}
-	if v := q.Get("size"); v != "" {
-		if size, err = strconv.Atoi(v); err != nil || size < 1 {
-			writeError(w, http.StatusBadRequest, "Field 'size': Must be at least 1.")
+		if n > maxPageOrSize {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Field '%s': Must be at most %d.", f.name, maxPageOrSize))
 			return 0, 0, false
 		}
+		*f.v = n
 	}
 	return page, size, true
 }
+
+// maxPageOrSize bounds page and size, so (page-1)*size, the offset every
+// listing computes, cannot overflow.
+const maxPageOrSize = 1<<31 - 1

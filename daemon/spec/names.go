@@ -62,6 +62,9 @@ type NameError struct {
 func (e *NameError) Error() string { return e.Msg }
 func (e *NameError) Unwrap() error { return e.Kind }
 
+// MaxWorkflowNameLength is the longest workflow name accepted.
+const MaxWorkflowNameLength = 255
+
 // ValidateWorkflowName applies, in REANA's order, the checks of
 // reana-server (no ".", not a UUIDv4) and reana-workflow-controller
 // (ASCII only) to a name given at creation. "" is valid: the caller then
@@ -78,6 +81,11 @@ func ValidateWorkflowName(name string) error {
 		if name[i] >= 0x80 {
 			return &NameError{Kind: ErrNameInvalid, Msg: fmt.Sprintf("Workflow name %s is not valid.", name)}
 		}
+	}
+	// REANA keeps names in a column of 255 characters and fails on longer
+	// ones with a server error; the name is the client's to shorten.
+	if len(name) > MaxWorkflowNameLength {
+		return &NameError{Kind: ErrNameInvalid, Msg: fmt.Sprintf("Workflow name is too long: at most %d characters.", MaxWorkflowNameLength)}
 	}
 	return nil
 }

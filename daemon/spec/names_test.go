@@ -2,6 +2,7 @@ package spec
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -27,6 +28,8 @@ func TestValidateWorkflowName(t *testing.T) {
 		{"{8f3b7a5e-1c2d-4e5f-9a0b-1c2d3e4f5a6b}", nil, ""},        // braces stay in the comparison
 		{"urn:uuid:8f3b7a5e-1c2d-4e5f-9a0b-1c2d3e4f5a6b", nil, ""}, // so does the prefix
 		{"analyse-données", ErrNameInvalid, "Workflow name analyse-données is not valid."},
+		{strings.Repeat("n", 255), nil, ""},
+		{strings.Repeat("n", 256), ErrNameInvalid, "Workflow name is too long: at most 255 characters."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,6 +35,10 @@ func (w *FS) OpenRead(rel string) (*os.File, os.FileInfo, error) {
 // blocking the open, and such files are then refused.
 func openReadAt(dirfd int, p string, allowDir bool) (*os.File, error) {
 	fd, err := openat2(dirfd, p, unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	if errors.Is(err, unix.ENXIO) {
+		// What a socket (or a device without a driver) answers to open.
+		return nil, fmt.Errorf("open %q: %w: not a regular file", p, ErrBadPath)
+	}
 	if err != nil {
 		return nil, resolveErr("open", p, err)
 	}

@@ -330,6 +330,8 @@ func opErr(op, what string, err error) error {
 		return fmt.Errorf("%s %q: %w", op, what, ErrNotFound)
 	case errors.Is(err, unix.ENOTDIR):
 		return fmt.Errorf("%s %q: %w (not a directory)", op, what, ErrNotFound)
+	case errors.Is(err, unix.ENAMETOOLONG):
+		return fmt.Errorf("%s: %w: a name in it is too long", shorten(what), ErrBadPath)
 	}
 	return fmt.Errorf("%s %q: %w", op, what, err)
 }
@@ -338,3 +340,11 @@ func isDir(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFDIR }
 func isReg(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFREG }
 
 func mtime(st *unix.Stat_t) time.Time { return time.Unix(st.Mtim.Unix()) }
+
+// shorten keeps an over-long name readable in a message.
+func shorten(s string) string {
+	if len(s) <= 80 {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q...", s[:77])
+}
