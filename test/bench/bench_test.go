@@ -43,7 +43,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "bench setup:", err)
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	env.Close()
+	os.Exit(code)
 }
 
 func report(name string, value float64, unit, goal string) {

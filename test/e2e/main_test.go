@@ -28,6 +28,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	env.Close()
 	if code == 0 {
 		cleanHomes()
 	}

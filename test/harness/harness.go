@@ -57,9 +57,18 @@ func Prepare(repo string) (*Env, error) {
 		return s, fmt.Errorf(".cache/setup.env lacks REANA_CLIENT or PYTHON")
 	}
 	// The binary must be executable by the test users: the daemon re-executes
-	// it (/proc/self/exe) as them for every file operation and step.
-	dir := filepath.Join(repo, ".cache", "e2e", "bin")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// it (/proc/self/exe) as them for every file operation and step. Each run
+	// builds its own, so two runs (two checkouts sharing .cache) never start
+	// daemons from each other's code; Close removes it.
+	parent := filepath.Join(repo, ".cache", "e2e")
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return s, err
+	}
+	dir, err := os.MkdirTemp(parent, "bin-")
+	if err != nil {
+		return s, err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
 		return s, err
 	}
 	s.Bin = filepath.Join(dir, "reana-site")
@@ -70,6 +79,13 @@ func Prepare(repo string) (*Env, error) {
 		return s, fmt.Errorf("build reana-site: %w", err)
 	}
 	return s, os.Chmod(s.Bin, 0o755)
+}
+
+// Close removes the binary Prepare built.
+func (e *Env) Close() {
+	if e.Bin != "" {
+		os.RemoveAll(filepath.Dir(e.Bin))
+	}
 }
 
 func readEnvFile(path string) (map[string]string, error) {
