@@ -149,21 +149,28 @@ func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request) {
 }
 
 // countingReader counts bytes and stops at a limit, so an upload over the
-// limit is refused while streaming, without buffering it.
+// limit is refused while streaming, without buffering it. A separate
+// limited flag keeps "nothing allowed" (limit 0, a used-up quota) apart
+// from "no limit": it reads at most limit+1 bytes, the one past the limit
+// proving the upload too large.
 type countingReader struct {
-	r     io.Reader
-	n     int64
-	limit int64 // <= 0: none
-	over  bool
+	r       io.Reader
+	n       int64
+	limit   int64
+	limited bool
+	over    bool
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
-	if c.limit > 0 && c.n+int64(len(p)) > c.limit+1 {
+	if c.over {
+		return 0, errTooLarge
+	}
+	if c.limited && int64(len(p)) > c.limit+1-c.n {
 		p = p[:c.limit+1-c.n]
 	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
-	if c.limit > 0 && c.n > c.limit {
+	if c.limited && c.n > c.limit {
 		c.over = true
 		return n, errTooLarge
 	}
@@ -217,14 +224,8 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		s.fileError(w, r, "Upload "+name, err)
 		return
 	}
-	cr := &countingReader{r: r.Body, limit: limit}
-	if quotaLimited && limit == 0 {
-		cr.limit = -1 // nothing left: any byte is too many
-	}
+	cr := &countingReader{r: r.Body, limit: limit, limited: limit > 0 || quotaLimited}
 	_, copyErr := io.Copy(sess.File, cr)
-	if quotaLimited && limit == 0 && cr.n > 0 {
-		cr.over = true
-	}
 	if copyErr != nil || cr.over {
 		_ = sess.End(false, nil)
 		if cr.over {
