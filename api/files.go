@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -219,22 +220,34 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		tooLarge()
 		return
 	}
-	sess, err := asuser.OpenUpload(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel})
+	// The helper must outlive the request's context: net/http cancels it
+	// when the client goes away or stalls, and a helper killed then leaves
+	// its temporary file behind. Ending the session aborts the upload; the
+	// idle timeout bounds how long that can take.
+	sess, err := asuser.OpenUpload(context.WithoutCancel(r.Context()), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel})
 	if err != nil {
 		s.fileError(w, r, "Upload "+name, err)
 		return
 	}
-	cr := &countingReader{r: r.Body, limit: limit, limited: limit > 0 || quotaLimited}
+	idle := newIdleReader(w, r, s.Config.UploadIdleTimeout)
+	cr := &countingReader{r: idle, limit: limit, limited: limit > 0 || quotaLimited}
 	_, copyErr := io.Copy(sess.File, cr)
 	if copyErr != nil || cr.over {
+		// The deadline stays: net/http reads what is left of the body
+		// before it answers, and must not wait for a stalled client.
 		_ = sess.End(false, nil)
 		if cr.over {
 			tooLarge()
 			return
 		}
+		if idle.stalled {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Upload of %s was aborted: nothing arrived for %s.", name, s.Config.UploadIdleTimeout))
+			return
+		}
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("Upload of %s was interrupted: %v", name, copyErr))
 		return
 	}
+	idle.done()
 	var res asuser.UploadResult
 	if err := sess.End(true, &res); err != nil {
 		s.fileError(w, r, "Upload "+name, err)

@@ -1,9 +1,16 @@
 package api_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"net/http"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -68,4 +75,50 @@ func TestUploadWithQuotaUsedUp(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, res.Status, "%s", res.Body)
 	assert.Contains(t, res.JSON["message"], "would exceed your disk quota")
 	assert.Less(t, body.read.Load(), int64(4<<20), "the server read the upload on past the quota")
+}
+
+// TestStalledUpload aborts an upload that stops sending: the client gets a
+// clear 400, and the helper's temporary file is gone. The request is
+// written by hand, as a stalled client would: net/http's client would not
+// give up on its own body.
+func TestStalledUpload(t *testing.T) {
+	e := newEnv(t, config.Config{UploadIdleTimeout: 300 * time.Millisecond})
+	e.create("wf", "stalled")
+	u, err := url.Parse(withToken(e.srv.URL+e.expand("/api/workflows/{wf}/workspace?file_name=slow.bin"), e.token))
+	require.NoError(t, err)
+	conn, err := net.Dial("tcp", u.Host)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: 1000\r\n\r\n12345", u.RequestURI(), u.Host, uploadHeaders)
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(20*time.Second)))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "no answer to a stalled upload")
+	defer res.Body.Close()
+	var body map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode, "%v", body)
+	assert.Contains(t, body["message"], "nothing arrived for 300ms")
+	assert.Empty(t, e.workspaceFiles(), "the aborted upload left files behind")
+}
+
+// workspaceFiles lists every file in the workspace of e.vars["wf"] straight
+// from the disk, hidden ones included.
+func (e *env) workspaceFiles() []string {
+	e.t.Helper()
+	wf, err := e.db.GetWorkflow(context.Background(), e.vars["wf_id"])
+	require.NoError(e.t, err)
+	var out []string
+	err = filepath.WalkDir(wf.WorkspacePath, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(wf.WorkspacePath, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	require.NoError(e.t, err)
+	return out
 }
