@@ -199,16 +199,6 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	limit, quotaLimited := s.Config.MaxUploadBytes, false
-	if q := s.Config.DiskQuotaBytes; q > 0 {
-		used, err := s.DB.UserDiskUsage(r.Context(), c.User.ID)
-		if err != nil {
-			s.internal(w, r, "check your disk quota", err)
-			return
-		}
-		if left := q - used; limit <= 0 || left < limit {
-			limit, quotaLimited = max(left, 0), true
-		}
-	}
 	tooLarge := func() {
 		if quotaLimited {
 			writeError(w, http.StatusForbidden, fmt.Sprintf("Uploading %s would exceed your disk quota of %s.", name, humanBytes(s.Config.DiskQuotaBytes)))
@@ -216,9 +206,28 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("File %s exceeds the maximum upload size of %s.", name, humanBytes(s.Config.MaxUploadBytes)))
 	}
-	if (limit > 0 || quotaLimited) && r.ContentLength > limit {
+	if limit > 0 && r.ContentLength > limit {
 		tooLarge()
 		return
+	}
+	if q := s.Config.DiskQuotaBytes; q > 0 {
+		used, err := s.DB.UserDiskUsage(r.Context(), c.User.ID)
+		if err != nil {
+			s.internal(w, r, "check your disk quota", err)
+			return
+		}
+		// Reserved before anything is written, so that parallel uploads
+		// cannot each take what is left; an unknown length takes it all.
+		granted, ok := s.reserved.reserve(c.User.ID, r.ContentLength, limit, q, used)
+		if !ok {
+			quotaLimited = true
+			tooLarge()
+			return
+		}
+		defer s.reserved.release(c.User.ID, granted)
+		if limit <= 0 || granted < limit {
+			limit, quotaLimited = granted, true
+		}
 	}
 	// The helper must outlive the request's context: net/http cancels it
 	// when the client goes away or stalls, and a helper killed then leaves
@@ -235,7 +244,9 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	if copyErr != nil || cr.over {
 		// The deadline stays: net/http reads what is left of the body
 		// before it answers, and must not wait for a stalled client.
-		_ = sess.End(false, nil)
+		if err := sess.End(false, nil); err != nil && !asuser.IsKind(err, asuser.KindInternal) {
+			s.remeasure(wf, c.Account, true) // the helper died: its file may be left
+		}
 		if cr.over {
 			tooLarge()
 			return
@@ -250,15 +261,19 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	idle.done()
 	var res asuser.UploadResult
 	if err := sess.End(true, &res); err != nil {
+		s.remeasure(wf, c.Account, true)
 		s.fileError(w, r, "Upload "+name, err)
 		return
 	}
+	// An overwrite is charged the difference only. The count is a
+	// stopgap until the measurement below, which has the last word.
 	if _, err := s.DB.UpdateWorkflow(r.Context(), wf.ID, func(x *store.Workflow) error {
-		x.DiskUsage += res.Size
+		x.DiskUsage = max(0, x.DiskUsage+res.Size-res.Replaced)
 		return nil
 	}); err != nil {
 		s.Log.Warn("record upload size", "workflow", wf.ID, "err", err)
 	}
+	s.remeasure(wf, c.Account, false)
 	writeJSON(w, http.StatusOK, messageResponse{Message: fmt.Sprintf("%s has been successfully uploaded.", name)})
 }
 
@@ -373,10 +388,15 @@ func (s *Server) deleteFiles(w http.ResponseWriter, r *http.Request) {
 		failed[name] = map[string]any{"error": msg}
 	}
 	if freed > 0 {
+		// What was never counted (a job's output) may be freed too: the
+		// record never goes below 0, and the measurement sets it right.
 		_, _ = s.DB.UpdateWorkflow(r.Context(), wf.ID, func(x *store.Workflow) error {
 			x.DiskUsage = max(0, x.DiskUsage-freed)
 			return nil
 		})
+	}
+	if len(res.Deleted) > 0 {
+		s.remeasure(wf, callerOf(r).Account, false)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"deleted": deleted, "failed": failed})
 }
