@@ -244,8 +244,16 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflo
 		return
 	}
 	for _, x := range targets {
+		// The files go first and the status after: a helper that dies
+		// half way leaves the workflow as it was, with the error, and
+		// deleting it again finishes the job; the other order left
+		// "deleted" runs with their files on disk and nothing to retry.
+		if err := asuser.RemoveWorkspace(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: x.WorkspacePath, JobsDir: x.JobsPath}); err != nil {
+			s.internal(w, r, "delete the workspace", err)
+			return
+		}
 		// The status is checked again where it is changed, so a start that
-		// slipped in since the check above wins over the delete.
+		// slipped in since the check above is refused its delete.
 		_, err := s.DB.UpdateWorkflow(r.Context(), x.ID, func(y *store.Workflow) error {
 			if running(y.Status) {
 				return errStartedMeanwhile
@@ -263,10 +271,6 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflo
 		}
 		if err != nil {
 			s.internal(w, r, "delete the workflow", err)
-			return
-		}
-		if err := asuser.RemoveWorkspace(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: x.WorkspacePath, JobsDir: x.JobsPath}); err != nil {
-			s.internal(w, r, "delete the workspace", err)
 			return
 		}
 	}
