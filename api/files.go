@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -149,21 +150,28 @@ func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request) {
 }
 
 // countingReader counts bytes and stops at a limit, so an upload over the
-// limit is refused while streaming, without buffering it.
+// limit is refused while streaming, without buffering it. A separate
+// limited flag keeps "nothing allowed" (limit 0, a used-up quota) apart
+// from "no limit": it reads at most limit+1 bytes, the one past the limit
+// proving the upload too large.
 type countingReader struct {
-	r     io.Reader
-	n     int64
-	limit int64 // <= 0: none
-	over  bool
+	r       io.Reader
+	n       int64
+	limit   int64
+	limited bool
+	over    bool
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
-	if c.limit > 0 && c.n+int64(len(p)) > c.limit+1 {
+	if c.over {
+		return 0, errTooLarge
+	}
+	if c.limited && int64(len(p)) > c.limit+1-c.n {
 		p = p[:c.limit+1-c.n]
 	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
-	if c.limit > 0 && c.n > c.limit {
+	if c.limited && c.n > c.limit {
 		c.over = true
 		return n, errTooLarge
 	}
@@ -191,16 +199,6 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	limit, quotaLimited := s.Config.MaxUploadBytes, false
-	if q := s.Config.DiskQuotaBytes; q > 0 {
-		used, err := s.DB.UserDiskUsage(r.Context(), c.User.ID)
-		if err != nil {
-			s.internal(w, r, "check your disk quota", err)
-			return
-		}
-		if left := q - used; limit <= 0 || left < limit {
-			limit, quotaLimited = max(left, 0), true
-		}
-	}
 	tooLarge := func() {
 		if quotaLimited {
 			writeError(w, http.StatusForbidden, fmt.Sprintf("Uploading %s would exceed your disk quota of %s.", name, humanBytes(s.Config.DiskQuotaBytes)))
@@ -208,43 +206,74 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("File %s exceeds the maximum upload size of %s.", name, humanBytes(s.Config.MaxUploadBytes)))
 	}
-	if (limit > 0 || quotaLimited) && r.ContentLength > limit {
+	if limit > 0 && r.ContentLength > limit {
 		tooLarge()
 		return
 	}
-	sess, err := asuser.OpenUpload(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel})
+	if q := s.Config.DiskQuotaBytes; q > 0 {
+		used, err := s.DB.UserDiskUsage(r.Context(), c.User.ID)
+		if err != nil {
+			s.internal(w, r, "check your disk quota", err)
+			return
+		}
+		// Reserved before anything is written, so that parallel uploads
+		// cannot each take what is left; an unknown length takes it all.
+		granted, ok := s.reserved.reserve(c.User.ID, r.ContentLength, limit, q, used)
+		if !ok {
+			quotaLimited = true
+			tooLarge()
+			return
+		}
+		defer s.reserved.release(c.User.ID, granted)
+		if limit <= 0 || granted < limit {
+			limit, quotaLimited = granted, true
+		}
+	}
+	// The helper must outlive the request's context: net/http cancels it
+	// when the client goes away or stalls, and a helper killed then leaves
+	// its temporary file behind. Ending the session aborts the upload; the
+	// idle timeout bounds how long that can take.
+	sess, err := asuser.OpenUpload(context.WithoutCancel(r.Context()), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: wf.WorkspacePath, Path: rel})
 	if err != nil {
 		s.fileError(w, r, "Upload "+name, err)
 		return
 	}
-	cr := &countingReader{r: r.Body, limit: limit}
-	if quotaLimited && limit == 0 {
-		cr.limit = -1 // nothing left: any byte is too many
-	}
+	idle := newIdleReader(w, r, s.Config.UploadIdleTimeout)
+	cr := &countingReader{r: idle, limit: limit, limited: limit > 0 || quotaLimited}
 	_, copyErr := io.Copy(sess.File, cr)
-	if quotaLimited && limit == 0 && cr.n > 0 {
-		cr.over = true
-	}
 	if copyErr != nil || cr.over {
-		_ = sess.End(false, nil)
+		// The deadline stays: net/http reads what is left of the body
+		// before it answers, and must not wait for a stalled client.
+		if err := sess.End(false, nil); err != nil && !asuser.IsKind(err, asuser.KindInternal) {
+			s.remeasure(wf, c.Account, true) // the helper died: its file may be left
+		}
 		if cr.over {
 			tooLarge()
+			return
+		}
+		if idle.stalled {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Upload of %s was aborted: nothing arrived for %s.", name, s.Config.UploadIdleTimeout))
 			return
 		}
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("Upload of %s was interrupted: %v", name, copyErr))
 		return
 	}
+	idle.done()
 	var res asuser.UploadResult
 	if err := sess.End(true, &res); err != nil {
+		s.remeasure(wf, c.Account, true)
 		s.fileError(w, r, "Upload "+name, err)
 		return
 	}
+	// An overwrite is charged the difference only. The count is a
+	// stopgap until the measurement below, which has the last word.
 	if _, err := s.DB.UpdateWorkflow(r.Context(), wf.ID, func(x *store.Workflow) error {
-		x.DiskUsage += res.Size
+		x.DiskUsage = max(0, x.DiskUsage+res.Size-res.Replaced)
 		return nil
 	}); err != nil {
 		s.Log.Warn("record upload size", "workflow", wf.ID, "err", err)
 	}
+	s.remeasure(wf, c.Account, false)
 	writeJSON(w, http.StatusOK, messageResponse{Message: fmt.Sprintf("%s has been successfully uploaded.", name)})
 }
 
@@ -359,10 +388,15 @@ func (s *Server) deleteFiles(w http.ResponseWriter, r *http.Request) {
 		failed[name] = map[string]any{"error": msg}
 	}
 	if freed > 0 {
+		// What was never counted (a job's output) may be freed too: the
+		// record never goes below 0, and the measurement sets it right.
 		_, _ = s.DB.UpdateWorkflow(r.Context(), wf.ID, func(x *store.Workflow) error {
 			x.DiskUsage = max(0, x.DiskUsage-freed)
 			return nil
 		})
+	}
+	if len(res.Deleted) > 0 {
+		s.remeasure(wf, callerOf(r).Account, false)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"deleted": deleted, "failed": failed})
 }

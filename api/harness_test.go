@@ -31,6 +31,7 @@ import (
 type env struct {
 	t      *testing.T
 	srv    *httptest.Server
+	api    *api.Server
 	db     *store.DB
 	be     *fakeBackend
 	eng    *engine.Engine
@@ -94,8 +95,10 @@ func newEnv(t *testing.T, cfg config.Config) *env {
 		Version:  "test",
 		Log:      slog.New(slog.DiscardHandler),
 	}
+	e.api = s
 	e.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(e.srv.Close)
+	t.Cleanup(s.Wait)
 	return e
 }
 

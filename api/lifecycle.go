@@ -250,9 +250,26 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflo
 		return
 	}
 	for _, x := range targets {
+		// The files go first and the status after: a helper that dies
+		// half way leaves the workflow as it was, with the error, and
+		// deleting it again finishes the job; the other order left
+		// "deleted" runs with their files on disk and nothing to retry.
+		// A restart (name.N.M) runs in the workspace of the run it restarts:
+		// while one that shares it is active, the files stay.
+		other, shared, err := s.sharingRun(r.Context(), x)
+		if err != nil {
+			s.internal(w, r, "list the runs sharing the workspace", err)
+			return
+		}
+		if shared {
+			s.Log.Info("workspace kept for a run that shares it", "workflow", x.ID, "active", other.ID)
+		} else if err := asuser.RemoveWorkspace(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: x.WorkspacePath, JobsDir: x.JobsPath}); err != nil {
+			s.internal(w, r, "delete the workspace", err)
+			return
+		}
 		// The status is checked again where it is changed, so a start that
-		// slipped in since the check above wins over the delete.
-		_, err := s.DB.UpdateWorkflow(r.Context(), x.ID, func(y *store.Workflow) error {
+		// slipped in since the check above is refused its delete.
+		_, err = s.DB.UpdateWorkflow(r.Context(), x.ID, func(y *store.Workflow) error {
 			if running(y.Status) {
 				return errStartedMeanwhile
 			}
@@ -269,20 +286,6 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflo
 		}
 		if err != nil {
 			s.internal(w, r, "delete the workflow", err)
-			return
-		}
-		// A restart (name.N.M) runs in the workspace of the run it restarts:
-		// while one that shares it is active, the files stay.
-		if other, ok, err := s.sharingRun(r.Context(), x); err != nil || ok {
-			if err != nil {
-				s.internal(w, r, "list the runs sharing the workspace", err)
-				return
-			}
-			s.Log.Info("workspace kept for a run that shares it", "workflow", x.ID, "active", other.ID)
-			continue
-		}
-		if err := asuser.RemoveWorkspace(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: x.WorkspacePath, JobsDir: x.JobsPath}); err != nil {
-			s.internal(w, r, "delete the workspace", err)
 			return
 		}
 	}

@@ -38,6 +38,9 @@ type Server struct {
 	Accounts identity.Resolver
 	Version  string
 	Log      *slog.Logger
+
+	reserved reservations // of uploads in flight
+	upkeep   upkeep       // background re-measurements
 }
 
 // ServerVersion is what /api/you reports as reana_server_version: the

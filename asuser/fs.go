@@ -50,14 +50,22 @@ type OpenResult struct {
 	IsDir bool  `json:"is_dir"`
 }
 
-// UploadResult reports a committed upload.
+// UploadResult reports a committed upload: its size and the size of the
+// regular file it replaced (0 if none), so that an overwrite is charged
+// only the difference.
 type UploadResult struct {
-	Size int64 `json:"size"`
+	Size     int64 `json:"size"`
+	Replaced int64 `json:"replaced"`
 }
 
 // UsageArgs asks for the disk usage of whole trees.
 type UsageArgs struct {
 	Paths []string `json:"paths"`
+}
+
+// CleanTempsArgs names the workspaces to rid of orphaned upload files.
+type CleanTempsArgs struct {
+	Workspaces []string `json:"workspaces"`
 }
 
 // PruneArgs asks to remove what is neither input nor output.

@@ -8,18 +8,19 @@ type Op string
 
 // Operations on a workspace.
 const (
-	OpFSCreate    Op = "fs.create" // WorkspaceArgs → nothing
-	OpFSRemove    Op = "fs.remove" // WorkspaceArgs → nothing
-	OpFSUpload    Op = "fs.upload" // WorkspaceArgs; a file is handed over (Runner.Open) → UploadResult
-	OpFSOpen      Op = "fs.open"   // WorkspaceArgs; a file is handed over → OpenResult
-	OpFSZip       Op = "fs.zip"    // ZipArgs; a pipe is handed over → nothing
-	OpFSList      Op = "fs.list"   // ListArgs → []Entry
-	OpFSDiskUsage Op = "fs.du"     // ListArgs → []Entry
-	OpFSDelete    Op = "fs.delete" // WorkspaceArgs → DeleteResult
-	OpFSMove      Op = "fs.move"   // MoveArgs → nothing
-	OpFSGlob      Op = "fs.glob"   // WorkspaceArgs → []string
-	OpFSUsage     Op = "fs.usage"  // UsageArgs → int64 (bytes)
-	OpFSPrune     Op = "fs.prune"  // PruneArgs → nothing
+	OpFSCreate     Op = "fs.create"     // WorkspaceArgs → nothing
+	OpFSRemove     Op = "fs.remove"     // WorkspaceArgs → nothing
+	OpFSUpload     Op = "fs.upload"     // WorkspaceArgs; a file is handed over (Runner.Open) → UploadResult
+	OpFSOpen       Op = "fs.open"       // WorkspaceArgs; a file is handed over → OpenResult
+	OpFSZip        Op = "fs.zip"        // ZipArgs; a pipe is handed over → nothing
+	OpFSList       Op = "fs.list"       // ListArgs → []Entry
+	OpFSDiskUsage  Op = "fs.du"         // ListArgs → []Entry
+	OpFSDelete     Op = "fs.delete"     // WorkspaceArgs → DeleteResult
+	OpFSMove       Op = "fs.move"       // MoveArgs → nothing
+	OpFSGlob       Op = "fs.glob"       // WorkspaceArgs → []string
+	OpFSUsage      Op = "fs.usage"      // UsageArgs → int64 (bytes)
+	OpFSPrune      Op = "fs.prune"      // PruneArgs → nothing
+	OpFSCleanTemps Op = "fs.cleantemps" // CleanTempsArgs → int (files removed)
 )
 
 // Operations on jobs and programs.
@@ -38,7 +39,7 @@ const (
 func Ops() []Op {
 	return []Op{
 		OpFSCreate, OpFSRemove, OpFSUpload, OpFSOpen, OpFSZip, OpFSList, OpFSDiskUsage,
-		OpFSDelete, OpFSMove, OpFSGlob, OpFSUsage, OpFSPrune,
+		OpFSDelete, OpFSMove, OpFSGlob, OpFSUsage, OpFSPrune, OpFSCleanTemps,
 		OpJobStart, OpJobStatus, OpJobCancel, OpJobLogs, OpJobReadExit, OpJobSubmit, OpJobFollow, OpExec,
 	}
 }
@@ -108,6 +109,12 @@ func Glob(ctx context.Context, c Caller, acct Account, a WorkspaceArgs) ([]strin
 // Usage measures whole trees (workspaces) in bytes.
 func Usage(ctx context.Context, c Caller, acct Account, a UsageArgs) (int64, error) {
 	return call[int64](ctx, c, acct, OpFSUsage, a)
+}
+
+// CleanTemps removes the temporary files of uploads whose helper died
+// (no longer locked, and not new) from whole workspaces.
+func CleanTemps(ctx context.Context, c Caller, acct Account, a CleanTempsArgs) (int, error) {
+	return call[int](ctx, c, acct, OpFSCleanTemps, a)
 }
 
 // Prune removes what is neither input nor output from a workspace.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/helper/wsfs"
@@ -123,10 +124,11 @@ func fsUpload(_ context.Context, raw json.RawMessage, conn *net.UnixConn) (any, 
 		abort()
 		return nil, err
 	}
-	if err := commit(); err != nil {
+	replaced, err := commit()
+	if err != nil {
 		return nil, fsErr(err)
 	}
-	return asuser.UploadResult{Size: fi.Size()}, nil
+	return asuser.UploadResult{Size: fi.Size(), Replaced: replaced}, nil
 }
 
 func fsOpen(_ context.Context, raw json.RawMessage, conn *net.UnixConn) (any, error) {
@@ -298,6 +300,37 @@ func fsUsage(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, erro
 		}
 	}
 	return total, nil
+}
+
+// orphanAge is how old an unlocked upload file must be to count as
+// orphaned: CreateTemp locks it right after creating it, and this covers
+// that moment.
+const orphanAge = time.Minute
+
+// fsCleanTemps removes orphaned upload files from whole workspaces. A
+// workspace that is gone is skipped.
+func fsCleanTemps(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
+	a, err := decode[asuser.CleanTempsArgs](raw)
+	if err != nil {
+		return nil, err
+	}
+	removed := 0
+	for _, p := range a.Workspaces {
+		w, err := wsfs.OpenBelow(p, trusted())
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, wsfs.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fsErr(err)
+		}
+		n, err := w.CleanTemps(orphanAge)
+		w.Close()
+		removed += n
+		if err != nil {
+			return removed, fsErr(err)
+		}
+	}
+	return removed, nil
 }
 
 func fsPrune(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {

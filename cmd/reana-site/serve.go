@@ -88,6 +88,7 @@ func serve(ctx context.Context) error {
 	engDone := make(chan struct{})
 	d.startBackends(engCtx)
 	go func() { defer close(engDone); d.engine.Run(engCtx) }()
+	go d.cleanOrphanedUploads(engCtx)
 	stopAll := func() { stopEngine(); <-engDone }
 	defer d.serveLocalSockets(engCtx, socks)()
 
@@ -123,6 +124,7 @@ func serve(ctx context.Context) error {
 	defer cancel()
 	err = hs.Shutdown(sctx)
 	stopAll()
+	d.api.Wait() // the background measurements the last requests started
 	return err
 }
 

@@ -145,6 +145,38 @@ func (d *daemon) measureDiskUsage(ctx context.Context, wf store.Workflow) {
 	_, _ = d.db.UpdateWorkflow(ctx, wf.ID, func(w *store.Workflow) error { w.DiskUsage = used; return nil })
 }
 
+// cleanupTimeout bounds the start-up sweep of one user's workspaces.
+const cleanupTimeout = 10 * time.Minute
+
+// cleanOrphanedUploads removes, as each owner, the temporary files of
+// uploads whose helper died with an earlier daemon (or was killed): no
+// request would ever remove them, and they count against the disk.
+func (d *daemon) cleanOrphanedUploads(ctx context.Context) {
+	byOwner, err := d.db.LiveWorkspaces(ctx)
+	if err != nil {
+		d.log.Warn("find workspaces to clean", "err", err)
+		return
+	}
+	for owner, paths := range byOwner {
+		acct, err := d.account(ctx, owner)
+		if err != nil {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+		n, err := asuser.CleanTemps(cctx, d.runner, acct, asuser.CleanTempsArgs{Workspaces: paths})
+		cancel()
+		if err != nil {
+			d.log.Warn("remove orphaned uploads", "user", acct.Name, "err", err)
+		}
+		if n > 0 {
+			d.log.Info("removed orphaned uploads", "user", acct.Name, "files", n)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
 // startBackends starts the backends that keep a cache (the Kubernetes pod
 // informer) before the engine asks them anything. One that cannot reach
 // its cluster leaves the daemon running, with its steps told why.

@@ -55,6 +55,10 @@ type Config struct {
 	// DiskQuotaBytes is each user's disk quota over all their workspaces.
 	// Zero means no quota.
 	DiskQuotaBytes int64 `envconfig:"DISK_QUOTA_BYTES"`
+	// UploadIdleTimeout is how long an upload may send nothing before it
+	// is aborted: a stalled upload would otherwise hold a helper process
+	// and a temporary file for ever.
+	UploadIdleTimeout time.Duration `envconfig:"UPLOAD_IDLE_TIMEOUT" default:"1m"`
 	// SelfService lets users get their own token from `reana-site token`
 	// on this host, identified by the kernel through the token socket.
 	SelfService bool `envconfig:"SELF_SERVICE"`
@@ -241,6 +245,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DiskQuotaBytes < 0 {
 		bad("DISK_QUOTA_BYTES", "must not be negative")
+	}
+	if c.UploadIdleTimeout <= 0 {
+		bad("UPLOAD_IDLE_TIMEOUT", "must be positive (a stalled upload must end)")
 	}
 	enabled := map[string]bool{}
 	for i, b := range c.Backends {

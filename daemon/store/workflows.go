@@ -415,3 +415,26 @@ func (db *DB) UserCPUMillis(ctx context.Context, ownerID string) (int64, error) 
 	}
 	return n, nil
 }
+
+// LiveWorkspaces returns the workspaces of every run not deleted, by
+// owner, each once (restarts share theirs).
+func (db *DB) LiveWorkspaces(ctx context.Context) (map[string][]string, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT DISTINCT owner_id, workspace_path FROM workflows
+		WHERE status != ? ORDER BY owner_id, workspace_path`, string(StatusDeleted))
+	if err != nil {
+		return nil, fmt.Errorf("list live workspaces: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var owner, ws string
+		if err := rows.Scan(&owner, &ws); err != nil {
+			return nil, fmt.Errorf("list live workspaces: %w", err)
+		}
+		out[owner] = append(out[owner], ws)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list live workspaces: %w", err)
+	}
+	return out, nil
+}

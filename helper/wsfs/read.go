@@ -18,6 +18,9 @@ func (w *FS) OpenRead(rel string) (*os.File, os.FileInfo, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if _, base := splitRel(rel); isTemp(base) {
+		return nil, nil, fmt.Errorf("open %q: %w", rel, ErrNotFound) // an upload in progress
+	}
 	f, err := openReadAt(w.fd, rel, true)
 	if err != nil {
 		return nil, nil, err

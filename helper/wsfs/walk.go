@@ -36,6 +36,10 @@ type visitor struct {
 	// fail decides what an entry that cannot be read or entered does to
 	// the walk: nil aborts it with the error.
 	fail func(rel string, err error) error
+	// withTemps makes the walk meet uploads in progress too. Everything
+	// else (listings, du, downloads, deletes) must not see them: they are
+	// the helper's, not the user's files yet.
+	withTemps bool
 }
 
 func (v *visitor) failed(rel string, err error) error {
@@ -47,6 +51,9 @@ func (v *visitor) failed(rel string, err error) error {
 
 // visit walks name in dirfd, whose workspace-relative path is rel.
 func (v *visitor) visit(dirfd int, name, rel string) error {
+	if !v.withTemps && isTemp(name) {
+		return nil
+	}
 	n := node{dirfd: dirfd, name: name, rel: rel}
 	if err := unix.Fstatat(dirfd, name, &n.st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		if err == unix.ENOENT {

@@ -20,8 +20,15 @@ const tempPrefix = ".reana-upload-"
 // beside the target. commit renames it over the target, replacing a file or
 // a symbolic link there (never what a link points to); abort removes it.
 // Only the first of commit and abort has any effect; a failed commit
-// removes the temporary file too.
-func (w *FS) CreateTemp(rel string) (f *os.File, commit func() error, abort func(), err error) {
+// removes the temporary file too. commit reports the size of the regular
+// file it replaced (0 if none), so that quota accounting charges only the
+// difference.
+//
+// The temporary file is held under an exclusive flock(2) for as long as
+// any descriptor of it is open (the helper's, and the copy the daemon was
+// handed), so CleanTemps can tell an upload in progress from one whose
+// helper died.
+func (w *FS) CreateTemp(rel string) (f *os.File, commit func() (replaced int64, err error), abort func(), err error) {
 	rel, err = cleanPath(rel)
 	if err != nil {
 		return nil, nil, nil, err
@@ -50,6 +57,12 @@ func (w *FS) CreateTemp(rel string) (f *os.File, commit func() error, abort func
 		unix.Close(dfd)
 		return nil, nil, nil, resolveErr("upload", rel, err)
 	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		_ = unix.Unlinkat(dfd, tmp, 0)
+		unix.Close(fd)
+		unix.Close(dfd)
+		return nil, nil, nil, fmt.Errorf("upload %q: lock the temporary file: %w", rel, err)
+	}
 
 	done := false
 	finish := func(keep bool) {
@@ -59,19 +72,24 @@ func (w *FS) CreateTemp(rel string) (f *os.File, commit func() error, abort func
 		unix.Close(dfd)
 		done = true
 	}
-	commit = func() error {
+	commit = func() (int64, error) {
 		if done {
-			return fmt.Errorf("commit upload %q: already committed or aborted", rel)
+			return 0, fmt.Errorf("commit upload %q: already committed or aborted", rel)
+		}
+		var old unix.Stat_t
+		var replaced int64
+		if unix.Fstatat(dfd, base, &old, unix.AT_SYMLINK_NOFOLLOW) == nil && isReg(&old) {
+			replaced = old.Size
 		}
 		err := unix.Renameat(dfd, tmp, dfd, base)
 		finish(err == nil)
 		if err == unix.EISDIR {
-			return fmt.Errorf("upload %q: %w: it is a directory", rel, ErrBadPath)
+			return 0, fmt.Errorf("upload %q: %w: it is a directory", rel, ErrBadPath)
 		}
 		if err != nil {
-			return opErr("commit upload", rel, err)
+			return 0, opErr("commit upload", rel, err)
 		}
-		return nil
+		return replaced, nil
 	}
 	abort = func() {
 		if !done {
@@ -288,7 +306,9 @@ func (w *FS) RemoveAll() error {
 		return fmt.Errorf("remove workspace %s: %w: it is the file system root", w.dir, ErrBadPath)
 	}
 	var rm remover
-	if err := w.walk(rm.visitor(nil)); err != nil {
+	v := rm.visitor(nil)
+	v.withTemps = true // the workspace goes, and everything in it
+	if err := w.walk(v); err != nil {
 		return fmt.Errorf("remove workspace %s: %w", w.dir, err)
 	}
 	pfd, err := openRetry(parent, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)

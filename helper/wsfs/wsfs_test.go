@@ -294,11 +294,12 @@ func TestCreateTemp(t *testing.T) {
 		file      string   // where the content must land ("" for nowhere)
 		newDirs   []string // must have been made with mode 0700
 		link      string   // must still be a link
+		replaced  int64    // the size commit reports for what it replaced
 		err       error
 	}{
 		{name: "commit", rel: "up.txt", commit: true, file: "up.txt"},
 		{name: "leading slash and parents", rel: "/new/dir/up.txt", commit: true, file: "new/dir/up.txt", newDirs: []string{"new", "new/dir"}},
-		{name: "replace a file", rel: "f.txt", commit: true, file: "f.txt"},
+		{name: "replace a file", rel: "f.txt", commit: true, file: "f.txt", replaced: 5},
 		{name: "replace a link, not its target", rel: "p", commit: true, file: "p"},
 		{name: "abort", rel: "up.txt"},
 		{name: "abort keeps the old file", rel: "f.txt", file: "f.txt"},
@@ -323,11 +324,14 @@ func TestCreateTemp(t *testing.T) {
 				require.NoError(t, err)
 				require.NoError(t, f.Close())
 				if tt.commit {
-					require.NoError(t, commit())
+					replaced, err := commit()
+					require.NoError(t, err)
+					assert.Equal(t, tt.replaced, replaced, "size of the replaced file")
 					abort() // a no-op once committed
 				} else {
 					abort()
-					require.Error(t, commit(), "commit after abort")
+					_, err := commit()
+					require.Error(t, err, "commit after abort")
 				}
 			}
 			if tt.file != "" {
