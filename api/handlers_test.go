@@ -261,7 +261,7 @@ func TestQuota(t *testing.T) {
 	run(t, e, []call{
 		{"upload past the quota", request{Method: "POST", Path: "/api/workflows/{wf}/workspace?file_name=big.bin", Body: "01234567890123456789", ContentType: uploadHeaders}, expectation{Status: 403, Keys: messageOnly, Msg: "would exceed your disk quota of 10 Bytes"}},
 		{"upload up to the quota", request{Method: "POST", Path: "/api/workflows/{wf}/workspace?file_name=ten.bin", Body: "0123456789", ContentType: uploadHeaders}, expectation{Status: 200, Keys: messageOnly}},
-		{"create once it is used up", request{Method: "POST", Path: "/api/workflows?workflow_name=more", Body: specJSON}, expectation{Status: 403, Keys: messageOnly, Msg: "has exceeded the disk quota ("}},
+		{"create once it is used up", request{Method: "POST", Path: "/api/workflows?workflow_name=more", Body: specJSON}, expectation{Status: 403, Keys: messageOnly, Msg: "of 10 Bytes used)"}},
 		{"start once it is used up", request{Method: "POST", Path: "/api/workflows/{wf}/start", Body: `{}`}, expectation{Status: 403, Keys: messageOnly, Msg: "has exceeded the disk quota"}},
 	})
 }
