@@ -6,9 +6,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -43,7 +45,9 @@ import (
 //   - ServiceAccount admission: `error looking up service account ns/sa`
 
 var (
-	rbacDenied    = regexp.MustCompile(`User "([^"]*)" cannot (\S+) resource "([^"]+)"`)
+	rbacDenied    = regexp.MustCompile(`User "([^"]*)" cannot (\S+) resource "([^"]+)"(?: in API group "[^"]*")?(?: in the namespace "([^"]*)")?`)
+	quotaMissing  = regexp.MustCompile(`failed quota: (\S+): must specify (.*)`)
+	quotaResource = regexp.MustCompile(`\b(?:limits|requests)\.(?:cpu|memory)\b`)
 	quotaExceeded = regexp.MustCompile(`exceeded quota: (\S+), requested: (\S*), used: (\S*), limited: (\S*)`)
 	sccRange      = regexp.MustCompile(`runAsUser: Invalid value: (\d+): must be in the ranges: (\[[^\]]*\])`)
 	limitRangeRe  = regexp.MustCompile(`(?i)(maximum|minimum) (cpu|memory|ephemeral-storage) usage per (Container|Pod)|limit to request ratio per`)
@@ -103,23 +107,30 @@ func (b *Backend) apiError(what string, err error) error {
 	}
 	if apierrors.IsForbidden(err) {
 		if m := rbacDenied.FindStringSubmatch(err.Error()); m != nil {
-			return b.rbacError(m[1], m[2], m[3])
+			return b.rbacError(m[1], m[2], m[3], m[4])
 		}
 	}
 	return fmt.Errorf("kubernetes: %s: %w", what, err)
 }
 
-func (b *Backend) rbacError(user, verb, resource string) error {
+// rbacError names the namespace the refusal names: a job's handle may
+// point to another namespace than the one configured now, and the grant
+// is missing where the request went.
+func (b *Backend) rbacError(user, verb, resource, namespace string) error {
+	if namespace == "" {
+		namespace = b.cfg.Namespace
+	}
 	return fmt.Errorf("kubernetes: the daemon's identity %q may not %s %s in namespace %s: "+
 		"the Role \"reana-site\" (deploy/kubernetes/role.yaml) or its RoleBinding (deploy/kubernetes/rolebinding.yaml) "+
 		"is missing or incomplete there; a namespace admin applies them as deploy/kubernetes/README.md says",
-		user, verb, resource, b.cfg.Namespace)
+		user, verb, resource, namespace)
 }
 
 // createError explains why the API server refused to create a step pod,
 // in words that say whose move it is: the user's (resources above what the
 // namespace allows) or the site admin's (policy, RBAC, SCC grant).
-func (b *Backend) createError(pod string, uid int64, err error) error {
+func (b *Backend) createError(built *corev1.Pod, uid int64, err error) error {
+	pod := built.Name
 	msg := err.Error()
 	reason := msg
 	if _, after, ok := strings.Cut(msg, " is forbidden: "); ok {
@@ -140,12 +151,16 @@ func (b *Backend) createError(pod string, uid int64, err error) error {
 		return b.sccError(pod, uid, reason)
 	case rbacDenied.MatchString(msg):
 		m := rbacDenied.FindStringSubmatch(msg)
-		return b.rbacError(m[1], m[2], m[3])
+		return b.rbacError(m[1], m[2], m[3], m[4])
 	case quotaBusy(err):
 		// The step fits the quota, the namespace's other pods leave no
 		// room now: an outage of sorts, which the engine waits out.
 		return fmt.Errorf("kubernetes: the namespace's ResourceQuota is full right now: %s; "+
 			"the step is submitted again once running pods have freed enough: %w", reason, batch.ErrUnavailable)
+	case quotaMissing.MatchString(msg):
+		return fmt.Errorf("kubernetes: the namespace's ResourceQuota refuses the step: %s; %s", reason, missingHint(quotaMissing.FindStringSubmatch(msg)[2]))
+	case strings.Contains(msg, "exceeded quota") && limitRangeDefault(built, msg) != "":
+		return fmt.Errorf("kubernetes: the namespace's ResourceQuota refuses the step: %s; %s", reason, limitRangeDefault(built, msg))
 	case strings.Contains(msg, "exceeded quota") || strings.Contains(msg, "failed quota"):
 		return fmt.Errorf("kubernetes: the namespace's ResourceQuota refuses the step: %s; "+
 			"ask for less (kubernetes_memory_limit, kubernetes_cpu_request) or ask the site admin", reason)
@@ -238,4 +253,70 @@ func (b *Backend) sccError(pod string, uid int64, reason string) error {
 		return fmt.Errorf("kubernetes: OpenShift refused the step pod %s: %s; %s. Details: %s", pod, why, grant, reason)
 	}
 	return fmt.Errorf("kubernetes: OpenShift refused the step pod %s (SCC %s): %s; if the SCC is not granted, %s", pod, b.cfg.SCC, reason, grant)
+}
+
+// missingHint says who can set what a quota requires and the pod lacks
+// (`failed quota: q: must specify limits.memory for: step`): the user in the step's
+// kubernetes_* hints, or the site for every step through its defaults.
+func missingHint(resources string) string {
+	var user, site []string
+	for _, r := range quotaResource.FindAllString(resources, -1) {
+		switch r {
+		case "limits.memory":
+			user, site = append(user, "kubernetes_memory_limit"), append(site, "REANA_SITE_KUBERNETES_DEFAULT_MEMORY (or REANA_SITE_KUBERNETES_MAX_MEMORY)")
+		case "requests.memory":
+			user, site = append(user, "kubernetes_memory_request"), append(site, "REANA_SITE_KUBERNETES_DEFAULT_MEMORY")
+		case "requests.cpu":
+			user, site = append(user, "kubernetes_cpu_request"), append(site, "REANA_SITE_KUBERNETES_DEFAULT_CPU")
+		case "limits.cpu":
+			user = append(user, "kubernetes_cpu_limit")
+		}
+	}
+	if len(user) == 0 {
+		return "the quota requires a resource the step does not set; ask the site admin"
+	}
+	hint := "set " + strings.Join(slices.Compact(user), " and ") + " in the step's resources"
+	if site = slices.Compact(site); len(site) > 0 {
+		hint += ", or the site admin sets " + strings.Join(site, " and ") + " for every step (or a LimitRange default in the namespace)"
+	}
+	return hint
+}
+
+// limitRangeDefault explains a quota refusal of a limit the pod did not
+// set: the namespace's LimitRange gave it, and a LimitRange with only a
+// max makes that max the default limit, which may exceed the quota's hard
+// limit so that no step without its own limit can ever run. Empty when
+// the pod set every limit the quota refused.
+func limitRangeDefault(pod *corev1.Pod, msg string) string {
+	m := quotaExceeded.FindStringSubmatch(msg)
+	if m == nil || pod == nil || len(pod.Spec.Containers) == 0 {
+		return ""
+	}
+	requested, ok1 := quotaList(m[2])
+	limited, ok2 := quotaList(m[4])
+	if !ok1 || !ok2 {
+		return ""
+	}
+	limits := pod.Spec.Containers[0].Resources.Limits
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(requested)) {
+		res, isLimit := strings.CutPrefix(string(name), "limits.")
+		if !isLimit {
+			continue
+		}
+		if _, set := limits[corev1.ResourceName(res)]; set {
+			continue
+		}
+		req, lim := requested[name], limited[name]
+		if req.Cmp(lim) <= 0 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("the step sets no %s limit, so the namespace's LimitRange gave it its default of %s "+
+			"(a LimitRange with only max makes max the default), which is above the quota's %s of %s", res, req.String(), name, lim.String()))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, "; ") + ": no step without its own limit fits; set kubernetes_memory_limit in the step, " +
+		"or the site admin sets REANA_SITE_KUBERNETES_DEFAULT_MEMORY (at most the quota) or gives the LimitRange a default within the quota"
 }

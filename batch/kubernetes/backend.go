@@ -20,7 +20,7 @@
 // # Rights
 //
 // The daemon needs only a namespaced Role (deploy/kubernetes): pods
-// create/get/list/watch/delete, pods/log get, events get/list/watch and
+// create/get/list/watch/delete, pods/log get, events list and
 // persistentvolumeclaims get. On OpenShift a cluster admin grants the step
 // service account the nonroot-v2 SCC once; see deploy/kubernetes/README.md.
 package kubernetes
@@ -72,6 +72,7 @@ type Backend struct {
 	pods      corev1listers.PodLister
 	synced    cache.InformerSynced
 	gone      map[string]remembered // pods deleted, by name, with their last state
+	created   map[string]remembered // pods this backend created, by name, for lookupPod
 	decided   map[string]remembered // statuses the backend decided itself, by pod name
 	preflight error
 	// groupsPolicy is the finding of the last dry-run the API server
@@ -115,7 +116,7 @@ func New(cfg Config, api API, log *slog.Logger) (*Backend, error) {
 	}
 	b := &Backend{
 		cfg: cfg, api: api, log: log.With("backend", Name, "namespace", cfg.Namespace),
-		now: time.Now, gone: map[string]remembered{}, decided: map[string]remembered{},
+		now: time.Now, gone: map[string]remembered{}, decided: map[string]remembered{}, created: map[string]remembered{},
 		preflight: fmt.Errorf("kubernetes: the backend has not been started"),
 	}
 	return b, nil
@@ -184,6 +185,13 @@ func ours(pod *corev1.Pod, jobID string) bool {
 
 // Submit implements batch.Backend: check the workspace claim, then create
 // the pod. A second Submit of the same job finds the pod the first made.
+//
+// A pod already there is looked up before any create: ResourceQuota
+// charges a create at admission even when it then fails with
+// AlreadyExists, and without a controller manager to recount, the charge
+// stays, so a resubmission that created again would eat the namespace's
+// quota. The informer's cache answers without an API call; only while it
+// is not synced is the API server asked.
 func (b *Backend) Submit(ctx context.Context, spec batch.Spec) (batch.Handle, error) {
 	pod, err := BuildPod(spec, b.cfg)
 	if err != nil {
@@ -192,32 +200,87 @@ func (b *Backend) Submit(ctx context.Context, spec batch.Spec) (batch.Handle, er
 	if err := b.checkClaim(ctx); err != nil {
 		return batch.Handle{}, err
 	}
+	existing, err := b.lookupPod(ctx, pod.Name)
+	if err != nil {
+		return batch.Handle{}, err
+	}
+	if existing != nil {
+		return b.adopt(ctx, spec, existing)
+	}
 	created, err := b.api.CreatePod(ctx, b.cfg.Namespace, pod, metav1.CreateOptions{FieldManager: ManagedBy})
 	if err == nil {
-		if err := b.groupsPolicyKept(created); err != nil {
-			// The API server dropped the Strict groups policy since the
-			// last preflight: the pod would run with the image's groups.
-			// It goes before its container can start, if it can.
-			if derr := b.api.DeletePod(ctx, b.cfg.Namespace, created.Name); derr != nil && !apierrors.IsNotFound(derr) {
-				b.log.Error("could not delete a step pod created without its groups policy; delete it by hand", "pod", created.Name, "err", derr)
-			}
+		if err := b.admitStored(ctx, created); err != nil {
 			return batch.Handle{}, err
 		}
+		b.remember(b.created, created.Name, remembered{})
 		b.log.Info("pod created", "pod", created.Name, "job", spec.JobID, "uid", spec.User.UID)
 		return b.handle(created), nil
 	}
 	if !apierrors.IsAlreadyExists(err) {
-		return batch.Handle{}, b.createError(pod.Name, int64(spec.User.UID), err)
+		return batch.Handle{}, b.createError(pod, int64(spec.User.UID), err)
 	}
-	existing, err := b.api.GetPod(ctx, b.cfg.Namespace, pod.Name)
+	// Made meanwhile (or missed by the cache): the stored pod is judged
+	// as a new one would be.
+	existing, err = b.api.GetPod(ctx, b.cfg.Namespace, pod.Name)
 	if err != nil {
 		return batch.Handle{}, b.apiError("look up existing pod "+pod.Name, err)
 	}
+	return b.adopt(ctx, spec, existing)
+}
+
+// lookupPod finds a pod of this name already in the namespace: in the
+// cache once it has synced, else by a GET, as for a pod this backend
+// created that the cache may not have seen yet. Nil when there is none.
+func (b *Backend) lookupPod(ctx context.Context, name string) (*corev1.Pod, error) {
+	b.mu.Lock()
+	lister := b.pods
+	b.mu.Unlock()
+	if lister != nil && b.ready() && b.watchOutage() == nil {
+		if p, err := lister.Pods(b.cfg.Namespace).Get(name); err == nil {
+			return p.DeepCopy(), nil
+		}
+		if c, ok := b.recall(b.created, name); !ok || b.now().Sub(c.at) > lookupGrace {
+			return nil, nil
+		}
+	}
+	p, err := b.api.GetPod(ctx, b.cfg.Namespace, name)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, b.apiError("look up pod "+name, err)
+	}
+	return p, nil
+}
+
+// adopt takes a pod found already there as the step's, after the checks
+// a pod just created gets: a pod made earlier, when the API server
+// dropped the Strict groups policy, must not run on with the image's
+// groups because a later Submit found it.
+func (b *Backend) adopt(ctx context.Context, spec batch.Spec, existing *corev1.Pod) (batch.Handle, error) {
 	if !ours(existing, spec.JobID) {
 		return batch.Handle{}, fmt.Errorf("kubernetes: a pod named %s already exists in namespace %s and is not this step's (its %s annotation is %q)",
-			pod.Name, b.cfg.Namespace, AnnotationJobID, existing.Annotations[AnnotationJobID])
+			existing.Name, b.cfg.Namespace, AnnotationJobID, existing.Annotations[AnnotationJobID])
 	}
+	if err := b.admitStored(ctx, existing); err != nil {
+		return batch.Handle{}, err
+	}
+	b.log.Info("pod already there, adopted", "pod", existing.Name, "job", spec.JobID)
 	return b.handle(existing), nil
+}
+
+// admitStored checks a step pod as the API server stored it. One that lost
+// its Strict groups policy would run with the image's groups: it goes
+// before its container can start, if it can.
+func (b *Backend) admitStored(ctx context.Context, pod *corev1.Pod) error {
+	err := b.groupsPolicyKept(pod)
+	if err == nil {
+		return nil
+	}
+	if derr := b.api.DeletePod(ctx, b.cfg.Namespace, pod.Name); derr != nil && !apierrors.IsNotFound(derr) {
+		b.log.Error("could not delete a step pod stored without its groups policy; delete it by hand", "pod", pod.Name, "err", derr)
+	}
+	return err
 }
 
 // checkClaim makes sure the workspace claim exists and is bound, which

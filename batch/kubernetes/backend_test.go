@@ -42,6 +42,12 @@ var (
 		`unable to validate against any security context constraint: [unable to find annotation openshift.io/sa.scc.uid-range]`))
 	errRBAC = apierrors.NewForbidden(podsResource, "", errors.New(
 		`User "system:serviceaccount:reana:reana-site" cannot create resource "pods" in API group "" in the namespace "reana"`))
+	errRBACOther = apierrors.NewForbidden(podsResource, "", errors.New(
+		`User "system:serviceaccount:reana:reana-site" cannot create resource "pods" in API group "" in the namespace "reana-old"`))
+	// The real API server's words (kube-apiserver 1.37.2) for a pod
+	// without a memory limit under a quota on limits.memory.
+	errQuotaMemoryLimit = apierrors.NewForbidden(podsResource, "x", errors.New(
+		`failed quota: compute: must specify limits.memory for: step`))
 	// The step fits the quota; the namespace's other pods fill it now.
 	errQuota = apierrors.NewForbidden(podsResource, "x", errors.New(
 		`exceeded quota: compute, requested: limits.memory=4Gi, used: limits.memory=6Gi, limited: limits.memory=8Gi`))
@@ -150,6 +156,7 @@ func TestSubmitRefusals(t *testing.T) {
 		name        string
 		err         error
 		openshift   bool
+		memoryLimit string // the step's kubernetes_memory_limit
 		want        []string
 		unavailable bool
 	}{
@@ -180,9 +187,18 @@ func TestSubmitRefusals(t *testing.T) {
 			"the namespace's ResourceQuota is full right now: exceeded quota: count, requested: pods=1"}},
 		{name: "quota full right now for several resources", err: errQuotaSeveral, unavailable: true, want: []string{
 			"is full right now"}},
-		{name: "quota below the step's request", err: errQuotaTooBig, want: []string{
+		{name: "quota below the step's request", err: errQuotaTooBig, memoryLimit: "16Gi", want: []string{
 			"the namespace's ResourceQuota refuses the step: exceeded quota: compute, requested: limits.memory=16Gi",
 			"ask for less"}},
+		{name: "quota below the LimitRange's default limit", err: errQuotaTooBig, want: []string{
+			"the namespace's ResourceQuota refuses the step: exceeded quota: compute, requested: limits.memory=16Gi",
+			"the step sets no memory limit, so the namespace's LimitRange gave it its default of 16Gi (a LimitRange with only max makes max the default), which is above the quota's limits.memory of 8Gi",
+			"set kubernetes_memory_limit in the step, or the site admin sets REANA_SITE_KUBERNETES_DEFAULT_MEMORY"}},
+		{name: "quota needs a memory limit", err: errQuotaMemoryLimit, want: []string{
+			"the namespace's ResourceQuota refuses the step: failed quota: compute: must specify limits.memory for: step; " +
+				"set kubernetes_memory_limit in the step's resources, or the site admin sets REANA_SITE_KUBERNETES_DEFAULT_MEMORY"}},
+		{name: "RBAC in another namespace", err: errRBACOther, want: []string{
+			`may not create pods in namespace reana-old`}},
 		{name: "quota below one of the step's requests", err: errQuotaOneTooBig, want: []string{
 			"the namespace's ResourceQuota refuses the step", "requests.cpu=8"}},
 		{name: "quota needs limits", err: errQuotaLimits, want: []string{
@@ -207,7 +223,9 @@ func TestSubmitRefusals(t *testing.T) {
 			refuse(c, tt.err)
 			b, err := New(func() Config { cfg := testConfig(); cfg.OpenShift = tt.openshift; return cfg }(), ClientsetAPI(c), quiet())
 			require.NoError(t, err)
-			_, err = b.Submit(context.Background(), testSpec())
+			spec := testSpec()
+			spec.Hints.MemoryLimit = tt.memoryLimit
+			_, err = b.Submit(context.Background(), spec)
 			require.Error(t, err)
 			assert.Equal(t, tt.unavailable, errors.Is(err, batch.ErrUnavailable), "%v", err)
 			for _, w := range tt.want {
@@ -278,6 +296,71 @@ func TestSubmitIsIdempotent(t *testing.T) {
 	pods, err := h.client.CoreV1().Pods("reana").List(context.Background(), metav1.ListOptions{})
 	require.NoError(t, err)
 	assert.Len(t, pods.Items, 1)
+	assert.Equal(t, 1, podCreates(h.client), "the second Submit found the pod and did not create again: "+
+		"ResourceQuota charges even a create that fails with AlreadyExists")
+}
+
+// podCreates counts the pod creates that were not dry-runs.
+func podCreates(c *fake.Clientset) int {
+	n := 0
+	for _, a := range c.Actions() {
+		if a.GetVerb() == "create" && a.GetResource().Resource == "pods" && !dryRun(a) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSubmitChecksAnExistingPod: a pod found already there (made by an
+// earlier Submit, when the API server dropped the Strict groups policy)
+// is checked as a new one: it is deleted and the step refused, not
+// adopted to run with the image's groups. Found in the cache or, before
+// the cache has synced, by a GET (never by a create).
+func TestSubmitChecksAnExistingPod(t *testing.T) {
+	tests := []struct {
+		name   string
+		strict bool
+		allow  bool
+		synced bool
+		want   string
+	}{
+		{name: "kept its policy, in the cache", strict: true, synced: true},
+		{name: "kept its policy, before the cache synced", strict: true},
+		{name: "lost its policy, in the cache", synced: true, want: "dropped the step pod's securityContext.supplementalGroupsPolicy: Strict"},
+		{name: "lost its policy, before the cache synced", want: "dropped the step pod's securityContext.supplementalGroupsPolicy: Strict"},
+		{name: "lost its policy, the site allows image groups", allow: true, synced: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			cfg := testConfig()
+			cfg.AllowImageGroups = tt.allow
+			old, err := BuildPod(testSpec(), cfg)
+			require.NoError(t, err)
+			if !tt.strict {
+				old.Spec.SecurityContext.SupplementalGroupsPolicy = nil
+			}
+			c := newFakeClient(boundClaim("reana-workspaces", corev1.ClaimBound), old)
+			var b *Backend
+			if tt.synced {
+				b = newHarness(t, c, func(c *Config) { *c = cfg }).b
+			} else {
+				b, err = New(cfg, ClientsetAPI(c), quiet())
+				require.NoError(t, err)
+			}
+			hd, err := b.Submit(ctx, testSpec())
+			_, getErr := c.CoreV1().Pods("reana").Get(ctx, old.Name, metav1.GetOptions{})
+			assert.Zero(t, podCreates(c), "a pod already there is found, not created again")
+			if tt.want == "" {
+				require.NoError(t, err)
+				assert.Equal(t, old.Name, hd.ID)
+				assert.NoError(t, getErr)
+				return
+			}
+			require.ErrorContains(t, err, tt.want)
+			assert.True(t, apierrors.IsNotFound(getErr), "the pod was deleted: %v", getErr)
+		})
+	}
 }
 
 func TestCancelDeletesThePod(t *testing.T) {
@@ -312,13 +395,8 @@ func TestRestartReattaches(t *testing.T) {
 	assert.Equal(t, batch.Running, restarted.status(j).State)
 	again := restarted.submit(testSpec())
 	assert.Equal(t, j.Handle.ID, again.Handle.ID)
-	creates := 0
-	for _, a := range h.client.Actions() {
-		if a.GetVerb() == "create" && a.GetResource().Resource == "pods" && !dryRun(a) {
-			creates++
-		}
-	}
-	assert.Equal(t, 2, creates, "the second create met AlreadyExists")
+	assert.Equal(t, 1, podCreates(h.client), "the restarted backend found the pod in its cache and created nothing: "+
+		"ResourceQuota charges even a create that fails with AlreadyExists")
 	pods, err := h.client.CoreV1().Pods("reana").List(ctx, metav1.ListOptions{LabelSelector: ManagedSelector})
 	require.NoError(t, err)
 	assert.Len(t, pods.Items, 1)

@@ -125,7 +125,7 @@ func TestManifestRBAC(t *testing.T) {
 	assert.ElementsMatch(t, []rule{
 		{"", "pods", "create,delete,get,list,watch"},
 		{"", "pods/log", "get"},
-		{"", "events", "get,list,watch"},
+		{"", "events", "list"},
 		{"", "persistentvolumeclaims", "get"},
 	}, got, "the Role grants exactly what the backend uses")
 

@@ -125,7 +125,7 @@ func (b *Backend) preflightOnce(ctx context.Context) error {
 		b.mu.Unlock()
 		return errors.Join(claimErr, groups)
 	}
-	err = fmt.Errorf("%s: %w", what, b.createError(pod.Name, int64(b.cfg.PreflightUID), err))
+	err = fmt.Errorf("%s: %w", what, b.createError(pod, int64(b.cfg.PreflightUID), err))
 	return errors.Join(claimErr, err)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -91,8 +92,17 @@ func (b *Backend) newInformer() cache.SharedIndexInformer {
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.LabelSelector = ManagedSelector
 			w, err := b.api.WatchPods(ctx, ns, o)
-			b.noteWatch(ctx, err)
-			return w, err
+			if err != nil {
+				b.noteWatch(ctx, err)
+				return w, err
+			}
+			// An accepted watch proves nothing yet: after an API server
+			// restart every earlier resourceVersion has expired, and the
+			// watch is accepted and then ends at once (or with a 410), the
+			// cache stale until the next list. Only what the stream
+			// delivers ends an outage.
+			streaming := o.SendInitialEvents != nil && *o.SendInitialEvents
+			return newHealthWatch(ctx, w, streaming, b.noteWatch), nil
 		},
 	}
 	// As the informer factory does: an API that says it cannot stream
@@ -116,13 +126,14 @@ func (b *Backend) newInformer() cache.SharedIndexInformer {
 }
 
 // noteWatch records how a request of the informer went. A failure starts
-// (or continues) an outage; a success ends it. Success is the API server
-// answering a list, or accepting a watch, of this backend's pods: every
-// round of the informer begins with one of them (a list, or the streaming
-// list, which is a watch), and the informer retries a failing one until
-// it is answered, so an outage lasts exactly as long as the informer
-// cannot get the pods. A request the informer itself cancelled (the
-// daemon stopping) tells nothing.
+// (or continues) an outage; a success ends it. Success is a list of this
+// backend's pods answered, a streaming list delivered to its end (the
+// initial-events-end bookmark), or a watch from a known resourceVersion
+// delivering an event, which shows that version is still valid. A watch
+// merely accepted is no success (see newInformer). The informer retries
+// until it has the pods, so an outage lasts exactly as long as its cache
+// may be stale. A request the informer itself cancelled (the daemon
+// stopping) tells nothing.
 func (b *Backend) noteWatch(ctx context.Context, err error) {
 	if ctx.Err() != nil {
 		return
@@ -215,4 +226,56 @@ func (b *Backend) ready() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.synced != nil && b.synced()
+}
+
+// healthWatch passes a watch's events on and tells noteWatch once the
+// stream has shown the cache is current: for a streaming list, at its
+// initial-events-end bookmark; for a watch from a resourceVersion, at its
+// first event that is not an error.
+type healthWatch struct {
+	inner watch.Interface
+	out   chan watch.Event
+	stop  chan struct{}
+	once  sync.Once
+}
+
+// initialEventsEnd is the annotation of the bookmark that ends a
+// streaming list (metav1.InitialEventsAnnotationKey).
+const initialEventsEnd = metav1.InitialEventsAnnotationKey
+
+func newHealthWatch(ctx context.Context, inner watch.Interface, streaming bool, note func(context.Context, error)) *healthWatch {
+	w := &healthWatch{inner: inner, out: make(chan watch.Event), stop: make(chan struct{})}
+	go func() {
+		defer close(w.out)
+		proven := false
+		for ev := range inner.ResultChan() {
+			if !proven && ev.Type != watch.Error && (!streaming || endsInitialEvents(ev)) {
+				proven = true
+				note(ctx, nil)
+			}
+			select {
+			case w.out <- ev:
+			case <-w.stop:
+				return
+			}
+		}
+	}()
+	return w
+}
+
+func endsInitialEvents(ev watch.Event) bool {
+	if ev.Type != watch.Bookmark {
+		return false
+	}
+	m, ok := ev.Object.(metav1.Object)
+	return ok && m.GetAnnotations()[initialEventsEnd] == "true"
+}
+
+func (w *healthWatch) ResultChan() <-chan watch.Event { return w.out }
+
+func (w *healthWatch) Stop() {
+	w.once.Do(func() {
+		close(w.stop)
+		w.inner.Stop()
+	})
 }

@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
@@ -116,10 +118,19 @@ func TestWatchOutage(t *testing.T) {
 			assert.ErrorContains(t, pre, tt.want[0])
 
 			f.fail(nil)
+			// A watch merely accepted does not end the outage (after an
+			// API server restart it is accepted and ends at once): a list
+			// must succeed, or the watch deliver an event, as a real
+			// server's bookmark about once a minute would.
+			// The fake's watch replays nothing, so the change is made
+			// until a watch sees one.
+			n := 0
 			require.Eventually(t, func() bool {
+				n++
+				h.kubelet(j.Handle.ID, func(s *corev1.PodStatus) { s.Message = fmt.Sprint("seen ", n) })
 				_, err := h.b.Status(ctx, []batch.Job{j})
 				return err == nil
-			}, 20*time.Second, 10*time.Millisecond, "the outage never ended")
+			}, 20*time.Second, 50*time.Millisecond, "the outage never ended")
 			assert.NoError(t, h.b.Preflight())
 			assert.Equal(t, batch.Pending, h.status(j).State)
 		})
@@ -150,4 +161,59 @@ func TestWatchHealthSignal(t *testing.T) {
 	b.noteWatch(cancelled, errRefused)
 	clk.Add(time.Hour)
 	assert.NoError(t, b.watchOutage(), "a request the informer cancelled tells nothing")
+}
+
+// TestHealthWatch: which watch streams end an outage. After an API server
+// restart the informer's watch from an expired resourceVersion is accepted
+// and ends at once or with a 410; the cache is stale until a relist.
+func TestHealthWatch(t *testing.T) {
+	pod := func(annotations map[string]string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", ResourceVersion: "7", Annotations: annotations}}
+	}
+	expired := &apierrors.NewResourceExpired("too old resource version: 5 (7)").ErrStatus
+	tests := []struct {
+		name      string
+		streaming bool
+		events    []watch.Event
+		ends      bool
+	}{
+		{name: "accepted, then closed", events: nil},
+		{name: "accepted, then 410", events: []watch.Event{{Type: watch.Error, Object: expired}}},
+		{name: "an event from a valid resourceVersion", events: []watch.Event{{Type: watch.Modified, Object: pod(nil)}}, ends: true},
+		{name: "a periodic bookmark", events: []watch.Event{{Type: watch.Bookmark, Object: pod(nil)}}, ends: true},
+		{name: "streaming list cut before its end", streaming: true, events: []watch.Event{{Type: watch.Added, Object: pod(nil)}}},
+		{name: "streaming list to its end", streaming: true, events: []watch.Event{
+			{Type: watch.Added, Object: pod(nil)},
+			{Type: watch.Bookmark, Object: pod(map[string]string{metav1.InitialEventsAnnotationKey: "true"})}}, ends: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			clk := &clock{t: time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)}
+			b, err := New(testConfig(), ClientsetAPI(newFakeClient()), quiet())
+			require.NoError(t, err)
+			b.now = clk.Now
+			b.noteWatch(ctx, errRefused)
+			clk.Add(DefaultWatchErrorGrace + time.Second)
+
+			inner := watch.NewFake()
+			w := newHealthWatch(ctx, inner, tt.streaming, b.noteWatch)
+			go func() {
+				for _, ev := range tt.events {
+					inner.Action(ev.Type, ev.Object)
+				}
+				inner.Stop()
+			}()
+			var got []watch.Event
+			for ev := range w.ResultChan() {
+				got = append(got, ev)
+			}
+			assert.Equal(t, tt.events, got, "every event is passed on")
+			if tt.ends {
+				assert.NoError(t, b.watchOutage())
+			} else {
+				assert.ErrorIs(t, b.watchOutage(), batch.ErrUnavailable, "the outage goes on until a list")
+			}
+		})
+	}
 }

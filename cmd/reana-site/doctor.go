@@ -295,7 +295,8 @@ func (env doctorEnv) checkKubernetes(ctx context.Context, cfg config.Config) fin
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := env.KubePreflight(ctx, cfg); err != nil {
-		return problemf("kubernetes: %v", err)
+		// The backend's errors already begin with its name.
+		return problemf("kubernetes: %s", strings.ReplaceAll(strings.TrimPrefix(err.Error(), "kubernetes: "), "\nkubernetes: ", "\n"))
 	}
 	return okf("kubernetes: namespace %s would admit a step pod, and claim %s is bound", cfg.KubernetesNamespace, cfg.KubernetesClaim)
 }

@@ -301,6 +301,10 @@ func TestCheckKubernetes(t *testing.T) {
 		{"admitted", nil, "ok: kubernetes: namespace reana would admit a step pod, and claim ws is bound"},
 		{"refused", errors.New(`preflight: pods "p" is forbidden: violates PodSecurity "restricted:latest"`),
 			`problem: kubernetes: preflight: pods "p" is forbidden: violates PodSecurity "restricted:latest"`},
+		{"the backend's own prefix is not repeated", errors.Join(
+			errors.New(`kubernetes: the workspace volume claim "ws" does not exist in namespace reana`),
+			errors.New(`kubernetes: preflight: refused`)),
+			"problem: kubernetes: the workspace volume claim \"ws\" does not exist in namespace reana\npreflight: refused"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
