@@ -49,7 +49,9 @@ const (
 	goneUser    = "dave"
 )
 
-func newEnv(t *testing.T, cfg config.Config) *env {
+// newEnv builds the env; opts may change the server before it serves
+// (wrap its Runner, tighten its limits).
+func newEnv(t *testing.T, cfg config.Config, opts ...func(*api.Server)) *env {
 	t.Helper()
 	ctx := context.Background()
 	runner, acct, dir := helpertest.Runner(t)
@@ -93,6 +95,9 @@ func newEnv(t *testing.T, cfg config.Config) *env {
 		Accounts: identity.Resolver{Policy: identity.Policy{MinUID: 1}, Lookup: accountOf},
 		Version:  "test",
 		Log:      slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	e.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(e.srv.Close)

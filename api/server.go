@@ -244,6 +244,9 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 }
 
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if tooBusy(w, err) {
+		return
+	}
 	s.Log.Error(what, "path", r.URL.Path, "err", err)
 	writeError(w, http.StatusInternalServerError, fmt.Sprintf("Internal server error while trying to %s.", what))
 }

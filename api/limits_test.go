@@ -1,0 +1,76 @@
+package api_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reana-site/reana-site/api"
+	"github.com/reana-site/reana-site/asuser"
+	"github.com/reana-site/reana-site/daemon/config"
+)
+
+// stallUpload starts an upload whose body never ends, as the attack's
+// stalled uploads did, and returns what ends it.
+func (e *env) stallUpload(name string) (end func()) {
+	e.t.Helper()
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest("POST", withToken(e.srv.URL+e.expand("/api/workflows/{wf}/workspace?file_name="+name), e.token), pr)
+	require.NoError(e.t, err)
+	req.Header.Set("Content-Type", uploadHeaders)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	_, _ = pw.Write([]byte("partial"))
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pw.CloseWithError(io.ErrUnexpectedEOF)
+			<-done
+		})
+	}
+}
+
+// TestHelpersPerUserCap: with a user's helpers all held by stalled
+// uploads, the next request is answered 429 with Retry-After instead of
+// starting one more helper; once they end, requests are served again.
+func TestHelpersPerUserCap(t *testing.T) {
+	const limit = 3
+	e := newEnv(t, config.Config{}, func(s *api.Server) {
+		s.Runner = &asuser.Limiter{Next: s.Runner, Max: limit, Wait: 100 * time.Millisecond}
+	})
+	e.create("wf", "busy") // the create itself takes a slot and gives it back
+	var ends []func()
+	for i := range limit {
+		ends = append(ends, e.stallUpload("stalled"+strings.Repeat("x", i)))
+	}
+	endAll := func() {
+		for _, end := range ends {
+			end()
+		}
+		ends = nil
+	}
+	t.Cleanup(endAll) // before the server's Close, which waits for them
+	list := request{Method: "GET", Path: "/api/workflows/{wf}/workspace"}
+	var res response
+	require.Eventually(t, func() bool {
+		res = e.do(list)
+		return res.Status == http.StatusTooManyRequests
+	}, 10*time.Second, 50*time.Millisecond, "the stalled uploads hold every slot")
+	assert.Equal(t, "5", res.Header.Get("Retry-After"))
+	assert.Contains(t, res.JSON["message"], "Too many operations in flight for "+e.acct.Name)
+	assert.Contains(t, res.JSON["message"], "try again")
+
+	endAll()
+	e.check(list, expectation{Status: http.StatusOK, Keys: []string{"items", "total"}})
+}
