@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 
 	"github.com/reana-site/reana-site/api"
 	"github.com/reana-site/reana-site/asuser"
@@ -73,4 +74,30 @@ func TestHelpersPerUserCap(t *testing.T) {
 
 	endAll()
 	e.check(list, expectation{Status: http.StatusOK, Keys: []string{"items", "total"}})
+}
+
+// TestFailedTokensAreRateLimited: wrong tokens from one address are
+// answered 403 up to the burst, then 429 with Retry-After without being
+// checked; the right token's requests before were not charged.
+func TestFailedTokensAreRateLimited(t *testing.T) {
+	const burst = 5
+	e := newEnv(t, config.Config{}, func(s *api.Server) {
+		s.AuthFailures = api.NewAuthLimiter(api.AuthLimits{
+			PerAddr: rate.Every(time.Hour), PerAddrBurst: burst, Overall: rate.Every(time.Hour), OverallBurst: 100, MaxAddrs: 100,
+		})
+	})
+	you := request{Method: "GET", Path: "/api/you"}
+	for range 3 * burst {
+		e.check(you, expectation{Status: http.StatusOK})
+	}
+	wrong := request{Method: "GET", Path: "/api/you", Token: "wrong-guess"}
+	for range burst {
+		e.check(wrong, expectation{Status: http.StatusForbidden, Keys: messageOnly, Msg: "Token not valid."})
+	}
+	for _, rq := range []request{wrong, you} {
+		res := e.do(rq)
+		require.Equal(t, http.StatusTooManyRequests, res.Status, "%s", res.Body)
+		assert.Equal(t, "3600", res.Header.Get("Retry-After"))
+		assert.Contains(t, res.JSON["message"], "Too many failed authentication attempts")
+	}
 }
