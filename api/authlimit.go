@@ -147,5 +147,6 @@ func tooManyFailures(w http.ResponseWriter, wait time.Duration) {
 		secs = 60
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	w.Header().Set("Connection", "close") // a guesser pays a new handshake; see tooBusy
 	writeError(w, http.StatusTooManyRequests, fmt.Sprintf("Too many failed authentication attempts from your address; try again in %d seconds.", secs))
 }

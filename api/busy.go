@@ -23,6 +23,10 @@ func tooBusy(w http.ResponseWriter, err error) bool {
 		return false
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(busyRetryAfter))
+	// Close rather than read the rest of the request: net/http would
+	// otherwise drain an unread upload body before sending the status, and
+	// a stalled upload would never see its 429.
+	w.Header().Set("Connection", "close")
 	writeError(w, http.StatusTooManyRequests, fmt.Sprintf(
 		"Too many operations in flight for %s (at most %d at a time, such as uploads and downloads); try again in a few seconds.", busy.User, busy.Limit))
 	return true

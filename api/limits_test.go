@@ -72,6 +72,29 @@ func TestHelpersPerUserCap(t *testing.T) {
 	assert.Contains(t, res.JSON["message"], "Too many operations in flight for "+e.acct.Name)
 	assert.Contains(t, res.JSON["message"], "try again")
 
+	// An upload beyond the cap gets its 429 although its body never ends:
+	// the server does not wait to drain it.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() { _, _ = pw.Write([]byte("partial")) }()
+	req, err := http.NewRequest("POST", withToken(e.srv.URL+e.expand("/api/workflows/{wf}/workspace?file_name=one-more"), e.token), pr)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", uploadHeaders)
+	got := make(chan int, 1)
+	go func() {
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+			got <- res.StatusCode
+		}
+		close(got)
+	}()
+	select {
+	case st := <-got:
+		assert.Equal(t, http.StatusTooManyRequests, st)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the refused upload got no answer")
+	}
+
 	endAll()
 	e.check(list, expectation{Status: http.StatusOK, Keys: []string{"items", "total"}})
 }
