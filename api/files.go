@@ -332,9 +332,9 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) sendZip(w http.ResponseWriter, r *http.Request, wf store.Workflow, rel string, paths []string) {
-	sess, err := s.Runner.Open(r.Context(), callerOf(r).Account, asuser.OpFSZip, asuser.ZipArgs{Workspace: wf.WorkspacePath, Paths: paths})
+	sess, err := asuser.OpenZip(r.Context(), s.Runner, callerOf(r).Account, asuser.ZipArgs{Workspace: wf.WorkspacePath, Paths: paths})
 	if err != nil {
-		s.fileError(w, r, "Download "+rel, err)
+		s.zipError(w, r, rel, err)
 		return
 	}
 	base := strings.NewReplacer("*", "", "?", "", "[", "", "]", "").Replace(path.Base(rel))
@@ -345,9 +345,10 @@ func (s *Server) sendZip(w http.ResponseWriter, r *http.Request, wf store.Workfl
 	w.Header().Set("Content-Type", "application/zip")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	w.WriteHeader(http.StatusOK)
-	_, _ = io.Copy(w, sess.File)
-	if err := sess.End(true, nil); err != nil {
-		s.Log.Warn("zip download", "workflow", wf.ID, "err", err)
+	_, copyErr := io.Copy(w, sess.File)
+	endErr := sess.End(copyErr == nil, nil)
+	if copyErr != nil || endErr != nil {
+		abortStream(s.Log, "zip download failed after it began", "workflow", wf.ID, "copy", copyErr, "helper", endErr)
 	}
 }
 

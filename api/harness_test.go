@@ -50,7 +50,9 @@ const (
 	goneUser    = "dave"
 )
 
-func newEnv(t *testing.T, cfg config.Config) *env {
+// newEnv builds the env; opts may change the server before it serves
+// (wrap its Runner, tighten its limits).
+func newEnv(t *testing.T, cfg config.Config, opts ...func(*api.Server)) *env {
 	t.Helper()
 	ctx := context.Background()
 	runner, acct, dir := helpertest.Runner(t)
@@ -96,6 +98,9 @@ func newEnv(t *testing.T, cfg config.Config) *env {
 		Log:      slog.New(slog.DiscardHandler),
 	}
 	e.api = s
+	for _, o := range opts {
+		o(s)
+	}
 	e.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(e.srv.Close)
 	t.Cleanup(s.Wait)

@@ -76,6 +76,9 @@ func (s *Server) startWorkflow(w http.ResponseWriter, r *http.Request, wf store.
 		clone.ProgressTotal, clone.CPUMillis = 0, 0
 		clone.StopRequested = false
 		if err := asuser.CreateWorkspace(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: clone.WorkspacePath, JobsDir: clone.JobsPath}); err != nil {
+			if tooBusy(w, err) {
+				return
+			}
 			writeError(w, http.StatusInternalServerError, "Could not prepare the restarted run: "+err.Error())
 			return
 		}

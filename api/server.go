@@ -38,6 +38,9 @@ type Server struct {
 	Accounts identity.Resolver
 	Version  string
 	Log      *slog.Logger
+	// AuthFailures limits how fast wrong tokens are answered; nil means
+	// DefaultAuthLimits.
+	AuthFailures *AuthLimiter
 
 	reserved reservations // of uploads in flight
 	upkeep   upkeep       // background re-measurements
@@ -51,6 +54,9 @@ const ServerVersion = "0.9.4"
 func (s *Server) Handler() http.Handler {
 	if s.Log == nil {
 		s.Log = slog.Default()
+	}
+	if s.AuthFailures == nil {
+		s.AuthFailures = NewAuthLimiter(DefaultAuthLimits())
 	}
 	r := chi.NewRouter()
 	r.Use(s.recoverer, s.logRequests)
@@ -140,6 +146,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, authStatus(r), "User not signed in. Please provide your access token (REANA_ACCESS_TOKEN).")
 			return
 		}
+		attempt, wait, ok := s.AuthFailures.begin(r.RemoteAddr, time.Now())
+		if !ok {
+			tooManyFailures(w, wait)
+			return
+		}
 		u, _, err := s.DB.UserByTokenHash(r.Context(), identity.HashToken(token))
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -149,9 +160,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, "User access token revoked.")
 			return
 		case err != nil:
+			attempt.succeeded() // the store failed: no guess to charge
 			s.internal(w, r, "authenticate", err)
 			return
 		}
+		attempt.succeeded()
 		acct, err := s.Accounts.Serve(u)
 		if err != nil {
 			status, msg := accountRefusal(u, err)
@@ -247,6 +260,9 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 }
 
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if tooBusy(w, err) {
+		return
+	}
 	s.Log.Error(what, "path", r.URL.Path, "err", err)
 	writeError(w, http.StatusInternalServerError, fmt.Sprintf("Internal server error while trying to %s.", what))
 }

@@ -102,6 +102,9 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request) {
 	// The user's own process creates the workspace, mode 0700; nothing is
 	// recorded if it cannot.
 	if err := asuser.CreateWorkspace(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: wf.WorkspacePath, JobsDir: wf.JobsPath}); err != nil {
+		if tooBusy(w, err) {
+			return
+		}
 		s.Log.Warn("create workspace", "user", c.Account.Name, "path", wf.WorkspacePath, "err", err)
 		writeError(w, http.StatusInternalServerError, fmt.Sprintf("Could not create the workspace %s as %s: %v", wf.WorkspacePath, c.Account.Name, err))
 		return

@@ -158,6 +158,8 @@ type Session struct {
 	acct Account
 	once sync.Once
 	err  error
+	// onEnd runs once the helper has exited (a Limiter frees its slot).
+	onEnd []func()
 }
 
 // Open runs op as acct; the helper opens a file and hands its descriptor
@@ -225,6 +227,9 @@ func (s *Session) End(commit bool, out any) error {
 		s.conn.CloseWrite()
 		waitErr := s.cmd.Wait()
 		s.conn.Close()
+		for _, f := range s.onEnd {
+			f()
+		}
 		s.err = decodeReply(s.op, s.acct, s.out.Bytes(), s.errb.String(), waitErr, out)
 		if s.err == nil && werr != nil && commit {
 			s.err = fmt.Errorf("asuser: %s: send commit: %w", s.op, werr)

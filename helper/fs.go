@@ -169,6 +169,15 @@ func fsZip(_ context.Context, raw json.RawMessage, conn *net.UnixConn) (any, err
 		return nil, err
 	}
 	defer w.Close()
+	// Refuse before the pipe is handed over: the daemon answers 200 as
+	// soon as it has the pipe, and a file found unreadable later can only
+	// cut the stream.
+	if err := w.CheckZip(a.Paths); err != nil {
+		if ue := (*wsfs.UnreadableError)(nil); errors.As(err, &ue) {
+			return nil, classify(ue) // its message names the entry, without the "zip:" prefix
+		}
+		return nil, fsErr(err)
+	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err

@@ -26,7 +26,7 @@ const Name = "local"
 
 // Backend is the local backend.
 type Backend struct {
-	Runner *asuser.Runner
+	Runner asuser.Caller
 	// StopGrace is how long a stopped step gets between SIGTERM and SIGKILL.
 	StopGrace time.Duration
 }

@@ -33,6 +33,7 @@ type daemon struct {
 	db       *store.DB
 	log      *slog.Logger
 	runner   *asuser.Runner
+	helpers  helperBudgets // the per-user bounds over runner (see limitHelpers)
 	accounts identity.Resolver
 	backends map[string]batch.Backend
 	engine   *engine.Engine
@@ -40,24 +41,24 @@ type daemon struct {
 }
 
 // backendBuilder makes one backend from the site's configuration.
-type backendBuilder func(cfg config.Config, runner *asuser.Runner, log *slog.Logger) (batch.Backend, error)
+type backendBuilder func(cfg config.Config, runner asuser.Caller, log *slog.Logger) (batch.Backend, error)
 
 // backendBuilders has one builder for each of batch.Kinds.
 func backendBuilders() map[string]backendBuilder {
 	return map[string]backendBuilder{
-		local.Name: func(_ config.Config, runner *asuser.Runner, _ *slog.Logger) (batch.Backend, error) {
+		local.Name: func(_ config.Config, runner asuser.Caller, _ *slog.Logger) (batch.Backend, error) {
 			return &local.Backend{Runner: runner, StopGrace: 5 * time.Second}, nil
 		},
-		slurm.Name: func(cfg config.Config, runner *asuser.Runner, _ *slog.Logger) (batch.Backend, error) {
+		slurm.Name: func(cfg config.Config, runner asuser.Caller, _ *slog.Logger) (batch.Backend, error) {
 			return &slurm.Backend{Runner: runner, Config: slurm.Config{
 				BinDir: cfg.SlurmBinDir, Partition: cfg.SlurmPartition, Account: cfg.SlurmAccount,
 				ExtraArgs: strings.Fields(cfg.SlurmExtraArgs),
 			}}, nil
 		},
-		htcondor.Name: func(cfg config.Config, runner *asuser.Runner, _ *slog.Logger) (batch.Backend, error) {
+		htcondor.Name: func(cfg config.Config, runner asuser.Caller, _ *slog.Logger) (batch.Backend, error) {
 			return &htcondor.Backend{Runner: runner, Config: cfg.HTCondor()}, nil
 		},
-		kubernetes.Name: func(cfg config.Config, _ *asuser.Runner, log *slog.Logger) (batch.Backend, error) {
+		kubernetes.Name: func(cfg config.Config, _ asuser.Caller, log *slog.Logger) (batch.Backend, error) {
 			client, err := kubernetes.NewClient(cfg.KubernetesKubeconfig)
 			if err != nil {
 				return nil, err
@@ -80,13 +81,14 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 	if !d.runner.CanSwitch {
 		log.Warn("running without CAP_SETUID/CAP_SETGID: only this uid can be served", "uid", os.Getuid())
 	}
+	d.helpers = limitHelpers(d.runner, cfg.MaxHelpersPerUser)
 	builders := backendBuilders()
 	for _, name := range cfg.Backends {
 		build, ok := builders[name]
 		if !ok {
 			return nil, fmt.Errorf("backend %q has no builder", name)
 		}
-		b, err := build(cfg, d.runner, log)
+		b, err := build(cfg, d.helpers.engine, log)
 		if err != nil {
 			return nil, err
 		}
@@ -104,9 +106,9 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 		OnTerminal:     d.measureDiskUsage,
 	}
 	if cc := cfg.ContainersConfig(); cc.Enabled {
-		d.engine.Images = &containers.Resolver{Config: cc, Runner: d.runner}
+		d.engine.Images = &containers.Resolver{Config: cc, Runner: d.helpers.engine}
 	}
-	d.api = &api.Server{DB: db, Engine: d.engine, Runner: d.runner, Config: cfg, Accounts: d.accounts,
+	d.api = &api.Server{DB: db, Engine: d.engine, Runner: d.helpers.api, Config: cfg, Accounts: d.accounts,
 		Version: version, Log: log.With("component", "api")}
 	return d, nil
 }
@@ -137,7 +139,7 @@ func (d *daemon) measureDiskUsage(ctx context.Context, wf store.Workflow) {
 	if err != nil {
 		return
 	}
-	used, err := asuser.Usage(ctx, d.runner, acct, asuser.UsageArgs{Paths: []string{wf.WorkspacePath}})
+	used, err := asuser.Usage(ctx, d.helpers.engine, acct, asuser.UsageArgs{Paths: []string{wf.WorkspacePath}})
 	if err != nil {
 		d.log.Warn("measure disk usage", "workflow", wf.ID, "err", err)
 		return

@@ -68,6 +68,11 @@ type Config struct {
 	// TokenSocket is the local socket `reana-site token` talks to. The
 	// daemon binds it when systemd passed none.
 	TokenSocket string `envconfig:"TOKEN_SOCKET" default:"/run/reana-site/token.sock"`
+	// MaxHelpersPerUser bounds the helpers the API runs at once for one
+	// user; a request beyond it waits briefly, then is answered 429. The
+	// engine and backends have a budget of the same size of their own, and
+	// wait instead. Zero means no bound.
+	MaxHelpersPerUser int `envconfig:"MAX_HELPERS_PER_USER" default:"16"`
 	// AdminSocket is the root-only local socket `reana-site admin` uses to
 	// act through the running daemon.
 	AdminSocket string `envconfig:"ADMIN_SOCKET" default:"/run/reana-site/admin.sock"`
@@ -270,6 +275,9 @@ func (c *Config) Validate() error {
 	}
 	if !filepath.IsAbs(c.AdminSocket) {
 		bad("ADMIN_SOCKET", "must be an absolute path, got %q", c.AdminSocket)
+	}
+	if c.MaxHelpersPerUser < 0 {
+		bad("MAX_HELPERS_PER_USER", "must not be negative")
 	}
 	if !filepath.IsAbs(c.TokenSocket) {
 		bad("TOKEN_SOCKET", "must be an absolute path, got %q", c.TokenSocket)

@@ -798,3 +798,44 @@ func TestRemoveAllReplacedDirectory(t *testing.T) {
 	require.Error(t, fx.w.RemoveAll())
 	assert.FileExists(t, filepath.Join(fx.ws, "other"), "a directory put in its place is left alone")
 }
+
+func TestCheckZip(t *testing.T) {
+	tests := []struct {
+		name       string
+		paths      []string
+		locked     string // made mode 000 first
+		err        error
+		unreadable string // the path the error names
+	}{
+		{name: "readable tree", paths: []string{"data", "f.txt", "evil", "etcln"}},
+		{name: "missing", paths: []string{"missing"}, err: ErrNotFound},
+		{name: "through a link", paths: []string{"evil/secret"}, err: ErrEscape},
+		{name: "unreadable file", paths: []string{"data"}, locked: "data/sub/b.csv", err: unix.EACCES, unreadable: "data/sub/b.csv"},
+		{name: "unreadable directory", paths: []string{"data"}, locked: "data/sub", err: unix.EACCES, unreadable: "data/sub"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.locked != "" && os.Geteuid() == 0 {
+				t.Skip("root reads mode-000 files; the api tests cover this with the helper as the test user")
+			}
+			fx := newFixture(t)
+			if tt.locked != "" {
+				p := filepath.Join(fx.ws, tt.locked)
+				require.NoError(t, os.Chmod(p, 0))
+				t.Cleanup(func() { _ = os.Chmod(p, 0o700) })
+			}
+			err := fx.w.CheckZip(tt.paths)
+			if tt.err == nil {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, tt.err)
+			if tt.unreadable != "" {
+				var ue *UnreadableError
+				require.ErrorAs(t, err, &ue)
+				assert.Equal(t, tt.unreadable, ue.Path)
+				assert.Contains(t, err.Error(), "cannot read "+tt.unreadable+": permission denied")
+			}
+		})
+	}
+}
