@@ -68,7 +68,34 @@ func jobStart(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, err
 	}
 	pid := cmd.Process.Pid
 	cmd.Process.Release()
+	// The script records its pid too, but only once it runs: written here
+	// as well, a resubmission right after this one (a daemon that died
+	// before recording the answer) finds the pid instead of 0.
+	if err := writePIDFile(a.JobDir, pid); err != nil {
+		return nil, err
+	}
 	return asuser.JobStartResult{PID: pid}, nil
+}
+
+// writePIDFile writes the pid file through a temporary name of its own,
+// since the script renames its own pid.tmp into place at the same time.
+func writePIDFile(jobDir string, pid int) error {
+	f, err := os.CreateTemp(jobDir, asuser.PIDFile+".start-")
+	if err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	_, werr := fmt.Fprintf(f, "%d\n", pid)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(f.Name(), filepath.Join(jobDir, asuser.PIDFile))
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("write pid file: %w", werr)
+	}
+	return nil
 }
 
 // jobStatus probes every job it is asked about in one helper start.

@@ -20,7 +20,7 @@ import (
 )
 
 // helpersOf counts the running helpers (`reana-site worker`) of a uid.
-func helpersOf(t *testing.T, uid int) int {
+func helpersOf(t *testing.T, d *Daemon, uid int) int {
 	t.Helper()
 	procs, err := filepath.Glob("/proc/[0-9]*")
 	require.NoError(t, err)
@@ -28,6 +28,11 @@ func helpersOf(t *testing.T, uid int) int {
 	for _, p := range procs {
 		st, err := os.ReadFile(filepath.Join(p, "status"))
 		if err != nil || !strings.Contains(string(st), "\nUid:\t"+strconv.Itoa(uid)+"\t") {
+			continue
+		}
+		// Only this daemon's helpers: earlier tests' daemons (or anything
+		// else acting as the user) must not count.
+		if !strings.Contains(string(st), "\nPPid:\t"+strconv.Itoa(d.Pid())+"\n") {
 			continue
 		}
 		cmd, _ := os.ReadFile(filepath.Join(p, "cmdline"))
@@ -43,7 +48,7 @@ func helpersOf(t *testing.T, uid int) int {
 // other requests, are answered 429 and reana-client shows why; once the
 // uploads end, the user is served again.
 func TestStalledUploadsAreCapped(t *testing.T) {
-	_, alice, _ := shared(t)
+	d, alice, _ := shared(t)
 	wf := createWorkflow(t, alice, "stalled", "sleepy")
 	const stalled, limit = 40, 16
 	var (
@@ -80,7 +85,7 @@ func TestStalledUploadsAreCapped(t *testing.T) {
 		defer mu.Unlock()
 		return statuses[http.StatusTooManyRequests] == stalled-limit
 	}, 30*time.Second, 100*time.Millisecond, "the uploads beyond the cap are refused")
-	assert.Equal(t, limit, helpersOf(t, alice.UID), "helpers of the stalled uploads")
+	assert.Equal(t, limit, helpersOf(t, d, alice.UID), "helpers of the stalled uploads")
 
 	dir := alice.WorkDir(t, "")
 	out, code := alice.Client(t, dir, "ls", "-w", wf.Name)
@@ -88,7 +93,7 @@ func TestStalledUploadsAreCapped(t *testing.T) {
 	assert.Contains(t, out, "Too many operations in flight for alice", out)
 
 	endAll()
-	require.Eventually(t, func() bool { return helpersOf(t, alice.UID) == 0 }, 10*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return helpersOf(t, d, alice.UID) == 0 }, 10*time.Second, 50*time.Millisecond)
 	alice.MustClient(t, dir, "ls", "-w", wf.Name)
 }
 
