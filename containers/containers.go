@@ -19,6 +19,10 @@
 //     exist there; steps that need a writable HOME set it to
 //     $REANA_WORKSPACE themselves, as on REANA's Kubernetes jobs, where
 //     HOME is the image's.
+//   - --pid: a new PID namespace, so that one signal to apptainer ends
+//     the whole step. Without it Apptainer passes a SIGTERM on to the
+//     payload only, and whatever the payload started lives on; with it
+//     the namespace's end takes every process of the step along.
 //   - --bind <ws>:<ws> and --pwd <ws>: the workspace at the same path, so
 //     REANA_WORKSPACE and absolute paths in commands stay valid.
 //   - --env K=V for the step's variables, in sorted order.
@@ -194,7 +198,7 @@ func ExecArgs(cfg Config, image Resolved, spec batch.Spec) ([]string, error) {
 	if strings.ContainsAny(spec.Workspace, ",:") {
 		return nil, fmt.Errorf("containers: workspace %q contains ',' or ':', which apptainer's --bind cannot take", spec.Workspace)
 	}
-	args := []string{cfg.apptainer(), "exec", "--cleanenv", "--no-home",
+	args := []string{cfg.apptainer(), "exec", "--cleanenv", "--no-home", "--pid",
 		"--bind", spec.Workspace + ":" + spec.Workspace, "--pwd", spec.Workspace}
 	keys := make([]string, 0, len(spec.Env))
 	for k := range spec.Env {

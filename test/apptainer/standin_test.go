@@ -20,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 type setup struct {
@@ -48,6 +49,13 @@ func load(t *testing.T) setup {
 	if s.standin == "" || vars["IMAGES_DIR"] == "" {
 		t.Fatal(".cache/setup.env lacks APPTAINER_STANDIN or IMAGES_DIR: run test/setup.sh")
 	}
+	// The stand-in under test is the one beside this file, not the one of
+	// the checkout that ran test/setup.sh (.cache may be shared).
+	own, err := filepath.Abs("apptainer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.standin = own
 	return s
 }
 
@@ -271,4 +279,83 @@ func TestPullSandboxOnce(t *testing.T) {
 	if n := strings.Count(string(b), " start\n"); n != 1 {
 		t.Fatalf("pull log has %d pull attempts, want 1:\n%s", n, b)
 	}
+}
+
+// TestSignals: a SIGTERM to apptainer reaches the payload, whose TERM trap
+// runs (real Apptainer passes it on); the payload's children outlive it
+// unless --pid gave the step a PID namespace, which ends with the payload.
+func TestSignals(t *testing.T) {
+	s := load(t)
+	for _, c := range []struct {
+		name     string
+		flags    []string
+		leftOver int
+	}{
+		{"no pid namespace", nil, 2},
+		{"pid namespace", []string{"--pid"}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			marker := "3600." + strconv.Itoa(os.Getpid()) + strconv.Itoa(len(c.flags))
+			argv := append([]string{"setpriv", "--reuid=alice", "--regid=alice", "--init-groups", "--reset-env",
+				s.standin, "exec", "--cleanenv", "--no-home"}, c.flags...)
+			argv = append(argv, s.image, "/bin/sh", "-c", "trap 'echo trapped; exit 5' TERM; sleep "+marker+" & sleep "+marker+" & wait")
+			cmd := exec.Command(argv[0], argv[1:]...)
+			// A file, not a pipe: the children left over would hold a pipe
+			// open and keep Wait waiting.
+			out, err := os.CreateTemp(t.TempDir(), "stdout")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stdout = out
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				for _, p := range marked(marker) {
+					_ = syscall.Kill(p, syscall.SIGKILL)
+				}
+			})
+			deadline := time.Now().Add(20 * time.Second)
+			for len(marked(marker)) < 2 {
+				if time.Now().After(deadline) {
+					t.Fatal("the payload did not start")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			err = cmd.Wait()
+			stdout, _ := os.ReadFile(out.Name())
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 5 || string(stdout) != "trapped\n" {
+				t.Fatalf("after SIGTERM: %v, stdout %q; want exit 5 from the payload's trap", err, stdout)
+			}
+			time.Sleep(300 * time.Millisecond)
+			if n := len(marked(marker)); n != c.leftOver {
+				t.Fatalf("%d of the payload's children are left, want %d", n, c.leftOver)
+			}
+		})
+	}
+}
+
+// marked are the pids whose command line has marker as an argument.
+func marked(marker string) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		for _, a := range strings.Split(string(b), "\x00") {
+			if a == marker {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
 }
