@@ -77,7 +77,18 @@ type Config struct {
 	AllowPull bool
 	// ExtraBinds are added to every step as --bind values, "src[:dst[:ro]]".
 	ExtraBinds []string
+	// PullCache is APPTAINER_CACHEDIR for pulls (the OCI blobs and a SIF
+	// copy Apptainer keeps, about twice the image): a template like
+	// ImageCache. Empty means DefaultPullCache.
+	PullCache string
 }
+
+// DefaultPullCache is the pull cache when the site names none: a
+// directory per user beside the images, so the blobs count against the
+// image cache's space rather than the user's home (Apptainer's default,
+// ~/.apptainer/cache), and no user owns a directory another user's pulls
+// go through, even in a shared cache.
+const DefaultPullCache = "{cache}/.apptainer-cache-{uid}"
 
 func (c Config) apptainer() string {
 	if c.Apptainer == "" {
@@ -112,8 +123,12 @@ func (c Config) Validate() []error {
 	if c.Apptainer != "" && strings.Contains(c.Apptainer, "/") && !filepath.IsAbs(c.Apptainer) {
 		errs = append(errs, fmt.Errorf("apptainer path must be a command name or an absolute path, got %q", c.Apptainer))
 	}
-	if c.ImageCache != "" && !filepath.IsAbs(expand(c.ImageCache, asuser.Account{Name: "u", UID: 1, Home: "/h"})) {
+	probe := asuser.Account{Name: "u", UID: 1, Home: "/h"}
+	if c.ImageCache != "" && !filepath.IsAbs(expand(c.ImageCache, probe)) {
 		errs = append(errs, fmt.Errorf("image cache must be an absolute path (template), got %q", c.ImageCache))
+	}
+	if c.PullCache != "" && (strings.Contains(c.PullCache, "{cache}") || !filepath.IsAbs(expand(c.PullCache, probe))) {
+		errs = append(errs, fmt.Errorf("apptainer pull cache must be an absolute path (template with {user}, {uid}, {home}), got %q", c.PullCache))
 	}
 	for _, r := range c.UnpackedRoots {
 		if !filepath.IsAbs(r) {
@@ -168,6 +183,19 @@ func (c Config) CacheDir(acct asuser.Account) string {
 		return ""
 	}
 	return expand(c.ImageCache, acct)
+}
+
+// PullCacheDir is APPTAINER_CACHEDIR for acct's pulls; empty when the
+// site has no image cache (and so no pulls).
+func (c Config) PullCacheDir(acct asuser.Account) string {
+	dir := c.CacheDir(acct)
+	if dir == "" {
+		return ""
+	}
+	if c.PullCache != "" {
+		return expand(c.PullCache, acct)
+	}
+	return expand(strings.ReplaceAll(DefaultPullCache, "{cache}", dir), acct)
 }
 
 // Resolved is an image found on disk, ready for apptainer exec.
