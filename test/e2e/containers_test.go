@@ -167,6 +167,22 @@ func TestDoctor(t *testing.T) {
 	assert.NotContains(t, out, "problem:")
 	assert.Contains(t, out, "ok: apptainer")
 	assert.Contains(t, out, "ok: slurm: sbatch")
+	assert.Regexp(t, `(?m)^(ok|warning): sif: squashfuse_ll`, out)
+
+	// -image runs the image as the user, through the helper, as a step.
+	for name, prog := range apptainers(t) {
+		out, err := execCombined("env", "REANA_SITE_STATE_DIR="+t.TempDir(), "REANA_SITE_LISTEN=127.0.0.1:0",
+			"REANA_SITE_CONTAINERS=apptainer", "REANA_SITE_IMAGE_PULL=false", "REANA_SITE_APPTAINER="+prog,
+			"REANA_SITE_IMAGE_UNPACKED_ROOTS="+filepath.Join(env.Images, "unpacked"),
+			env.Bin, "doctor", "-image", "debian:12-slim", "-user", "alice")
+		require.NoError(t, err, "%s: the image must run as alice:\n%s", name, out)
+		assert.Regexp(t, `(?m)^(ok|warning): image: debian:12-slim \(.*\) runs as alice`, out, name)
+	}
+	out, err = execCombined("env", "REANA_SITE_STATE_DIR="+t.TempDir(), "REANA_SITE_LISTEN=127.0.0.1:0",
+		"REANA_SITE_CONTAINERS=apptainer", "REANA_SITE_IMAGE_PULL=false", "REANA_SITE_APPTAINER="+env.Apptainer,
+		env.Bin, "doctor", "-image", "debian:12-slim", "-user", "alice")
+	require.Error(t, err, "an image that is nowhere is a problem:\n%s", out)
+	assert.Contains(t, out, "problem: image: debian:12-slim as alice")
 
 	shared := t.TempDir()
 	require.NoError(t, os.Chmod(shared, 0o777))
@@ -179,6 +195,6 @@ func TestDoctor(t *testing.T) {
 		assert.Contains(t, out, want)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		assert.Regexp(t, `^(ok|problem): `, line, "one line per check")
+		assert.Regexp(t, `^(ok|warning|problem): `, line, "one line per check")
 	}
 }
