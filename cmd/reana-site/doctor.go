@@ -231,25 +231,33 @@ func (env doctorEnv) checkApptainer(ctx context.Context, prog string) []finding 
 // Without squashfuse_ll and a /dev/fuse users can open, Apptainer unpacks
 // every SIF image into a temporary sandbox under /tmp at every step
 // ("Converting SIF file to temporary sandbox..."): slow and big, but it
-// works. Without gocryptfs every SIF step's log gets an INFO line.
+// works. But with squashfuse_ll installed and /dev/fuse closed to users,
+// Apptainer 1.4.5 does not fall back: every SIF step fails ("squashfuse_ll
+// exited: fuse: failed to open /dev/fuse: Permission denied"). Without
+// gocryptfs every SIF step's log gets an INFO line.
 func (env doctorEnv) checkSIFTools() []finding {
 	var out []finding
-	if p, err := env.LookPath("squashfuse_ll"); err != nil {
-		out = append(out, warnf("sif: squashfuse_ll is not installed (Debian/Ubuntu: squashfuse; EL: squashfuse): SIF images are unpacked into /tmp at every step"))
+	p, err := env.LookPath("squashfuse_ll")
+	if err != nil {
+		out = append(out, warnf("sif: squashfuse_ll is not installed (package squashfuse): SIF images are unpacked into /tmp at every step"))
 	} else {
 		out = append(out, okf("sif: squashfuse_ll is %s", p))
-	}
-	dev := filepath.Join(env.Dev, "fuse")
-	fi, err := os.Stat(dev)
-	switch {
-	case err != nil:
-		out = append(out, warnf("sif: %v: SIF images are unpacked into /tmp at every step (load the fuse module)", err))
-	case fi.Mode().Perm()&0o006 != 0o006:
-		out = append(out, warnf("sif: %s (mode %s) cannot be opened by users: SIF images are unpacked into /tmp at every step (make it 0666, as the fuse package's udev rule does)", dev, fi.Mode().Perm()))
-	case fi.Mode()&os.ModeCharDevice == 0:
-		out = append(out, warnf("sif: %s is not a character device: SIF images are unpacked into /tmp at every step", dev))
-	default:
-		out = append(out, okf("sif: %s can be opened by users", dev))
+		dev := filepath.Join(env.Dev, "fuse")
+		fi, err := os.Stat(dev)
+		why := ""
+		switch {
+		case err != nil:
+			why = err.Error()
+		case fi.Mode().Perm()&0o006 != 0o006:
+			why = fmt.Sprintf("%s (mode %s) cannot be opened by users", dev, fi.Mode().Perm())
+		case fi.Mode()&os.ModeCharDevice == 0:
+			why = dev + " is not a character device"
+		}
+		if why != "" {
+			out = append(out, problemf("sif: %s, so apptainer fails every SIF step (it uses squashfuse_ll and does not unpack instead); make /dev/fuse 0666, as the fuse udev rule does, or remove squashfuse so that SIF images are unpacked into /tmp", why))
+		} else {
+			out = append(out, okf("sif: %s can be opened by users", dev))
+		}
 	}
 	if _, err := env.LookPath("gocryptfs"); err != nil {
 		out = append(out, warnf("sif: gocryptfs is not installed: every SIF step's log gets an INFO line about it (encrypted images cannot run)"))
