@@ -19,6 +19,10 @@
 //     exist there; steps that need a writable HOME set it to
 //     $REANA_WORKSPACE themselves, as on REANA's Kubernetes jobs, where
 //     HOME is the image's.
+//   - --pid: a new PID namespace, so that one signal to apptainer ends
+//     the whole step. Without it Apptainer passes a SIGTERM on to the
+//     payload only, and whatever the payload started lives on; with it
+//     the namespace's end takes every process of the step along.
 //   - --bind <ws>:<ws> and --pwd <ws>: the workspace at the same path, so
 //     REANA_WORKSPACE and absolute paths in commands stay valid.
 //   - --env K=V for the step's variables, in sorted order.
@@ -73,7 +77,18 @@ type Config struct {
 	AllowPull bool
 	// ExtraBinds are added to every step as --bind values, "src[:dst[:ro]]".
 	ExtraBinds []string
+	// PullCache is APPTAINER_CACHEDIR for pulls (the OCI blobs and a SIF
+	// copy Apptainer keeps, about twice the image): a template like
+	// ImageCache. Empty means DefaultPullCache.
+	PullCache string
 }
+
+// DefaultPullCache is the pull cache when the site names none: a
+// directory per user beside the images, so the blobs count against the
+// image cache's space rather than the user's home (Apptainer's default,
+// ~/.apptainer/cache), and no user owns a directory another user's pulls
+// go through, even in a shared cache.
+const DefaultPullCache = "{cache}/.apptainer-cache-{uid}"
 
 func (c Config) apptainer() string {
 	if c.Apptainer == "" {
@@ -108,8 +123,12 @@ func (c Config) Validate() []error {
 	if c.Apptainer != "" && strings.Contains(c.Apptainer, "/") && !filepath.IsAbs(c.Apptainer) {
 		errs = append(errs, fmt.Errorf("apptainer path must be a command name or an absolute path, got %q", c.Apptainer))
 	}
-	if c.ImageCache != "" && !filepath.IsAbs(expand(c.ImageCache, asuser.Account{Name: "u", UID: 1, Home: "/h"})) {
+	probe := asuser.Account{Name: "u", UID: 1, Home: "/h"}
+	if c.ImageCache != "" && !filepath.IsAbs(expand(c.ImageCache, probe)) {
 		errs = append(errs, fmt.Errorf("image cache must be an absolute path (template), got %q", c.ImageCache))
+	}
+	if c.PullCache != "" && (strings.Contains(c.PullCache, "{cache}") || !filepath.IsAbs(expand(c.PullCache, probe))) {
+		errs = append(errs, fmt.Errorf("apptainer pull cache must be an absolute path (template with {user}, {uid}, {home}), got %q", c.PullCache))
 	}
 	for _, r := range c.UnpackedRoots {
 		if !filepath.IsAbs(r) {
@@ -166,6 +185,19 @@ func (c Config) CacheDir(acct asuser.Account) string {
 	return expand(c.ImageCache, acct)
 }
 
+// PullCacheDir is APPTAINER_CACHEDIR for acct's pulls; empty when the
+// site has no image cache (and so no pulls).
+func (c Config) PullCacheDir(acct asuser.Account) string {
+	dir := c.CacheDir(acct)
+	if dir == "" {
+		return ""
+	}
+	if c.PullCache != "" {
+		return expand(c.PullCache, acct)
+	}
+	return expand(strings.ReplaceAll(DefaultPullCache, "{cache}", dir), acct)
+}
+
 // Resolved is an image found on disk, ready for apptainer exec.
 type Resolved struct {
 	Image Image
@@ -194,7 +226,7 @@ func ExecArgs(cfg Config, image Resolved, spec batch.Spec) ([]string, error) {
 	if strings.ContainsAny(spec.Workspace, ",:") {
 		return nil, fmt.Errorf("containers: workspace %q contains ',' or ':', which apptainer's --bind cannot take", spec.Workspace)
 	}
-	args := []string{cfg.apptainer(), "exec", "--cleanenv", "--no-home",
+	args := []string{cfg.apptainer(), "exec", "--cleanenv", "--no-home", "--pid",
 		"--bind", spec.Workspace + ":" + spec.Workspace, "--pwd", spec.Workspace}
 	keys := make([]string, 0, len(spec.Env))
 	for k := range spec.Env {

@@ -26,12 +26,12 @@ func TestExecArgs(t *testing.T) {
 		want    []string
 		wantErr string
 	}{
-		{name: "defaults", spec: spec, want: append([]string{"apptainer", "exec", "--cleanenv", "--no-home",
+		{name: "defaults", spec: spec, want: append([]string{"apptainer", "exec", "--cleanenv", "--no-home", "--pid",
 			"--bind", "/home/alice/reana/workflows/w1:/home/alice/reana/workflows/w1", "--pwd", "/home/alice/reana/workflows/w1",
 			"--env", "REANA_WORKFLOW_UUID=w1", "--env", "REANA_WORKSPACE=/home/alice/reana/workflows/w1"}, tail...)},
 		{name: "site binds and apptainer path", cfg: Config{Apptainer: "/opt/apptainer/bin/apptainer", ExtraBinds: []string{"/cvmfs", "/scratch:/scratch:ro"}},
 			spec: batch.Spec{Workspace: "/w"},
-			want: append([]string{"/opt/apptainer/bin/apptainer", "exec", "--cleanenv", "--no-home", "--bind", "/w:/w", "--pwd", "/w",
+			want: append([]string{"/opt/apptainer/bin/apptainer", "exec", "--cleanenv", "--no-home", "--pid", "--bind", "/w:/w", "--pwd", "/w",
 				"--bind", "/cvmfs", "--bind", "/scratch:/scratch:ro"}, tail...)},
 		{name: "value apptainer would evaluate", spec: batch.Spec{Workspace: "/w", Env: map[string]string{"X": "$HOME"}}, wantErr: "X"},
 		{name: "value apptainer would split", spec: batch.Spec{Workspace: "/w", Env: map[string]string{"X": "a=b,c=d"}}, wantErr: "X"},
@@ -95,6 +95,9 @@ func TestConfigValidate(t *testing.T) {
 			ExtraBinds: []string{"/cvmfs", "/eos:/eos:ro"}}},
 		{name: "relative apptainer path", cfg: Config{Apptainer: "bin/apptainer"}, wantErr: "apptainer path"},
 		{name: "relative cache", cfg: Config{ImageCache: "cache"}, wantErr: "image cache"},
+		{name: "pull cache", cfg: Config{ImageCache: "/c", PullCache: "/scratch/{user}/apptainer"}},
+		{name: "relative pull cache", cfg: Config{PullCache: "apptainer"}, wantErr: "pull cache"},
+		{name: "pull cache naming the image cache", cfg: Config{PullCache: "{cache}/x"}, wantErr: "pull cache"},
 		{name: "relative root", cfg: Config{UnpackedRoots: []string{"cvmfs"}}, wantErr: "unpacked root"},
 		{name: "unknown source", cfg: Config{Order: []string{"cache", "registry"}}, wantErr: "unknown source"},
 		{name: "duplicate source", cfg: Config{Order: []string{"cache", "cache"}}, wantErr: "twice"},

@@ -185,17 +185,27 @@ func (r *Resolver) Resolve(ctx context.Context, environment string, acct asuser.
 	return Resolved{Image: img, Path: dest, Source: SourcePull}, nil
 }
 
+// ownDirScript makes its argument a directory of the calling user's own,
+// mode 0700, and fails when it is anything else: in a shared image cache
+// another user could have made it first, and a pull through their
+// directory would use blobs they chose. Fixed text; the path is "$1".
+const ownDirScript = `mkdir -p -m 0700 -- "$1" && [ -d "$1" ] && [ ! -L "$1" ] && [ -O "$1" ] && chmod 0700 -- "$1" || { echo "$1 is not a directory of this user's own" >&2; exit 1; }`
+
 func (r *Resolver) pull(ctx context.Context, img Image, dest string, acct asuser.Account, log io.Writer) error {
-	run := func(argv ...string) (asuser.ExecResult, error) {
-		res, err := asuser.Exec(ctx, r.Runner, acct, asuser.ExecArgs{Argv: argv, Dir: "/"})
+	run := func(env []string, argv ...string) (asuser.ExecResult, error) {
+		res, err := asuser.Exec(ctx, r.Runner, acct, asuser.ExecArgs{Argv: argv, Dir: "/", Env: env})
 		return res, err
 	}
 	dir := filepath.Dir(dest)
-	if res, err := run("mkdir", "-p", "--", dir); err != nil || res.ExitCode != 0 {
+	if res, err := run(nil, "mkdir", "-p", "--", dir); err != nil || res.ExitCode != 0 {
 		return fmt.Errorf("create the image cache %s as %s: %s", dir, acct.Name, failure(res, err))
 	}
+	cache := r.Config.PullCacheDir(acct)
+	if res, err := run(nil, "/bin/sh", "-c", ownDirScript, "own-dir", cache); err != nil || res.ExitCode != 0 {
+		return fmt.Errorf("prepare the pull cache %s as %s: %s", cache, acct.Name, failure(res, err))
+	}
 	fmt.Fprintf(log, "reana-site: pulling image %s into %s\n", img.PullURI(), dest)
-	res, err := run(r.Config.apptainer(), "pull", dest, img.PullURI())
+	res, err := run([]string{"APPTAINER_CACHEDIR=" + cache}, r.Config.apptainer(), "pull", dest, img.PullURI())
 	if out := strings.TrimSpace(res.Stdout + res.Stderr); out != "" {
 		fmt.Fprintln(log, out)
 	}

@@ -24,6 +24,8 @@ type fakeRunner struct {
 	pullErr  string
 	pullWait time.Duration
 	users    []string
+	pullEnv  [][]string // the Env of each pull
+	ownDirs  []string   // directories made with ownDirScript
 }
 
 func (f *fakeRunner) Call(ctx context.Context, acct asuser.Account, op asuser.Op, args, result any) error {
@@ -45,10 +47,15 @@ func (f *fakeRunner) Call(ctx context.Context, acct asuser.Account, op asuser.Op
 		}
 		f.mu.Unlock()
 	case a.Argv[0] == "mkdir":
+	case a.Argv[0] == "/bin/sh" && a.Argv[2] == ownDirScript:
+		f.mu.Lock()
+		f.ownDirs = append(f.ownDirs, a.Argv[4])
+		f.mu.Unlock()
 	case len(a.Argv) == 4 && a.Argv[1] == "pull":
 		time.Sleep(f.pullWait)
 		f.mu.Lock()
 		f.pulls = append(f.pulls, a.Argv[3])
+		f.pullEnv = append(f.pullEnv, a.Env)
 		if f.pullErr != "" {
 			res.ExitCode, res.Stderr = 255, "INFO:    Converting OCI blobs to SIF format\nFATAL:   "+f.pullErr+"\n"
 		} else {
@@ -178,4 +185,28 @@ func TestPullWaitHonoursContext(t *testing.T) {
 	_, err := r.Resolve(ctx, "debian", alice, nil)
 	require.True(t, errors.Is(err, context.DeadlineExceeded), "got %v", err)
 	require.True(t, strings.Contains(err.Error(), "wait for the pull"))
+}
+
+// TestPullCache: pulls keep Apptainer's blobs in the site's pull cache,
+// made by the user as their own, never in ~/.apptainer/cache.
+func TestPullCache(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"beside the images by default", Config{ImageCache: "/cache", AllowPull: true}, "/cache/.apptainer-cache-1001"},
+		{"per-user image cache", Config{ImageCache: "{home}/.cache/reana-images", AllowPull: true}, "/home/alice/.cache/reana-images/.apptainer-cache-1001"},
+		{"site setting", Config{ImageCache: "/cache", AllowPull: true, PullCache: "/scratch/apptainer/{user}"}, "/scratch/apptainer/alice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fr := &fakeRunner{files: map[string]byte{}}
+			r := &Resolver{Config: tc.cfg, Runner: fr}
+			_, err := r.Resolve(context.Background(), "debian:12-slim", alice, nil)
+			require.NoError(t, err)
+			require.Equal(t, []string{tc.want}, fr.ownDirs)
+			require.Equal(t, [][]string{{"APPTAINER_CACHEDIR=" + tc.want}}, fr.pullEnv)
+		})
+	}
+	require.Empty(t, Config{}.PullCacheDir(alice), "no image cache, no pulls, no pull cache")
 }

@@ -178,6 +178,7 @@ ensure_user lowuid 900 ""
 # for it (bwrap in an unprivileged user namespace), and test/images/build.sh
 # makes the images it runs (a debootstrap tree, cached in .cache/images).
 bash "$REPO/test/images/build.sh" || die "building the test images failed"
+bash "$REPO/test/images/image-env.sh" || die "adding the image environment to the test image failed"
 APPTAINER_STANDIN=$REPO/test/apptainer/apptainer
 IMAGES_DIR=$CACHE/images
 chmod 0755 "$APPTAINER_STANDIN"

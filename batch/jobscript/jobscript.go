@@ -80,14 +80,34 @@ func Render(spec batch.Spec, opt Options) (string, error) {
 		for _, a := range opt.Runner {
 			b.WriteString(Quote(a) + " ")
 		}
-		b.WriteString("-c \"$cmd\"\n")
+		b.WriteString("-c \"$cmd\" &\n")
 	} else {
 		b.WriteString("if [ -x /bin/bash ]; then shell=/bin/bash; else shell=/bin/sh; fi\n")
-		b.WriteString("\"$shell\" -c \"$cmd\"\n")
+		b.WriteString("\"$shell\" -c \"$cmd\" &\n")
 	}
-	b.WriteString("finish $?\n")
+	b.WriteString(forward)
 	return b.String(), nil
 }
+
+// forward waits for the command, which runs in the background (with
+// stdin from /dev/null, as batch jobs have anyway) so that
+// the script can take signals meanwhile: a scheduler that stops a job by
+// signalling the script alone (HTCondor's first SIGTERM) would otherwise
+// kill only the script, leaving the command, or Apptainer's runtime
+// parent re-parented to init, running. TERM and HUP are passed on as
+// they are; INT is passed on as TERM because a background command of a
+// non-interactive shell starts with INT ignored (POSIX 2.11), and an
+// ignored-on-entry signal cannot be caught again. wait returns early
+// when a trap runs, so it is repeated while the child exists (kill -0
+// also succeeds on a not yet reaped child), and the status recorded is
+// the command's own.
+const forward = `child=$!
+trap 'kill -TERM "$child" 2>/dev/null' TERM INT
+trap 'kill -HUP "$child" 2>/dev/null' HUP
+wait "$child"; status=$?
+while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
+finish "$status"
+`
 
 func oneLine(s string) string {
 	return strings.Map(func(r rune) rune {

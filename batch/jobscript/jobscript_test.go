@@ -4,8 +4,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -94,4 +97,58 @@ func TestRenderPreambleAndRunner(t *testing.T) {
 	log, err := os.ReadFile(filepath.Join(jd, asuser.OutputFile))
 	require.NoError(t, err)
 	require.Equal(t, "reana-site: image 'x' $(not run)\nrunner got -c true\n", string(log))
+}
+
+// TestSignalToScriptReachesCommand: a scheduler that signals the job
+// script's pid alone (HTCondor's first SIGTERM) must stop the command too,
+// and the script must still record the command's exit status.
+func TestSignalToScriptReachesCommand(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		sig      syscall.Signal
+		wantExit string
+	}{
+		{"TERM", syscall.SIGTERM, "7"},
+		{"INT is passed on as TERM", syscall.SIGINT, "7"},
+		{"HUP", syscall.SIGHUP, "8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ws, jd := filepath.Join(dir, "ws"), filepath.Join(dir, "job")
+			require.NoError(t, os.MkdirAll(ws, 0o700))
+			require.NoError(t, os.MkdirAll(jd, 0o700))
+			spec := batch.Spec{JobID: "j1", Workspace: ws, JobDir: jd}
+			script, err := Render(spec, Options{RedirectOutput: true, WritePID: true})
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(jd, asuser.ScriptFile), []byte(script), 0o700))
+			command := `trap 'exit 7' TERM; trap 'exit 8' HUP; sleep 60 & echo $! > sleeper; wait`
+			require.NoError(t, os.WriteFile(filepath.Join(jd, asuser.CommandFile), []byte(command), 0o600))
+			cmd := exec.Command("/bin/sh", filepath.Join(jd, asuser.ScriptFile))
+			// Its own process group, so that the test's signal goes to the
+			// script's pid and nowhere else.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			require.NoError(t, cmd.Start())
+			t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+			var sleeper int
+			require.Eventually(t, func() bool {
+				b, err := os.ReadFile(filepath.Join(ws, "sleeper"))
+				sleeper, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+				return err == nil && sleeper > 0
+			}, 10*time.Second, 20*time.Millisecond, "the command did not start")
+			require.NoError(t, cmd.Process.Signal(tc.sig))
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the script did not end after the signal")
+			}
+			exit, err := os.ReadFile(filepath.Join(jd, asuser.ExitFile))
+			require.NoError(t, err, "the script must record the exit status")
+			require.Equal(t, tc.wantExit, strings.TrimSpace(string(exit)))
+			// The shell that ran the command is gone (its sleep, orphaned by
+			// the step's own trap, is the step's business, and is killed here).
+			_ = syscall.Kill(sleeper, syscall.SIGKILL)
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,7 +20,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/reana-site/reana-site/asuser"
+	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/kubernetes"
+	"github.com/reana-site/reana-site/containers"
 	"github.com/reana-site/reana-site/daemon/config"
 )
 
@@ -35,6 +39,13 @@ type doctorEnv struct {
 	Now         func() time.Time
 	// KubePreflight asks the cluster whether it would admit a step pod.
 	KubePreflight func(ctx context.Context, cfg config.Config) error
+	// Dev is the /dev root.
+	Dev string
+	// TryImage finds image as user, as a step would (without pulling),
+	// and runs `apptainer exec ... <image> true` in it as that user,
+	// through the helper as the daemon does; it returns the image path
+	// and the output.
+	TryImage func(ctx context.Context, cfg config.Config, user, image string) (path, out string, err error)
 }
 
 func realDoctorEnv() doctorEnv {
@@ -59,38 +70,103 @@ func realDoctorEnv() doctorEnv {
 			}
 			return b.RunPreflight(ctx)
 		},
+		Dev:      "/dev",
+		TryImage: tryImage,
 	}
 }
 
+// tryImage is the real doctorEnv.TryImage.
+func tryImage(ctx context.Context, cfg config.Config, user, image string) (string, string, error) {
+	acct, err := accountResolver(cfg).Account(user)
+	if err != nil {
+		return "", "", err
+	}
+	runner := newRunner(cfg)
+	cc := cfg.ContainersConfig()
+	cc.AllowPull = false // the doctor looks, it never pulls
+	res, err := (&containers.Resolver{Config: cc, Runner: runner}).Resolve(ctx, image, acct, nil)
+	if err != nil {
+		return "", "", err
+	}
+	argv, err := containers.ExecArgs(cc, res, batch.Spec{Workspace: "/tmp"})
+	if err != nil {
+		return res.Path, "", err
+	}
+	// ExecArgs ends in a shell launcher taking "-c <command>".
+	out, err := asuser.Exec(ctx, runner, acct, asuser.ExecArgs{Argv: append(argv, "-c", "true"), Dir: "/"})
+	if err != nil {
+		return res.Path, "", err
+	}
+	text := strings.TrimSpace(out.Stdout + out.Stderr)
+	if out.ExitCode != 0 {
+		return res.Path, text, fmt.Errorf("exit status %d", out.ExitCode)
+	}
+	return res.Path, text, nil
+}
+
+// findingKind says how a finding counts: only problems make the doctor
+// exit 1; a warning is something that works, worse than it could.
+type findingKind int
+
+const (
+	kindOK findingKind = iota
+	kindWarning
+	kindProblem
+)
+
 // finding is one line of the doctor's report.
 type finding struct {
-	OK  bool
-	Msg string
+	Kind findingKind
+	Msg  string
 }
 
 func (f finding) String() string {
-	if f.OK {
+	switch f.Kind {
+	case kindOK:
 		return "ok: " + f.Msg
+	case kindWarning:
+		return "warning: " + f.Msg
 	}
 	return "problem: " + f.Msg
 }
 
-func okf(format string, a ...any) finding      { return finding{true, fmt.Sprintf(format, a...)} }
-func problemf(format string, a ...any) finding { return finding{false, fmt.Sprintf(format, a...)} }
+// OK reports whether the finding lets the doctor pass.
+func (f finding) OK() bool { return f.Kind != kindProblem }
+
+func okf(format string, a ...any) finding   { return finding{kindOK, fmt.Sprintf(format, a...)} }
+func warnf(format string, a ...any) finding { return finding{kindWarning, fmt.Sprintf(format, a...)} }
+func problemf(format string, a ...any) finding {
+	return finding{kindProblem, fmt.Sprintf(format, a...)}
+}
+
+// doctorOptions are the doctor's flags.
+type doctorOptions struct {
+	// Image and User, when set, make the doctor run a step's image as
+	// that user.
+	Image, User string
+}
 
 // doctor checks the site setup and prints one line per finding; it
-// exits 1 when anything is wrong.
+// exits 1 when anything is wrong (warnings do not count).
 func doctor(args []string) int {
-	if len(args) > 0 {
-		fmt.Fprintln(os.Stderr, "usage: reana-site doctor")
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	var opt doctorOptions
+	fs.StringVar(&opt.Image, "image", "", "also run `apptainer exec IMAGE true` as -user (an environment as a step names it)")
+	fs.StringVar(&opt.User, "user", "", "the user -image runs as (a normal user the site serves)")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: reana-site doctor [-image IMAGE -user NAME]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		fs.Usage()
 		return 2
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return runDoctor(ctx, os.Stdout, realDoctorEnv())
+	return runDoctor(ctx, os.Stdout, realDoctorEnv(), opt)
 }
 
-func runDoctor(ctx context.Context, w io.Writer, env doctorEnv) int {
+func runDoctor(ctx context.Context, w io.Writer, env doctorEnv, opt doctorOptions) int {
 	cfg, err := config.Load()
 	var findings []finding
 	if err != nil {
@@ -98,19 +174,19 @@ func runDoctor(ctx context.Context, w io.Writer, env doctorEnv) int {
 			findings = append(findings, problemf("configuration: %s", l))
 		}
 	} else {
-		findings = env.checkAll(ctx, cfg)
+		findings = env.checkAll(ctx, cfg, opt)
 	}
 	code := 0
 	for _, f := range findings {
 		fmt.Fprintln(w, f)
-		if !f.OK {
+		if !f.OK() {
 			code = 1
 		}
 	}
 	return code
 }
 
-func (env doctorEnv) checkAll(ctx context.Context, cfg config.Config) []finding {
+func (env doctorEnv) checkAll(ctx context.Context, cfg config.Config, opt doctorOptions) []finding {
 	var out []finding
 	if cc := cfg.ContainersConfig(); cc.Enabled {
 		out = append(out, env.checkApptainer(ctx, cc.Apptainer)...)
@@ -119,6 +195,12 @@ func (env doctorEnv) checkAll(ctx context.Context, cfg config.Config) []finding 
 		for _, r := range cc.UnpackedRoots {
 			out = append(out, checkDir("unpacked image tree", r))
 		}
+		out = append(out, env.checkSIFTools()...)
+		if opt.Image != "" || opt.User != "" {
+			out = append(out, env.checkImage(ctx, cfg, opt))
+		}
+	} else if opt.Image != "" {
+		out = append(out, problemf("image: -image needs containers on (REANA_SITE_CONTAINERS=apptainer)"))
 	} else {
 		out = append(out, okf("containers are off (REANA_SITE_CONTAINERS=off): steps run on the host shell and their environment is ignored"))
 	}
@@ -143,6 +225,62 @@ func (env doctorEnv) checkApptainer(ctx context.Context, prog string) []finding 
 		return []finding{problemf("apptainer: %s --version failed: %v: %s", path, err, strings.TrimSpace(out))}
 	}
 	return []finding{okf("apptainer: %s is %s", path, strings.TrimSpace(out))}
+}
+
+// checkSIFTools: any step may name a SIF file, and pulls make SIF files.
+// Without squashfuse_ll and a /dev/fuse users can open, Apptainer unpacks
+// every SIF image into a temporary sandbox under /tmp at every step
+// ("Converting SIF file to temporary sandbox..."): slow and big, but it
+// works. But with squashfuse_ll installed and /dev/fuse closed to users,
+// Apptainer 1.4.5 does not fall back: every SIF step fails ("squashfuse_ll
+// exited: fuse: failed to open /dev/fuse: Permission denied"). Without
+// gocryptfs every SIF step's log gets an INFO line.
+func (env doctorEnv) checkSIFTools() []finding {
+	var out []finding
+	p, err := env.LookPath("squashfuse_ll")
+	if err != nil {
+		out = append(out, warnf("sif: squashfuse_ll is not installed (package squashfuse): SIF images are unpacked into /tmp at every step"))
+	} else {
+		out = append(out, okf("sif: squashfuse_ll is %s", p))
+		dev := filepath.Join(env.Dev, "fuse")
+		fi, err := os.Stat(dev)
+		why := ""
+		switch {
+		case err != nil:
+			why = err.Error()
+		case fi.Mode().Perm()&0o006 != 0o006:
+			why = fmt.Sprintf("%s (mode %s) cannot be opened by users", dev, fi.Mode().Perm())
+		case fi.Mode()&os.ModeCharDevice == 0:
+			why = dev + " is not a character device"
+		}
+		if why != "" {
+			out = append(out, problemf("sif: %s, so apptainer fails every SIF step (it uses squashfuse_ll and does not unpack instead); make /dev/fuse 0666, as the fuse udev rule does, or remove squashfuse so that SIF images are unpacked into /tmp", why))
+		} else {
+			out = append(out, okf("sif: %s can be opened by users", dev))
+		}
+	}
+	if _, err := env.LookPath("gocryptfs"); err != nil {
+		out = append(out, warnf("sif: gocryptfs is not installed: every SIF step's log gets an INFO line about it (encrypted images cannot run)"))
+	}
+	return out
+}
+
+// checkImage runs a step's image as a user, as a step would run.
+func (env doctorEnv) checkImage(ctx context.Context, cfg config.Config, opt doctorOptions) finding {
+	if opt.Image == "" || opt.User == "" {
+		return problemf("image: -image and -user go together")
+	}
+	path, out, err := env.TryImage(ctx, cfg, opt.User, opt.Image)
+	if err != nil {
+		if out != "" {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		return problemf("image: %s as %s: %v", opt.Image, opt.User, err)
+	}
+	if out != "" {
+		return warnf("image: %s (%s) runs as %s, with output: %s", opt.Image, path, opt.User, out)
+	}
+	return okf("image: %s (%s) runs as %s", opt.Image, path, opt.User)
 }
 
 // checkUserNamespaces: Apptainer without setuid needs unprivileged user

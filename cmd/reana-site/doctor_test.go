@@ -50,6 +50,10 @@ func fakeEnv(t *testing.T, paths map[string]string) doctorEnv {
 		},
 		Listen: func(string) (net.Listener, error) { return nil, &net.OpError{Op: "listen", Err: syscall.EADDRINUSE} },
 		Now:    time.Now,
+		Dev:    t.TempDir(),
+		TryImage: func(context.Context, config.Config, string, string) (string, string, error) {
+			return "", "", errors.New("unexpected TryImage")
+		},
 	}
 }
 
@@ -147,8 +151,8 @@ func TestCheckBatchCommands(t *testing.T) {
 	require.Empty(t, fakeEnv(t, nil).checkBatchCommands(cfg), "no batch commands without slurm")
 	cfg = config.Config{Backends: []string{"slurm"}, SlurmBinDir: "/opt/slurm/bin"}
 	got = fakeEnv(t, map[string]string{"/opt/slurm/bin/sbatch": "/opt/slurm/bin/sbatch"}).checkBatchCommands(cfg)
-	require.True(t, got[0].OK)
-	require.False(t, got[1].OK)
+	require.True(t, got[0].OK())
+	require.False(t, got[1].OK())
 }
 
 func strings_(fs []finding) []string {
@@ -252,7 +256,7 @@ func TestCheckTLS(t *testing.T) {
 	}
 	env := fakeEnv(t, nil)
 	got := env.checkTLS(config.Config{TLSCert: "/no/cert", TLSKey: "/no/key"})
-	require.False(t, got.OK)
+	require.False(t, got.OK())
 }
 
 // TestRunDoctor runs the whole report on a healthy and a broken setup
@@ -271,7 +275,7 @@ func TestRunDoctor(t *testing.T) {
 	writeSysctl(t, env.Proc, map[string]string{"user/max_user_namespaces": "100"})
 	env.Listen = func(string) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 	var out strings.Builder
-	require.Equal(t, 0, runDoctor(context.Background(), &out, env), out.String())
+	require.Equal(t, 0, runDoctor(context.Background(), &out, env, doctorOptions{}), out.String())
 	require.NotContains(t, out.String(), "problem:")
 
 	// Broken: no apptainer, a cache others can write, no sbatch.
@@ -279,7 +283,7 @@ func TestRunDoctor(t *testing.T) {
 	t.Setenv("REANA_SITE_BACKENDS", "local,slurm")
 	env.LookPath = func(string) (string, error) { return "", errors.New("not found") }
 	out.Reset()
-	require.Equal(t, 1, runDoctor(context.Background(), &out, env))
+	require.Equal(t, 1, runDoctor(context.Background(), &out, env, doctorOptions{}))
 	for _, want := range []string{"problem: apptainer:", "problem: image cache:", "problem: slurm: sbatch not found", "ok: uid policy"} {
 		require.Contains(t, out.String(), want)
 	}
@@ -287,8 +291,99 @@ func TestRunDoctor(t *testing.T) {
 	// A configuration that does not load is reported line by line.
 	t.Setenv("REANA_SITE_LISTEN", "nonsense")
 	out.Reset()
-	require.Equal(t, 1, runDoctor(context.Background(), &out, env))
+	require.Equal(t, 1, runDoctor(context.Background(), &out, env, doctorOptions{}))
 	require.Contains(t, out.String(), "problem: configuration: REANA_SITE_LISTEN")
+}
+
+func TestCheckSIFTools(t *testing.T) {
+	cases := []struct {
+		name  string
+		paths map[string]string
+		fuse  os.FileMode // 0: no /dev/fuse
+		want  []string
+	}{
+		{"all there", map[string]string{"squashfuse_ll": "/usr/bin/squashfuse_ll", "gocryptfs": "/usr/bin/gocryptfs"}, 0o666,
+			[]string{"ok: sif: squashfuse_ll is /usr/bin/squashfuse_ll", "ok: sif: "}},
+		{"nothing there", nil, 0, []string{"warning: sif: squashfuse_ll is not installed", "warning: sif: gocryptfs is not installed"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := fakeEnv(t, tc.paths)
+			if tc.fuse != 0 {
+				// A character device cannot be made without privileges in a
+				// test; /dev/null is one, so its mode is what is looked at.
+				if tc.fuse == 0o666 {
+					require.NoError(t, os.Symlink("/dev/null", filepath.Join(env.Dev, "fuse")))
+				} else {
+					require.NoError(t, os.WriteFile(filepath.Join(env.Dev, "fuse"), nil, tc.fuse))
+				}
+			}
+			var lines []string
+			for _, f := range env.checkSIFTools() {
+				if tc.paths == nil {
+					require.NotContains(t, f.String(), "fuse:", "without squashfuse_ll, /dev/fuse does not matter")
+				}
+				require.True(t, f.OK(), "a missing SIF tool is a warning, never a problem: %s", f)
+				lines = append(lines, f.String())
+			}
+			text := strings.Join(lines, "\n")
+			for _, w := range tc.want {
+				require.Contains(t, text, w)
+			}
+		})
+	}
+}
+
+// TestCheckSIFFuseClosed: squashfuse_ll with a /dev/fuse users cannot
+// open makes every SIF step fail (seen with Apptainer 1.4.5): a problem.
+func TestCheckSIFFuseClosed(t *testing.T) {
+	env := fakeEnv(t, map[string]string{"squashfuse_ll": "/usr/bin/squashfuse_ll", "gocryptfs": "/usr/bin/gocryptfs"})
+	require.NoError(t, os.WriteFile(filepath.Join(env.Dev, "fuse"), nil, 0o600))
+	got := env.checkSIFTools()
+	require.Len(t, got, 2)
+	require.False(t, got[1].OK(), got[1].String())
+	require.Contains(t, got[1].String(), "cannot be opened by users, so apptainer fails every SIF step")
+	require.Contains(t, got[0].String(), "ok: sif: squashfuse_ll")
+}
+
+func TestCheckImage(t *testing.T) {
+	cases := []struct {
+		name     string
+		opt      doctorOptions
+		out      string
+		err      error
+		want     string
+		wantExit int
+	}{
+		{"runs", doctorOptions{Image: "debian:12-slim", User: "alice"}, "", nil, "ok: image: debian:12-slim (/img) runs as alice", 0},
+		{"runs with output", doctorOptions{Image: "debian:12-slim", User: "alice"}, "INFO:    gocryptfs not found", nil, "warning: image: debian:12-slim (/img) runs as alice, with output: INFO:    gocryptfs", 0},
+		{"fails", doctorOptions{Image: "debian:12-slim", User: "alice"}, "FATAL:   boom", errors.New("exit status 255"), "problem: image: debian:12-slim as alice: exit status 255: FATAL:   boom", 1},
+		{"no user", doctorOptions{Image: "debian:12-slim"}, "", nil, "problem: image: -image and -user go together", 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			state := t.TempDir()
+			t.Setenv("REANA_SITE_STATE_DIR", state)
+			t.Setenv("REANA_SITE_WORKSPACE_ROOT", filepath.Join(state, "{user}"))
+			t.Setenv("REANA_SITE_CONTAINERS", "apptainer")
+			t.Setenv("REANA_SITE_IMAGE_PULL", "false")
+			env := fakeEnv(t, map[string]string{"apptainer": "/usr/bin/apptainer", "squashfuse_ll": "/x", "gocryptfs": "/y"})
+			require.NoError(t, os.Symlink("/dev/null", filepath.Join(env.Dev, "fuse")))
+			writeSysctl(t, env.Proc, map[string]string{"user/max_user_namespaces": "100"})
+			env.Listen = func(string) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+			var asked []string
+			env.TryImage = func(_ context.Context, _ config.Config, user, image string) (string, string, error) {
+				asked = append(asked, user+" "+image)
+				return "/img", tc.out, tc.err
+			}
+			var out strings.Builder
+			require.Equal(t, tc.wantExit, runDoctor(context.Background(), &out, env, tc.opt), out.String())
+			require.Contains(t, out.String(), tc.want)
+			if tc.opt.User != "" {
+				require.Equal(t, []string{"alice debian:12-slim"}, asked)
+			}
+		})
+	}
 }
 
 func TestCheckKubernetes(t *testing.T) {

@@ -11,7 +11,7 @@
 //	reana-site admin token issue NAME    issue an access token for a user (printed once)
 //	reana-site admin token revoke NAME   revoke all access tokens of a user
 //	reana-site token [--rotate|--revoke] get your own access token (self-service)
-//	reana-site doctor                    check the site setup, one line per finding
+//	reana-site doctor [-image I -user U] check the site setup, one line per finding
 //	reana-site version                   print the version
 package main
 
@@ -44,10 +44,13 @@ Usage:
   reana-site token [--rotate|--revoke] get your own access token from the
                                        local daemon (when the site allows
                                        self-service)
-  reana-site doctor                    check the site setup (apptainer, user
-                                       namespaces, image cache, batch commands,
-                                       workspace root, uid policy, address,
-                                       certificate); exit 1 on any problem
+  reana-site doctor [-image IMAGE -user NAME]
+                                       check the site setup (apptainer, user
+                                       namespaces, image cache, SIF tools,
+                                       batch commands, workspace root, uid
+                                       policy, address, certificate); with
+                                       -image, run that image as NAME; exit 1
+                                       on any problem (not on warnings)
   reana-site version                   print the version
 
 Configuration comes from REANA_SITE_* environment variables; under systemd,

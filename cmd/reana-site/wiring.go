@@ -72,12 +72,18 @@ func accountResolver(cfg config.Config) identity.Resolver {
 	return identity.Resolver{Policy: identity.Policy{MinUID: cfg.MinUID, MaxUID: cfg.MaxUID, AllowedGroups: cfg.AllowedGroups}}
 }
 
+// newRunner is the helper runner: this binary's worker, re-executed as
+// each user.
+func newRunner(cfg config.Config) *asuser.Runner {
+	return &asuser.Runner{Args: []string{"worker"}, CanSwitch: privsep.CanSwitchUser(),
+		Env: []string{asuser.WorkspaceTemplateEnv + "=" + cfg.WorkspaceRoot}}
+}
+
 // wire builds the helper runner, the backends the site enabled, the engine
 // and the API.
 func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 	d := &daemon{cfg: cfg, db: db, log: log, accounts: accountResolver(cfg), backends: map[string]batch.Backend{}}
-	d.runner = &asuser.Runner{Args: []string{"worker"}, CanSwitch: privsep.CanSwitchUser(),
-		Env: []string{asuser.WorkspaceTemplateEnv + "=" + cfg.WorkspaceRoot}}
+	d.runner = newRunner(cfg)
 	if !d.runner.CanSwitch {
 		log.Warn("running without CAP_SETUID/CAP_SETGID: only this uid can be served", "uid", os.Getuid())
 	}

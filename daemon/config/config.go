@@ -202,6 +202,12 @@ type Config struct {
 	// ApptainerBinds are extra binds for every step, comma-separated, each
 	// src[:dst[:ro]] (for example /cvmfs,/scratch:/scratch).
 	ApptainerBinds []string `envconfig:"APPTAINER_BINDS"`
+	// ApptainerCacheDir is APPTAINER_CACHEDIR for pulls, where Apptainer
+	// keeps the layers and a SIF copy of every image pulled (about twice
+	// the image). A template like ImageCache. Empty means a directory per
+	// user in the image cache, <image cache>/.apptainer-cache-<uid>, rather
+	// than Apptainer's ~/.apptainer/cache in the user's home.
+	ApptainerCacheDir string `envconfig:"APPTAINER_CACHEDIR"`
 	// LogLevel is one of debug, info, warn, error.
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
 	// ShutdownTimeout bounds how long in-flight requests may take on stop.
@@ -444,6 +450,7 @@ func (c Config) ContainersConfig() containers.Config {
 		Order:         trim(c.ImageOrder),
 		AllowPull:     c.ImagePull,
 		ExtraBinds:    trim(c.ApptainerBinds),
+		PullCache:     strings.TrimSpace(c.ApptainerCacheDir),
 	}
 }
 

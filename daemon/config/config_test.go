@@ -40,6 +40,8 @@ func TestValidateReportsEveryBadValueOnItsOwnLine(t *testing.T) {
 			[]string{"REANA_SITE_CONTAINERS: image order: pull must come last"}},
 		{"apptainer binds", map[string]string{"CONTAINERS": "apptainer", "IMAGE_CACHE": "/images", "APPTAINER_BINDS": "/cvmfs,scratch"},
 			[]string{`REANA_SITE_CONTAINERS: bind "scratch"`}},
+		{"apptainer cache dir", map[string]string{"CONTAINERS": "apptainer", "IMAGE_CACHE": "/images", "APPTAINER_CACHEDIR": "cache/{uid}"},
+			[]string{"REANA_SITE_CONTAINERS: apptainer pull cache must be an absolute path"}},
 		{"several at once", map[string]string{"LISTEN": "x", "LOG_LEVEL": "loud", "POLL_INTERVAL": "1ms"},
 			[]string{"REANA_SITE_LISTEN", "REANA_SITE_LOG_LEVEL", "REANA_SITE_POLL_INTERVAL"}},
 	}
@@ -74,6 +76,7 @@ func TestContainersConfig(t *testing.T) {
 	t.Setenv(Prefix+"_IMAGE_CACHE", "{home}/.cache/reana-images")
 	t.Setenv(Prefix+"_IMAGE_UNPACKED_ROOTS", "/cvmfs/unpacked.cern.ch, /srv/images")
 	t.Setenv(Prefix+"_APPTAINER_BINDS", "/cvmfs,/scratch:/scratch:ro")
+	t.Setenv(Prefix+"_APPTAINER_CACHEDIR", "/scratch/apptainer/{user}")
 	c, err := Load()
 	require.NoError(t, err)
 	cc := c.ContainersConfig()
@@ -83,6 +86,7 @@ func TestContainersConfig(t *testing.T) {
 	assert.Equal(t, []string{"/cvmfs/unpacked.cern.ch", "/srv/images"}, cc.UnpackedRoots)
 	assert.Equal(t, []string{"cache", "unpacked", "pull"}, cc.Order)
 	assert.Equal(t, []string{"/cvmfs", "/scratch:/scratch:ro"}, cc.ExtraBinds)
+	assert.Equal(t, "/scratch/apptainer/{user}", cc.PullCache)
 }
 
 func TestContainersOffByDefault(t *testing.T) {

@@ -85,7 +85,7 @@ func TestStepsRunInTheirImage(t *testing.T) {
 			}
 			require.Len(t, rb.specs, 1)
 			s := rb.specs[0]
-			require.Equal(t, []string{"apptainer", "exec", "--cleanenv", "--no-home"}, s.Runner[:4])
+			require.Equal(t, []string{"apptainer", "exec", "--cleanenv", "--no-home", "--pid"}, s.Runner[:5])
 			require.Contains(t, s.Runner, imgCVMFS)
 			require.Contains(t, s.Runner, "--pwd")
 			require.Contains(t, s.Preamble, "reana-site: running in image img ("+imgCVMFS+", from unpacked)")

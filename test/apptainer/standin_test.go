@@ -20,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 type setup struct {
@@ -48,6 +49,13 @@ func load(t *testing.T) setup {
 	if s.standin == "" || vars["IMAGES_DIR"] == "" {
 		t.Fatal(".cache/setup.env lacks APPTAINER_STANDIN or IMAGES_DIR: run test/setup.sh")
 	}
+	// The stand-in under test is the one beside this file, not the one of
+	// the checkout that ran test/setup.sh (.cache may be shared).
+	own, err := filepath.Abs("apptainer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.standin = own
 	return s
 }
 
@@ -188,7 +196,7 @@ func TestCleanenv(t *testing.T) {
 		got[k] = v
 	}
 	for k, v := range map[string]string{"STEP": "fit", "A": "1", "B": "2", "FROM_PREFIX": "p", "LANG": "C",
-		"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/home/alice",
+		"PATH": "/opt/reana-test/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/home/alice",
 		"APPTAINER_CONTAINER": s.image} {
 		if got[k] != v {
 			t.Errorf("%s=%q inside, want %q", k, got[k], v)
@@ -220,7 +228,7 @@ func TestRefusals(t *testing.T) {
 	}{
 		{"writable-tmpfs", a("exec", "--writable-tmpfs", s.image, "true"), "not supported by the test stand-in"},
 		{"fakeroot", a("exec", "--fakeroot", s.image, "true"), "not supported by the test stand-in"},
-		{"sif", a("exec", sif, "true"), "SIF images are not supported"},
+		{"not a sif", a("exec", sif, "true"), "image format not recognized"},
 		{"missing image", a("exec", filepath.Join(ws, "none"), "true"), "could not open image"},
 		{"docker offline", a("exec", "docker://python:3.12-slim", "true"), "failed to get checksum"},
 		{"pull offline", a("pull", filepath.Join(ws, "p.sif"), "docker://python:3.12-slim"), "While making image from oci registry"},
@@ -270,5 +278,187 @@ func TestPullSandboxOnce(t *testing.T) {
 	}
 	if n := strings.Count(string(b), " start\n"); n != 1 {
 		t.Fatalf("pull log has %d pull attempts, want 1:\n%s", n, b)
+	}
+}
+
+// TestSignals: a SIGTERM to apptainer reaches the payload, whose TERM trap
+// runs (real Apptainer passes it on); the payload's children outlive it
+// unless --pid gave the step a PID namespace, which ends with the payload.
+func TestSignals(t *testing.T) {
+	s := load(t)
+	for _, c := range []struct {
+		name     string
+		flags    []string
+		leftOver int
+	}{
+		{"no pid namespace", nil, 2},
+		{"pid namespace", []string{"--pid"}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			marker := "3600." + strconv.Itoa(os.Getpid()) + strconv.Itoa(len(c.flags))
+			argv := append([]string{"setpriv", "--reuid=alice", "--regid=alice", "--init-groups", "--reset-env",
+				s.standin, "exec", "--cleanenv", "--no-home"}, c.flags...)
+			argv = append(argv, s.image, "/bin/sh", "-c", "trap 'echo trapped; exit 5' TERM; sleep "+marker+" & sleep "+marker+" & wait")
+			cmd := exec.Command(argv[0], argv[1:]...)
+			// A file, not a pipe: the children left over would hold a pipe
+			// open and keep Wait waiting.
+			out, err := os.CreateTemp(t.TempDir(), "stdout")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stdout = out
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				for _, p := range marked(marker) {
+					_ = syscall.Kill(p, syscall.SIGKILL)
+				}
+			})
+			deadline := time.Now().Add(20 * time.Second)
+			for len(marked(marker)) < 2 {
+				if time.Now().After(deadline) {
+					t.Fatal("the payload did not start")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			err = cmd.Wait()
+			stdout, _ := os.ReadFile(out.Name())
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 5 || string(stdout) != "trapped\n" {
+				t.Fatalf("after SIGTERM: %v, stdout %q; want exit 5 from the payload's trap", err, stdout)
+			}
+			time.Sleep(300 * time.Millisecond)
+			if n := len(marked(marker)); n != c.leftOver {
+				t.Fatalf("%d of the payload's children are left, want %d", n, c.leftOver)
+			}
+		})
+	}
+}
+
+// marked are the pids whose command line has marker as an argument.
+func marked(marker string) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		for _, a := range strings.Split(string(b), "\x00") {
+			if a == marker {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// realApptainer is the real Apptainer 1.4.5 kit of
+// /work/shared/vendor/apptainer, when installed: the stand-in's behaviour
+// is checked against it side by side.
+const realApptainer = "/opt/apptainer-1.4.5/bin/apptainer"
+
+// sharedTempDir is a temporary directory the test users can read
+// (t.TempDir's parent is root's alone).
+func sharedTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "standin-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func programs(s setup) map[string]string {
+	out := map[string]string{"standin": s.standin}
+	if _, err := os.Stat(realApptainer); err == nil {
+		out["apptainer-1.4.5"] = realApptainer
+	}
+	return out
+}
+
+// TestImageEnvironment: the image's /.singularity.d/env scripts apply
+// (test/images/image-env.sh gives the test image one), the host's
+// resolv.conf is bound over the image's, no LD_LIBRARY_PATH is set for a
+// sandbox without /.singularity.d, and ~/.apptainer is made (0700) in the
+// host home even with --no-home; all as real Apptainer 1.4.5 does.
+func TestImageEnvironment(t *testing.T) {
+	s := load(t)
+	if _, err := os.Stat(filepath.Join(s.image, ".singularity.d", "env", "90-environment.sh")); err != nil {
+		t.Fatalf("the test image has no environment script (run test/setup.sh, which runs test/images/image-env.sh): %v", err)
+	}
+	// The same image without /.singularity.d.
+	bare := filepath.Join(sharedTempDir(t), "bare")
+	if out, err := exec.Command("cp", "-a", s.image+"/.", bare).CombinedOutput(); err != nil {
+		t.Fatalf("copy the image: %v: %s", err, out)
+	}
+	if err := os.RemoveAll(filepath.Join(bare, ".singularity.d")); err != nil {
+		t.Fatal(err)
+	}
+	hostResolv, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := user.Lookup("alice")
+	for name, prog := range programs(s) {
+		t.Run(name, func(t *testing.T) {
+			_ = os.RemoveAll(filepath.Join(u.HomeDir, ".apptainer"))
+			r := run(t, "alice", "/", nil, prog, "exec", "--cleanenv", "--no-home", "--pwd", "/", s.image,
+				"sh", "-c", `echo "PATH=$PATH"; echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; echo "IMG=$REANA_TEST_IMAGE_ENV"; reana-test-tool; cat /etc/resolv.conf`)
+			wantOK(t, r)
+			for _, want := range []string{"PATH=/opt/reana-test/bin:/usr/local/sbin:", "LD_LIBRARY_PATH=/opt/reana-test/lib\n",
+				"IMG=1\n", "reana-test-tool\n", string(hostResolv)} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("inside the image, want %q in:\n%s", want, r.stdout)
+				}
+			}
+			fi, err := os.Stat(filepath.Join(u.HomeDir, ".apptainer"))
+			if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+				t.Errorf("~/.apptainer after an exec with --no-home: %v %v", fi, err)
+			}
+
+			r = run(t, "alice", "/", nil, prog, "exec", "--cleanenv", "--no-home", "--pwd", "/", bare, "env")
+			wantOK(t, r)
+			if strings.Contains(r.stdout, "LD_LIBRARY_PATH=") || strings.Contains(r.stdout, "REANA_TEST_IMAGE_ENV") {
+				t.Errorf("a sandbox without /.singularity.d got an image environment:\n%s", r.stdout)
+			}
+		})
+	}
+}
+
+// TestSIF: a SIF file runs; without squashfuse it is unpacked into a
+// temporary sandbox first. The SIF is built by the real Apptainer, so the
+// test needs it.
+func TestSIF(t *testing.T) {
+	s := load(t)
+	if _, err := os.Stat(realApptainer); err != nil {
+		t.Skip("building a SIF file needs the real Apptainer kit at " + realApptainer)
+	}
+	sif := filepath.Join(sharedTempDir(t), "img.sif")
+	if out, err := exec.Command(realApptainer, "build", sif, s.image).CombinedOutput(); err != nil {
+		t.Fatalf("apptainer build: %v: %s", err, out)
+	}
+	for name, prog := range programs(s) {
+		t.Run(name, func(t *testing.T) {
+			r := run(t, "alice", "/", nil, prog, "exec", "--cleanenv", "--no-home", "--pwd", "/", sif,
+				"sh", "-c", `cat /etc/debian_version; echo "IMG=$REANA_TEST_IMAGE_ENV"; exit 4`)
+			if r.code != 4 || !strings.Contains(r.stdout, "IMG=1") {
+				t.Fatalf("exit %d, want the payload's 4, and the image's environment\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+			}
+			if _, err := exec.LookPath("squashfuse_ll"); err != nil && !strings.Contains(r.stderr, "Converting SIF file to temporary sandbox") {
+				t.Errorf("without squashfuse the SIF is unpacked first; stderr:\n%s", r.stderr)
+			}
+		})
 	}
 }

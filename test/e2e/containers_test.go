@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -167,6 +168,22 @@ func TestDoctor(t *testing.T) {
 	assert.NotContains(t, out, "problem:")
 	assert.Contains(t, out, "ok: apptainer")
 	assert.Contains(t, out, "ok: slurm: sbatch")
+	assert.Regexp(t, `(?m)^(ok|warning): sif: squashfuse_ll`, out)
+
+	// -image runs the image as the user, through the helper, as a step.
+	for name, prog := range apptainers(t) {
+		out, err := execCombined("env", "REANA_SITE_STATE_DIR="+t.TempDir(), "REANA_SITE_LISTEN=127.0.0.1:0",
+			"REANA_SITE_CONTAINERS=apptainer", "REANA_SITE_IMAGE_PULL=false", "REANA_SITE_APPTAINER="+prog,
+			"REANA_SITE_IMAGE_UNPACKED_ROOTS="+filepath.Join(env.Images, "unpacked"),
+			env.Bin, "doctor", "-image", "debian:12-slim", "-user", "alice")
+		require.NoError(t, err, "%s: the image must run as alice:\n%s", name, out)
+		assert.Regexp(t, `(?m)^(ok|warning): image: debian:12-slim \(.*\) runs as alice`, out, name)
+	}
+	out, err = execCombined("env", "REANA_SITE_STATE_DIR="+t.TempDir(), "REANA_SITE_LISTEN=127.0.0.1:0",
+		"REANA_SITE_CONTAINERS=apptainer", "REANA_SITE_IMAGE_PULL=false", "REANA_SITE_APPTAINER="+env.Apptainer,
+		env.Bin, "doctor", "-image", "debian:12-slim", "-user", "alice")
+	require.Error(t, err, "an image that is nowhere is a problem:\n%s", out)
+	assert.Contains(t, out, "problem: image: debian:12-slim as alice")
 
 	shared := t.TempDir()
 	require.NoError(t, os.Chmod(shared, 0o777))
@@ -179,6 +196,67 @@ func TestDoctor(t *testing.T) {
 		assert.Contains(t, out, want)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		assert.Regexp(t, `^(ok|problem): `, line, "one line per check")
+		assert.Regexp(t, `^(ok|warning|problem): `, line, "one line per check")
 	}
+}
+
+// TestContainersPullFromRegistry: a step whose image is in no cache is
+// pulled by the real Apptainer, as the user, from a real OCI registry
+// (docker-registry on 127.0.0.1, the test image pushed with skopeo), and
+// Apptainer's blobs land in the pull cache beside the images, the user's
+// own, not in ~/.apptainer/cache.
+func TestContainersPullFromRegistry(t *testing.T) {
+	if env.Images == "" {
+		t.Skip("no test images: run test/setup.sh")
+	}
+	if _, err := os.Stat(realApptainer); err != nil {
+		t.Skip("pulls from a registry need the real Apptainer kit at " + realApptainer)
+	}
+	reg := harness.StartRegistry(t)
+	ref := reg.Push(t, filepath.Join(env.Images, "debian-12-slim"), "library/debian:12-slim")
+
+	// The registry speaks plain HTTP: a wrapper adds --no-https to pulls
+	// (the daemon itself never does).
+	dir, err := os.MkdirTemp("", "reana-pull-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	wrapper := filepath.Join(dir, "apptainer")
+	require.NoError(t, os.WriteFile(wrapper, []byte("#!/bin/sh\n"+
+		`if [ "$1" = pull ]; then shift; exec `+realApptainer+` pull --no-https "$@"; fi`+"\n"+
+		"exec "+realApptainer+" \"$@\"\n"), 0o755))
+
+	cacheRel := ".reana-e2e/" + env.RunID + "-images-" + harness.RandomHex(3)
+	d := StartDaemon(t,
+		"REANA_SITE_CONTAINERS=apptainer",
+		"REANA_SITE_APPTAINER="+wrapper,
+		"REANA_SITE_IMAGE_CACHE={home}/"+cacheRel,
+		"REANA_SITE_IMAGE_ORDER=cache,pull",
+		"REANA_SITE_IMAGE_PULL=true",
+	)
+	alice := d.AddUser(t, "alice")
+	src := alice.WorkDir(t, "container-probe")
+	spec, err := os.ReadFile(filepath.Join(src, "reana.yaml"))
+	require.NoError(t, err)
+	patched := strings.Replace(string(spec), "docker.io/library/debian:12-slim", ref, 1)
+	require.NotEqual(t, string(spec), patched)
+	out, code := alice.Run(t, src, nil, "sh", "-c", `printf '%s' "$1" > reana.yaml`, "sh", patched)
+	require.Zero(t, code, out)
+
+	alice.MustClient(t, src, "run", "-w", "pulled")
+	wf := alice.WaitStatus(t, "pulled.1", 5*time.Minute, "finished", "failed")
+	logs := alice.Logs(t, "pulled.1")
+	require.Equal(t, "finished", wf.Status, logs)
+	assert.Contains(t, logs, "pulling image docker://"+ref)
+
+	cache := filepath.Join(alice.Home, cacheRel)
+	pullCache := filepath.Join(cache, ".apptainer-cache-"+strconv.Itoa(alice.UID))
+	st, err := os.Stat(pullCache)
+	require.NoError(t, err, "the pull cache beside the images")
+	assert.Equal(t, os.FileMode(0o700), st.Mode().Perm())
+	assert.Equal(t, uint32(alice.UID), st.Sys().(*syscall.Stat_t).Uid)
+	blobs, _ := filepath.Glob(filepath.Join(pullCache, "cache", "blob", "blobs", "sha256", "*"))
+	assert.NotEmpty(t, blobs, "Apptainer's blobs are in the pull cache")
+	sifs, _ := filepath.Glob(filepath.Join(cache, "*.sif"))
+	assert.Len(t, sifs, 1, "the image is in the image cache")
 }

@@ -56,6 +56,13 @@ func Prepare(repo string) (*Env, error) {
 	if s.Client == "" || s.Python == "" {
 		return s, fmt.Errorf(".cache/setup.env lacks REANA_CLIENT or PYTHON")
 	}
+	// The stand-in under test is this tree's, not the one of the checkout
+	// that ran test/setup.sh (.cache may be shared between worktrees).
+	if standin := filepath.Join(repo, "test", "apptainer", "apptainer"); s.Apptainer != "" {
+		if _, err := os.Stat(standin); err == nil {
+			s.Apptainer = standin
+		}
+	}
 	// The binary must be executable by the test users: the daemon re-executes
 	// it (/proc/self/exe) as them for every file operation and step. Each run
 	// builds its own, so two runs (two checkouts sharing .cache) never start
