@@ -90,22 +90,29 @@ func Render(spec batch.Spec, opt Options) (string, error) {
 }
 
 // forward waits for the command, which runs in the background (with
-// stdin from /dev/null, as batch jobs have anyway) so that
-// the script can take signals meanwhile: a scheduler that stops a job by
-// signalling the script alone (HTCondor's first SIGTERM) would otherwise
-// kill only the script, leaving the command, or Apptainer's runtime
-// parent re-parented to init, running. TERM and HUP are passed on as
-// they are; INT is passed on as TERM because a background command of a
-// non-interactive shell starts with INT ignored (POSIX 2.11), and an
-// ignored-on-entry signal cannot be caught again. wait returns early
-// when a trap runs, so it is repeated while the child exists (kill -0
-// also succeeds on a not yet reaped child), and the status recorded is
-// the command's own.
+// stdin from /dev/null, as batch jobs have anyway) so that the script can
+// take signals meanwhile: a scheduler that stops a job by signalling the
+// script alone (HTCondor's first SIGTERM) would otherwise kill only the
+// script, leaving the command, or Apptainer's runtime parent re-parented
+// to init, running. TERM and HUP are passed on as they are; INT is passed
+// on as TERM because a background command of a non-interactive shell
+// starts with INT ignored (POSIX 2.11), and an ignored-on-entry signal
+// cannot be caught again.
+//
+// A trap ends wait early with 128+signal, and the shell may already have
+// reaped the child (so kill -0 cannot tell): the child's status stays the
+// shell's to report until a wait returns it. So after a trap the script
+// waits again; 127 then means the earlier wait had already returned it
+// (the signal came just after), and the status kept is that one.
 const forward = `child=$!
-trap 'kill -TERM "$child" 2>/dev/null' TERM INT
-trap 'kill -HUP "$child" 2>/dev/null' HUP
-wait "$child"; status=$?
-while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
+trap 'sig=1; kill -TERM "$child" 2>/dev/null' TERM INT
+trap 'sig=1; kill -HUP "$child" 2>/dev/null' HUP
+sig=; wait "$child"; status=$?
+while [ -n "$sig" ]; do
+  sig=; wait "$child"; s=$?
+  [ "$s" -eq 127 ] && break
+  status=$s
+done
 finish "$status"
 `
 
