@@ -104,7 +104,11 @@ func (b *Backend) query(ctx context.Context, argv []string) ([]byte, []byte, err
 
 // unreachable recognises HTCondor's messages for a schedd (or collector)
 // it cannot reach (condor_submit and condor_q source texts; see README.md).
-var unreachable = regexp.MustCompile(`(?i)can't find address of|failed to connect to (local )?queue manager|failed to fetch ads from|CEDAR:6001|connection refused|timed out|SECMAN:2007|unable to locate|no route to host`)
+// A real 24.0 pool showed the "for schedd" and "to schedd" forms: condor_q
+// and condor_rm/hold/release print "Can't find address for schedd NAME"
+// when the schedd is stopped, and condor_rm "DCSchedd::actOnJobs:6001:
+// Failed to connect to schedd" when it crashed.
+var unreachable = regexp.MustCompile(`(?i)can't find address (of|for)|failed to connect to (local )?queue manager|failed to connect to schedd|failed to fetch ads from|CEDAR:6001|connection refused|timed out|SECMAN:2007|unable to locate|no route to host`)
 
 func classify(what, stderr string, err error) error {
 	msg := strings.TrimSpace(stderr)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,7 +43,17 @@ type progress struct {
 	Changed     time.Time `json:"changed,omitzero"`
 	Checked     time.Time `json:"checked,omitzero"`
 	RemoveTried time.Time `json:"remove_tried,omitzero"`
+	// Unreachable is the error of the last query about the job when the
+	// schedd could not be reached: until a query answers (or the log moves
+	// on), every poll reports the outage, so the user is told for as long
+	// as it lasts, and the schedd is asked again at the shorter retry pace.
+	Unreachable string `json:"unreachable,omitempty"`
 }
+
+// maxUnreachableRetry bounds how long a job whose query found the schedd
+// unreachable waits before asking again: an outage should be seen to end
+// within seconds, not a log grace later.
+const maxUnreachableRetry = 10 * time.Second
 
 // storedStatus is JobStatus as stored in the handle.
 type storedStatus struct {
@@ -159,6 +170,9 @@ func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batc
 				p.Offset += int64(n)
 				p.Status = toStored(st)
 				p.Changed = now
+				// Events are written by the schedd and its shadows: they
+				// are back.
+				p.Unreachable = ""
 				changed[id] = true
 			}
 		}
@@ -181,8 +195,10 @@ func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batc
 		out[id] = b.decide(p, r, now)
 	}
 
+	var outage error
 	if len(ask) > 0 {
 		ads, qerr := b.lookupJobs(ctx, ask, progs)
+		down := errors.Is(qerr, batch.ErrUnavailable)
 		for _, j := range ask {
 			id := j.Spec.JobID
 			p := progs[id]
@@ -190,16 +206,34 @@ func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batc
 			a, found := ads[id]
 			if !found && qerr != nil {
 				// The schedd could not say: wait, and ask again after the
-				// grace. The other jobs go on.
+				// grace (or the retry pace, when it is unreachable). The
+				// other jobs go on.
 				out[id] = p.Status.load().Status
+				if down {
+					p.Unreachable = strings.TrimSuffix(qerr.Error(), ": "+batch.ErrUnavailable.Error())
+				}
 			} else {
+				p.Unreachable = ""
 				p, out[id] = b.fromSchedd(p, read[id], a, found, now)
 			}
 			progs[id] = p
 		}
-		if qerr != nil && err == nil && !errors.Is(qerr, batch.ErrUnavailable) {
+		switch {
+		case down:
+			outage = qerr
+		case qerr != nil && err == nil:
 			err = qerr
 		}
+	}
+	// An outage seen by an earlier poll lasts until a query answers: the
+	// engine tells the owners (status -v) while it is reported.
+	for _, j := range known {
+		if p := progs[j.Spec.JobID]; outage == nil && p.Unreachable != "" && !p.Status.load().State.Terminal() {
+			outage = fmt.Errorf("%s: %w", p.Unreachable, batch.ErrUnavailable)
+		}
+	}
+	if err == nil {
+		err = outage
 	}
 
 	for _, j := range known {
@@ -265,6 +299,9 @@ func (b *Backend) needsSchedd(p progress, r followed, now time.Time) bool {
 		}
 	}
 	quiet := now.Sub(last)
+	if p.Unreachable != "" {
+		return now.Sub(p.Checked) > min(b.logGrace(), maxUnreachableRetry)
+	}
 	switch {
 	case !r.Exists, r.Error != "", r.Size < p.Offset:
 		// Missing (HTCondor writes the submit event at once), unreadable

@@ -256,8 +256,13 @@ func TestHTCondorKillResumesFromStoredOffsets(t *testing.T) {
 // TestHTCondorScheddOutage: the schedd is unreachable when the next step
 // is due; nothing fails, the user is told, and the step is submitted once
 // the schedd is back. A running job is followed through its log meanwhile.
+//
+// On the real pool the job ends while the schedd is off, so its terminate
+// event is held back until the schedd returns; the daemon asks the schedd
+// after the (shortened) log grace, is told it is unreachable, says so, and
+// takes the held-back events when it is back.
 func TestHTCondorScheddOutage(t *testing.T) {
-	_, pool, alice, _ := condorDaemon(t)
+	_, pool, alice, _ := condorDaemon(t, "REANA_SITE_HTCONDOR_LOG_GRACE=3s")
 	dir := alice.WorkDir(t, "crash")
 	alice.MustClient(t, dir, "run", "-w", "condorout", "-f", "reana-htcondor.yaml", "-p", "seconds=3")
 	alice.WaitStatus(t, "condorout.1", time.Minute, "running")
