@@ -247,5 +247,21 @@ func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("htcondor: logs of job %s: %w", j.Handle.ID, err)
 	}
-	return out, nil
+	return out + runsNote(p), nil
+}
+
+// runsNote tells the user, in the step's log, that HTCondor ran the job
+// more than once: each run starts the command from the beginning, and the
+// output above may hold several runs (or only the last).
+func runsNote(p progress) string {
+	st := p.Status.load()
+	if st.Runs < 2 {
+		return ""
+	}
+	why := "after an eviction or a hold"
+	if st.Reruns > 0 {
+		why = "on its own, after it lost the job's shadow (condor_shadow)"
+	}
+	return fmt.Sprintf("\n[reana-site] HTCondor ran job %d.%d %d times: it started the command again from the beginning %s.\n",
+		p.Cluster, p.Proc, st.Runs, why)
 }

@@ -657,3 +657,32 @@ func TestCancelUnrecorded(t *testing.T) {
 	require.NoError(t, newBackend(f, &clock{}).CancelUnrecorded(context.Background(), spec("job-b")))
 	assert.Empty(t, f.execs)
 }
+
+// TestLogsSayWhenHTCondorRanTheJobAgain: a killed condor_shadow makes
+// HTCondor run the job again from the start (two 001 events, nothing in
+// between, seen on a 24.0 pool); the step's log says so.
+func TestLogsSayWhenHTCondorRanTheJobAgain(t *testing.T) {
+	tests := []struct {
+		name, log, note string
+	}{
+		{"one run", evSubmit + evExecute + evTerminated(0), ""},
+		{"killed shadow", evSubmit + evExecute + evExecute + evTerminated(0), "HTCondor ran job 12.0 2 times: it started the command again from the beginning on its own, after it lost the job's shadow"},
+		{"held and released", evSubmit + evExecute + evHeld + evRelease + evExecute + evTerminated(0), "HTCondor ran job 12.0 2 times: it started the command again from the beginning after an eviction or a hold"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, f, _, b, s, h := submitted(t)
+			f.logs[s.JobDir] = tt.log
+			f.exits[s.JobDir] = 0
+			st, j := poll(t, b, batch.Job{Spec: s, Handle: h})
+			assert.Equal(t, batch.Succeeded, st.State, "HTCondor's own rerun is no failure")
+			out, err := b.Logs(context.Background(), j)
+			require.NoError(t, err)
+			if tt.note == "" {
+				assert.Equal(t, "step output\n", out)
+			} else {
+				assert.Contains(t, out, tt.note)
+			}
+		})
+	}
+}

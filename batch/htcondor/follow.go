@@ -65,6 +65,8 @@ type storedStatus struct {
 	HeldSince time.Time `json:"held_since,omitzero"`
 	HoldCode  int       `json:"hold_code,omitempty"`
 	Ended     bool      `json:"ended,omitempty"`
+	Runs      int       `json:"runs,omitempty"`
+	Reruns    int       `json:"reruns,omitempty"`
 }
 
 var stateNames = map[string]batch.State{}
@@ -77,12 +79,12 @@ func init() {
 
 func toStored(s JobStatus) storedStatus {
 	return storedStatus{State: s.State.String(), ExitCode: s.ExitCode, Signal: s.Signal, Reason: s.Reason,
-		Held: s.Held, HeldSince: s.HeldSince, HoldCode: s.HoldCode, Ended: s.Ended}
+		Held: s.Held, HeldSince: s.HeldSince, HoldCode: s.HoldCode, Ended: s.Ended, Runs: s.Runs, Reruns: s.Reruns}
 }
 
 func (s storedStatus) load() JobStatus {
 	return JobStatus{Status: batch.Status{State: stateNames[s.State], ExitCode: s.ExitCode, Signal: s.Signal, Reason: s.Reason},
-		Held: s.Held, HeldSince: s.HeldSince, HoldCode: s.HoldCode, Ended: s.Ended}
+		Held: s.Held, HeldSince: s.HeldSince, HoldCode: s.HoldCode, Ended: s.Ended, Runs: s.Runs, Reruns: s.Reruns}
 }
 
 func (b *Backend) handle(s batch.Spec, cluster, proc int) batch.Handle {
@@ -381,11 +383,11 @@ func (b *Backend) fromSchedd(p progress, r followed, a Ad, found bool, now time.
 		} else if a.EnteredCurrentStatus > 0 && time.Unix(a.EnteredCurrentStatus, 0).Before(now) {
 			since = time.Unix(a.EnteredCurrentStatus, 0)
 		}
-		return keep(JobStatus{Status: batch.Status{State: batch.Pending, Reason: "held: " + a.Reason}, Held: true, HeldSince: since})
+		return keep(JobStatus{Status: batch.Status{State: batch.Pending, Reason: "held: " + ByWhom(a.Reason)}, Held: true, HeldSince: since})
 	case 3:
 		reason := id + " was removed"
 		if a.Reason != "" {
-			reason += " (" + a.Reason + ")"
+			reason += " (" + ByWhom(a.Reason) + ")"
 		}
 		return p, batch.Status{State: batch.Failed, Reason: reason}
 	case 4:
