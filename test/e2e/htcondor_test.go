@@ -262,20 +262,29 @@ func TestHTCondorKillResumesFromStoredOffsets(t *testing.T) {
 // after the (shortened) log grace, is told it is unreachable, says so, and
 // takes the held-back events when it is back.
 func TestHTCondorScheddOutage(t *testing.T) {
-	_, pool, alice, _ := condorDaemon(t, "REANA_SITE_HTCONDOR_LOG_GRACE=3s")
+	d, pool, alice, _ := condorDaemon(t, "REANA_SITE_HTCONDOR_LOG_GRACE=3s")
 	dir := alice.WorkDir(t, "crash")
-	alice.MustClient(t, dir, "run", "-w", "condorout", "-f", "reana-htcondor.yaml", "-p", "seconds=3")
-	alice.WaitStatus(t, "condorout.1", time.Minute, "running")
-	require.Eventually(t, func() bool { return len(stepProcesses(t, alice.UID, "sleep 3")) > 0 }, time.Minute, 50*time.Millisecond)
+	// "sleep 5", not "sleep 3": the users' helpers wait in "sleep 3600.x".
+	alice.MustClient(t, dir, "run", "-w", "condorout", "-f", "reana-htcondor.yaml", "-p", "seconds=5")
+	wf := alice.WaitStatus(t, "condorout.1", time.Minute, "running")
+	sleepingJob(t, pool, alice, wf.ID, "sleep 5")
+	start := time.Now()
 	pool.SetDown(t, true)
 	require.Eventually(t, func() bool {
 		out, _ := alice.Client(t, dir, "status", "-w", "condorout.1", "-v")
 		return strings.Contains(out, "unreachable")
 	}, time.Minute, 500*time.Millisecond, "status must say that HTCondor is unreachable")
+	t.Logf("told after %s", time.Since(start).Round(time.Second))
 	w, _ := alice.Status(t, "condorout.1")
 	assert.Equal(t, "running", w.Status)
 	pool.SetDown(t, false)
 	alice.WaitStatus(t, "condorout.1", 3*time.Minute, "finished")
+	// The held-back terminate event settled the step, not a guess.
+	out := alice.MustClient(t, dir, "status", "-w", "condorout.1", "-v")
+	assert.NotContains(t, out, "unreachable")
+	b, err := os.ReadFile(filepath.Join(d.WorkspaceOf(alice, wf.ID), "runs.log"))
+	require.NoError(t, err)
+	assert.Equal(t, "first\nslow-start\nslow-end\nlast\n", string(b))
 }
 
 // TestMixedLocalHTCondorSlurm: one workflow whose steps run on this host,
