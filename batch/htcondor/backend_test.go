@@ -686,3 +686,24 @@ func TestLogsSayWhenHTCondorRanTheJobAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestLogThatNeverAppearsIsExplained: condor_submit accepts a log the schedd
+// cannot write, and a real pool runs the job with no log ever written. After
+// the grace the schedd is asked, and the user is told why the step is
+// followed that way; the job still ends by the schedd's word.
+func TestLogThatNeverAppearsIsExplained(t *testing.T) {
+	t0, f, c, b, s, h := submitted(t)
+	f.queue = ad("job-a", 2, "undefined")
+	st, j := poll(t, b, batch.Job{Spec: s, Handle: h})
+	assert.Empty(t, st.Reason, "within the grace nothing is said")
+	c.t = t0.Add(2 * DefaultLogGrace)
+	st, j = poll(t, b, j)
+	assert.Equal(t, batch.Running, st.State)
+	assert.Contains(t, st.Reason, "the event log /home/alice/reana/jobs/wf-1/job-a/events.log of HTCondor job 12.0 has not appeared 2m0s after submission")
+	f.queue, f.history = "", ad("job-a", 4, "undefined")
+	c.t = c.t.Add(2 * DefaultLogGrace)
+	st, _ = poll(t, b, j)
+	assert.Equal(t, batch.Failed, st.State, "no exit status and no log: not taken for a success")
+	assert.Contains(t, st.Reason, "final state unknown")
+	assert.Contains(t, st.Reason, "has not appeared")
+}

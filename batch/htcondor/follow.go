@@ -217,6 +217,7 @@ func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batc
 			} else {
 				p.Unreachable = ""
 				p, out[id] = b.fromSchedd(p, read[id], a, found, now)
+				out[id] = b.noLog(p, read[id], out[id], now)
 			}
 			progs[id] = p
 		}
@@ -404,6 +405,26 @@ func (b *Backend) fromSchedd(p progress, r followed, a Ad, found bool, now time.
 			" completed with exit code 0, but its job script recorded no exit status"}
 	}
 	return p, p.Status.load().Status
+}
+
+// noLog explains a job whose event log has not appeared a log grace after
+// submission: condor_submit accepts a log the schedd cannot write (a 24.0
+// pool ran such a job to its end and never wrote the file), so the job is
+// followed through the schedd, slowly, and the user is told why.
+func (b *Backend) noLog(p progress, r followed, st batch.Status, now time.Time) batch.Status {
+	if r.Exists || r.Error != "" || now.Sub(p.Submitted) <= b.logGrace() {
+		return st
+	}
+	why := fmt.Sprintf("the event log %s of HTCondor job %d.%d has not appeared %s after submission: HTCondor cannot write it there "+
+		"(is the job directory on a filesystem the schedd sees, and writable by the user?)",
+		filepath.Join(p.JobDir, EventLogFile), p.Cluster, p.Proc, now.Sub(p.Submitted).Round(time.Second))
+	switch {
+	case !st.State.Terminal() && st.Reason == "":
+		st.Reason = why + "; the job is followed through the schedd meanwhile"
+	case st.State == batch.Failed:
+		st.Reason += "; " + why
+	}
+	return st
 }
 
 // removeHeld ends a job that stayed held longer than the site allows: it
