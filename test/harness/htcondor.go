@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -47,9 +48,34 @@ func StartHTCondor(t testing.TB, e *Env, knobs ...string) *HTCondor {
 	return StartHTCondorStandin(t, e, knobs...)
 }
 
+// poolMemo is why the real pool failed to start in this test run, if it
+// did.
+type poolMemo struct {
+	mu     sync.Mutex
+	failed string
+}
+
 // startRealPool runs `test/htcondor/pool.sh start`; nil and the reason
-// when the real pool cannot be used, which is never a test failure.
+// when the real pool cannot be used, which is never a test failure. A
+// failure is remembered for the rest of the run.
 func startRealPool(t testing.TB, e *Env) (*HTCondor, string) {
+	t.Helper()
+	if e.pool == nil {
+		return tryRealPool(t, e)
+	}
+	e.pool.mu.Lock()
+	defer e.pool.mu.Unlock()
+	if e.pool.failed != "" {
+		return nil, e.pool.failed + " (earlier in this run)"
+	}
+	h, why := tryRealPool(t, e)
+	if h == nil {
+		e.pool.failed = why
+	}
+	return h, why
+}
+
+func tryRealPool(t testing.TB, e *Env) (*HTCondor, string) {
 	t.Helper()
 	if os.Getenv("REANA_SITE_HTCONDOR_POOL") == "standin" {
 		return nil, "REANA_SITE_HTCONDOR_POOL=standin"

@@ -34,7 +34,7 @@ CONFIG=$LOCAL_DIR/condor_config
 WAIT_SECONDS=${REANA_SITE_HTCONDOR_WAIT:-60}
 
 log() { printf 'htcondor: %s\n' "$*"; }
-die() { printf 'htcondor: ERROR: %s\n' "$*" >&2; exit "${2:-1}"; }
+die() { printf 'htcondor: ERROR: %s\n' "$1" >&2; exit "${2:-1}"; }
 
 # release: the release directory to use, unpacking the tarball if needed.
 release() {
@@ -44,7 +44,7 @@ release() {
         echo "$REANA_SITE_HTCONDOR_RELEASE"
         return
     fi
-    [ -n "$TARBALL" ] && [ -r "$TARBALL" ] || die "no HTCondor tarball in $VENDOR (REANA_SITE_HTCONDOR_RELEASE unset)" 3
+    [ -n "$TARBALL" ] && [ -r "$TARBALL" ] || die "no HTCondor tarball ${TARBALL:-in $VENDOR} (REANA_SITE_HTCONDOR_RELEASE unset)" 3
     local name dir
     name=$(basename "$TARBALL" .tar.gz)
     name=${name%-debian12-x86_64}
@@ -81,8 +81,12 @@ write_config() {
     done
     install -d -m 1777 "$LOCAL_DIR/run"
     new=$(sed -e "s|@RELEASE_DIR@|$rel|g" -e "s|@LOCAL_DIR@|$LOCAL_DIR|g" -e "s|@CONDOR_IDS@|$ids|g" "$TEMPLATE")
-    new+=$'\n# test/htcondor/pool.sh: a stopped schedd is seen at once by the tools\n'
-    new+=$'SCHEDD_NAME = reana-test@127.0.0.1'
+    new+=$'\n# test/htcondor/pool.sh: a fixed schedd name, so the outage texts name it\n'
+    new+=$'SCHEDD_NAME = reana-test@127.0.0.1\n'
+    # Every test command is a job: match each within about a second rather
+    # than after the 5 s minimum intervals, and keep claims for the next.
+    new+=$'SCHEDD_MIN_INTERVAL = 1\nNEGOTIATOR_MIN_INTERVAL = 1\nNEGOTIATOR_INTERVAL = 1\n'
+    new+=$'NEGOTIATOR_CYCLE_DELAY = 1\nCLAIM_WORKLIFE = 3600'
     if [ ! -f "$CONFIG" ] || [ "$(cat "$CONFIG")" != "$new" ]; then
         printf '%s\n' "$new" >"$CONFIG.tmp"
         chmod 0644 "$CONFIG.tmp"
