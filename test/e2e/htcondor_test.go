@@ -164,7 +164,9 @@ func TestHTCondorJobKilledBySignal(t *testing.T) {
 	job := sleepingJob(t, pool, alice, wf.ID, "sleep 300")
 	// The executable itself dies (as under an OOM killer): no exit status
 	// is recorded, and HTCondor logs an abnormal termination.
-	pid := jobScriptPID(t, alice.UID, "/job.sh")
+	// This workflow's job script: other tests on the machine may run
+	// job scripts as alice too.
+	pid := jobScriptPID(t, alice.UID, "/"+wf.ID+"/")
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	alice.WaitStatus(t, "condorkill.1", time.Minute, "failed")
 	logs := alice.Logs(t, "condorkill.1")
