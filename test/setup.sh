@@ -9,6 +9,10 @@
 #   - a real single-node Slurm (Debian's slurmctld, slurmd and munge), started
 #     by test/slurm/slurm.sh without systemd; REANA_SITE_SLURM=0 skips
 #     starting it. `test/slurm/slurm.sh stop` stops it.
+#   - a real personal HTCondor pool (test/htcondor/pool.sh), from the kit in
+#     ../shared/vendor/htcondor unpacked into .cache/htcondor, or from the
+#     release named by REANA_SITE_HTCONDOR_RELEASE; without either, or with
+#     REANA_SITE_HTCONDOR_POOL=standin, the HTCondor tests use the stand-in.
 # It is idempotent and does nothing slow when everything is already there.
 set -euo pipefail
 
@@ -224,5 +228,20 @@ else
     bash "$REPO/test/slurm/slurm.sh" start ||
         die "Slurm did not start (logs in /var/log/slurm; REANA_SITE_SLURM=0 skips it)"
     log "Slurm runs until: $REPO/test/slurm/slurm.sh stop"
+fi
+
+# --- HTCondor (real personal pool) -----------------------------------------
+# Optional: the kit may be absent, and a pool that does not start only
+# warns; the tests then use the stand-in and say so.
+if [ "${REANA_SITE_HTCONDOR_POOL:-}" = standin ]; then
+    log "REANA_SITE_HTCONDOR_POOL=standin: HTCondor tests use the stand-in"
+else
+    rc=0
+    bash "$REPO/test/htcondor/pool.sh" start || rc=$?
+    case $rc in
+    0) log "HTCondor pool runs until: $REPO/test/htcondor/pool.sh stop" ;;
+    3) log "no HTCondor kit: HTCondor tests use the stand-in" ;;
+    *) warn "the HTCondor pool did not start (exit $rc); HTCondor tests use the stand-in" ;;
+    esac
 fi
 log "ready ($REANA_CLIENT)"

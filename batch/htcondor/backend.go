@@ -104,7 +104,11 @@ func (b *Backend) query(ctx context.Context, argv []string) ([]byte, []byte, err
 
 // unreachable recognises HTCondor's messages for a schedd (or collector)
 // it cannot reach (condor_submit and condor_q source texts; see README.md).
-var unreachable = regexp.MustCompile(`(?i)can't find address of|failed to connect to (local )?queue manager|failed to fetch ads from|CEDAR:6001|connection refused|timed out|SECMAN:2007|unable to locate|no route to host`)
+// A real 24.0 pool showed the "for schedd" and "to schedd" forms: condor_q
+// and condor_rm/hold/release print "Can't find address for schedd NAME"
+// when the schedd is stopped, and condor_rm "DCSchedd::actOnJobs:6001:
+// Failed to connect to schedd" when it crashed.
+var unreachable = regexp.MustCompile(`(?i)can't find address (of|for)|failed to connect to (local )?queue manager|failed to connect to schedd|failed to fetch ads from|CEDAR:6001|connection refused|timed out|SECMAN:2007|unable to locate|no route to host`)
 
 func classify(what, stderr string, err error) error {
 	msg := strings.TrimSpace(stderr)
@@ -243,5 +247,21 @@ func (b *Backend) Logs(ctx context.Context, j batch.Job) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("htcondor: logs of job %s: %w", j.Handle.ID, err)
 	}
-	return out, nil
+	return out + runsNote(p), nil
+}
+
+// runsNote tells the user, in the step's log, that HTCondor ran the job
+// more than once: each run starts the command from the beginning, and the
+// output above may hold several runs (or only the last).
+func runsNote(p progress) string {
+	st := p.Status.load()
+	if st.Runs < 2 {
+		return ""
+	}
+	why := "after an eviction or a hold"
+	if st.Reruns > 0 {
+		why = "on its own, after it lost the job's shadow (condor_shadow)"
+	}
+	return fmt.Sprintf("\n[reana-site] HTCondor ran job %d.%d %d times: it started the command again from the beginning %s.\n",
+		p.Cluster, p.Proc, st.Runs, why)
 }

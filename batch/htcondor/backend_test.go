@@ -178,6 +178,7 @@ func TestSubmitErrors(t *testing.T) {
 		unavailable  bool
 	}{
 		{"schedd down", "\nERROR: Can't find address of local schedd\n", true},
+		{"schedd crashed", "\nERROR: Failed to connect to local queue manager\nCEDAR:6001:Failed to connect to <127.0.0.1:9618>\n", true},
 		{"refused by the schedd", "\nERROR: Failed to commit job submission into the queue.\nERROR: SUBMIT_REQUIREMENTS not met\n", false},
 	}
 	for _, tt := range tests {
@@ -391,13 +392,68 @@ func ad(reanaJob string, status int, reason string) string {
 	return fmt.Sprintf("%s 12 0 alice %d 0 false undefined 1764064800 %s\n", reanaJob, status, reason)
 }
 
-func TestScheddDownDuringFallbackKeepsWaiting(t *testing.T) {
+// TestScheddDownIsReportedUntilItAnswers: the texts a real 24.0 pool
+// printed for a stopped, crashed or hung schedd are an outage, reported on
+// every poll until a query answers, and asked again at the retry pace, not
+// once per grace; nothing fails meanwhile.
+func TestScheddDownIsReportedUntilItAnswers(t *testing.T) {
+	tests := []struct{ name, stderr string }{
+		{"stopped schedd, condor_q", "Error: Can't find address for schedd reana-test@127.0.0.1\n"},
+		{"crashed schedd", "DCSchedd::actOnJobs:6001:Failed to connect to schedd\n"},
+		{"hung schedd", "\n-- Failed to fetch ads from: <10.0.0.1:9618> : schedd01\nSECMAN:2007:Read failure during security negotiation.\n"},
+		{"unreachable host", "\n-- Failed to fetch ads from: <10.0.0.1:9618> : schedd01\nCEDAR:6001:Failed to connect to <10.0.0.1:9618>\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t0, f, c, b, s, h := submitted(t)
+			f.logs[s.JobDir] = evSubmit + evExecute
+			f.exits[s.JobDir] = 0 // ended while the schedd was down: no 005 yet
+			f.queryErr = tt.stderr
+			_, j := poll(t, b, batch.Job{Spec: s, Handle: h})
+			c.t = t0.Add(2 * DefaultLogGrace)
+			for i := 0; i < 7; i++ {
+				out, err := b.Status(context.Background(), []batch.Job{j})
+				require.Error(t, err, "poll %d", i)
+				assert.True(t, errorsIsUnavailable(err), err.Error())
+				assert.Contains(t, err.Error(), strings.TrimSpace(strings.Split(strings.TrimSpace(tt.stderr), "\n")[0]))
+				assert.Equal(t, batch.Running, out["job-a"].State, "nothing fails for an outage")
+				if h := out["job-a"].Handle; h != nil {
+					j.Handle = *h
+				}
+				c.t = c.t.Add(2 * time.Second)
+			}
+			assert.Len(t, f.queries, 2, "asked again after 10s, not every poll and not once a minute")
+
+			// The schedd is back: its held-back events arrive together, and
+			// the job ends as it did, with no outage left.
+			f.queryErr = ""
+			f.logs[s.JobDir] += "022 (012.000.000) 2026-11-25 10:00:20 Job disconnected, attempting to reconnect\n...\n" +
+				"023 (012.000.000) 2026-11-25 10:00:21 Job reconnected to <10.0.0.2:9618>\n...\n" + evTerminated(0)
+			st, _ := poll(t, b, j)
+			assert.Equal(t, batch.Succeeded, st.State)
+		})
+	}
+}
+
+func TestScheddBackEndsTheOutage(t *testing.T) {
 	t0, f, c, b, s, h := submitted(t)
-	f.queryErr = "\n-- Failed to fetch ads from: <10.0.0.1:9618> : schedd01\nCEDAR:6001:Failed to connect to <10.0.0.1:9618>\n"
+	f.logs[s.JobDir] = evSubmit + evExecute
+	f.exits[s.JobDir] = 0
+	f.queryErr = "Error: Can't find address for schedd reana-test@127.0.0.1\n"
+	_, j := poll(t, b, batch.Job{Spec: s, Handle: h})
 	c.t = t0.Add(2 * DefaultLogGrace)
-	out, err := b.Status(context.Background(), []batch.Job{{Spec: s, Handle: h}})
-	require.NoError(t, err, "a fallback for some jobs does not make the whole backend unavailable")
-	assert.False(t, out["job-a"].State.Terminal())
+	out, err := b.Status(context.Background(), []batch.Job{j})
+	require.True(t, errorsIsUnavailable(err))
+	j.Handle = *out["job-a"].Handle
+	// Answered, with the job still running (reconnecting): the outage is
+	// over and the job goes on.
+	f.queryErr, f.queue = "", ad("job-a", 2, "undefined")
+	c.t = c.t.Add(11 * time.Second)
+	st, j := poll(t, b, j)
+	assert.Equal(t, batch.Running, st.State)
+	c.t = c.t.Add(time.Second)
+	st, _ = poll(t, b, j)
+	assert.Equal(t, batch.Running, st.State)
 }
 
 func TestSilentLogsAreCheckedRarely(t *testing.T) {
@@ -600,4 +656,54 @@ func TestCancelUnrecorded(t *testing.T) {
 	f = newFake()
 	require.NoError(t, newBackend(f, &clock{}).CancelUnrecorded(context.Background(), spec("job-b")))
 	assert.Empty(t, f.execs)
+}
+
+// TestLogsSayWhenHTCondorRanTheJobAgain: a killed condor_shadow makes
+// HTCondor run the job again from the start (two 001 events, nothing in
+// between, seen on a 24.0 pool); the step's log says so.
+func TestLogsSayWhenHTCondorRanTheJobAgain(t *testing.T) {
+	tests := []struct {
+		name, log, note string
+	}{
+		{"one run", evSubmit + evExecute + evTerminated(0), ""},
+		{"killed shadow", evSubmit + evExecute + evExecute + evTerminated(0), "HTCondor ran job 12.0 2 times: it started the command again from the beginning on its own, after it lost the job's shadow"},
+		{"held and released", evSubmit + evExecute + evHeld + evRelease + evExecute + evTerminated(0), "HTCondor ran job 12.0 2 times: it started the command again from the beginning after an eviction or a hold"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, f, _, b, s, h := submitted(t)
+			f.logs[s.JobDir] = tt.log
+			f.exits[s.JobDir] = 0
+			st, j := poll(t, b, batch.Job{Spec: s, Handle: h})
+			assert.Equal(t, batch.Succeeded, st.State, "HTCondor's own rerun is no failure")
+			out, err := b.Logs(context.Background(), j)
+			require.NoError(t, err)
+			if tt.note == "" {
+				assert.Equal(t, "step output\n", out)
+			} else {
+				assert.Contains(t, out, tt.note)
+			}
+		})
+	}
+}
+
+// TestLogThatNeverAppearsIsExplained: condor_submit accepts a log the schedd
+// cannot write, and a real pool runs the job with no log ever written. After
+// the grace the schedd is asked, and the user is told why the step is
+// followed that way; the job still ends by the schedd's word.
+func TestLogThatNeverAppearsIsExplained(t *testing.T) {
+	t0, f, c, b, s, h := submitted(t)
+	f.queue = ad("job-a", 2, "undefined")
+	st, j := poll(t, b, batch.Job{Spec: s, Handle: h})
+	assert.Empty(t, st.Reason, "within the grace nothing is said")
+	c.t = t0.Add(2 * DefaultLogGrace)
+	st, j = poll(t, b, j)
+	assert.Equal(t, batch.Running, st.State)
+	assert.Contains(t, st.Reason, "the event log /home/alice/reana/jobs/wf-1/job-a/events.log of HTCondor job 12.0 has not appeared 2m0s after submission")
+	f.queue, f.history = "", ad("job-a", 4, "undefined")
+	c.t = c.t.Add(2 * DefaultLogGrace)
+	st, _ = poll(t, b, j)
+	assert.Equal(t, batch.Failed, st.State, "no exit status and no log: not taken for a success")
+	assert.Contains(t, st.Reason, "final state unknown")
+	assert.Contains(t, st.Reason, "has not appeared")
 }

@@ -240,6 +240,14 @@ type JobStatus struct {
 	// and stays set through the events that do not change the job's state
 	// (image size, job ad, file transfer).
 	Ended bool
+	// Runs counts execute events (001): HTCondor starts a job again from
+	// the beginning after an eviction, a release, or a lost shadow, and
+	// the step's log says so when it ran more than once.
+	Runs int
+	// Reruns counts the runs HTCondor began with no eviction, shadow
+	// exception, hold or release before them (a killed condor_shadow):
+	// HTCondor's own rerun, which nothing else in the log announces.
+	Reruns int
 }
 
 // State folds one job's events, oldest first, into its status. With no
@@ -260,6 +268,23 @@ func State(events []Event) JobStatus {
 // did run again. (The backend keeps max_retries and on_exit_remove, which
 // would make HTCondor do so, out of the site's extra commands.)
 func (s JobStatus) Apply(e Event) JobStatus {
+	n := s.apply(e)
+	// The run counts survive every event but a new submission.
+	if e.Code != EventSubmit {
+		n.Runs, n.Reruns = s.Runs, s.Reruns
+	}
+	if e.Code == EventExecute {
+		n.Runs++
+		if s.State == batch.Running {
+			// Running, and started again with nothing in between: the
+			// schedd lost the job's shadow and ran it from the start.
+			n.Reruns++
+		}
+	}
+	return n
+}
+
+func (s JobStatus) apply(e Event) JobStatus {
 	id := fmt.Sprintf("HTCondor job %d.%d", e.Cluster, e.Proc)
 	switch e.Code {
 	case EventSubmit:
@@ -270,7 +295,16 @@ func (s JobStatus) Apply(e Event) JobStatus {
 		// HTCondor puts the job on hold after this; until that event is
 		// read the job is waiting, with the reason already known.
 		return JobStatus{Status: batch.Status{State: batch.Pending, Reason: id + " could not start its executable: " + e.Reason}}
-	case EventEvicted, EventShadowException:
+	case EventEvicted:
+		if e.Reason == "" {
+			// A hold or removal of a running job logs this, without a
+			// reason line, just before its 012 or 009 (seen on a 24.0
+			// pool): the job is off its machine, and the next event says
+			// why; "waits to run again" would be wrong for a moment.
+			return JobStatus{Status: batch.Status{State: batch.Pending, Reason: id + " was stopped on its machine"}}
+		}
+		fallthrough
+	case EventShadowException:
 		// Both send a vanilla-universe job back to idle: it will be
 		// matched and run again, so it is neither over nor failed.
 		what := "was evicted from its machine"
@@ -298,12 +332,17 @@ func (s JobStatus) Apply(e Event) JobStatus {
 		return JobStatus{Status: batch.Status{State: batch.Failed,
 			Reason: id + " terminated without a return value or signal in its event log"}, Ended: true}
 	case EventAborted:
+		if s.Ended {
+			// condor_rm raced the job's end: HTCondor logs 005, then 009.
+			// The job had finished; the removal found nothing to stop.
+			return s
+		}
 		// Removal by the user's stop, by the max-runtime policy or by an
 		// admin all look alike here; the engine, which knows whether it
 		// asked, turns its own stops into Stopped.
 		r := id + " was removed"
 		if e.Reason != "" {
-			r += " (" + e.Reason + ")"
+			r += " (" + ByWhom(e.Reason) + ")"
 		}
 		if strings.Contains(e.Reason, "PeriodicRemove") {
 			// The only periodic_remove we write enforces the step's
@@ -312,18 +351,32 @@ func (s JobStatus) Apply(e Event) JobStatus {
 		}
 		return JobStatus{Status: batch.Status{State: batch.Failed, Reason: r}}
 	case EventHeld:
+		if s.Ended {
+			return s // a hold that raced the end, as a removal can
+		}
 		since := e.Time
 		if s.Held {
 			since = s.HeldSince // held again while held: the wait began earlier
 		}
 		return JobStatus{
-			Status: batch.Status{State: batch.Pending, Reason: "held: " + e.Reason},
+			Status: batch.Status{State: batch.Pending, Reason: "held: " + ByWhom(e.Reason)},
 			Held:   true, HeldSince: since, HoldCode: e.HoldCode,
 		}
 	case EventReleased:
 		return JobStatus{Status: batch.Status{State: batch.Pending}}
 	}
 	return s // image size, job ad, file transfer and unknown events
+}
+
+// byCondor is how the schedd signs what root (or another queue super user
+// acting through the condor account) did: a 24.0 pool wrote "via
+// condor_hold (by user condor)" for root's condor_hold.
+const byCondor = "(by user condor)"
+
+// ByWhom rewrites the schedd's "(by user condor)" so a user is not told
+// that someone called condor held or removed their job.
+func ByWhom(reason string) string {
+	return strings.Replace(reason, byCondor, "(by an HTCondor administrator)", 1)
 }
 
 // ForJob returns the events of one job, in order. A job's log normally

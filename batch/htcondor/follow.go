@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,7 +43,17 @@ type progress struct {
 	Changed     time.Time `json:"changed,omitzero"`
 	Checked     time.Time `json:"checked,omitzero"`
 	RemoveTried time.Time `json:"remove_tried,omitzero"`
+	// Unreachable is the error of the last query about the job when the
+	// schedd could not be reached: until a query answers (or the log moves
+	// on), every poll reports the outage, so the user is told for as long
+	// as it lasts, and the schedd is asked again at the shorter retry pace.
+	Unreachable string `json:"unreachable,omitempty"`
 }
+
+// maxUnreachableRetry bounds how long a job whose query found the schedd
+// unreachable waits before asking again: an outage should be seen to end
+// within seconds, not a log grace later.
+const maxUnreachableRetry = 10 * time.Second
 
 // storedStatus is JobStatus as stored in the handle.
 type storedStatus struct {
@@ -54,6 +65,8 @@ type storedStatus struct {
 	HeldSince time.Time `json:"held_since,omitzero"`
 	HoldCode  int       `json:"hold_code,omitempty"`
 	Ended     bool      `json:"ended,omitempty"`
+	Runs      int       `json:"runs,omitempty"`
+	Reruns    int       `json:"reruns,omitempty"`
 }
 
 var stateNames = map[string]batch.State{}
@@ -66,12 +79,12 @@ func init() {
 
 func toStored(s JobStatus) storedStatus {
 	return storedStatus{State: s.State.String(), ExitCode: s.ExitCode, Signal: s.Signal, Reason: s.Reason,
-		Held: s.Held, HeldSince: s.HeldSince, HoldCode: s.HoldCode, Ended: s.Ended}
+		Held: s.Held, HeldSince: s.HeldSince, HoldCode: s.HoldCode, Ended: s.Ended, Runs: s.Runs, Reruns: s.Reruns}
 }
 
 func (s storedStatus) load() JobStatus {
 	return JobStatus{Status: batch.Status{State: stateNames[s.State], ExitCode: s.ExitCode, Signal: s.Signal, Reason: s.Reason},
-		Held: s.Held, HeldSince: s.HeldSince, HoldCode: s.HoldCode, Ended: s.Ended}
+		Held: s.Held, HeldSince: s.HeldSince, HoldCode: s.HoldCode, Ended: s.Ended, Runs: s.Runs, Reruns: s.Reruns}
 }
 
 func (b *Backend) handle(s batch.Spec, cluster, proc int) batch.Handle {
@@ -159,6 +172,9 @@ func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batc
 				p.Offset += int64(n)
 				p.Status = toStored(st)
 				p.Changed = now
+				// Events are written by the schedd and its shadows: they
+				// are back.
+				p.Unreachable = ""
 				changed[id] = true
 			}
 		}
@@ -181,8 +197,10 @@ func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batc
 		out[id] = b.decide(p, r, now)
 	}
 
+	var outage error
 	if len(ask) > 0 {
 		ads, qerr := b.lookupJobs(ctx, ask, progs)
+		down := errors.Is(qerr, batch.ErrUnavailable)
 		for _, j := range ask {
 			id := j.Spec.JobID
 			p := progs[id]
@@ -190,16 +208,35 @@ func (b *Backend) Status(ctx context.Context, jobs []batch.Job) (map[string]batc
 			a, found := ads[id]
 			if !found && qerr != nil {
 				// The schedd could not say: wait, and ask again after the
-				// grace. The other jobs go on.
+				// grace (or the retry pace, when it is unreachable). The
+				// other jobs go on.
 				out[id] = p.Status.load().Status
+				if down {
+					p.Unreachable = strings.TrimSuffix(qerr.Error(), ": "+batch.ErrUnavailable.Error())
+				}
 			} else {
+				p.Unreachable = ""
 				p, out[id] = b.fromSchedd(p, read[id], a, found, now)
+				out[id] = b.noLog(p, read[id], out[id], now)
 			}
 			progs[id] = p
 		}
-		if qerr != nil && err == nil && !errors.Is(qerr, batch.ErrUnavailable) {
+		switch {
+		case down:
+			outage = qerr
+		case qerr != nil && err == nil:
 			err = qerr
 		}
+	}
+	// An outage seen by an earlier poll lasts until a query answers: the
+	// engine tells the owners (status -v) while it is reported.
+	for _, j := range known {
+		if p := progs[j.Spec.JobID]; outage == nil && p.Unreachable != "" && !p.Status.load().State.Terminal() {
+			outage = fmt.Errorf("%s: %w", p.Unreachable, batch.ErrUnavailable)
+		}
+	}
+	if err == nil {
+		err = outage
 	}
 
 	for _, j := range known {
@@ -265,6 +302,9 @@ func (b *Backend) needsSchedd(p progress, r followed, now time.Time) bool {
 		}
 	}
 	quiet := now.Sub(last)
+	if p.Unreachable != "" {
+		return now.Sub(p.Checked) > min(b.logGrace(), maxUnreachableRetry)
+	}
 	switch {
 	case !r.Exists, r.Error != "", r.Size < p.Offset:
 		// Missing (HTCondor writes the submit event at once), unreadable
@@ -344,11 +384,11 @@ func (b *Backend) fromSchedd(p progress, r followed, a Ad, found bool, now time.
 		} else if a.EnteredCurrentStatus > 0 && time.Unix(a.EnteredCurrentStatus, 0).Before(now) {
 			since = time.Unix(a.EnteredCurrentStatus, 0)
 		}
-		return keep(JobStatus{Status: batch.Status{State: batch.Pending, Reason: "held: " + a.Reason}, Held: true, HeldSince: since})
+		return keep(JobStatus{Status: batch.Status{State: batch.Pending, Reason: "held: " + ByWhom(a.Reason)}, Held: true, HeldSince: since})
 	case 3:
 		reason := id + " was removed"
 		if a.Reason != "" {
-			reason += " (" + a.Reason + ")"
+			reason += " (" + ByWhom(a.Reason) + ")"
 		}
 		return p, batch.Status{State: batch.Failed, Reason: reason}
 	case 4:
@@ -365,6 +405,26 @@ func (b *Backend) fromSchedd(p progress, r followed, a Ad, found bool, now time.
 			" completed with exit code 0, but its job script recorded no exit status"}
 	}
 	return p, p.Status.load().Status
+}
+
+// noLog explains a job whose event log has not appeared a log grace after
+// submission: condor_submit accepts a log the schedd cannot write (a 24.0
+// pool ran such a job to its end and never wrote the file), so the job is
+// followed through the schedd, slowly, and the user is told why.
+func (b *Backend) noLog(p progress, r followed, st batch.Status, now time.Time) batch.Status {
+	if r.Exists || r.Error != "" || now.Sub(p.Submitted) <= b.logGrace() {
+		return st
+	}
+	why := fmt.Sprintf("the event log %s of HTCondor job %d.%d has not appeared %s after submission: HTCondor cannot write it there "+
+		"(is the job directory on a filesystem the schedd sees, and writable by the user?)",
+		filepath.Join(p.JobDir, EventLogFile), p.Cluster, p.Proc, now.Sub(p.Submitted).Round(time.Second))
+	switch {
+	case !st.State.Terminal() && st.Reason == "":
+		st.Reason = why + "; the job is followed through the schedd meanwhile"
+	case st.State == batch.Failed:
+		st.Reason += "; " + why
+	}
+	return st
 }
 
 // removeHeld ends a job that stayed held longer than the site allows: it

@@ -52,8 +52,9 @@ func (e *Engine) poll(ctx context.Context, wfs []store.Workflow) {
 		sctx, cancel := context.WithTimeout(ctx, statusTimeout)
 		states, err := be.Status(sctx, jobs)
 		cancel()
-		e.noteOutage(ctx, name, jobs, owners, err)
-		if err != nil {
+		// An outage is logged when it begins, not on every poll it lasts;
+		// the owners are told in status -v all along.
+		if ongoing := e.noteOutage(ctx, name, jobs, owners, err); err != nil && !ongoing {
 			e.Log.Warn("job status", "backend", name, "jobs", len(jobs), "err", err)
 		}
 		e.saveProgress(ctx, name, states)
@@ -118,8 +119,9 @@ func (e *Engine) noteWaits(ctx context.Context, jobs []batch.Job, owners map[str
 
 // noteOutage tells the owners of running jobs that their batch system is
 // unreachable (running steps go on; nothing fails for it), and clears the
-// message once it answers again.
-func (e *Engine) noteOutage(ctx context.Context, backend string, jobs []batch.Job, owners map[string]store.Workflow, err error) {
+// message once it answers again. It reports whether err continues an
+// outage already noted.
+func (e *Engine) noteOutage(ctx context.Context, backend string, jobs []batch.Job, owners map[string]store.Workflow, err error) bool {
 	e.mu.Lock()
 	since, was := e.outage[backend]
 	switch {
@@ -135,7 +137,7 @@ func (e *Engine) noteOutage(ctx context.Context, backend string, jobs []batch.Jo
 		msg = fmt.Sprintf("waiting: the %s batch system is unreachable since %s; running steps go on and are checked when it is back",
 			backend, since.Format("15:04:05 MST"))
 	} else if !was {
-		return
+		return false
 	}
 	seen := map[string]bool{}
 	for _, bj := range jobs {
@@ -146,6 +148,7 @@ func (e *Engine) noteOutage(ctx context.Context, backend string, jobs []batch.Jo
 		seen[wf.ID] = true
 		e.setStatusMessage(ctx, wf.ID, msg)
 	}
+	return was && errors.Is(err, batch.ErrUnavailable)
 }
 
 // BatchJob rebuilds the backend's view of a stored, submitted job.

@@ -164,7 +164,9 @@ func TestHTCondorJobKilledBySignal(t *testing.T) {
 	job := sleepingJob(t, pool, alice, wf.ID, "sleep 300")
 	// The executable itself dies (as under an OOM killer): no exit status
 	// is recorded, and HTCondor logs an abnormal termination.
-	pid := jobScriptPID(t, alice.UID, "/job.sh")
+	// This workflow's job script: other tests on the machine may run
+	// job scripts as alice too.
+	pid := jobScriptPID(t, alice.UID, "/"+wf.ID+"/")
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	alice.WaitStatus(t, "condorkill.1", time.Minute, "failed")
 	logs := alice.Logs(t, "condorkill.1")
@@ -179,17 +181,22 @@ func TestHTCondorHeldThenReleasedFinishes(t *testing.T) {
 	job := sleepingJob(t, pool, alice, wf.ID, "sleep 8")
 	pool.MustRun(t, "condor_hold", "-reason", "scratch disk full on wn01", job.ID)
 
-	// The user sees the hold and HTCondor's reason.
+	// The user sees the hold and HTCondor's reason, and never the
+	// "waits to run again" of an eviction: a real pool logs 004 before the
+	// hold. Root's hold is signed "(by user condor)" there.
 	require.Eventually(t, func() bool {
 		out, _ := alice.Client(t, dir, "status", "-w", "condorhold.1", "-v")
+		assert.NotContains(t, out, "waits to run again")
 		return strings.Contains(out, "scratch disk full on wn01")
 	}, 30*time.Second, 300*time.Millisecond, "status -v must show the hold reason")
+	out, _ := alice.Client(t, dir, "status", "-w", "condorhold.1", "-v")
+	assert.NotContains(t, out, "by user condor")
 	w, _ := alice.Status(t, "condorhold.1")
 	assert.Equal(t, "running", w.Status, "a held job is waiting, not failed")
 
 	pool.MustRun(t, "condor_release", job.ID)
 	alice.WaitStatus(t, "condorhold.1", 2*time.Minute, "finished")
-	out := alice.MustClient(t, dir, "status", "-w", "condorhold.1", "-v")
+	out = alice.MustClient(t, dir, "status", "-w", "condorhold.1", "-v")
 	assert.NotContains(t, out, "scratch disk full")
 	b, err := os.ReadFile(filepath.Join(d.WorkspaceOf(alice, wf.ID), "awake.txt"))
 	require.NoError(t, err)
@@ -256,21 +263,35 @@ func TestHTCondorKillResumesFromStoredOffsets(t *testing.T) {
 // TestHTCondorScheddOutage: the schedd is unreachable when the next step
 // is due; nothing fails, the user is told, and the step is submitted once
 // the schedd is back. A running job is followed through its log meanwhile.
+//
+// On the real pool the job ends while the schedd is off, so its terminate
+// event is held back until the schedd returns; the daemon asks the schedd
+// after the (shortened) log grace, is told it is unreachable, says so, and
+// takes the held-back events when it is back.
 func TestHTCondorScheddOutage(t *testing.T) {
-	_, pool, alice, _ := condorDaemon(t)
+	d, pool, alice, _ := condorDaemon(t, "REANA_SITE_HTCONDOR_LOG_GRACE=3s")
 	dir := alice.WorkDir(t, "crash")
-	alice.MustClient(t, dir, "run", "-w", "condorout", "-f", "reana-htcondor.yaml", "-p", "seconds=3")
-	alice.WaitStatus(t, "condorout.1", time.Minute, "running")
-	require.Eventually(t, func() bool { return len(stepProcesses(t, alice.UID, "sleep 3")) > 0 }, time.Minute, 50*time.Millisecond)
+	// "sleep 5", not "sleep 3": the users' helpers wait in "sleep 3600.x".
+	alice.MustClient(t, dir, "run", "-w", "condorout", "-f", "reana-htcondor.yaml", "-p", "seconds=5")
+	wf := alice.WaitStatus(t, "condorout.1", time.Minute, "running")
+	sleepingJob(t, pool, alice, wf.ID, "sleep 5")
+	start := time.Now()
 	pool.SetDown(t, true)
 	require.Eventually(t, func() bool {
 		out, _ := alice.Client(t, dir, "status", "-w", "condorout.1", "-v")
 		return strings.Contains(out, "unreachable")
 	}, time.Minute, 500*time.Millisecond, "status must say that HTCondor is unreachable")
+	t.Logf("told after %s", time.Since(start).Round(time.Second))
 	w, _ := alice.Status(t, "condorout.1")
 	assert.Equal(t, "running", w.Status)
 	pool.SetDown(t, false)
 	alice.WaitStatus(t, "condorout.1", 3*time.Minute, "finished")
+	// The held-back terminate event settled the step, not a guess.
+	out := alice.MustClient(t, dir, "status", "-w", "condorout.1", "-v")
+	assert.NotContains(t, out, "unreachable")
+	b, err := os.ReadFile(filepath.Join(d.WorkspaceOf(alice, wf.ID), "runs.log"))
+	require.NoError(t, err)
+	assert.Equal(t, "first\nslow-start\nslow-end\nlast\n", string(b))
 }
 
 // TestMixedLocalHTCondorSlurm: one workflow whose steps run on this host,
@@ -292,4 +313,51 @@ func TestMixedLocalHTCondorSlurm(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "plot.png")
 	assertOwnedBy(t, d.WorkspaceOf(alice, wf.ID), alice)
+}
+
+// shadowPID finds the condor_shadow of one job on the real pool (its
+// command line carries the job id).
+func shadowPID(t *testing.T, jobID string) int {
+	t.Helper()
+	var pid int
+	require.Eventually(t, func() bool {
+		ents, err := os.ReadDir("/proc")
+		require.NoError(t, err)
+		for _, e := range ents {
+			p, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+			cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if strings.TrimSpace(string(comm)) == "condor_shadow" && strings.Contains(string(cmd), jobID) {
+				pid = p
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 100*time.Millisecond, "no condor_shadow for job %s", jobID)
+	return pid
+}
+
+// TestHTCondorKilledShadowRunsTheJobAgain: on a real pool a killed
+// condor_shadow makes the schedd run the job again from the start (two
+// 001 events). That is HTCondor's own rerun, not a failure, and the step's
+// log says so. The stand-in has no shadow to lose this way.
+func TestHTCondorKilledShadowRunsTheJobAgain(t *testing.T) {
+	d, pool, alice, _ := condorDaemon(t)
+	if !pool.Real {
+		t.Skip("needs the real HTCondor pool (a condor_shadow to kill)")
+	}
+	dir := alice.WorkDir(t, "sleepy")
+	alice.MustClient(t, dir, "run", "-w", "condorshadow", "-f", "reana-htcondor.yaml", "-p", "seconds=6")
+	wf := alice.WaitStatus(t, "condorshadow.1", time.Minute, "running")
+	job := sleepingJob(t, pool, alice, wf.ID, "sleep 6")
+	require.NoError(t, syscall.Kill(shadowPID(t, job.ID), syscall.SIGKILL))
+	alice.WaitStatus(t, "condorshadow.1", 3*time.Minute, "finished")
+	logs := alice.Logs(t, "condorshadow.1")
+	assert.Contains(t, logs, "HTCondor ran job "+job.ID+" 2 times: it started the command again from the beginning on its own")
+	b, err := os.ReadFile(filepath.Join(d.WorkspaceOf(alice, wf.ID), "awake.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "awake\n", string(b))
 }

@@ -42,6 +42,10 @@ type Env struct {
 	// images test/images/build.sh made.
 	Apptainer string
 	Images    string
+	// pool remembers, for this test run, why the real HTCondor pool could
+	// not start, so later tests fall back to the stand-in at once instead
+	// of waiting for it again.
+	pool *poolMemo
 }
 
 // Prepare reads .cache/setup.env and builds the binary; repo is the
@@ -51,7 +55,7 @@ func Prepare(repo string) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read .cache/setup.env (run test/setup.sh first): %w", err)
 	}
-	s := &Env{Repo: repo, Client: vars["REANA_CLIENT"], Python: vars["PYTHON"], Commons: vars["REANA_COMMONS_DIR"], RunID: RandomHex(4),
+	s := &Env{pool: &poolMemo{}, Repo: repo, Client: vars["REANA_CLIENT"], Python: vars["PYTHON"], Commons: vars["REANA_COMMONS_DIR"], RunID: RandomHex(4),
 		Apptainer: vars["APPTAINER_STANDIN"], Images: vars["IMAGES_DIR"]}
 	if s.Client == "" || s.Python == "" {
 		return s, fmt.Errorf(".cache/setup.env lacks REANA_CLIENT or PYTHON")

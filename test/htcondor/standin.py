@@ -36,7 +36,13 @@
 #                              and the hard kill (2; real: job_max_vacate_time)
 #   $(SPOOL)/schedd_down       if this file exists the "schedd" is down:
 #                              every command that talks to it fails as
-#                              HTCondor's does; running jobs continue.
+#                              HTCondor's does; running jobs continue, and
+#                              a job that ends meanwhile logs its terminate
+#                              event only when the schedd is back (after 022
+#                              and 023), as a real 24.0 pool does. Empty, the
+#                              schedd is stopped (condor_off: "Can't find
+#                              address for schedd"); "crashed" in it gives
+#                              the texts of a schedd that died (CEDAR:6001).
 #
 # Deliberately not emulated (see test/htcondor/README.md): matchmaking and
 # requirements, authentication and QUEUE_SUPER_USERS beyond root, file
@@ -565,6 +571,15 @@ class Schedd:
 
     def down(self):
         return os.path.exists(os.path.join(self.spool, "schedd_down"))
+
+    def crashed(self):
+        """The schedd died rather than being stopped: the collector still
+        has its address, so the tools fail to connect instead."""
+        try:
+            with open(os.path.join(self.spool, "schedd_down")) as f:
+                return f.read().strip() == "crashed"
+        except OSError:
+            return False
 
     def name_ok(self, name):
         if name is None:
@@ -1363,7 +1378,7 @@ class Shadow:
             for req in self.requests():
                 action = req.get("action")
                 if action == "remove":
-                    self.remove(req["reason"])
+                    self.remove(req["reason"], by_request=True)
                     return
                 if action == "hold":
                     self.hold(req["reason"], HOLD_USER_REQUEST, req.get("subcode", 0), kill=True)
@@ -1451,12 +1466,22 @@ class Shadow:
         self.job = None
         return ru
 
-    def remove(self, reason):
+    def evicted(self):
+        """A real pool logs an eviction (004, without a reason line) when a
+        running job is held or removed on request, before the 012 or 009."""
+        self.log(4, "Job was evicted.", ["\t(0) Job was not checkpointed.",
+                                         usage_line(0, 0, "Run Remote Usage"), usage_line(0, 0, "Run Local Usage"),
+                                         "\t0  -  Run Bytes Sent By Job", "\t0  -  Run Bytes Received By Job"])
+
+    def remove(self, reason, by_request=False):
         rec = self.rec
         self.set_status(REMOVED)
         rec.ad.set("RemoveReason", reason)
         rec.save()  # the schedd marks the job X at once; the abort event follows the cleanup
+        running = self.job is not None
         self.kill_job(soft=True)
+        if running and by_request:
+            self.evicted()
         self.log(9, "Job was aborted.", ["\t" + reason])
         self.to_history()
 
@@ -1470,10 +1495,11 @@ class Shadow:
         rec.ad.set("HoldReasonSubCode", subcode)
         rec.ad.set("NumHolds", rec.ad.get("NumHolds", 0) + 1)
         rec.save()
-        if kill:
+        if kill and self.job is not None:
             # condor_hold man page: "A currently running job that is placed
             # in the hold state by condor_hold is sent a hard kill signal."
             self.kill_job(soft=False)
+            self.evicted()
         self.log(12, "Job was held.", ["\t" + reason, "\tCode %d Subcode %d" % (code, subcode)])
 
     def to_history(self):
@@ -1658,6 +1684,18 @@ class Shadow:
             "\t   Memory (MB)          : %8d %8d %9d" % ((ru.ru_maxrss + 1023) // 1024, ad.get("RequestMemory", 0),
                                                            ad.get("RequestMemory", 0)),
         ]
+        if self.s.down():
+            # A real pool writes no terminate event while its schedd is
+            # down; when it is back, the shadow reconnects and 022, 023
+            # and 005 arrive together.
+            while self.s.down():
+                time.sleep(0.2)
+            # As 24.0.23 wrote them: indented with four blanks, not a tab.
+            self.log(22, "Job disconnected, attempting to reconnect",
+                     ["    Local schedd and job shadow died, schedd now running again",
+                      "    Trying to reconnect to %s %s" % (self.slot(), self.s.startd_sinful)])
+            self.log(23, "Job reconnected to %s" % self.slot(),
+                     ["    startd address: %s" % self.s.startd_sinful, "    starter address: %s" % self.s.startd_sinful])
         self.log(5, "Job terminated.", body)
         self.to_history()
 
@@ -1847,6 +1885,8 @@ def q_main(argv):
     if not schedd.name_ok(o["name"]):
         die("Error: Can't find address for schedd %s\n" % o["name"])
     ok = match_filter(o, prog, history=False)
+    if schedd.down() and not schedd.crashed():
+        die("Error: Can't find address for schedd %s\n" % schedd.name)
     if schedd.down():
         die("\n-- Failed to fetch ads from: %s : %s\nCEDAR:6001:Failed to connect to %s\n"
             % (schedd.sinful, schedd.name, schedd.sinful))
@@ -2025,10 +2065,14 @@ def act_main(prog, argv):
     caller = user_name(caller_uid)
     if reason is None:
         reason = "via %s" % prog
-    # The schedd appends who asked (schedd.cpp; notes section 4).
-    full_reason = "%s (by user %s)" % (reason, caller)
+    # The schedd appends who asked (schedd.cpp; notes section 4); root's
+    # actions are done as the condor account, and a real pool says so.
+    full_reason = "%s (by user %s)" % (reason, "condor" if caller_uid == 0 else caller)
     down = schedd.down()
-    cedar = "CEDAR:6001:Failed to connect to %s" % schedd.sinful
+    if down and not schedd.crashed():
+        die("%s: Can't find address for schedd %s\n" % (prog, schedd.name))
+    # What a real 24.0 pool printed for a schedd that died.
+    cedar = "DCSchedd::actOnJobs:6001:Failed to connect to schedd"
 
     def act(rec):
         """Apply the action to one job; returns an AR_* result."""
