@@ -41,11 +41,13 @@ you are from the kernel. A token is shown once; --rotate replaces it,
 --revoke ends it. --socket names the daemon's token socket
 (REANA_SITE_TOKEN_SOCKET).
 `,
-		"doctor": `Usage: reana-site doctor
+		"doctor": `Usage: reana-site doctor [-image IMAGE -user NAME]
 
 Check the site setup (apptainer, user namespaces, image cache, batch
 commands, Kubernetes admission, workspace root, uid policy, address,
-certificate), one line per finding. Exit status 1 when anything is wrong.
+certificate), one line per finding: ok, warning or problem. With -image
+and -user, also run "apptainer exec IMAGE true" as that user, as a step
+would. Exit status 1 when anything is a problem.
 `,
 		"version": `Usage: reana-site version
 
