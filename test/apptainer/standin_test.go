@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reana-site/reana-site/test/harness"
 )
 
 type setup struct {
@@ -312,12 +314,12 @@ func TestSignals(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() {
-				for _, p := range marked(marker) {
+				for _, p := range harness.MarkedPIDs(marker) {
 					_ = syscall.Kill(p, syscall.SIGKILL)
 				}
 			})
 			deadline := time.Now().Add(20 * time.Second)
-			for len(marked(marker)) < 2 {
+			for len(harness.MarkedPIDs(marker)) < 2 {
 				if time.Now().After(deadline) {
 					t.Fatal("the payload did not start")
 				}
@@ -333,31 +335,11 @@ func TestSignals(t *testing.T) {
 				t.Fatalf("after SIGTERM: %v, stdout %q; want exit 5 from the payload's trap", err, stdout)
 			}
 			time.Sleep(300 * time.Millisecond)
-			if n := len(marked(marker)); n != c.leftOver {
+			if n := len(harness.MarkedPIDs(marker)); n != c.leftOver {
 				t.Fatalf("%d of the payload's children are left, want %d", n, c.leftOver)
 			}
 		})
 	}
-}
-
-// marked are the pids whose command line has marker as an argument.
-func marked(marker string) []int {
-	var out []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		for _, a := range strings.Split(string(b), "\x00") {
-			if a == marker {
-				out = append(out, pid)
-				break
-			}
-		}
-	}
-	return out
 }
 
 // realApptainer is the real Apptainer 1.4.5 kit of

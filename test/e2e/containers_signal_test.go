@@ -23,6 +23,7 @@ import (
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/jobscript"
 	"github.com/reana-site/reana-site/containers"
+	"github.com/reana-site/reana-site/test/harness"
 )
 
 // realApptainer is where test/setup.sh's optional kit (the real Apptainer
@@ -93,14 +94,14 @@ func TestContainersScriptSignalEndsStep(t *testing.T) {
 			require.NoError(t, cmd.Start())
 			script0 := cmd.Process.Pid
 			t.Cleanup(func() {
-				for _, p := range markedProcesses(marker) {
+				for _, p := range harness.MarkedPIDs(marker) {
 					_ = syscall.Kill(p, syscall.SIGKILL)
 				}
 				_ = syscall.Kill(-script0, syscall.SIGKILL)
 			})
 			require.Eventually(t, func() bool {
 				_, err := os.Stat(filepath.Join(ws, "started"))
-				return err == nil && len(markedProcesses(marker)) == 2
+				return err == nil && len(harness.MarkedPIDs(marker)) == 2
 			}, 30*time.Second, 50*time.Millisecond, "the step did not start:\n%s", out)
 
 			require.NoError(t, syscall.Kill(script0, syscall.SIGTERM))
@@ -111,34 +112,11 @@ func TestContainersScriptSignalEndsStep(t *testing.T) {
 			case <-time.After(30 * time.Second):
 				t.Fatalf("the job script did not end after SIGTERM:\n%s", out)
 			}
-			assert.Eventually(t, func() bool { return len(markedProcesses(marker)) == 0 }, 10*time.Second, 100*time.Millisecond,
-				"processes of the step outlived the job script: %v", markedProcesses(marker))
+			assert.Eventually(t, func() bool { return len(harness.MarkedPIDs(marker)) == 0 }, 10*time.Second, 100*time.Millisecond,
+				"processes of the step outlived the job script: %v", harness.MarkedPIDs(marker))
 			exit, err := os.ReadFile(filepath.Join(jd, asuser.ExitFile))
 			require.NoError(t, err, "the script must record the exit status:\n%s", out)
 			assert.Equal(t, "7", strings.TrimSpace(string(exit)), "the step's TERM trap ran and its status was kept:\n%s", out)
 		})
 	}
-}
-
-// markedProcesses are the pids whose command line holds marker.
-func markedProcesses(marker string) []int {
-	var out []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		for _, arg := range strings.Split(string(b), "\x00") {
-			if arg == marker {
-				out = append(out, pid)
-				break
-			}
-		}
-	}
-	return out
 }
