@@ -30,6 +30,26 @@ func openWS(path string) (*wsfs.FS, error) {
 	return w, nil
 }
 
+// inWorkspace is the shape of most workspace operations: decode the
+// arguments, open their workspace through its checked chain, run op on it,
+// and turn its error into one the daemon can map to a status.
+func inWorkspace[A any](raw json.RawMessage, workspace func(A) string, op func(*wsfs.FS, A) (any, error)) (any, error) {
+	a, err := decode[A](raw)
+	if err != nil {
+		return nil, err
+	}
+	w, err := openWS(workspace(a))
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	res, err := op(w, a)
+	if err != nil {
+		return nil, fsErr(err)
+	}
+	return res, nil
+}
+
 // fsErr maps wsfs errors to protocol error kinds.
 func fsErr(err error) error {
 	switch {
@@ -206,84 +226,36 @@ func toEntries(in []wsfs.Entry) []asuser.Entry {
 }
 
 func fsList(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
-	a, err := decode[asuser.ListArgs](raw)
-	if err != nil {
-		return nil, err
-	}
-	w, err := openWS(a.Workspace)
-	if err != nil {
-		return nil, err
-	}
-	defer w.Close()
-	es, err := w.List(a.Pattern, a.Search)
-	if err != nil {
-		return nil, fsErr(err)
-	}
-	return toEntries(es), nil
+	return inWorkspace(raw, func(a asuser.ListArgs) string { return a.Workspace }, func(w *wsfs.FS, a asuser.ListArgs) (any, error) {
+		es, err := w.List(a.Pattern, a.Search)
+		return toEntries(es), err
+	})
 }
 
 func fsDiskUsage(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
-	a, err := decode[asuser.ListArgs](raw)
-	if err != nil {
-		return nil, err
-	}
-	w, err := openWS(a.Workspace)
-	if err != nil {
-		return nil, err
-	}
-	defer w.Close()
-	es, err := w.DiskUsage(a.Summarize, a.Search)
-	if err != nil {
-		return nil, fsErr(err)
-	}
-	return toEntries(es), nil
+	return inWorkspace(raw, func(a asuser.ListArgs) string { return a.Workspace }, func(w *wsfs.FS, a asuser.ListArgs) (any, error) {
+		es, err := w.DiskUsage(a.Summarize, a.Search)
+		return toEntries(es), err
+	})
 }
 
 func fsDelete(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
-	a, err := decode[asuser.WorkspaceArgs](raw)
-	if err != nil {
-		return nil, err
-	}
-	w, err := openWS(a.Workspace)
-	if err != nil {
-		return nil, err
-	}
-	defer w.Close()
-	deleted, failed, err := w.Delete(a.Path)
-	if err != nil {
-		return nil, fsErr(err)
-	}
-	return asuser.DeleteResult{Deleted: deleted, Failed: failed}, nil
+	return inWorkspace(raw, func(a asuser.WorkspaceArgs) string { return a.Workspace }, func(w *wsfs.FS, a asuser.WorkspaceArgs) (any, error) {
+		deleted, failed, err := w.Delete(a.Path)
+		return asuser.DeleteResult{Deleted: deleted, Failed: failed}, err
+	})
 }
 
 func fsMove(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
-	a, err := decode[asuser.MoveArgs](raw)
-	if err != nil {
-		return nil, err
-	}
-	w, err := openWS(a.Workspace)
-	if err != nil {
-		return nil, err
-	}
-	defer w.Close()
-	return struct{}{}, fsErr(w.Move(a.Source, a.Target))
+	return inWorkspace(raw, func(a asuser.MoveArgs) string { return a.Workspace }, func(w *wsfs.FS, a asuser.MoveArgs) (any, error) {
+		return struct{}{}, w.Move(a.Source, a.Target)
+	})
 }
 
 func fsGlob(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
-	a, err := decode[asuser.WorkspaceArgs](raw)
-	if err != nil {
-		return nil, err
-	}
-	w, err := openWS(a.Workspace)
-	if err != nil {
-		return nil, err
-	}
-	defer w.Close()
-	m, err := w.Glob(a.Path)
-	if err != nil {
-		return nil, fsErr(err)
-	}
-	return m, nil
+	return inWorkspace(raw, func(a asuser.WorkspaceArgs) string { return a.Workspace }, func(w *wsfs.FS, a asuser.WorkspaceArgs) (any, error) {
+		return w.Glob(a.Path)
+	})
 }
 
 // fsUsage measures allocated bytes of whole trees (workspaces and job
@@ -343,18 +315,7 @@ func fsCleanTemps(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any,
 }
 
 func fsPrune(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {
-	a, err := decode[asuser.PruneArgs](raw)
-	if err != nil {
-		return nil, err
-	}
-	w, err := openWS(a.Workspace)
-	if err != nil {
-		return nil, err
-	}
-	defer w.Close()
-	n, err := w.Prune(a.Inputs, a.Outputs, a.IncludeInputs, a.IncludeOutputs)
-	if err != nil {
-		return nil, fsErr(err)
-	}
-	return n, nil
+	return inWorkspace(raw, func(a asuser.PruneArgs) string { return a.Workspace }, func(w *wsfs.FS, a asuser.PruneArgs) (any, error) {
+		return w.Prune(a.Inputs, a.Outputs, a.IncludeInputs, a.IncludeOutputs)
+	})
 }
