@@ -55,11 +55,7 @@ type Resolver struct {
 // Account looks name up and applies the site policy: for users that are
 // not (yet) in the store.
 func (r Resolver) Account(name string) (asuser.Account, error) {
-	lookup := r.Lookup
-	if lookup == nil {
-		lookup = Lookup
-	}
-	a, err := lookup(name)
+	a, err := r.lookup(name)
 	if err != nil {
 		return a, err
 	}
@@ -73,11 +69,7 @@ func (r Resolver) Serve(u store.User) (asuser.Account, error) {
 	if u.RemovedAt != nil {
 		return asuser.Account{}, fmt.Errorf("user %s was %w", u.Name, ErrRemoved)
 	}
-	lookup := r.Lookup
-	if lookup == nil {
-		lookup = Lookup
-	}
-	a, err := lookup(u.Name)
+	a, err := r.lookup(u.Name)
 	if err != nil {
 		return a, err
 	}
@@ -85,6 +77,13 @@ func (r Resolver) Serve(u store.User) (asuser.Account, error) {
 		return a, err
 	}
 	return a, r.Policy.Check(a)
+}
+
+func (r Resolver) lookup(name string) (asuser.Account, error) {
+	if r.Lookup != nil {
+		return r.Lookup(name)
+	}
+	return Lookup(name)
 }
 
 // SameAccount checks that a is the POSIX account u was recorded with.
