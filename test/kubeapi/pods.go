@@ -27,22 +27,18 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
+
+	"github.com/reana-site/reana-site/test/kubelet"
 )
 
-// podEntry is a stored pod and what the kubelet keeps about it.
+// podEntry is a stored pod and its container on the stand-in node.
 type podEntry struct {
-	pod  *corev1.Pod
-	logs *logBuffer
+	pod       *corev1.Pod
+	container *kubelet.Container
 	// ctx ends when the pod leaves the store; the kubelet then stops
 	// caring about it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// kill asks the kubelet to end the running process: for a graceful
-	// delete or an OOM kill.
-	kill chan killRequest
-	// running is set while the kubelet has a process for the pod.
-	running bool
-	pgid    int
 }
 
 func newUID() types.UID { return types.UID(uuid.NewString()) }
@@ -108,7 +104,7 @@ func (s *Server) SetLogs(name, text string) error {
 	if !ok {
 		return fmt.Errorf("kubeapi: no pod %s/%s", s.namespace, name)
 	}
-	e.logs.Set(text)
+	e.container.Logs.Set(text)
 	return nil
 }
 
@@ -120,7 +116,7 @@ func (s *Server) Logs(name string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return e.logs.String(), true
+	return e.container.Logs.String(), true
 }
 
 // createPod runs a create through what kube-apiserver does, in its order:
@@ -419,7 +415,7 @@ func validatePod(pod *corev1.Pod) field.ErrorList {
 // the caller holds s.mu.
 func (s *Server) store(pod *corev1.Pod) {
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &podEntry{pod: pod, logs: &logBuffer{}, ctx: ctx, cancel: cancel, kill: make(chan killRequest, 2)}
+	e := &podEntry{pod: pod, container: kubelet.NewContainer(), ctx: ctx, cancel: cancel}
 	s.pods[pod.Namespace+"/"+pod.Name] = e
 	s.changed(watch.Added, pod)
 	if s.kubelet {
@@ -482,19 +478,18 @@ func (s *Server) deletePod(w http.ResponseWriter, r *http.Request, ns, name stri
 	if opts.GracePeriodSeconds != nil {
 		grace = *opts.GracePeriodSeconds
 	}
-	if e.running && grace > 0 {
+	if grace > 0 && e.container.Running() {
 		if e.pod.DeletionTimestamp == nil {
 			e.pod.DeletionTimestamp = ptr(metav1.Now())
 			e.pod.DeletionGracePeriodSeconds = &grace
 			s.changed(watch.Modified, e.pod)
-			e.kill <- killRequest{reason: killDelete, grace: time.Duration(grace) * time.Second}
+			e.container.Stop(time.Duration(grace) * time.Second)
 		}
 		writeJSON(w, http.StatusOK, typed(e.pod))
 		return
 	}
-	if e.running {
-		killGroup(e.pgid) // grace period 0: at once
-	}
+	// Grace period 0, or no process: at once.
+	e.container.Stop(0)
 	p := typed(e.pod)
 	s.remove(key, e)
 	writeJSON(w, http.StatusOK, p)
@@ -635,7 +630,7 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request, ns, name string)
 	var pod *corev1.Pod
 	var text string
 	if ok {
-		pod, text = e.pod.DeepCopy(), e.logs.String()
+		pod, text = e.pod.DeepCopy(), e.container.Logs.String()
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -658,62 +653,14 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request, ns, name string)
 		writeStatus(w, &apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", container, name)).ErrStatus)
 		return
 	}
-	if reason, waiting := waitingReason(pod, container); waiting {
-		writeStatus(w, &apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: %s", container, name, reason)).ErrStatus)
+	text, err := kubelet.Select(pod, container, text, q)
+	if err != nil {
+		writeStatus(w, &apierrors.NewBadRequest(err.Error()).ErrStatus)
 		return
-	}
-	if v := q.Get("tailLines"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeStatus(w, &apierrors.NewBadRequest("tailLines: must be a non-negative integer").ErrStatus)
-			return
-		}
-		text = tailLines(text, n)
-	}
-	if v := q.Get("limitBytes"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeStatus(w, &apierrors.NewBadRequest("limitBytes: must be greater than 0").ErrStatus)
-			return
-		}
-		text = text[:min(n, len(text))]
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, text)
-}
-
-// waitingReason tells whether the container has not started, and why. A
-// pod whose status says nothing of the container counts as started once
-// its phase says so (tests that set statuses by hand).
-func waitingReason(pod *corev1.Pod, container string) (string, bool) {
-	for _, cs := range pod.Status.ContainerStatuses {
-		if cs.Name != container {
-			continue
-		}
-		switch {
-		case cs.State.Running != nil || cs.State.Terminated != nil:
-			return "", false
-		case cs.State.Waiting != nil && cs.State.Waiting.Reason != "":
-			return cs.State.Waiting.Reason, true
-		}
-	}
-	switch pod.Status.Phase {
-	case corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed:
-		return "", false
-	}
-	return "ContainerCreating", true
-}
-
-func tailLines(text string, n int) string {
-	lines := strings.SplitAfter(text, "\n")
-	if lines[len(lines)-1] == "" {
-		lines = lines[:len(lines)-1]
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "")
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, ns string) {
