@@ -37,6 +37,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,9 +87,20 @@ type Cluster struct {
 	Namespace  string
 	Claim      string
 
+	// PKI holds ca.crt, the CA of the serving certificate
+	// serving.crt/serving.key (valid for 127.0.0.1), which is also the
+	// API server's client certificate to kubelets and the CA it checks
+	// kubelets' certificates with.
+	PKI string
+	// AuditLog is the API server's audit log: every pod create and
+	// delete, one JSON event a line (see Audit).
+	AuditLog string
+
 	dir       string
 	server    string
 	apiArgs   []string
+	mu        sync.Mutex
+	procs     []*exec.Cmd
 	apiserver *exec.Cmd
 	apiExited chan struct{}
 	bin       string
@@ -194,6 +207,24 @@ func freePort() (int, error) {
 // the caller to log before falling back to the stand-in.
 func Start(t testing.TB, opts ...Option) (*Cluster, error) {
 	t.Helper()
+	c, err := Launch(t.TempDir(), opts...)
+	if c != nil {
+		t.Cleanup(c.Close)
+	}
+	if err != nil && (t.Failed() || testing.Verbose()) && c != nil {
+		t.Logf("real API server output:\n%s", c.Logs())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Launch starts etcd and kube-apiserver with their files in dir, and sets
+// the cluster up, for a caller that outlives one test (a test binary's
+// whole run); Close stops them. On an error, the Cluster returned (if not
+// nil) holds the servers' output and must still be closed.
+func Launch(dir string, opts ...Option) (*Cluster, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -203,29 +234,42 @@ func Start(t testing.TB, opts ...Option) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := t.TempDir()
 	c := &Cluster{dir: dir, bin: bin, Namespace: Namespace, Claim: Claim, logs: &syncBuffer{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := c.start(ctx, t, o); err != nil {
-		if t.Failed() || testing.Verbose() {
-			t.Logf("real API server output:\n%s", c.logs.String())
-		}
-		return nil, err
+	if err := c.start(ctx, o); err != nil {
+		return c, err
 	}
 	if err := c.setUp(ctx, root); err != nil {
-		return nil, fmt.Errorf("set up the real API server: %w", err)
+		return c, fmt.Errorf("set up the real API server: %w", err)
 	}
 	return c, nil
 }
 
-func (c *Cluster) start(ctx context.Context, t testing.TB, o options) error {
+// Close kills kube-apiserver and etcd.
+func (c *Cluster) Close() {
+	c.mu.Lock()
+	procs := c.procs
+	c.procs = nil
+	c.mu.Unlock()
+	for i := len(procs) - 1; i >= 0; i-- {
+		_ = procs[i].Process.Kill()
+		_, _ = procs[i].Process.Wait()
+	}
+}
+
+func (c *Cluster) start(ctx context.Context, o options) error {
 	pki := filepath.Join(c.dir, "pki")
+	c.PKI = pki
 	if err := os.MkdirAll(pki, 0o700); err != nil {
 		return err
 	}
 	if err := writePKI(pki); err != nil {
 		return fmt.Errorf("certificates: %w", err)
+	}
+	c.AuditLog = filepath.Join(c.dir, "audit.log")
+	if err := os.WriteFile(filepath.Join(pki, "audit-policy.yaml"), []byte(auditPolicy), 0o600); err != nil {
+		return err
 	}
 	adminToken, userToken := randomToken(), randomToken()
 	tokens := fmt.Sprintf("%s,admin,admin,system:masters\n%s,someone,someone\n", adminToken, userToken)
@@ -247,7 +291,7 @@ func (c *Cluster) start(ctx context.Context, t testing.TB, o options) error {
 		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
 		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
 		"--initial-cluster=default="+peerURL, "--unsafe-no-fsync", "--log-level=error")
-	if err := c.run(t, etcd, "etcd"); err != nil {
+	if err := c.run(etcd, "etcd"); err != nil {
 		return err
 	}
 	port, err := freePort()
@@ -275,6 +319,9 @@ func (c *Cluster) start(ctx context.Context, t testing.TB, o options) error {
 		"--service-cluster-ip-range=10.96.0.0/24",
 		"--kubelet-client-certificate=" + filepath.Join(pki, "serving.crt"),
 		"--kubelet-client-key=" + filepath.Join(pki, "serving.key"),
+		"--kubelet-certificate-authority=" + filepath.Join(pki, "ca.crt"),
+		"--audit-policy-file=" + filepath.Join(pki, "audit-policy.yaml"),
+		"--audit-log-path=" + c.AuditLog, "--audit-log-mode=blocking", "--audit-log-format=json",
 		"--watch-cache=true",
 	}, o.args...)
 	ca, err := os.ReadFile(filepath.Join(pki, "ca.crt"))
@@ -283,7 +330,7 @@ func (c *Cluster) start(ctx context.Context, t testing.TB, o options) error {
 	}
 	c.AdminConfig = &rest.Config{Host: c.server, BearerToken: adminToken, TLSClientConfig: rest.TLSClientConfig{CAData: ca},
 		QPS: 200, Burst: 400}
-	if err := c.StartAPIServer(ctx, t); err != nil {
+	if err := c.StartAPIServer(ctx); err != nil {
 		return err
 	}
 	c.Admin, err = kubernetes.NewForConfig(c.AdminConfig)
@@ -292,9 +339,9 @@ func (c *Cluster) start(ctx context.Context, t testing.TB, o options) error {
 
 // StartAPIServer starts kube-apiserver (again, after StopAPIServer) on the
 // same port and etcd, and waits until it is ready.
-func (c *Cluster) StartAPIServer(ctx context.Context, t testing.TB) error {
+func (c *Cluster) StartAPIServer(ctx context.Context) error {
 	cmd := exec.Command(filepath.Join(c.bin, "kube-apiserver"), c.apiArgs...)
-	if err := c.run(t, cmd, "kube-apiserver"); err != nil {
+	if err := c.run(cmd, "kube-apiserver"); err != nil {
 		return err
 	}
 	c.apiserver = cmd
@@ -314,15 +361,16 @@ func (c *Cluster) StopAPIServer() {
 	c.apiserver = nil
 }
 
-func (c *Cluster) run(t testing.TB, cmd *exec.Cmd, name string) error {
+func (c *Cluster) run(cmd *exec.Cmd, name string) error {
 	cmd.Stdout, cmd.Stderr = &prefixWriter{buf: c.logs, prefix: name + ": "}, &prefixWriter{buf: c.logs, prefix: name + ": "}
+	// Killed with the test binary, should it die without closing.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_, _ = cmd.Process.Wait()
-	})
+	c.mu.Lock()
+	c.procs = append(c.procs, cmd)
+	c.mu.Unlock()
 	return nil
 }
 
@@ -533,4 +581,17 @@ func writePKI(dir string) error {
 		}
 	}
 	return nil
+}
+
+// KubeletTLS is what a node agent serves its kubelet endpoint with: the
+// serving certificate (which the API server, trusting the CA, accepts
+// from a kubelet) and the CA of the API server's client certificate.
+func (c *Cluster) KubeletTLS() (tls.Certificate, *x509.CertPool, error) {
+	cert, err := tls.LoadX509KeyPair(filepath.Join(c.PKI, "serving.crt"), filepath.Join(c.PKI, "serving.key"))
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("kubelet certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(c.AdminConfig.CAData)
+	return cert, pool, nil
 }

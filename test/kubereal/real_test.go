@@ -180,7 +180,7 @@ func TestRealAPIServer(t *testing.T) {
 		restart, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
 		began := time.Now()
-		require.NoError(t, c.StartAPIServer(restart, t))
+		require.NoError(t, c.StartAPIServer(restart))
 
 		// A pod made once the API server is back; the backend's handle
 		// says it is new, so only the cache can show it.
