@@ -19,33 +19,43 @@ import (
 
 	"github.com/reana-site/reana-site/batch/kubernetes"
 	"github.com/reana-site/reana-site/test/harness"
-	"github.com/reana-site/reana-site/test/kubeapi"
 )
 
 // These tests run the daemon's own wiring of the Kubernetes backend
 // (configuration, kubeconfig, client, informer, preflight at start)
-// against test/kubeapi, the Kubernetes API stand-in: its kubelet runs each
-// step pod's command on this host as the pod's uid, gid and groups, so the
-// workspace files show who the pod ran as.
+// against a real kube-apiserver and etcd (test/kubereal: RBAC, Pod
+// Security restricted, ResourceQuota, LimitRanger, deploy/kubernetes
+// applied) with a node agent (test/kubenode), or, without the kit, the
+// stand-in (test/kubeapi) with its kubelet. Either runs each step pod's
+// command on this host as the pod's uid, gid and groups, so the workspace
+// files show who the pod ran as.
 
-// kubeDaemon starts a Kubernetes stand-in and a daemon that offers it (and
-// the local backend).
+// kubeDaemon starts a Kubernetes API server and a daemon that offers it
+// (and the local backend).
 func kubeDaemon(t *testing.T) (*Daemon, *harness.Kubernetes, *User, *User) {
 	t.Helper()
-	k := harness.StartKubernetes(t)
+	k := harness.StartKubernetes(t, env)
 	d := StartDaemon(t, k.DaemonEnv()...)
 	return d, k, d.AddUser(t, "alice"), d.AddUser(t, "bob")
 }
 
-// workflowPods lists a workflow's pods in the stand-in, oldest first.
-func workflowPods(k *harness.Kubernetes, workflowID string) []corev1.Pod {
+// workflowPods lists a workflow's pods in the order they were created
+// (creation timestamps have only seconds).
+func workflowPods(t *testing.T, k *harness.Kubernetes, workflowID string) []corev1.Pod {
+	t.Helper()
+	order := map[string]int{}
+	for i, c := range k.Creations(t) {
+		if _, seen := order[c.Name]; !seen && !c.DryRun && c.Code == http.StatusCreated {
+			order[c.Name] = i
+		}
+	}
 	var pods []corev1.Pod
-	for _, p := range k.Pods() {
+	for _, p := range k.Pods(t) {
 		if p.Labels[kubernetes.LabelWorkflow] == workflowID {
 			pods = append(pods, p)
 		}
 	}
-	slices.SortFunc(pods, func(a, b corev1.Pod) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
+	slices.SortFunc(pods, func(a, b corev1.Pod) int { return order[a.Name] - order[b.Name] })
 	return pods
 }
 
@@ -58,7 +68,7 @@ func podRunning(t *testing.T, k *harness.Kubernetes, u *User, workflowID, match 
 		if len(stepProcesses(t, u.UID, match)) == 0 {
 			return false
 		}
-		for _, p := range workflowPods(k, workflowID) {
+		for _, p := range workflowPods(t, k, workflowID) {
 			if p.Status.Phase == corev1.PodRunning && strings.Contains(strings.Join(p.Spec.Containers[0].Command, " "), match) {
 				pod = p
 				return true
@@ -69,19 +79,32 @@ func podRunning(t *testing.T, k *harness.Kubernetes, u *User, workflowID, match 
 	return pod
 }
 
+// processesIn are the user's processes matching match that run in dir:
+// others may run the same command as the test users on this machine.
+func processesIn(t *testing.T, uid int, match, dir string) []int {
+	t.Helper()
+	var pids []int
+	for _, pid := range stepProcesses(t, uid, match) {
+		if cwd, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "cwd")); err == nil && cwd == dir {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 // assertOnePodPerCommand: each command became exactly one pod, created
 // once (a second create of the same pod would have been refused, so
 // successful creates are counted).
 func assertOnePodPerCommand(t *testing.T, k *harness.Kubernetes, workflowID string, commands int) {
 	t.Helper()
-	pods := workflowPods(k, workflowID)
+	pods := workflowPods(t, k, workflowID)
 	assert.Len(t, pods, commands, "one pod per command")
 	ours := map[string]bool{}
 	for _, p := range pods {
 		ours[p.Name] = true
 	}
 	created := map[string]int{}
-	for _, c := range k.Creations() {
+	for _, c := range k.Creations(t) {
 		if !c.DryRun && c.Code == http.StatusCreated && ours[c.Name] {
 			created[c.Name]++
 		}
@@ -119,7 +142,7 @@ func TestKubernetesRoot6FitAsTheUser(t *testing.T) {
 	assert.Contains(t, out, "kube-fit.1")
 	wf := alice.WaitStatus(t, "kube-fit.1", time.Minute, "finished")
 
-	pods := workflowPods(k, wf.ID)
+	pods := workflowPods(t, k, wf.ID)
 	require.Len(t, pods, 2, "one pod per command")
 	groups := supplementaryGroups(t, alice)
 	for i, step := range []string{"gendata", "fitdata"} {
@@ -143,7 +166,7 @@ func TestKubernetesRoot6FitAsTheUser(t *testing.T) {
 	assert.Contains(t, logs, "gendata")
 
 	assertDownloadedPlot(t, alice, dir, "kube-fit.1", "2000")
-	// The stand-in kubelet ran each command as the pod says: the files
+	// The node ran each command as the pod says: the files
 	// the steps wrote are alice's.
 	assertOwnedBy(t, d.WorkspaceOf(alice, wf.ID), alice)
 }
@@ -158,7 +181,7 @@ func TestKubernetesFailingStepShowsExitStatus(t *testing.T) {
 	assert.Contains(t, logs, "command exited with status 127")
 	assert.Contains(t, logs, "ran as uid "+strconv.Itoa(alice.UID))
 	assert.NotContains(t, logs, "never-reached")
-	pods := workflowPods(k, wf.ID)
+	pods := workflowPods(t, k, wf.ID)
 	require.Len(t, pods, 3, "first, then broken's two commands; nothing after the failure")
 	last := pods[2].Status.ContainerStatuses[0].State.Terminated
 	require.NotNil(t, last)
@@ -174,7 +197,7 @@ func TestKubernetesPreflightRefusesAtStart(t *testing.T) {
 	d, k, alice, _ := kubeDaemon(t)
 	// The preflight runs at start, then every 5 minutes: restart the
 	// daemon to have it look now.
-	k.SetCreateRefusal(kubeapi.SCCRefusal())
+	k.RefuseLikeSCC(t, true)
 	d.Stop()
 	d.Start()
 
@@ -189,16 +212,16 @@ func TestKubernetesPreflightRefusesAtStart(t *testing.T) {
 	} {
 		assert.Contains(t, out, want)
 	}
-	assert.Empty(t, k.Pods(), "nothing was created")
-	for _, c := range k.Creations() {
+	for _, c := range k.Creations(t) {
 		assert.True(t, c.DryRun, "only the preflight's dry-runs reached the API: %+v", c)
 	}
 	w, _ := alice.Status(t, "kube-scc.1")
 	assert.Equal(t, "created", w.Status)
+	assert.Empty(t, workflowPods(t, k, w.ID), "nothing was created")
 
 	// The cluster admin grants the SCC; the daemon sees it at its next
 	// preflight (here: its next start) and the workflow starts.
-	k.SetCreateRefusal(0, "", "")
+	k.RefuseLikeSCC(t, false)
 	d.Stop()
 	d.Start()
 	alice.MustClient(t, dir, "start", "-w", "kube-scc.1", "-p", "events=500")
@@ -206,29 +229,27 @@ func TestKubernetesPreflightRefusesAtStart(t *testing.T) {
 }
 
 func TestKubernetesStopDeletesThePod(t *testing.T) {
-	_, k, alice, bob := kubeDaemon(t)
+	d, k, alice, bob := kubeDaemon(t)
 	dir := alice.WorkDir(t, "sleepy")
 	alice.MustClient(t, dir, "run", "-w", "kubenap", "-f", "reana-kubernetes.yaml", "-p", "seconds=300")
 	wf := alice.WaitStatus(t, "kubenap.1", time.Minute, "running")
 	pod := podRunning(t, k, alice, wf.ID, "sleep 300")
 	assert.Equal(t, "nap", pod.Labels[kubernetes.LabelStep])
+	ws := d.WorkspaceOf(alice, wf.ID)
+	require.NotEmpty(t, processesIn(t, alice.UID, "sleep 300", ws), "the pod's process runs in the workspace")
 
 	out, code := bob.Client(t, bob.WorkDir(t, ""), "stop", "-w", wf.ID, "--force")
 	assert.NotZero(t, code, "bob may not stop alice's workflow: %s", out)
-	_, ok := k.Pod(pod.Name)
+	_, ok := k.Pod(t, pod.Name)
 	assert.True(t, ok, "bob's stop left the pod alone")
 
 	alice.MustClient(t, dir, "stop", "-w", "kubenap.1", "--force")
 	alice.WaitStatus(t, "kubenap.1", time.Minute, "stopped")
-	deleted := false
-	for _, r := range k.Requests() {
-		deleted = deleted || r.Method == http.MethodDelete && r.URL.Path == "/api/v1/namespaces/reana/pods/"+pod.Name
-	}
-	assert.True(t, deleted, "stop deletes the pod")
-	require.Eventually(t, func() bool { _, ok := k.Pod(pod.Name); return !ok }, 30*time.Second, 100*time.Millisecond, "the pod is gone")
-	require.Eventually(t, func() bool { return len(stepProcesses(t, alice.UID, "sleep 300")) == 0 }, 30*time.Second, 100*time.Millisecond,
+	assert.True(t, k.DeletedByDaemon(t, pod.Name), "stop deletes the pod")
+	require.Eventually(t, func() bool { _, ok := k.Pod(t, pod.Name); return !ok }, 30*time.Second, 100*time.Millisecond, "the pod is gone")
+	require.Eventually(t, func() bool { return len(processesIn(t, alice.UID, "sleep 300", ws)) == 0 }, 30*time.Second, 100*time.Millisecond,
 		"the step's process is gone")
-	assert.Len(t, workflowPods(k, wf.ID), 1, "the echo's pod stays (finished), nothing after the stop")
+	assert.Len(t, workflowPods(t, k, wf.ID), 1, "the echo's pod stays (finished), nothing after the stop")
 }
 
 // TestKubernetesKillWhilePodRuns: kill -9 the daemon while a step's pod
@@ -242,7 +263,7 @@ func TestKubernetesKillWhilePodRuns(t *testing.T) {
 	pod := podRunning(t, k, alice, wf.ID, "sleep 6")
 	d.Kill()
 	time.Sleep(time.Second)
-	p, ok := k.Pod(pod.Name)
+	p, ok := k.Pod(t, pod.Name)
 	require.True(t, ok)
 	assert.Equal(t, corev1.PodRunning, p.Status.Phase, "the pod runs on without the daemon")
 	d.Start()
@@ -260,7 +281,7 @@ func TestKubernetesMixedWithLocalSteps(t *testing.T) {
 	dir := alice.WorkDir(t, "root6-fit")
 	alice.MustClient(t, dir, "run", "-w", "kube-mixed", "-f", "reana-kube-mixed.yaml", "-p", "events=500")
 	wf := alice.WaitStatus(t, "kube-mixed.1", time.Minute, "finished")
-	pods := workflowPods(k, wf.ID)
+	pods := workflowPods(t, k, wf.ID)
 	require.Len(t, pods, 1, "only fitdata runs on Kubernetes")
 	assert.Equal(t, "fitdata", pods[0].Labels[kubernetes.LabelStep])
 	got, err := os.ReadFile(filepath.Join(d.WorkspaceOf(alice, wf.ID), "results", "plot.png"))

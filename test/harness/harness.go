@@ -46,6 +46,9 @@ type Env struct {
 	// not start, so later tests fall back to the stand-in at once instead
 	// of waiting for it again.
 	pool *poolMemo
+	// kube is this run's real Kubernetes API server, once a test asked
+	// for it.
+	kube *realKube
 }
 
 // Prepare reads .cache/setup.env and builds the binary; repo is the
@@ -55,7 +58,7 @@ func Prepare(repo string) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read .cache/setup.env (run test/setup.sh first): %w", err)
 	}
-	s := &Env{pool: &poolMemo{}, Repo: repo, Client: vars["REANA_CLIENT"], Python: vars["PYTHON"], Commons: vars["REANA_COMMONS_DIR"], RunID: RandomHex(4),
+	s := &Env{pool: &poolMemo{}, kube: &realKube{}, Repo: repo, Client: vars["REANA_CLIENT"], Python: vars["PYTHON"], Commons: vars["REANA_COMMONS_DIR"], RunID: RandomHex(4),
 		Apptainer: vars["APPTAINER_STANDIN"], Images: vars["IMAGES_DIR"]}
 	if s.Client == "" || s.Python == "" {
 		return s, fmt.Errorf(".cache/setup.env lacks REANA_CLIENT or PYTHON")
@@ -92,8 +95,14 @@ func Prepare(repo string) (*Env, error) {
 	return s, os.Chmod(s.Bin, 0o755)
 }
 
-// Close removes the binary Prepare built.
+// Close stops the run's real Kubernetes API server, if one started, and
+// removes the binary Prepare built.
 func (e *Env) Close() {
+	if e.kube != nil {
+		e.kube.mu.Lock()
+		e.kube.close()
+		e.kube.mu.Unlock()
+	}
 	if e.Bin != "" {
 		os.RemoveAll(filepath.Dir(e.Bin))
 	}
