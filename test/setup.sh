@@ -13,6 +13,9 @@
 #     ../shared/vendor/htcondor unpacked into .cache/htcondor, or from the
 #     release named by REANA_SITE_HTCONDOR_RELEASE; without either, or with
 #     REANA_SITE_HTCONDOR_POOL=standin, the HTCondor tests use the stand-in.
+#   - kube-apiserver and etcd from the kit in ../shared/vendor/kubernetes
+#     (or REANA_SITE_KUBE_KIT) unpacked into .cache/kubernetes, for the
+#     Kubernetes tests (test/kubereal); without it they use the stand-in.
 # It is idempotent and does nothing slow when everything is already there.
 set -euo pipefail
 
@@ -243,5 +246,32 @@ else
     3) log "no HTCondor kit: HTCondor tests use the stand-in" ;;
     *) warn "the HTCondor pool did not start (exit $rc); HTCondor tests use the stand-in" ;;
     esac
+fi
+# --- Kubernetes (real API server) ------------------------------------------
+# Optional: without the kit the Kubernetes tests use the stand-in and say
+# so. The tests unpack it themselves too (test/kubereal); here it is done
+# once, and checked to run.
+KUBE_KIT=${REANA_SITE_KUBE_KIT:-$(dirname "$REPO")/shared/vendor/kubernetes}
+KUBE_TARBALL=$KUBE_KIT/kube-apiserver-1.37.2-etcd-3.7.0-linux-x86_64.tar.gz
+KUBE_BIN=$CACHE/kubernetes/kubernetes-1.37.2
+if [ -x "$KUBE_BIN/kube-apiserver" ] && [ -x "$KUBE_BIN/etcd" ]; then
+    :
+elif [ -f "$KUBE_TARBALL" ]; then
+    mkdir -p "$CACHE/kubernetes"
+    tmp=$(mktemp -d "$CACHE/kubernetes/kubernetes-unpack-XXXXXX")
+    if tar -xzf "$KUBE_TARBALL" -C "$tmp" --strip-components=1 &&
+        [ -x "$tmp/kube-apiserver" ] && [ -x "$tmp/etcd" ] &&
+        mv -T "$tmp" "$KUBE_BIN" 2>/dev/null; then
+        log "kube-apiserver and etcd unpacked into $KUBE_BIN"
+    else
+        rm -rf "$tmp"
+        [ -x "$KUBE_BIN/kube-apiserver" ] ||
+            warn "could not unpack $KUBE_TARBALL; Kubernetes tests use the stand-in"
+    fi
+else
+    log "no Kubernetes kit ($KUBE_KIT): Kubernetes tests use the stand-in"
+fi
+if [ -x "$KUBE_BIN/kube-apiserver" ] && ! "$KUBE_BIN/kube-apiserver" --version >/dev/null 2>&1; then
+    warn "$KUBE_BIN/kube-apiserver does not run; Kubernetes tests use the stand-in"
 fi
 log "ready ($REANA_CLIENT)"
