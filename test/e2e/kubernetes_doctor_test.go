@@ -34,6 +34,7 @@ func TestKubernetesDoctor(t *testing.T) {
 		}
 	}
 	assert.Contains(t, line, "oc adm policy add-scc-to-user")
+	assert.NotContains(t, out, "kubernetes: kubernetes:", "the backend's prefix once")
 	assert.Empty(t, kube.Pods(t), "a dry-run stores nothing")
 	for _, c := range kube.Creations(t) {
 		assert.True(t, c.DryRun, "only dry-runs: %+v", c)

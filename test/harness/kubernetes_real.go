@@ -84,7 +84,7 @@ func (rk *realKube) start(root string) error {
 	rk.dir, rk.root = dir, root
 	rk.cluster, err = kubereal.Launch(dir)
 	if err != nil {
-		if rk.cluster != nil && os.Getenv("REANA_SITE_KUBERNETES_API") == "" {
+		if rk.cluster != nil {
 			fmt.Fprintf(os.Stderr, "real API server output:\n%s\n", rk.cluster.Logs())
 		}
 		return fmt.Errorf("no real API server: %w", err)

@@ -1,8 +1,9 @@
 // Package kubeapi is a TEST STAND-IN for a Kubernetes API server and one
-// node's kubelet. It exists because no kube-apiserver can be installed
-// where reana-site's tests run (see test/kubeapi/README.md), and only
-// tests may use it: production code must never import it (a test of this
-// package fails if a non-test package outside test/ does).
+// node's kubelet. The tests use it where the real kube-apiserver's kit
+// (test/kubereal) is absent, and for the faults a real server cannot
+// produce on demand (see test/kubeapi/README.md). Only tests may use it:
+// production code must never import it (a test of this package fails if
+// a non-test package outside test/ does).
 //
 // The server answers the core/v1 subset batch/kubernetes uses, over real
 // HTTP and as kube-apiserver words it: pods create (with dry-run),
@@ -15,8 +16,9 @@
 // enforcing "restricted" would refuse is refused here with the same
 // message.
 //
-// Its stand-in kubelet runs every pod it schedules on this host, not in a
-// container: the container's command and args are executed directly
+// Its stand-in kubelet (test/kubelet, shared with the node agent of the
+// real API server, test/kubenode) runs every pod it schedules on this
+// host, not in a container: the container's command and args are executed directly
 // (after the kubelet's $(VAR) expansion), as the pod's runAsUser,
 // runAsGroup and supplementalGroups, in its workingDir, with its env. The image is never pulled nor used. This is
 // what the local backend does too, and it is enough to check what the

@@ -3,6 +3,7 @@ package kubereal
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
@@ -73,14 +74,20 @@ func (c *Cluster) RefuseLikeSCC(ctx context.Context, refuse bool) error {
 	}
 	// A dry-run of a pod as admin shows when the server acts on it.
 	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "scc-probe"}, Spec: corev1.PodSpec{
+		// An account the manifests made: no controller makes "default".
+		ServiceAccountName: "reana-site-step", AutomountServiceAccountToken: ptrTo(false),
 		SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptrTo(true), RunAsUser: ptrTo(int64(4101)),
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
 		Containers: []corev1.Container{{Name: "probe", Image: "probe", SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptrTo(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}}}}
 	for {
 		_, err := c.Admin.CoreV1().Pods(c.Namespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		if refused := err != nil; refused == refuse {
+		refused := err != nil && strings.Contains(err.Error(), sccPolicy)
+		switch {
+		case refused == refuse:
 			return nil
+		case err != nil && !refused:
+			return fmt.Errorf("the SCC refusal's probe: %w", err)
 		}
 		select {
 		case <-ctx.Done():
