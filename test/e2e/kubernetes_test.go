@@ -289,3 +289,21 @@ func TestKubernetesMixedWithLocalSteps(t *testing.T) {
 	assert.Equal(t, expectedOutputs(t, alice, "500"), got)
 	assertOwnedBy(t, d.WorkspaceOf(alice, wf.ID), alice)
 }
+
+// TestKubernetesOutOfMemory: the kernel's OOM killer ends a step's
+// container, which no API server does on demand: the stand-in's kubelet
+// does it, and the user reads why the step failed and what to raise.
+func TestKubernetesOutOfMemory(t *testing.T) {
+	k := harness.StartKubernetesStandin(t)
+	d := StartDaemon(t, k.DaemonEnv()...)
+	alice := d.AddUser(t, "alice")
+	dir := alice.WorkDir(t, "sleepy")
+	alice.MustClient(t, dir, "run", "-w", "kubeoom", "-f", "reana-kubernetes.yaml", "-p", "seconds=300")
+	wf := alice.WaitStatus(t, "kubeoom.1", time.Minute, "running")
+	pod := podRunning(t, k, alice, wf.ID, "sleep 300")
+	require.NoError(t, k.Standin.OOMKill(pod.Name))
+	alice.WaitStatus(t, "kubeoom.1", time.Minute, "failed")
+	logs := alice.Logs(t, "kubeoom.1")
+	assert.Contains(t, logs, "the step ran out of memory")
+	assert.Contains(t, logs, "raise kubernetes_memory_limit")
+}
