@@ -15,7 +15,8 @@
 #     REANA_SITE_HTCONDOR_POOL=standin, the HTCondor tests use the stand-in.
 #   - kube-apiserver and etcd from the kit in ../shared/vendor/kubernetes
 #     (or REANA_SITE_KUBE_KIT) unpacked into .cache/kubernetes, for the
-#     Kubernetes tests (test/kubereal); without it they use the stand-in.
+#     Kubernetes tests (test/kubereal); without it, or with
+#     REANA_SITE_KUBERNETES_API=standin, they use the stand-in.
 # It is idempotent and does nothing slow when everything is already there.
 set -euo pipefail
 
@@ -254,7 +255,9 @@ fi
 KUBE_KIT=${REANA_SITE_KUBE_KIT:-$(dirname "$REPO")/shared/vendor/kubernetes}
 KUBE_TARBALL=$KUBE_KIT/kube-apiserver-1.37.2-etcd-3.7.0-linux-x86_64.tar.gz
 KUBE_BIN=$CACHE/kubernetes/kubernetes-1.37.2
-if [ -x "$KUBE_BIN/kube-apiserver" ] && [ -x "$KUBE_BIN/etcd" ]; then
+if [ "${REANA_SITE_KUBERNETES_API:-}" = standin ]; then
+    log "REANA_SITE_KUBERNETES_API=standin: Kubernetes tests use the stand-in"
+elif [ -x "$KUBE_BIN/kube-apiserver" ] && [ -x "$KUBE_BIN/etcd" ]; then
     :
 elif [ -f "$KUBE_TARBALL" ]; then
     mkdir -p "$CACHE/kubernetes"
