@@ -13,6 +13,10 @@
 #     ../shared/vendor/htcondor unpacked into .cache/htcondor, or from the
 #     release named by REANA_SITE_HTCONDOR_RELEASE; without either, or with
 #     REANA_SITE_HTCONDOR_POOL=standin, the HTCondor tests use the stand-in.
+#   - the real Apptainer (test/apptainer/install.sh), from the kit in
+#     ../shared/vendor/apptainer unpacked into /opt/apptainer-1.4.5, or the
+#     one named by REANA_SITE_TEST_APPTAINER; without either, or with
+#     REANA_SITE_TEST_APPTAINER=standin, the container tests use the stand-in.
 # It is idempotent and does nothing slow when everything is already there.
 set -euo pipefail
 
@@ -179,13 +183,23 @@ ensure_user lowuid 900 ""
 
 # --- container images and the Apptainer stand-in ----------------------------
 # Apptainer is not packaged for Debian 12: test/apptainer/apptainer stands in
-# for it (bwrap in an unprivileged user namespace), and test/images/build.sh
+# for it where the real one (below) is not installed (bwrap in an
+# unprivileged user namespace), and test/images/build.sh
 # makes the images it runs (a debootstrap tree, cached in .cache/images).
 bash "$REPO/test/images/build.sh" || die "building the test images failed"
 bash "$REPO/test/images/image-env.sh" || die "adding the image environment to the test image failed"
 APPTAINER_STANDIN=$REPO/test/apptainer/apptainer
 IMAGES_DIR=$CACHE/images
 chmod 0755 "$APPTAINER_STANDIN"
+
+# --- the real Apptainer (optional) ------------------------------------------
+# test/apptainer/install.sh unpacks the kit of ../shared/vendor/apptainer
+# into /opt/apptainer-1.4.5 (or takes REANA_SITE_TEST_APPTAINER), with its
+# run-time packages and those of the registry and SIF tests; without either
+# the container tests use the stand-in. It says which on stderr.
+apptainer_env=$(bash "$REPO/test/apptainer/install.sh") || apptainer_env=
+APPTAINER_REAL=$(sed -n 's/^APPTAINER_REAL=//p' <<<"$apptainer_env")
+APPTAINER_SIF=$(sed -n 's/^APPTAINER_SIF=//p' <<<"$apptainer_env")
 
 # --- what the Go tests read -------------------------------------------------
 env_file=$CACHE/setup.env
@@ -196,6 +210,8 @@ REANA_COMMONS_DIR=$REANA_COMMONS_DIR
 APPTAINER_STANDIN=$APPTAINER_STANDIN
 HTCONDOR_STANDIN=$REPO/test/htcondor/bin
 IMAGES_DIR=$IMAGES_DIR
+APPTAINER_REAL=$APPTAINER_REAL
+APPTAINER_SIF=$APPTAINER_SIF
 EOF
 )
 if [ ! -f "$env_file" ] || [ "$(cat "$env_file")" != "$new_env" ]; then

@@ -38,10 +38,10 @@ type Env struct {
 	Python  string
 	Commons string
 	RunID   string
-	// Apptainer is the test stand-in for apptainer; Images holds the test
-	// images test/images/build.sh made.
-	Apptainer string
-	Images    string
+	// Apptainers says which Apptainer the container tests run. Images
+	// holds the test images test/images/build.sh made.
+	Apptainers
+	Images string
 	// pool remembers, for this test run, why the real HTCondor pool could
 	// not start, so later tests fall back to the stand-in at once instead
 	// of waiting for it again.
@@ -56,16 +56,9 @@ func Prepare(repo string) (*Env, error) {
 		return nil, fmt.Errorf("read .cache/setup.env (run test/setup.sh first): %w", err)
 	}
 	s := &Env{pool: &poolMemo{}, Repo: repo, Client: vars["REANA_CLIENT"], Python: vars["PYTHON"], Commons: vars["REANA_COMMONS_DIR"], RunID: RandomHex(4),
-		Apptainer: vars["APPTAINER_STANDIN"], Images: vars["IMAGES_DIR"]}
+		Apptainers: ChooseApptainer(repo, vars, os.Getenv("REANA_SITE_TEST_APPTAINER")), Images: vars["IMAGES_DIR"]}
 	if s.Client == "" || s.Python == "" {
 		return s, fmt.Errorf(".cache/setup.env lacks REANA_CLIENT or PYTHON")
-	}
-	// The stand-in under test is this tree's, not the one of the checkout
-	// that ran test/setup.sh (.cache may be shared between worktrees).
-	if standin := filepath.Join(repo, "test", "apptainer", "apptainer"); s.Apptainer != "" {
-		if _, err := os.Stat(standin); err == nil {
-			s.Apptainer = standin
-		}
 	}
 	// The binary must be executable by the test users: the daemon re-executes
 	// it (/proc/self/exe) as them for every file operation and step. Each run
@@ -90,6 +83,63 @@ func Prepare(repo string) (*Env, error) {
 		return s, fmt.Errorf("build reana-site: %w", err)
 	}
 	return s, os.Chmod(s.Bin, 0o755)
+}
+
+// Apptainers are the Apptainer programs of the container tests.
+type Apptainers struct {
+	// Apptainer is the program the container tests run: RealApptainer
+	// when there is one, else Standin; ApptainerNote says why it is the
+	// stand-in (empty when real).
+	Apptainer     string
+	ApptainerNote string
+	// Standin is the stand-in of test/apptainer, RealApptainer the real
+	// Apptainer or empty, SIF a SIF file of the test image (made by the
+	// real one, runnable by both) or empty.
+	Standin       string
+	RealApptainer string
+	SIF           string
+}
+
+// ChooseApptainer picks the container tests' Apptainer from the variables
+// of .cache/setup.env: the real one test/setup.sh recorded
+// (APPTAINER_REAL), unless override (REANA_SITE_TEST_APPTAINER at test
+// time) is "standin" or names another program; without a real one, the
+// stand-in of repo.
+func ChooseApptainer(repo string, vars map[string]string, override string) Apptainers {
+	a := Apptainers{Standin: vars["APPTAINER_STANDIN"], RealApptainer: vars["APPTAINER_REAL"], SIF: vars["APPTAINER_SIF"]}
+	// The stand-in under test is this tree's, not the one of the checkout
+	// that ran test/setup.sh (.cache may be shared between worktrees).
+	if standin := filepath.Join(repo, "test", "apptainer", "apptainer"); a.Standin != "" {
+		if _, err := os.Stat(standin); err == nil {
+			a.Standin = standin
+		}
+	}
+	switch {
+	case override == "standin":
+		// The SIF stays: the stand-in runs it by unpacking it.
+		a.RealApptainer = ""
+		a.ApptainerNote = "REANA_SITE_TEST_APPTAINER=standin"
+	case override != "":
+		a.RealApptainer = override
+	case a.RealApptainer == "":
+		a.ApptainerNote = "test/setup.sh found no Apptainer kit (../shared/vendor/apptainer) and REANA_SITE_TEST_APPTAINER was unset"
+	}
+	if a.RealApptainer != "" {
+		if _, err := os.Stat(a.RealApptainer); err != nil {
+			a.ApptainerNote = fmt.Sprintf("the real Apptainer recorded by test/setup.sh is gone: %v", err)
+			a.RealApptainer = ""
+		}
+	}
+	if a.SIF != "" {
+		if _, err := os.Stat(a.SIF); err != nil {
+			a.SIF = ""
+		}
+	}
+	a.Apptainer = a.RealApptainer
+	if a.Apptainer == "" {
+		a.Apptainer = a.Standin
+	}
+	return a
 }
 
 // Close removes the binary Prepare built.
