@@ -152,10 +152,15 @@ func TestContainersStopLeavesNoProcess(t *testing.T) {
 			// run before the daemon's own).
 			t.Cleanup(func() { _, _ = alice.Client(t, dir, "stop", "-w", "boxstop.1", "--force") })
 			alice.WaitStatus(t, "boxstop.1", time.Minute, "running")
-			var sleeping []int
 			// The sleep itself, not apptainer's command line naming it.
-			require.Eventually(t, func() bool { sleeping = harness.MarkedPIDs(seconds); return len(sleeping) > 0 }, 2*time.Minute, 100*time.Millisecond,
-				"the step's sleep did not start:\n%s", alice.Logs(t, "boxstop.1"))
+			var sleeping []int
+			for deadline := time.Now().Add(2 * time.Minute); len(sleeping) == 0; sleeping = harness.MarkedPIDs(seconds) {
+				w, _ := alice.Status(t, "boxstop.1")
+				if w.Status != "running" || time.Now().After(deadline) {
+					t.Fatalf("the step's sleep did not start (workflow %s):\n%s", w.Status, alice.Logs(t, "boxstop.1"))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 			// Apptainer's own processes ("Apptainer runtime parent",
 			// appinit) name neither the step nor its workspace: the step is
 			// the whole tree of the user's processes the sleep is in.
