@@ -197,7 +197,8 @@ chmod 0755 "$APPTAINER_STANDIN"
 # into /opt/apptainer-1.4.5 (or takes REANA_SITE_TEST_APPTAINER), with its
 # run-time packages and those of the registry and SIF tests; without either
 # the container tests use the stand-in. It says which on stderr.
-apptainer_env=$(bash "$REPO/test/apptainer/install.sh") || apptainer_env=
+apptainer_env=$(bash "$REPO/test/apptainer/install.sh") ||
+    { warn "test/apptainer/install.sh failed; the container tests use the stand-in"; apptainer_env=; }
 APPTAINER_REAL=$(sed -n 's/^APPTAINER_REAL=//p' <<<"$apptainer_env")
 APPTAINER_SIF=$(sed -n 's/^APPTAINER_SIF=//p' <<<"$apptainer_env")
 

@@ -27,9 +27,11 @@ TREE=$IMAGES/debian-12-slim
 PREFIX=/opt/apptainer-1.4.5
 KIT=${REANA_SITE_TEST_APPTAINER_KIT:-$(cd "$REPO/.." && pwd -P)/shared/vendor/apptainer/apptainer-1.4.5-debian12-x86_64.tar.gz}
 
-# Run time (the kit's README), then the registry and SIF tests. squashfuse
-# and fuse3 only where users can open /dev/fuse: with a /dev/fuse they
-# cannot open, Apptainer fails every SIF step instead of unpacking it.
+# Run time (the kit's README), then the registry and SIF tests. The FUSE
+# drivers only where users can open /dev/fuse: with a /dev/fuse they cannot
+# open, Apptainer fails every SIF step instead of unpacking it. With
+# squashfuse, fuse2fs and gocryptfs go too, whose absence Apptainer
+# reports in an INFO line of every SIF step's log.
 PACKAGES=(libseccomp2 libsubid4 libselinux1 libsemanage2 libaudit1 libcap-ng0
     libpam0g libbz2-1.0 libpcre2-8-0 squashfs-tools uidmap
     docker-registry skopeo umoci)
@@ -58,7 +60,7 @@ install_packages() {
     local p missing=()
     local want=("${PACKAGES[@]}")
     if fuse_usable; then
-        want+=(squashfuse fuse3)
+        want+=(squashfuse fuse3 fuse2fs gocryptfs)
     fi
     for p in "${want[@]}"; do
         if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
