@@ -201,6 +201,8 @@ apptainer_env=$(bash "$REPO/test/apptainer/install.sh") ||
     { warn "test/apptainer/install.sh failed; the container tests use the stand-in"; apptainer_env=; }
 APPTAINER_REAL=$(sed -n 's/^APPTAINER_REAL=//p' <<<"$apptainer_env")
 APPTAINER_SIF=$(sed -n 's/^APPTAINER_SIF=//p' <<<"$apptainer_env")
+APPTAINER_NOTE=$(sed -n 's/^APPTAINER_NOTE=//p' <<<"$apptainer_env")
+[ -n "$apptainer_env" ] || APPTAINER_NOTE="test/apptainer/install.sh failed"
 
 # --- what the Go tests read -------------------------------------------------
 env_file=$CACHE/setup.env
@@ -213,6 +215,7 @@ HTCONDOR_STANDIN=$REPO/test/htcondor/bin
 IMAGES_DIR=$IMAGES_DIR
 APPTAINER_REAL=$APPTAINER_REAL
 APPTAINER_SIF=$APPTAINER_SIF
+APPTAINER_NOTE=$APPTAINER_NOTE
 EOF
 )
 if [ ! -f "$env_file" ] || [ "$(cat "$env_file")" != "$new_env" ]; then

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Chooses the Apptainer the container tests run against, as root, and makes
 # it ready; test/setup.sh runs it and records the choice in .cache/setup.env
-# (APPTAINER_REAL, APPTAINER_SIF). It prints two lines on stdout,
+# (APPTAINER_REAL, APPTAINER_SIF, APPTAINER_NOTE). It prints on stdout
 #   APPTAINER_REAL=<path of the real apptainer, or empty for the stand-in>
 #   APPTAINER_SIF=<a SIF of the test image, or empty>
+#   APPTAINER_NOTE=<why the stand-in, or empty>
 # and logs on stderr. Which Apptainer:
 #   - REANA_SITE_TEST_APPTAINER=/path/to/apptainer: the site's own install;
 #   - REANA_SITE_TEST_APPTAINER=standin: the stand-in (test/apptainer/apptainer);
@@ -39,15 +40,15 @@ PACKAGES=(libseccomp2 libsubid4 libselinux1 libsemanage2 libaudit1 libcap-ng0
 log() { printf 'apptainer: %s\n' "$*" >&2; }
 warn() { printf 'apptainer: WARNING: %s\n' "$*" >&2; }
 
-# result REAL SIF: the two lines setup.sh reads.
+# result REAL SIF NOTE: the lines setup.sh reads.
 result() {
-    printf 'APPTAINER_REAL=%s\nAPPTAINER_SIF=%s\n' "$1" "$2"
+    printf 'APPTAINER_REAL=%s\nAPPTAINER_SIF=%s\nAPPTAINER_NOTE=%s\n' "$1" "$2" "${3:-}"
     exit 0
 }
 
 standin() {
     log "$1: the container tests use the stand-in (test/apptainer/apptainer)"
-    result "" ""
+    result "" "" "$1"
 }
 
 [ "$(id -u)" -eq 0 ] || { warn "must run as root"; standin "not root"; }
