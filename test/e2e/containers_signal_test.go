@@ -117,10 +117,10 @@ func TestContainersScriptSignalEndsStep(t *testing.T) {
 }
 
 // TestContainersStopLeavesNoProcess: a stop of a workflow whose step runs
-// in its image ends every process of the step on each backend: the local
-// backend signals the job's process group, Slurm's scancel the job's
-// processes, HTCondor's condor_rm the job script alone, which passes the
-// signal on to apptainer (and its --pid namespace ends the rest).
+// in its image ends every process of the step, Apptainer's own included,
+// on each backend, each stopping it its own way (HTCondor's condor_rm
+// signals the job script alone, which passes the signal on to apptainer,
+// whose --pid namespace ends the rest).
 func TestContainersStopLeavesNoProcess(t *testing.T) {
 	prog := apptainer(t)
 	for _, backend := range []string{"local", "slurm", "htcondor"} {
