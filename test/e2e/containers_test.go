@@ -142,6 +142,9 @@ func TestContainersPullOncePerImage(t *testing.T) {
 		l := alice.Logs(t, n+".1")
 		require.Equal(t, "finished", wf.Status, l)
 		logs += l
+		tool, err := os.ReadFile(filepath.Join(d.WorkspaceOf(alice, wf.ID), "tool.txt"))
+		require.NoError(t, err)
+		assert.Equal(t, "reana-test-tool\n", string(tool), "the pulled image's PATH applies")
 	}
 	b, err := os.ReadFile(src.log)
 	require.NoError(t, err)
@@ -192,7 +195,10 @@ func newPullSource(t *testing.T) pullSource {
 		"exec " + prog + " \"$@\"\n"
 	if env.RealApptainer != "" {
 		reg := harness.StartRegistry(t)
-		src.ref = reg.Push(t, filepath.Join(env.Images, "debian-12-slim"), "library/debian:12-slim")
+		// PATH as a Docker ENV, as images such as ROOT's set it (the
+		// tree's own env script may not survive the conversion to SIF).
+		src.ref = reg.Push(t, filepath.Join(env.Images, "debian-12-slim"), "library/debian:12-slim",
+			"PATH=/opt/reana-test/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 		script = "#!/bin/sh\n" +
 			`if [ "$1" = pull ]; then echo "$(date +%s.%N) pid=$$ uid=$(id -u) pull start" >>` + src.log + `; shift; exec ` + prog + ` pull --no-https "$@"; fi` + "\n" +
 			"exec " + prog + " \"$@\"\n"
