@@ -17,6 +17,10 @@
 #     (or REANA_SITE_KUBE_KIT) unpacked into .cache/kubernetes, for the
 #     Kubernetes tests (test/kubereal); without it, or with
 #     REANA_SITE_KUBERNETES_API=standin, they use the stand-in.
+#   - the real Apptainer (test/apptainer/install.sh), from the kit in
+#     ../shared/vendor/apptainer unpacked into /opt/apptainer-1.4.5, or the
+#     one named by REANA_SITE_TEST_APPTAINER; without either, or with
+#     REANA_SITE_TEST_APPTAINER=standin, the container tests use the stand-in.
 # It is idempotent and does nothing slow when everything is already there.
 set -euo pipefail
 
@@ -183,13 +187,26 @@ ensure_user lowuid 900 ""
 
 # --- container images and the Apptainer stand-in ----------------------------
 # Apptainer is not packaged for Debian 12: test/apptainer/apptainer stands in
-# for it (bwrap in an unprivileged user namespace), and test/images/build.sh
+# for it where the real one (below) is not installed (bwrap in an
+# unprivileged user namespace), and test/images/build.sh
 # makes the images it runs (a debootstrap tree, cached in .cache/images).
 bash "$REPO/test/images/build.sh" || die "building the test images failed"
 bash "$REPO/test/images/image-env.sh" || die "adding the image environment to the test image failed"
 APPTAINER_STANDIN=$REPO/test/apptainer/apptainer
 IMAGES_DIR=$CACHE/images
 chmod 0755 "$APPTAINER_STANDIN"
+
+# --- the real Apptainer (optional) ------------------------------------------
+# test/apptainer/install.sh unpacks the kit of ../shared/vendor/apptainer
+# into /opt/apptainer-1.4.5 (or takes REANA_SITE_TEST_APPTAINER), with its
+# run-time packages and those of the registry and SIF tests; without either
+# the container tests use the stand-in. It says which on stderr.
+apptainer_env=$(bash "$REPO/test/apptainer/install.sh") ||
+    { warn "test/apptainer/install.sh failed; the container tests use the stand-in"; apptainer_env=; }
+APPTAINER_REAL=$(sed -n 's/^APPTAINER_REAL=//p' <<<"$apptainer_env")
+APPTAINER_SIF=$(sed -n 's/^APPTAINER_SIF=//p' <<<"$apptainer_env")
+APPTAINER_NOTE=$(sed -n 's/^APPTAINER_NOTE=//p' <<<"$apptainer_env")
+[ -n "$apptainer_env" ] || APPTAINER_NOTE="test/apptainer/install.sh failed"
 
 # --- what the Go tests read -------------------------------------------------
 env_file=$CACHE/setup.env
@@ -200,6 +217,9 @@ REANA_COMMONS_DIR=$REANA_COMMONS_DIR
 APPTAINER_STANDIN=$APPTAINER_STANDIN
 HTCONDOR_STANDIN=$REPO/test/htcondor/bin
 IMAGES_DIR=$IMAGES_DIR
+APPTAINER_REAL=$APPTAINER_REAL
+APPTAINER_SIF=$APPTAINER_SIF
+APPTAINER_NOTE=$APPTAINER_NOTE
 EOF
 )
 if [ ! -f "$env_file" ] || [ "$(cat "$env_file")" != "$new_env" ]; then

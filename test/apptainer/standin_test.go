@@ -27,6 +27,10 @@ import (
 
 type setup struct {
 	standin, image, registry string
+	// real is the real Apptainer when test/setup.sh installed it (see
+	// harness.ChooseApptainer), sif a SIF file of the test image; both
+	// may be empty.
+	real, sif string
 }
 
 func load(t *testing.T) setup {
@@ -58,6 +62,8 @@ func load(t *testing.T) setup {
 		t.Fatal(err)
 	}
 	s.standin = own
+	a := harness.ChooseApptainer(filepath.Join("..", ".."), vars, os.Getenv("REANA_SITE_TEST_APPTAINER"))
+	s.real, s.sif = a.RealApptainer, a.SIF
 	return s
 }
 
@@ -342,11 +348,6 @@ func TestSignals(t *testing.T) {
 	}
 }
 
-// realApptainer is the real Apptainer 1.4.5 kit of
-// /work/shared/vendor/apptainer, when installed: the stand-in's behaviour
-// is checked against it side by side.
-const realApptainer = "/opt/apptainer-1.4.5/bin/apptainer"
-
 // sharedTempDir is a temporary directory the test users can read
 // (t.TempDir's parent is root's alone).
 func sharedTempDir(t *testing.T) string {
@@ -362,10 +363,12 @@ func sharedTempDir(t *testing.T) string {
 	return dir
 }
 
+// programs are the stand-in and, when installed, the real Apptainer,
+// whose behaviour the stand-in's is checked against side by side.
 func programs(s setup) map[string]string {
 	out := map[string]string{"standin": s.standin}
-	if _, err := os.Stat(realApptainer); err == nil {
-		out["apptainer-1.4.5"] = realApptainer
+	if s.real != "" {
+		out["apptainer"] = s.real
 	}
 	return out
 }
@@ -420,17 +423,14 @@ func TestImageEnvironment(t *testing.T) {
 }
 
 // TestSIF: a SIF file runs; without squashfuse it is unpacked into a
-// temporary sandbox first. The SIF is built by the real Apptainer, so the
-// test needs it.
+// temporary sandbox first. The SIF is the one test/setup.sh built with
+// the real Apptainer, so the test needs it to have been installed.
 func TestSIF(t *testing.T) {
 	s := load(t)
-	if _, err := os.Stat(realApptainer); err != nil {
-		t.Skip("building a SIF file needs the real Apptainer kit at " + realApptainer)
+	if s.sif == "" {
+		t.Skip("no SIF of the test image: test/setup.sh builds one with the real Apptainer")
 	}
-	sif := filepath.Join(sharedTempDir(t), "img.sif")
-	if out, err := exec.Command(realApptainer, "build", sif, s.image).CombinedOutput(); err != nil {
-		t.Fatalf("apptainer build: %v: %s", err, out)
-	}
+	sif := s.sif
 	for name, prog := range programs(s) {
 		t.Run(name, func(t *testing.T) {
 			r := run(t, "alice", "/", nil, prog, "exec", "--cleanenv", "--no-home", "--pwd", "/", sif,

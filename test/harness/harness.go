@@ -38,10 +38,10 @@ type Env struct {
 	Python  string
 	Commons string
 	RunID   string
-	// Apptainer is the test stand-in for apptainer; Images holds the test
-	// images test/images/build.sh made.
-	Apptainer string
-	Images    string
+	// Apptainers says which Apptainer the container tests run. Images
+	// holds the test images test/images/build.sh made.
+	Apptainers
+	Images string
 	// pool remembers, for this test run, why the real HTCondor pool could
 	// not start, so later tests fall back to the stand-in at once instead
 	// of waiting for it again.
@@ -59,16 +59,9 @@ func Prepare(repo string) (*Env, error) {
 		return nil, fmt.Errorf("read .cache/setup.env (run test/setup.sh first): %w", err)
 	}
 	s := &Env{pool: &poolMemo{}, kube: &realKube{}, Repo: repo, Client: vars["REANA_CLIENT"], Python: vars["PYTHON"], Commons: vars["REANA_COMMONS_DIR"], RunID: RandomHex(4),
-		Apptainer: vars["APPTAINER_STANDIN"], Images: vars["IMAGES_DIR"]}
+		Apptainers: ChooseApptainer(repo, vars, os.Getenv("REANA_SITE_TEST_APPTAINER")), Images: vars["IMAGES_DIR"]}
 	if s.Client == "" || s.Python == "" {
 		return s, fmt.Errorf(".cache/setup.env lacks REANA_CLIENT or PYTHON")
-	}
-	// The stand-in under test is this tree's, not the one of the checkout
-	// that ran test/setup.sh (.cache may be shared between worktrees).
-	if standin := filepath.Join(repo, "test", "apptainer", "apptainer"); s.Apptainer != "" {
-		if _, err := os.Stat(standin); err == nil {
-			s.Apptainer = standin
-		}
 	}
 	// The binary must be executable by the test users: the daemon re-executes
 	// it (/proc/self/exe) as them for every file operation and step. Each run

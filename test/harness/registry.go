@@ -72,9 +72,10 @@ func StartRegistry(t testing.TB) *Registry {
 }
 
 // Push makes an OCI image of one layer from the root file system tree
-// rootfs (with umoci) and pushes it as ref (<repository>:<tag>) with
-// skopeo; it returns the docker:// reference without the scheme.
-func (r *Registry) Push(t testing.TB, rootfs, ref string) string {
+// rootfs (with umoci), with the Docker ENV entries env ("K=V"), and pushes
+// it as ref (<repository>:<tag>) with skopeo; it returns the docker://
+// reference without the scheme.
+func (r *Registry) Push(t testing.TB, rootfs, ref string, env ...string) string {
 	t.Helper()
 	layout := filepath.Join(t.TempDir(), "oci")
 	tag := "latest"
@@ -90,6 +91,13 @@ func (r *Registry) Push(t testing.TB, rootfs, ref string) string {
 	run("umoci", "init", "--layout", layout)
 	run("umoci", "new", "--image", layout+":"+tag)
 	run("umoci", "insert", "--image", layout+":"+tag, rootfs+"/.", "/")
+	if len(env) > 0 {
+		argv := []string{"umoci", "config", "--image", layout + ":" + tag}
+		for _, e := range env {
+			argv = append(argv, "--config.env", e)
+		}
+		run(argv...)
+	}
 	full := r.Addr + "/" + ref
 	run("skopeo", "copy", "--dest-tls-verify=false", "oci:"+layout+":"+tag, "docker://"+full)
 	return full
