@@ -1,0 +1,212 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reana-site/reana-site/test/harness"
+)
+
+// secretsDirOf is where the daemon keeps a user's secrets.
+func secretsDirOf(d *Daemon, u *User) string {
+	return strings.NewReplacer("{home}", u.Home, "{user}", u.Name).Replace(d.SecretsRoot)
+}
+
+// addSecrets gives u an env secret TOKEN and a file secret key.pem with
+// fresh random values, through the real reana-client, and returns them.
+func addSecrets(t *testing.T, u *User, dir string) (token, key string) {
+	t.Helper()
+	token, key = "tok-"+harness.RandomHex(12), "key-"+harness.RandomHex(12)
+	out, code := u.Run(t, dir, nil, "sh", "-c", `umask 077; printf '%s\n' "$1" > key.pem`, "sh", key)
+	require.Zero(t, code, out)
+	out = u.MustClient(t, dir, "secrets-add", "--env", "TOKEN="+token, "--file", filepath.Join(dir, "key.pem"))
+	assert.Contains(t, out, "successfully uploaded")
+	require.NoError(t, os.Remove(filepath.Join(dir, "key.pem")))
+	return token, key
+}
+
+func TestSecretsWithTheRealClient(t *testing.T) {
+	d := StartDaemon(t)
+	alice, bob := d.AddUser(t, "alice"), d.AddUser(t, "bob")
+	dir, bobDir := alice.WorkDir(t, ""), bob.WorkDir(t, "")
+	token, key := addSecrets(t, alice, dir)
+
+	out := alice.MustClient(t, dir, "secrets-list")
+	assert.Regexp(t, `TOKEN\s+env`, out)
+	assert.Regexp(t, `key.pem\s+file`, out)
+	assert.NotContains(t, out, token)
+	assert.NotContains(t, out, key)
+
+	out, code := alice.Client(t, dir, "secrets-add", "--env", "TOKEN=again")
+	assert.NotZero(t, code)
+	assert.Contains(t, out, "already exists")
+	out = alice.MustClient(t, dir, "secrets-add", "--overwrite", "--env", "TOKEN=replaced")
+	assert.Contains(t, out, "successfully uploaded")
+	b, err := os.ReadFile(filepath.Join(secretsDirOf(d, alice), "env", "TOKEN"))
+	require.NoError(t, err)
+	assert.Equal(t, "replaced", string(b))
+
+	// bob sees nothing of alice's, and his helper cannot read her directory.
+	out = bob.MustClient(t, bobDir, "secrets-list")
+	assert.NotContains(t, out, "TOKEN")
+	assert.NotContains(t, out, "key.pem")
+	out, code = bob.Run(t, "/", nil, "cat", filepath.Join(secretsDirOf(d, alice), "env", "TOKEN"))
+	assert.NotZero(t, code, out)
+	assert.NotContains(t, out, "replaced")
+	out, code = bob.Client(t, bobDir, "secrets-delete", "TOKEN")
+	assert.NotZero(t, code)
+	assert.Contains(t, out, "do not exist")
+
+	out = alice.MustClient(t, dir, "secrets-delete", "TOKEN")
+	assert.Contains(t, out, "successfully deleted")
+	out, code = alice.Client(t, dir, "secrets-delete", "TOKEN")
+	assert.NotZero(t, code)
+	assert.Contains(t, out, "Secrets TOKEN do not exist")
+
+	// A bad name is refused with the reason (shown by the client with
+	// debug logging: 0.9.6 prints only "Something went wrong" otherwise).
+	out, code = alice.Client(t, dir, "--loglevel", "DEBUG", "secrets-add", "--env", "REANA_WORKSPACE=x")
+	assert.NotZero(t, code)
+	assert.Contains(t, out, "reserved")
+
+	out, err = d.Admin("secrets", "list", "alice")
+	require.NoError(t, err)
+	assert.Contains(t, out, "key.pem")
+	assert.NotContains(t, out, key)
+
+	out, err = d.Admin("user", "remove", "alice")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "1 secret(s) of alice removed")
+	assert.NoDirExists(t, secretsDirOf(d, alice))
+	assert.NoFileExists(t, filepath.Join(secretsDirOf(d, alice), "file", "key.pem"))
+}
+
+// secretsSpec is a one-step workflow (with $$ for $, as REANA's serial
+// engine expands $name as a parameter) on backend that records what the
+// step saw of the secrets (digests only, so no value reaches the
+// workspace or the log) and sleeps, so the test can look at the processes.
+func secretsSpec(backend string) string {
+	cb := ""
+	if backend != "local" {
+		cb = "\n        compute_backend: " + backend
+	}
+	return `version: 0.9.0
+workflow:
+  type: serial
+  specification:
+    steps:
+      - name: look
+        environment: docker.io/library/debian:12-slim` + cb + `
+        commands:
+          - printf '%s' "$$TOKEN" | sha256sum > env.sum; sha256sum < "$$REANA_SECRETS_DIR/key.pem" > file.sum; stat -c %a "$$REANA_SECRETS_DIR" > dir.mode; echo "$$REANA_SECRETS_DIR" > dir.path; sleep 4
+`
+}
+
+func TestSecretsReachSteps(t *testing.T) {
+	for _, backend := range []string{"local", "slurmcern", "htcondorcern"} {
+		t.Run(backend, func(t *testing.T) {
+			var extra []string
+			switch backend {
+			case "slurmcern":
+				harness.EnsureSlurm(t, env.Repo)
+				extra = []string{"REANA_SITE_BACKENDS=local,slurm"}
+			case "htcondorcern":
+				pool := harness.StartHTCondor(t, env)
+				extra = append([]string{"REANA_SITE_BACKENDS=local,htcondor"}, pool.DaemonEnv()...)
+			}
+			d := StartDaemon(t, extra...)
+			alice := d.AddUser(t, "alice")
+			dir := alice.WorkDir(t, "")
+			token, key := addSecrets(t, alice, dir)
+			runSecretsStep(t, d, alice, dir, secretsSpec(backend), token, key, "")
+		})
+	}
+}
+
+func TestSecretsReachContainerSteps(t *testing.T) {
+	d, alice := containerDaemon(t, false)
+	dir := alice.WorkDir(t, "")
+	token, key := addSecrets(t, alice, dir)
+	runSecretsStep(t, d, alice, dir, secretsSpec("local"), token, key, "/etc/reana/secrets")
+}
+
+// runSecretsStep runs the workflow and checks that the step saw both
+// secrets, and that neither value shows in any process's argv while it
+// ran, in the logs, the status, the daemon's output, or a file left in the
+// job directory.
+func runSecretsStep(t *testing.T, d *Daemon, u *User, dir, spec, token, key, wantDir string) {
+	t.Helper()
+	out, code := u.Run(t, dir, nil, "sh", "-c", `printf '%s' "$1" > reana.yaml`, "sh", spec)
+	require.Zero(t, code, out)
+	out, code = u.Client(t, dir, "run", "-w", "secret")
+	require.Zero(t, code, "%s\nlogs: %s", out, u.Logs(t, "secret.1"))
+
+	// Every process's argv, as ps shows it to anyone, while the step runs.
+	var mu sync.Mutex
+	var seen strings.Builder
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			o, _ := exec.Command("ps", "-eo", "args").CombinedOutput()
+			mu.Lock()
+			seen.Write(o)
+			mu.Unlock()
+		}
+	}()
+	wf := u.WaitStatus(t, "secret.1", 3*time.Minute, "finished", "failed")
+	close(stop)
+	<-done
+	logs := u.Logs(t, "secret.1")
+	require.Equal(t, "finished", wf.Status, logs)
+	mu.Lock()
+	assert.Contains(t, seen.String(), "sleep 4", "ps ran while the step ran")
+	assert.NotContains(t, seen.String(), token)
+	assert.NotContains(t, seen.String(), key)
+	mu.Unlock()
+
+	ws := d.WorkspaceOf(u, wf.ID)
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(ws, name))
+		require.NoError(t, err)
+		return strings.TrimSpace(string(b))
+	}
+	digest := func(s string) string {
+		o, err := exec.Command("sh", "-c", `printf '%s' "$1" | sha256sum`, "sh", s).Output()
+		require.NoError(t, err)
+		return strings.TrimSpace(string(o))
+	}
+	assert.Equal(t, digest(token), read("env.sum"), "the env secret reached the step")
+	assert.Equal(t, digest(key+"\n"), read("file.sum"), "the file secret reached the step")
+	assert.Equal(t, "700", read("dir.mode"))
+	if wantDir != "" {
+		assert.Equal(t, wantDir, read("dir.path"))
+	}
+
+	status := u.MustClient(t, dir, "status", "-w", "secret.1", "-v", "--json")
+	for _, text := range []string{logs, status, u.MustClient(t, dir, "logs", "-w", "secret.1"), d.Output()} {
+		assert.NotContains(t, text, token)
+		assert.NotContains(t, text, key)
+	}
+	jobs := filepath.Join(filepath.Dir(filepath.Dir(ws)), "jobs", wf.ID)
+	o, _ := exec.Command("grep", "-rl", "-e", token, "-e", key, jobs).CombinedOutput()
+	assert.Empty(t, strings.TrimSpace(string(o)), "no file of the job directory holds a value")
+	left, _ := filepath.Glob(filepath.Join(jobs, "*", "secrets"))
+	assert.Empty(t, left, "the job's secret directory is gone")
+}
