@@ -61,6 +61,8 @@ type Secrets struct {
 	// principal.
 	KeytabSecrets []string
 	UserSecrets   []string
+	// KrbConfig, when set, is the krb5.conf kinit uses (KRB5_CONFIG).
+	KrbConfig string
 }
 
 // Hints carries REANA's optional per-step resource fields. An empty field

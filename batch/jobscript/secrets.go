@@ -79,6 +79,9 @@ func kerberosBlock(s batch.Secrets) (string, error) {
 		return "", fmt.Errorf("jobscript: kerberos needs keytab and user secret names")
 	}
 	var b strings.Builder
+	if s.KrbConfig != "" {
+		fmt.Fprintf(&b, "KRB5_CONFIG=%s; export KRB5_CONFIG\n", Quote(s.KrbConfig))
+	}
 	b.WriteString("krb_keytab=; krb_user=\n")
 	read := func(v string, names []string) {
 		for _, n := range names {

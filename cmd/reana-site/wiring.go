@@ -113,6 +113,7 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 		SecretsDir:     cfg.SecretsDir,
 		KeytabSecrets:  cfg.KerberosKeytabSecrets,
 		UserSecrets:    cfg.KerberosUserSecrets,
+		KrbConfig:      cfg.KerberosConfig,
 	}
 	if cc := cfg.ContainersConfig(); cc.Enabled {
 		d.engine.Images = &containers.Resolver{Config: cc, Runner: d.helpers.engine}

@@ -57,6 +57,9 @@ type Config struct {
 	// principal to kinit as (REANA's CERN_USER); without a realm, the
 	// default realm of krb5.conf applies.
 	KerberosUserSecrets []string `envconfig:"KERBEROS_USER_SECRETS" default:"CERN_USER"`
+	// KerberosConfig, when set, is the krb5.conf kerberos: true uses
+	// (KRB5_CONFIG in the job); empty leaves the node's /etc/krb5.conf.
+	KerberosConfig string `envconfig:"KERBEROS_CONFIG"`
 	// MinUID is the lowest uid that may use the service; uid 0 is always refused.
 	MinUID uint32 `envconfig:"MIN_UID" default:"1000"`
 	// MaxUID, when not 0, is the highest uid that may use the service. The
@@ -272,6 +275,9 @@ func (c *Config) Validate() error {
 		if !envName(n) {
 			bad("KERBEROS_KEYTAB_SECRETS", "%q is not an env secret name", n)
 		}
+	}
+	if c.KerberosConfig != "" && !filepath.IsAbs(c.KerberosConfig) {
+		bad("KERBEROS_CONFIG", "must be an absolute path, got %q", c.KerberosConfig)
 	}
 	if c.MinUID == 0 {
 		bad("MIN_UID", "must be at least 1 (uid 0 is never served)")

@@ -68,6 +68,8 @@ type Engine struct {
 	// KeytabSecrets and UserSecrets name the env secrets kerberos: true
 	// takes the keytab's name and the principal from, in order.
 	KeytabSecrets, UserSecrets []string
+	// KrbConfig is the krb5.conf of kerberos: true; empty means the node's.
+	KrbConfig string
 
 	wake  chan struct{}
 	mu    sync.Mutex

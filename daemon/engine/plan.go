@@ -124,7 +124,7 @@ func (e *Engine) JobSpec(ctx context.Context, wf store.Workflow, j store.Job) (b
 	var hints batch.Hints
 	var secrets batch.Secrets
 	if e.SecretsDir != nil {
-		secrets = batch.Secrets{Dir: e.SecretsDir(acct), KeytabSecrets: e.KeytabSecrets, UserSecrets: e.UserSecrets}
+		secrets = batch.Secrets{Dir: e.SecretsDir(acct), KeytabSecrets: e.KeytabSecrets, UserSecrets: e.UserSecrets, KrbConfig: e.KrbConfig}
 	}
 	if p, err := e.planFor(wf); err == nil && j.StepIndex < len(p.steps) {
 		hints = hintsOf(p.steps[j.StepIndex])

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -152,34 +151,18 @@ func runSecretsStep(t *testing.T, d *Daemon, u *User, dir, spec, token, key, wan
 	require.Zero(t, code, "%s\nlogs: %s", out, u.Logs(t, "secret.1"))
 
 	// Every process's argv, as ps shows it to anyone, while the step runs.
-	var mu sync.Mutex
-	var seen strings.Builder
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(200 * time.Millisecond):
-			}
-			o, _ := exec.Command("ps", "-eo", "args").CombinedOutput()
-			mu.Lock()
-			seen.Write(o)
-			mu.Unlock()
-		}
-	}()
+	var seen strings.Builder // written by the sampler only until stop returns
+	stop := harness.Every(200*time.Millisecond, func() {
+		o, _ := exec.Command("ps", "-eo", "args").CombinedOutput()
+		seen.Write(o)
+	})
 	wf := u.WaitStatus(t, "secret.1", 3*time.Minute, "finished", "failed")
-	close(stop)
-	<-done
+	stop()
 	logs := u.Logs(t, "secret.1")
 	require.Equal(t, "finished", wf.Status, logs)
-	mu.Lock()
 	assert.Contains(t, seen.String(), "sleep 4", "ps ran while the step ran")
 	assert.NotContains(t, seen.String(), token)
 	assert.NotContains(t, seen.String(), key)
-	mu.Unlock()
 
 	ws := d.WorkspaceOf(u, wf.ID)
 	read := func(name string) string {
@@ -209,4 +192,78 @@ func runSecretsStep(t *testing.T, d *Daemon, u *User, dir, spec, token, key, wan
 	assert.Empty(t, strings.TrimSpace(string(o)), "no file of the job directory holds a value")
 	left, _ := filepath.Glob(filepath.Join(jobs, "*", "secrets"))
 	assert.Empty(t, left, "the job's secret directory is gone")
+}
+
+// kerberosSpec is a step with REANA's kerberos: true that lists its
+// ticket cache.
+const kerberosSpec = `version: 0.9.0
+workflow:
+  type: serial
+  resources:
+    kerberos: true
+  specification:
+    steps:
+      - name: klist
+        environment: docker.io/library/debian:12-slim
+        commands:
+          - klist > klist.txt; echo "$$KRB5CCNAME" > ccname.txt
+`
+
+// TestKerberosFromSecrets runs kerberos: true against the real MIT KDC:
+// the step's klist shows the user's principal, from a cache of its own
+// that is gone afterwards; a keytab of another principal, or none, fails
+// the step saying what to do.
+func TestKerberosFromSecrets(t *testing.T) {
+	kdc := harness.StartKDC(t)
+	d := StartDaemon(t, "REANA_SITE_KERBEROS_CONFIG="+kdc.Config)
+	alice := d.AddUser(t, "alice")
+	addKeytab := func(t *testing.T, dir, principal string) {
+		t.Helper()
+		b, err := os.ReadFile(kdc.Keytab(principal))
+		require.NoError(t, err)
+		p := filepath.Join(dir, "alice.keytab")
+		require.NoError(t, os.WriteFile(p, b, 0o600))
+		require.NoError(t, os.Chown(p, alice.UID, alice.GID))
+		alice.MustClient(t, dir, "secrets-add", "--overwrite", "--file", p, "--env", "CERN_KEYTAB=alice.keytab", "--env", "CERN_USER=alice")
+	}
+	run := func(t *testing.T, dir, name string) (Workflow, string) {
+		t.Helper()
+		out, code := alice.Run(t, dir, nil, "sh", "-c", `printf '%s' "$1" > reana.yaml`, "sh", kerberosSpec)
+		require.Zero(t, code, out)
+		alice.MustClient(t, dir, "run", "-w", name)
+		wf := alice.WaitStatus(t, name+".1", 2*time.Minute, "finished", "failed")
+		return wf, alice.Logs(t, name+".1")
+	}
+
+	t.Run("no keytab", func(t *testing.T) {
+		dir := alice.WorkDir(t, "")
+		wf, logs := run(t, dir, "nokeytab")
+		require.Equal(t, "failed", wf.Status, logs)
+		assert.Contains(t, logs, "kerberos: true needs your keytab")
+		assert.Contains(t, logs, "--env CERN_KEYTAB=KEYTAB")
+	})
+	t.Run("a ticket for the step", func(t *testing.T) {
+		dir := alice.WorkDir(t, "")
+		addKeytab(t, dir, "alice")
+		wf, logs := run(t, dir, "krb")
+		require.Equal(t, "finished", wf.Status, logs)
+		ws := d.WorkspaceOf(alice, wf.ID)
+		b, err := os.ReadFile(filepath.Join(ws, "klist.txt"))
+		require.NoError(t, err)
+		assert.Contains(t, string(b), "Default principal: alice@"+kdc.Realm)
+		assert.Contains(t, string(b), "krbtgt/"+kdc.Realm)
+		cc, err := os.ReadFile(filepath.Join(ws, "ccname.txt"))
+		require.NoError(t, err)
+		cache := strings.TrimPrefix(strings.TrimSpace(string(cc)), "FILE:")
+		jobs := filepath.Join(filepath.Dir(filepath.Dir(ws)), "jobs", wf.ID)
+		assert.True(t, strings.HasPrefix(cache, jobs+"/"), "the cache %s is the job's own", cache)
+		assert.NoFileExists(t, cache, "the ticket cache is gone after the step")
+	})
+	t.Run("a wrong keytab", func(t *testing.T) {
+		dir := alice.WorkDir(t, "")
+		addKeytab(t, dir, "bob") // bob's keys, named as alice's
+		wf, logs := run(t, dir, "wrongkt")
+		require.Equal(t, "failed", wf.Status, logs)
+		assert.Contains(t, logs, "kinit with the keytab alice.keytab for alice failed")
+	})
 }
