@@ -58,12 +58,17 @@ func backendBuilders() map[string]backendBuilder {
 		htcondor.Name: func(cfg config.Config, runner asuser.Caller, _ *slog.Logger) (batch.Backend, error) {
 			return &htcondor.Backend{Runner: runner, Config: cfg.HTCondor()}, nil
 		},
-		kubernetes.Name: func(cfg config.Config, _ asuser.Caller, log *slog.Logger) (batch.Backend, error) {
+		kubernetes.Name: func(cfg config.Config, helpers asuser.Caller, log *slog.Logger) (batch.Backend, error) {
 			client, err := kubernetes.NewClient(cfg.KubernetesKubeconfig)
 			if err != nil {
 				return nil, err
 			}
-			return kubernetes.New(cfg.Kubernetes(), client, log.With("component", "kubernetes"))
+			b, err := kubernetes.New(cfg.Kubernetes(), client, log.With("component", "kubernetes"))
+			if err != nil {
+				return nil, err
+			}
+			// Pods cannot read the secret directory themselves.
+			return b.WithSecrets(helpers), nil
 		},
 	}
 }
