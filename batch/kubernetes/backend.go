@@ -294,7 +294,8 @@ func (b *Backend) adopt(ctx context.Context, spec batch.Spec, existing *corev1.P
 // daemon may have died between the two creates). A pod whose Secret
 // cannot be made would never start: it is deleted.
 func (b *Backend) podSecret(ctx context.Context, pod *corev1.Pod, secrets []asuser.Secret) error {
-	if !slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == SecretsVolume }) {
+	if !slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == SecretsVolume }) &&
+		!slices.ContainsFunc(pod.Spec.Containers[0].Env, func(e corev1.EnvVar) bool { return e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil }) {
 		return nil
 	}
 	err := b.createSecret(ctx, pod, secrets)

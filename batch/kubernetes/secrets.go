@@ -71,6 +71,9 @@ func withSecrets(pod *corev1.Pod, secrets []asuser.Secret) error {
 		}
 		items = append(items, corev1.KeyToPath{Key: s.Name, Path: s.Name})
 	}
+	if len(items) == 0 {
+		return nil // a volume without items would show every key, env ones too
+	}
 	c.Env = append(c.Env, corev1.EnvVar{Name: "REANA_SECRETS_DIR", Value: asuser.SecretsMountPath})
 	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: SecretsVolume, MountPath: asuser.SecretsMountPath, ReadOnly: true})
 	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: SecretsVolume, VolumeSource: corev1.VolumeSource{

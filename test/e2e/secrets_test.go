@@ -112,13 +112,17 @@ workflow:
 }
 
 func TestSecretsReachSteps(t *testing.T) {
-	for _, backend := range []string{"local", "slurmcern", "htcondorcern"} {
+	for _, backend := range []string{"local", "slurmcern", "htcondorcern", "kubernetes"} {
 		t.Run(backend, func(t *testing.T) {
 			var extra []string
+			wantDir := "" // a private directory in the job's directory
 			switch backend {
 			case "slurmcern":
 				harness.EnsureSlurm(t, env.Repo)
 				extra = []string{"REANA_SITE_BACKENDS=local,slurm"}
+			case "kubernetes":
+				extra = harness.StartKubernetes(t).DaemonEnv()
+				wantDir = "/etc/reana/secrets" // the pod's Secret's volume
 			case "htcondorcern":
 				pool := harness.StartHTCondor(t, env)
 				extra = append([]string{"REANA_SITE_BACKENDS=local,htcondor"}, pool.DaemonEnv()...)
@@ -127,7 +131,7 @@ func TestSecretsReachSteps(t *testing.T) {
 			alice := d.AddUser(t, "alice")
 			dir := alice.WorkDir(t, "")
 			token, key := addSecrets(t, alice, dir)
-			runSecretsStep(t, d, alice, dir, secretsSpec(backend), token, key, "")
+			runSecretsStep(t, d, alice, dir, secretsSpec(backend), token, key, wantDir)
 		})
 	}
 }
@@ -177,7 +181,8 @@ func runSecretsStep(t *testing.T, d *Daemon, u *User, dir, spec, token, key, wan
 	}
 	assert.Equal(t, digest(token), read("env.sum"), "the env secret reached the step")
 	assert.Equal(t, digest(key+"\n"), read("file.sum"), "the file secret reached the step")
-	assert.Equal(t, "700", read("dir.mode"))
+	// The user's only (a Kubernetes secret volume is read-only: 0500).
+	assert.Regexp(t, `^[57]00$`, read("dir.mode"))
 	if wantDir != "" {
 		assert.Equal(t, wantDir, read("dir.path"))
 	}
@@ -188,7 +193,7 @@ func runSecretsStep(t *testing.T, d *Daemon, u *User, dir, spec, token, key, wan
 		assert.NotContains(t, text, key)
 	}
 	jobs := filepath.Join(filepath.Dir(filepath.Dir(ws)), "jobs", wf.ID)
-	o, _ := exec.Command("grep", "-rl", "-e", token, "-e", key, jobs).CombinedOutput()
+	o, _ := exec.Command("grep", "-rls", "-e", token, "-e", key, jobs).CombinedOutput()
 	assert.Empty(t, strings.TrimSpace(string(o)), "no file of the job directory holds a value")
 	left, _ := filepath.Glob(filepath.Join(jobs, "*", "secrets"))
 	assert.Empty(t, left, "the job's secret directory is gone")

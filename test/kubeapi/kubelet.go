@@ -128,7 +128,11 @@ func (s *Server) runPod(e *podEntry) {
 	pod := e.pod.DeepCopy()
 	s.mu.Unlock()
 	c := pod.Spec.Containers[0]
-	cmd, err := s.command(pod, c)
+	if !s.awaitSecrets(e, pod, c) {
+		return
+	}
+	cmd, cleanup, err := s.command(pod, c)
+	defer cleanup()
 	if err != nil {
 		// The kubelet keeps such a pod Pending, its container waiting.
 		msg := err.Error()
@@ -175,6 +179,33 @@ func (s *Server) runPod(e *podEntry) {
 	})
 	s.podEvent(e, corev1.EventTypeNormal, "Started", "kubelet", "Started container "+c.Name)
 	s.wait(e, cmd, pod)
+}
+
+// awaitSecrets waits until the Secrets the container needs exist, with
+// the pod waiting as the kubelet shows it meanwhile; false when the pod
+// went first.
+func (s *Server) awaitSecrets(e *podEntry, pod *corev1.Pod, c corev1.Container) bool {
+	told := ""
+	for {
+		reason, msg := s.missingSecret(pod, c)
+		if reason == "" {
+			return true
+		}
+		if msg != told {
+			told = msg
+			s.update(e, func(p *corev1.Pod) {
+				p.Status.ContainerStatuses[0].State.Waiting = &corev1.ContainerStateWaiting{Reason: reason, Message: msg}
+			})
+			if reason == "ContainerCreating" {
+				s.podEvent(e, corev1.EventTypeWarning, "FailedMount", "kubelet", msg)
+			} else {
+				s.podEvent(e, corev1.EventTypeWarning, "Failed", "kubelet", "Error: "+msg)
+			}
+		}
+		if !s.sleep(e.ctx, 50*time.Millisecond) {
+			return false
+		}
+	}
 }
 
 // schedule binds the pod to the node once nothing holds it back: a Hold,
@@ -257,17 +288,36 @@ func podCondition(p *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition
 
 // command prepares the container's process, or says why the kubelet could
 // not create the container. Only the first container runs.
-func (s *Server) command(pod *corev1.Pod, c corev1.Container) (*exec.Cmd, error) {
+func (s *Server) command(pod *corev1.Pod, c corev1.Container) (cmd *exec.Cmd, cleanup func(), err error) {
+	var dirs []string
+	cleanup = func() {
+		for _, d := range dirs {
+			_ = os.RemoveAll(d)
+		}
+	}
+	cmd, dirs, err = s.commandIn(pod, c)
+	return cmd, cleanup, err
+}
+
+// commandIn is command without the cleanup: dirs are the secret volumes it
+// wrote, which go when the process has ended.
+func (s *Server) commandIn(pod *corev1.Pod, c corev1.Container) (_ *exec.Cmd, dirs []string, _ error) {
 	// Env values are expanded in order, each from the entries before it;
 	// the command and args from the whole environment, as the kubelet
 	// does (see expand).
 	env := map[string]string{}
 	var envList []string
 	for _, v := range c.Env {
-		if v.ValueFrom != nil {
-			return nil, fmt.Errorf("stand-in kubelet: env %s uses valueFrom, which the stand-in does not resolve", v.Name)
-		}
 		value := expand(v.Value, expansionOf(env))
+		if ref := secretRef(v); ref != nil {
+			sv, err := s.secretEnv(pod, ref)
+			if err != nil {
+				return nil, nil, err
+			}
+			value = sv // not expanded: only a literal value is
+		} else if v.ValueFrom != nil {
+			return nil, nil, fmt.Errorf("stand-in kubelet: env %s uses a valueFrom other than secretKeyRef, which the stand-in does not resolve", v.Name)
+		}
 		env[v.Name] = value
 		envList = append(envList, v.Name+"="+value)
 	}
@@ -276,21 +326,41 @@ func (s *Server) command(pod *corev1.Pod, c corev1.Container) (*exec.Cmd, error)
 		argv = append(argv, expand(a, expansionOf(env)))
 	}
 	if len(argv) == 0 {
-		return nil, errors.New("stand-in kubelet: the container has no command: the stand-in has no image to take its entrypoint from")
+		return nil, nil, errors.New("stand-in kubelet: the container has no command: the stand-in has no image to take its entrypoint from")
 	}
 	cred, err := credential(pod, c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mounts, err := s.checkMounts(pod, c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dir := c.WorkingDir
 	if dir == "" {
 		dir = "/"
 	} else if !slices.ContainsFunc(mounts, func(m string) bool { return within(dir, m) }) {
-		return nil, fmt.Errorf("stand-in kubelet: workingDir %s is not on one of the pod's volumes, and the stand-in has no image filesystem", dir)
+		return nil, nil, fmt.Errorf("stand-in kubelet: workingDir %s is not on one of the pod's volumes, and the stand-in has no image filesystem", dir)
+	}
+	var binds [][2]string
+	for _, m := range c.VolumeMounts {
+		for _, v := range pod.Spec.Volumes {
+			if v.Name != m.Name || v.Secret == nil {
+				continue
+			}
+			d, err := s.secretVolume(pod, v, cred)
+			if err != nil {
+				return nil, dirs, err
+			}
+			dirs = append(dirs, d)
+			binds = append(binds, [2]string{d, m.MountPath})
+		}
+	}
+	if len(binds) > 0 {
+		if argv, err = mountWrapper(binds, cred, argv); err != nil {
+			return nil, dirs, err
+		}
+		cred = nil // the wrapper mounts as root, then becomes the pod's user
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
@@ -298,7 +368,7 @@ func (s *Server) command(pod *corev1.Pod, c corev1.Container) (*exec.Cmd, error)
 	// Its own process group, so that a delete ends the whole step, as
 	// stopping a container does.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
-	return cmd, nil
+	return cmd, dirs, nil
 }
 
 // credential is the process's uid, gid and groups from the pod's security
@@ -365,6 +435,9 @@ func (s *Server) checkMounts(pod *corev1.Pod, c corev1.Container) ([]string, err
 			if pod.Spec.Volumes[i].Name == m.Name {
 				vol = &pod.Spec.Volumes[i]
 			}
+		}
+		if vol != nil && vol.Secret != nil {
+			continue // written and bound by command
 		}
 		if vol == nil || vol.PersistentVolumeClaim == nil {
 			return nil, fmt.Errorf("stand-in kubelet: volume %q is not a PersistentVolumeClaim, the only kind the stand-in mounts", m.Name)
