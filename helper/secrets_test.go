@@ -100,3 +100,23 @@ func TestSecretsRefused(t *testing.T) {
 	_, err = asuser.ReadSecrets(ctx, r, acct, asuser.SecretsDirArgs{Dir: link})
 	assert.True(t, asuser.IsKind(err, asuser.KindBadPath), "%v", err)
 }
+
+// TestKilledJobLosesItsSecrets: a local job whose script died without
+// its cleanup (no exit status, no live script) has its copies of the
+// secrets removed when its status is asked.
+func TestKilledJobLosesItsSecrets(t *testing.T) {
+	r, acct, _, jobs := workspace(t)
+	jd := filepath.Join(jobs, "j1")
+	for _, d := range []string{jd, filepath.Join(jd, asuser.SecretsJobDir)} {
+		require.NoError(t, os.Mkdir(d, 0o700))
+		require.NoError(t, os.Chown(d, int(acct.UID), int(acct.GID)))
+	}
+	for _, f := range []string{filepath.Join(jd, "started"), filepath.Join(jd, asuser.SecretsJobDir, "key.pem")} {
+		require.NoError(t, os.WriteFile(f, []byte("x"), 0o600))
+		require.NoError(t, os.Chown(f, int(acct.UID), int(acct.GID)))
+	}
+	st, err := asuser.JobStatus(context.Background(), r, acct, asuser.JobStatusArgs{Jobs: []asuser.JobRef{{ID: "j1", JobDir: jd}}})
+	require.NoError(t, err)
+	assert.False(t, st["j1"].Alive)
+	assert.NoDirExists(t, filepath.Join(jd, asuser.SecretsJobDir))
+}

@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"encoding/base64"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -271,4 +273,41 @@ func TestKerberosFromSecrets(t *testing.T) {
 		require.Equal(t, "failed", wf.Status, logs)
 		assert.Contains(t, logs, "kinit with the keytab alice.keytab for alice failed")
 	})
+}
+
+// TestSecretsBadInput: through the real daemon and helper, every refusal
+// says why, and nothing is stored, least of all through a secret
+// directory that was replaced by a symbolic link.
+func TestSecretsBadInput(t *testing.T) {
+	d := StartDaemon(t, "REANA_SITE_MAX_SECRET_BYTES=1048576")
+	alice := d.AddUser(t, "alice")
+	add := func(body string) (int, string) {
+		code, b, err := d.Do("POST", "/api/secrets/?overwrite=false", alice.Token, strings.NewReader(body), "Content-Type", "application/json")
+		require.NoError(t, err)
+		return code, string(b)
+	}
+	big := base64.StdEncoding.EncodeToString(make([]byte, 10<<20))
+	for _, tt := range []struct{ body, msg string }{
+		{`{"a/b": {"value": "dg==", "type": "file"}}`, "must not contain '/'"},
+		{`{"..": {"value": "dg==", "type": "file"}}`, "'..'"},
+		{`{"A=B": {"value": "dg==", "type": "env"}}`, "'='"},
+		{`{"A\u0000B": {"value": "dg==", "type": "env"}}`, "NUL"},
+		{`{"big": {"value": "` + big + `", "type": "file"}}`, "at most 1 MiB"},
+		{`{"A": {"value": "%%% not base64", "type": "env"}}`, "not base64"},
+	} {
+		code, body := add(tt.body)
+		assert.Equal(t, http.StatusForbidden, code, body)
+		assert.Contains(t, body, tt.msg)
+	}
+	assert.NoDirExists(t, secretsDirOf(d, alice), "nothing was stored")
+
+	elsewhere := alice.WorkDir(t, "")
+	out, code := alice.Run(t, "/", nil, "ln", "-s", elsewhere, secretsDirOf(d, alice))
+	require.Zero(t, code, out)
+	status, body := add(`{"TOKEN": {"value": "dg==", "type": "env"}}`)
+	assert.Equal(t, http.StatusForbidden, status, body)
+	assert.Contains(t, body, "cannot be stored")
+	entries, err := os.ReadDir(elsewhere)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing was written where the link points")
 }
