@@ -202,8 +202,13 @@ func runSecretsStep(t *testing.T, d *Daemon, u *User, dir, spec, token, key, wan
 }
 
 // kerberosSpec is a step with REANA's kerberos: true that lists its
-// ticket cache.
-const kerberosSpec = `version: 0.9.0
+// ticket cache, on the site's default backend or the one named.
+func kerberosSpec(backend string) string {
+	cb := ""
+	if backend != "" {
+		cb = "\n        compute_backend: " + backend
+	}
+	return `version: 0.9.0
 workflow:
   type: serial
   resources:
@@ -211,10 +216,11 @@ workflow:
   specification:
     steps:
       - name: klist
-        environment: docker.io/library/debian:12-slim
+        environment: docker.io/library/debian:12-slim` + cb + `
         commands:
           - klist > klist.txt; echo "$$KRB5CCNAME" > ccname.txt
 `
+}
 
 // TestKerberosFromSecrets runs kerberos: true against the real MIT KDC:
 // the step's klist shows the user's principal, from a cache of its own
@@ -222,7 +228,8 @@ workflow:
 // the step saying what to do.
 func TestKerberosFromSecrets(t *testing.T) {
 	kdc := harness.StartKDC(t)
-	d := StartDaemon(t, "REANA_SITE_KERBEROS_CONFIG="+kdc.Config)
+	harness.EnsureSlurm(t, env.Repo)
+	d := StartDaemon(t, "REANA_SITE_KERBEROS_CONFIG="+kdc.Config, "REANA_SITE_BACKENDS=local,slurm")
 	alice := d.AddUser(t, "alice")
 	addKeytab := func(t *testing.T, dir, principal string) {
 		t.Helper()
@@ -233,9 +240,9 @@ func TestKerberosFromSecrets(t *testing.T) {
 		require.NoError(t, os.Chown(p, alice.UID, alice.GID))
 		alice.MustClient(t, dir, "secrets-add", "--overwrite", "--file", p, "--env", "CERN_KEYTAB=alice.keytab", "--env", "CERN_USER=alice")
 	}
-	run := func(t *testing.T, dir, name string) (Workflow, string) {
+	run := func(t *testing.T, dir, name string, backend ...string) (Workflow, string) {
 		t.Helper()
-		out, code := alice.Run(t, dir, nil, "sh", "-c", `printf '%s' "$1" > reana.yaml`, "sh", kerberosSpec)
+		out, code := alice.Run(t, dir, nil, "sh", "-c", `printf '%s' "$1" > reana.yaml`, "sh", kerberosSpec(strings.Join(backend, "")))
 		require.Zero(t, code, out)
 		alice.MustClient(t, dir, "run", "-w", name)
 		wf := alice.WaitStatus(t, name+".1", 2*time.Minute, "finished", "failed")
@@ -249,23 +256,15 @@ func TestKerberosFromSecrets(t *testing.T) {
 		assert.Contains(t, logs, "kerberos: true needs your keytab")
 		assert.Contains(t, logs, "--env CERN_KEYTAB=KEYTAB")
 	})
-	t.Run("a ticket for the step", func(t *testing.T) {
-		dir := alice.WorkDir(t, "")
-		addKeytab(t, dir, "alice")
-		wf, logs := run(t, dir, "krb")
-		require.Equal(t, "finished", wf.Status, logs)
-		ws := d.WorkspaceOf(alice, wf.ID)
-		b, err := os.ReadFile(filepath.Join(ws, "klist.txt"))
-		require.NoError(t, err)
-		assert.Contains(t, string(b), "Default principal: alice@"+kdc.Realm)
-		assert.Contains(t, string(b), "krbtgt/"+kdc.Realm)
-		cc, err := os.ReadFile(filepath.Join(ws, "ccname.txt"))
-		require.NoError(t, err)
-		cache := strings.TrimPrefix(strings.TrimSpace(string(cc)), "FILE:")
-		jobs := filepath.Join(filepath.Dir(filepath.Dir(ws)), "jobs", wf.ID)
-		assert.True(t, strings.HasPrefix(cache, jobs+"/"), "the cache %s is the job's own", cache)
-		assert.NoFileExists(t, cache, "the ticket cache is gone after the step")
-	})
+	for _, backend := range []string{"", "slurmcern"} {
+		t.Run("a ticket for the step "+backend, func(t *testing.T) {
+			dir := alice.WorkDir(t, "")
+			addKeytab(t, dir, "alice")
+			wf, logs := run(t, dir, "krb"+backend, backend)
+			require.Equal(t, "finished", wf.Status, logs)
+			checkTicket(t, d, alice, kdc, wf)
+		})
+	}
 	t.Run("a wrong keytab", func(t *testing.T) {
 		dir := alice.WorkDir(t, "")
 		addKeytab(t, dir, "bob") // bob's keys, named as alice's
@@ -273,6 +272,23 @@ func TestKerberosFromSecrets(t *testing.T) {
 		require.Equal(t, "failed", wf.Status, logs)
 		assert.Contains(t, logs, "kinit with the keytab alice.keytab for alice failed")
 	})
+}
+
+// checkTicket: the step's klist showed alice's ticket, from a cache in
+// its own job directory that is gone now.
+func checkTicket(t *testing.T, d *Daemon, alice *User, kdc *harness.KDC, wf Workflow) {
+	t.Helper()
+	ws := d.WorkspaceOf(alice, wf.ID)
+	b, err := os.ReadFile(filepath.Join(ws, "klist.txt"))
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "Default principal: alice@"+kdc.Realm)
+	assert.Contains(t, string(b), "krbtgt/"+kdc.Realm)
+	cc, err := os.ReadFile(filepath.Join(ws, "ccname.txt"))
+	require.NoError(t, err)
+	cache := strings.TrimPrefix(strings.TrimSpace(string(cc)), "FILE:")
+	jobs := filepath.Join(filepath.Dir(filepath.Dir(ws)), "jobs", wf.ID)
+	assert.True(t, strings.HasPrefix(cache, jobs+"/"), "the cache %s is the job's own", cache)
+	assert.NoFileExists(t, cache, "the ticket cache is gone after the step")
 }
 
 // TestSecretsBadInput: through the real daemon and helper, every refusal
