@@ -92,25 +92,34 @@ func TestSecretsWithTheRealClient(t *testing.T) {
 	assert.NoFileExists(t, filepath.Join(secretsDirOf(d, alice), "file", "key.pem"))
 }
 
-// secretsSpec is a one-step workflow (with $$ for $, as REANA's serial
-// engine expands $name as a parameter) on backend that records what the
-// step saw of the secrets (digests only, so no value reaches the
-// workspace or the log) and sleeps, so the test can look at the processes.
-func secretsSpec(backend string) string {
+// oneStep is a serial workflow of one step that runs command (with $$
+// for $: REANA's serial engine expands $name as a parameter) on backend
+// ("" or "local": the site's default), with resources (YAML lines of
+// workflow.resources, or "").
+func oneStep(backend, resources, command string) string {
 	cb := ""
-	if backend != "local" {
+	if backend != "" && backend != "local" {
 		cb = "\n        compute_backend: " + backend
+	}
+	if resources != "" {
+		resources = "  resources:\n    " + resources + "\n"
 	}
 	return `version: 0.9.0
 workflow:
   type: serial
-  specification:
+` + resources + `  specification:
     steps:
-      - name: look
+      - name: step
         environment: docker.io/library/debian:12-slim` + cb + `
         commands:
-          - printf '%s' "$$TOKEN" | sha256sum > env.sum; sha256sum < "$$REANA_SECRETS_DIR/key.pem" > file.sum; stat -c %a "$$REANA_SECRETS_DIR" > dir.mode; echo "$$REANA_SECRETS_DIR" > dir.path; sleep 4
-`
+          - ` + command + "\n"
+}
+
+// secretsSpec records what the step saw of the secrets (digests only, so
+// no value reaches the workspace or the log) and sleeps, so the test can
+// look at the processes.
+func secretsSpec(backend string) string {
+	return oneStep(backend, "", `printf '%s' "$$TOKEN" | sha256sum > env.sum; sha256sum < "$$REANA_SECRETS_DIR/key.pem" > file.sum; stat -c %a "$$REANA_SECRETS_DIR" > dir.mode; echo "$$REANA_SECRETS_DIR" > dir.path; sleep 4`)
 }
 
 func TestSecretsReachSteps(t *testing.T) {
@@ -202,24 +211,9 @@ func runSecretsStep(t *testing.T, d *Daemon, u *User, dir, spec, token, key, wan
 }
 
 // kerberosSpec is a step with REANA's kerberos: true that lists its
-// ticket cache, on the site's default backend or the one named.
+// ticket cache.
 func kerberosSpec(backend string) string {
-	cb := ""
-	if backend != "" {
-		cb = "\n        compute_backend: " + backend
-	}
-	return `version: 0.9.0
-workflow:
-  type: serial
-  resources:
-    kerberos: true
-  specification:
-    steps:
-      - name: klist
-        environment: docker.io/library/debian:12-slim` + cb + `
-        commands:
-          - klist > klist.txt; echo "$$KRB5CCNAME" > ccname.txt
-`
+	return oneStep(backend, "kerberos: true", `klist > klist.txt; echo "$$KRB5CCNAME" > ccname.txt`)
 }
 
 // TestKerberosFromSecrets runs kerberos: true against the real MIT KDC:
