@@ -140,10 +140,6 @@ func (s *Server) requestToken(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusForbidden, "Access tokens are issued by the site, not requested through the API: ask your site administrator.")
 }
 
-func (s *Server) secretsUnsupported(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusInternalServerError, "Secrets are not supported by this reana-site server yet.")
-}
-
 func (s *Server) launchUnsupported(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusBadRequest, "Launching workflows from a remote URL is not supported by this reana-site server.")
 }

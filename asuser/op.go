@@ -23,6 +23,14 @@ const (
 	OpFSCleanTemps Op = "fs.cleantemps" // CleanTempsArgs → int (files removed)
 )
 
+// Operations on a user's secret directory.
+const (
+	OpSecretsWrite  Op = "secrets.write"  // SecretsWriteArgs → nothing
+	OpSecretsDelete Op = "secrets.delete" // SecretsDeleteArgs → SecretsDeleteResult
+	OpSecretsRemove Op = "secrets.remove" // SecretsDirArgs → int (secrets removed)
+	OpSecretsRead   Op = "secrets.read"   // SecretsDirArgs → []Secret
+)
+
 // Operations on jobs and programs.
 const (
 	OpJobStart    Op = "job.start"    // JobStartArgs → JobStartResult
@@ -40,6 +48,7 @@ func Ops() []Op {
 	return []Op{
 		OpFSCreate, OpFSRemove, OpFSUpload, OpFSOpen, OpFSZip, OpFSList, OpFSDiskUsage,
 		OpFSDelete, OpFSMove, OpFSGlob, OpFSUsage, OpFSPrune, OpFSCleanTemps,
+		OpSecretsWrite, OpSecretsDelete, OpSecretsRemove, OpSecretsRead,
 		OpJobStart, OpJobStatus, OpJobCancel, OpJobLogs, OpJobReadExit, OpJobSubmit, OpJobFollow, OpExec,
 	}
 }

@@ -41,6 +41,28 @@ type Spec struct {
 	// Preamble is text the job prints at the start of its output (which
 	// image the step runs in, what a pull printed). Empty prints nothing.
 	Preamble string
+	// Secrets says where the job finds the user's secrets. The job reads
+	// them itself, as the user, when it starts: no value passes through
+	// the daemon or the job's files.
+	Secrets Secrets
+}
+
+// Secrets is where a job's secrets come from, and whether it needs a
+// Kerberos ticket made from them.
+type Secrets struct {
+	// Dir is the user's secret directory (asuser's layout); empty means
+	// the job gets no secrets.
+	Dir string
+	// Kerberos runs kinit from the keytab and principal secrets before
+	// the command, and kdestroy after (REANA's kerberos: true).
+	Kerberos bool
+	// KeytabSecrets are the env secrets, tried in order, whose value names
+	// the file secret with the keytab; UserSecrets those holding the
+	// principal.
+	KeytabSecrets []string
+	UserSecrets   []string
+	// KrbConfig, when set, is the krb5.conf kinit uses (KRB5_CONFIG).
+	KrbConfig string
 }
 
 // Hints carries REANA's optional per-step resource fields. An empty field

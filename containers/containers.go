@@ -239,6 +239,20 @@ func ExecArgs(cfg Config, image Resolved, spec batch.Spec) ([]string, error) {
 		}
 		args = append(args, "--env", k+"="+spec.Env[k])
 	}
+	if spec.Secrets.Dir != "" {
+		// The job script fills this directory before apptainer starts;
+		// REANA mounts file secrets at the same place. Only paths are
+		// in argv: env secrets come in as APPTAINERENV_<name>.
+		dir := filepath.Join(spec.JobDir, asuser.SecretsJobDir)
+		if strings.ContainsAny(dir, ",:") {
+			return nil, fmt.Errorf("containers: job directory %q contains ',' or ':', which apptainer's --bind cannot take", spec.JobDir)
+		}
+		args = append(args, "--bind", dir+":"+asuser.SecretsMountPath+":ro",
+			"--env", "REANA_SECRETS_DIR="+asuser.SecretsMountPath)
+		if spec.Secrets.Kerberos {
+			args = append(args, "--env", "KRB5CCNAME=FILE:"+asuser.SecretsMountPath+"/"+asuser.KrbCacheFile)
+		}
+	}
 	for _, b := range cfg.ExtraBinds {
 		args = append(args, "--bind", b)
 	}

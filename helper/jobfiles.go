@@ -88,3 +88,10 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	return nil
 }
+
+// dropJobSecrets removes the copies of the user's secrets a job script
+// made in its job directory ($REANA_SECRETS_DIR), for a script that was
+// killed before its own cleanup ran. Only call it once the script is dead.
+func dropJobSecrets(jobDir string) {
+	_ = os.RemoveAll(filepath.Join(jobDir, asuser.SecretsJobDir))
+}

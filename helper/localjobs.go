@@ -135,6 +135,9 @@ func probeJob(j asuser.JobRef) asuser.JobState {
 	if code, ok, _ := readExit(j.JobDir); ok {
 		return asuser.JobState{Exited: true, ExitCode: code, Started: true}
 	}
+	if st.Started {
+		dropJobSecrets(j.JobDir) // the script died without its cleanup (KILL)
+	}
 	return st
 }
 
@@ -191,7 +194,11 @@ func jobCancel(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, er
 	for time.Now().Before(deadline) && isOurScript(pid, a.Job.JobDir) {
 		time.Sleep(50 * time.Millisecond)
 	}
+	killed := isOurScript(pid, a.Job.JobDir)
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	if killed {
+		dropJobSecrets(a.Job.JobDir) // KILL leaves the script no time to clean up
+	}
 	return struct{}{}, nil
 }
 

@@ -9,6 +9,9 @@
 #   - a real single-node Slurm (Debian's slurmctld, slurmd and munge), started
 #     by test/slurm/slurm.sh without systemd; REANA_SITE_SLURM=0 skips
 #     starting it. `test/slurm/slurm.sh stop` stops it.
+#   - a real MIT Kerberos KDC (test/kdc/kdc.sh) in the throwaway realm
+#     REANA-SITE.TEST on 127.0.0.1:18888, files in .cache/kdc; optional:
+#     the Kerberos tests skip without it. `test/kdc/kdc.sh stop` stops it.
 #   - a real personal HTCondor pool (test/htcondor/pool.sh), from the kit in
 #     ../shared/vendor/htcondor unpacked into .cache/htcondor, or from the
 #     release named by REANA_SITE_HTCONDOR_RELEASE; without either, or with
@@ -252,6 +255,31 @@ else
     bash "$REPO/test/slurm/slurm.sh" start ||
         die "Slurm did not start (logs in /var/log/slurm; REANA_SITE_SLURM=0 skips it)"
     log "Slurm runs until: $REPO/test/slurm/slurm.sh stop"
+fi
+
+# --- Kerberos KDC (for the SPNEGO tests) ------------------------------------
+# Optional: a failure only warns, and the Kerberos tests skip. The packages
+# are installed here rather than in PACKAGES so a failed install does not
+# stop the rest of the setup; their postinst starts nothing (no systemd).
+KRB5_PACKAGES=(krb5-kdc krb5-admin-server krb5-user faketime)
+krb5_missing=()
+for p in "${KRB5_PACKAGES[@]}"; do
+    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+        krb5_missing+=("$p")
+    fi
+done
+if [ ${#krb5_missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${krb5_missing[*]}"
+    apt-get update -qq || warn "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${krb5_missing[@]}" ||
+        warn "installing ${krb5_missing[*]} failed; the Kerberos tests skip"
+fi
+if command -v krb5kdc >/dev/null; then
+    if bash "$REPO/test/kdc/kdc.sh" start; then
+        log "KDC runs until: $REPO/test/kdc/kdc.sh stop"
+    else
+        warn "the test KDC did not start; the Kerberos tests skip"
+    fi
 fi
 
 # --- HTCondor (real personal pool) -----------------------------------------

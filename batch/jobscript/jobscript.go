@@ -62,7 +62,7 @@ func Render(spec batch.Spec, opt Options) (string, error) {
 	if opt.Preamble != "" {
 		fmt.Fprintf(&b, "printf '%%s\\n' %s\n", Quote(strings.TrimRight(opt.Preamble, "\n")))
 	}
-	b.WriteString("finish() {\n  printf '%s\\n' \"$1\" >\"$jobdir/" + asuser.ExitFile + ".tmp\" && mv -f \"$jobdir/" + asuser.ExitFile + ".tmp\" \"$jobdir/" + asuser.ExitFile + "\"\n  exit \"$1\"\n}\n")
+	b.WriteString("finish() {\n" + secretsCleanup(spec.Secrets) + "  printf '%s\\n' \"$1\" >\"$jobdir/" + asuser.ExitFile + ".tmp\" && mv -f \"$jobdir/" + asuser.ExitFile + ".tmp\" \"$jobdir/" + asuser.ExitFile + "\"\n  exit \"$1\"\n}\n")
 	keys := make([]string, 0, len(spec.Env))
 	for k := range spec.Env {
 		if !envName.MatchString(k) {
@@ -74,6 +74,11 @@ func Render(spec batch.Spec, opt Options) (string, error) {
 	for _, k := range keys {
 		fmt.Fprintf(&b, "%s=%s; export %s\n", k, Quote(spec.Env[k]), k)
 	}
+	sb, err := secretsBlock(spec.Secrets, len(opt.Runner) > 0)
+	if err != nil {
+		return "", err
+	}
+	b.WriteString(sb)
 	fmt.Fprintf(&b, "cd %s || { echo \"reana-site: cannot enter the workspace\" >&2; finish 127; }\n", Quote(spec.Workspace))
 	b.WriteString("cmd=$(cat \"$jobdir/" + asuser.CommandFile + "\") || finish 127\n")
 	if len(opt.Runner) > 0 {

@@ -20,8 +20,9 @@
 // # Rights
 //
 // The daemon needs only a namespaced Role (deploy/kubernetes): pods
-// create/get/list/watch/delete, pods/log get, events list and
-// persistentvolumeclaims get. On OpenShift a cluster admin grants the step
+// create/get/list/watch/delete, pods/log get, events list,
+// persistentvolumeclaims get and secrets create (a step pod's own Secret
+// of its owner's secrets, see withSecrets). On OpenShift a cluster admin grants the step
 // service account the nonroot-v2 SCC once; see deploy/kubernetes/README.md.
 package kubernetes
 
@@ -30,6 +31,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,6 +41,7 @@ import (
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 )
 
@@ -63,6 +66,9 @@ type Backend struct {
 	cfg Config
 	api API
 	log *slog.Logger
+	// helper reads a step's secrets as its user (WithSecrets); nil gives
+	// steps none.
+	helper asuser.Caller
 	// now is the clock; tests move it to pass graces.
 	now func() time.Time
 
@@ -197,6 +203,15 @@ func (b *Backend) Submit(ctx context.Context, spec batch.Spec) (batch.Handle, er
 	if err != nil {
 		return batch.Handle{}, fmt.Errorf("kubernetes: %w", err)
 	}
+	secrets, err := b.readSecrets(ctx, spec)
+	if err != nil {
+		return batch.Handle{}, err
+	}
+	if len(secrets) > 0 { // a user without secrets gets no Secret
+		if err := withSecrets(pod, secrets); err != nil {
+			return batch.Handle{}, fmt.Errorf("kubernetes: %w", err)
+		}
+	}
 	if err := b.checkClaim(ctx); err != nil {
 		return batch.Handle{}, err
 	}
@@ -205,11 +220,14 @@ func (b *Backend) Submit(ctx context.Context, spec batch.Spec) (batch.Handle, er
 		return batch.Handle{}, err
 	}
 	if existing != nil {
-		return b.adopt(ctx, spec, existing)
+		return b.adopt(ctx, spec, existing, secrets)
 	}
 	created, err := b.api.CreatePod(ctx, b.cfg.Namespace, pod, metav1.CreateOptions{FieldManager: ManagedBy})
 	if err == nil {
 		if err := b.admitStored(ctx, created); err != nil {
+			return batch.Handle{}, err
+		}
+		if err := b.podSecret(ctx, created, secrets); err != nil {
 			return batch.Handle{}, err
 		}
 		b.remember(b.created, created.Name, remembered{})
@@ -225,7 +243,7 @@ func (b *Backend) Submit(ctx context.Context, spec batch.Spec) (batch.Handle, er
 	if err != nil {
 		return batch.Handle{}, b.apiError("look up existing pod "+pod.Name, err)
 	}
-	return b.adopt(ctx, spec, existing)
+	return b.adopt(ctx, spec, existing, secrets)
 }
 
 // lookupPod finds a pod of this name already in the namespace: in the
@@ -257,7 +275,7 @@ func (b *Backend) lookupPod(ctx context.Context, name string) (*corev1.Pod, erro
 // a pod just created gets: a pod made earlier, when the API server
 // dropped the Strict groups policy, must not run on with the image's
 // groups because a later Submit found it.
-func (b *Backend) adopt(ctx context.Context, spec batch.Spec, existing *corev1.Pod) (batch.Handle, error) {
+func (b *Backend) adopt(ctx context.Context, spec batch.Spec, existing *corev1.Pod, secrets []asuser.Secret) (batch.Handle, error) {
 	if !ours(existing, spec.JobID) {
 		return batch.Handle{}, fmt.Errorf("kubernetes: a pod named %s already exists in namespace %s and is not this step's (its %s annotation is %q)",
 			existing.Name, b.cfg.Namespace, AnnotationJobID, existing.Annotations[AnnotationJobID])
@@ -265,8 +283,29 @@ func (b *Backend) adopt(ctx context.Context, spec batch.Spec, existing *corev1.P
 	if err := b.admitStored(ctx, existing); err != nil {
 		return batch.Handle{}, err
 	}
+	if err := b.podSecret(ctx, existing, secrets); err != nil {
+		return batch.Handle{}, err
+	}
 	b.log.Info("pod already there, adopted", "pod", existing.Name, "job", spec.JobID)
 	return b.handle(existing), nil
+}
+
+// podSecret makes the Secret a pod with a secrets volume waits for (the
+// daemon may have died between the two creates). A pod whose Secret
+// cannot be made would never start: it is deleted.
+func (b *Backend) podSecret(ctx context.Context, pod *corev1.Pod, secrets []asuser.Secret) error {
+	if !slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == SecretsVolume }) &&
+		!slices.ContainsFunc(pod.Spec.Containers[0].Env, func(e corev1.EnvVar) bool { return e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil }) {
+		return nil
+	}
+	err := b.createSecret(ctx, pod, secrets)
+	if err == nil {
+		return nil
+	}
+	if derr := b.api.DeletePod(ctx, b.cfg.Namespace, pod.Name); derr != nil && !apierrors.IsNotFound(derr) {
+		b.log.Error("could not delete a step pod whose Secret could not be made", "pod", pod.Name, "err", derr)
+	}
+	return err
 }
 
 // admitStored checks a step pod as the API server stored it. One that lost

@@ -54,6 +54,10 @@ func (a clientsetAPI) GetClaim(ctx context.Context, namespace, name string) (*co
 // IsWatchListSemanticsUnSupported passes on the fake clientset's answer:
 // its watch cannot stream the initial list, so the informer lists first,
 // as it did when built by the informer factory on the clientset.
+func (a clientsetAPI) CreateSecret(ctx context.Context, namespace string, secret *corev1.Secret, opts metav1.CreateOptions) (*corev1.Secret, error) {
+	return a.c.CoreV1().Secrets(namespace).Create(ctx, secret, opts)
+}
+
 func (a clientsetAPI) IsWatchListSemanticsUnSupported() bool {
 	u, ok := a.c.(interface{ IsWatchListSemanticsUnSupported() bool })
 	return ok && u.IsWatchListSemanticsUnSupported()

@@ -127,6 +127,7 @@ func TestManifestRBAC(t *testing.T) {
 		{"", "pods/log", "get"},
 		{"", "events", "list"},
 		{"", "persistentvolumeclaims", "get"},
+		{"", "secrets", "create"},
 	}, got, "the Role grants exactly what the backend uses")
 
 	require.Len(t, bindings, 1)

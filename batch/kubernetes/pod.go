@@ -58,6 +58,9 @@ func BuildPod(spec batch.Spec, cfg Config) (*corev1.Pod, error) {
 	if err != nil {
 		return nil, err
 	}
+	if spec.Secrets.Kerberos {
+		return nil, fmt.Errorf("kerberos: true is not available for Kubernetes steps on this site (the ticket would be made in the pod, whose image need not have kinit): run the step on another compute_backend")
+	}
 	if t := spec.Hints.JobTimeoutSeconds; t < 0 {
 		return nil, fmt.Errorf("kubernetes_job_timeout %d is negative: give the step's time limit in seconds, or leave it out for the site's default", t)
 	}

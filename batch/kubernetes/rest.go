@@ -129,3 +129,13 @@ func (a *restAPI) GetClaim(ctx context.Context, namespace, name string) (*corev1
 		Do(ctx).Into(out)
 	return out, err
 }
+
+func (a *restAPI) CreateSecret(ctx context.Context, namespace string, secret *corev1.Secret, opts metav1.CreateOptions) (*corev1.Secret, error) {
+	out := &corev1.Secret{}
+	err := a.client.Post().UseProtobufAsDefault().
+		Namespace(namespace).Resource("secrets").
+		VersionedParams(&opts, a.params).
+		Body(secret).
+		Do(ctx).Into(out)
+	return out, err
+}

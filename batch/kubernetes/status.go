@@ -184,6 +184,10 @@ func (v podView) pending(pod *corev1.Pod) verdict {
 	case "InvalidImageName":
 		return fail(fmt.Sprintf("the image %s of pod %s is not a valid image name: %s", cs.Image, pod.Name, w.Message))
 	case "CreateContainerConfigError":
+		if strings.Contains(w.Message, fmt.Sprintf("secret %q not found", SecretName(pod.Name))) && v.now.Sub(started) <= v.cfg.StartGrace {
+			// The pod's own Secret is made right after the pod.
+			return wait("waiting for the step's Secret " + SecretName(pod.Name))
+		}
 		return fail(fmt.Sprintf("Kubernetes cannot create the step's container in pod %s: %s", pod.Name, w.Message))
 	case "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "RegistryUnavailable", "SignatureValidationFailed":
 		if v.now.Sub(started) > v.cfg.ImagePullGrace {

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"text/tabwriter"
+	"time"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/daemon/config"
 	"github.com/reana-site/reana-site/daemon/identity"
 	"github.com/reana-site/reana-site/daemon/store"
@@ -50,8 +52,8 @@ func admin(args []string) int {
 		return 1
 	}
 	defer db.Close()
-	accounts := accountResolver(cfg)
-	if err := adminCmd(ctx, os.Stdout, db, accounts, args[0], args[1], args[2:]); err != nil {
+	d := adminDeps{db: db, accounts: accountResolver(cfg), runner: newRunner(cfg), cfg: cfg}
+	if err := adminCmd(ctx, os.Stdout, d, args[0], args[1], args[2:]); err != nil {
 		fmt.Fprintln(os.Stderr, "reana-site:", err)
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -66,7 +68,17 @@ type usageError string
 
 func (u usageError) Error() string { return string(u) }
 
-func adminCmd(ctx context.Context, out io.Writer, db *store.DB, accounts identity.Resolver, noun, verb string, rest []string) error {
+// adminDeps is what the admin commands act with.
+type adminDeps struct {
+	db       *store.DB
+	accounts identity.Resolver
+	// runner removes a removed user's secrets, as that user.
+	runner asuser.Caller
+	cfg    config.Config
+}
+
+func adminCmd(ctx context.Context, out io.Writer, d adminDeps, noun, verb string, rest []string) error {
+	db, accounts := d.db, d.accounts
 	fs := flag.NewFlagSet(noun+" "+verb, flag.ContinueOnError)
 	email := fs.String("email", "", "the user's e-mail address (shown by reana-client ping)")
 	// Flags may come before or after the name, as the usage text shows.
@@ -86,6 +98,18 @@ func adminCmd(ctx context.Context, out io.Writer, db *store.DB, accounts identit
 			return "", usageError(fmt.Sprintf("usage: reana-site admin %s %s NAME", noun, verb))
 		}
 		return args[0], nil
+	}
+	// needUser is the stored user the command names.
+	needUser := func() (store.User, error) {
+		name, err := needName()
+		if err != nil {
+			return store.User{}, err
+		}
+		u, err := db.UserByName(ctx, name)
+		if err != nil {
+			return u, fmt.Errorf("no user %s: %w", name, err)
+		}
+		return u, nil
 	}
 	switch noun + " " + verb {
 	case "user add":
@@ -125,10 +149,31 @@ func adminCmd(ctx context.Context, out io.Writer, db *store.DB, accounts identit
 		if err != nil {
 			return err
 		}
+		// Their secrets go first, while the account may still be served:
+		// the helper removes them as the user.
+		serr := d.removeSecrets(ctx, out, name)
 		if err := db.RemoveUser(ctx, name); err != nil {
 			return fmt.Errorf("remove user %s: %w", name, err)
 		}
 		fmt.Fprintf(out, "user %s removed; their tokens are revoked\n", name)
+		if serr != nil {
+			return serr
+		}
+	case "secrets list":
+		u, err := needUser()
+		if err != nil {
+			return err
+		}
+		list, err := db.Secrets(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tTYPE\tADDED\tUPDATED")
+		for _, x := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", x.Name, x.Type, x.CreatedAt.Format(time.DateTime), x.UpdatedAt.Format(time.DateTime))
+		}
+		return tw.Flush()
 	case "token issue":
 		name, err := needName()
 		if err != nil {
@@ -153,21 +198,49 @@ func adminCmd(ctx context.Context, out io.Writer, db *store.DB, accounts identit
 		}
 		fmt.Fprintln(out, token)
 	case "token revoke":
-		name, err := needName()
+		u, err := needUser()
 		if err != nil {
 			return err
-		}
-		u, err := db.UserByName(ctx, name)
-		if err != nil {
-			return fmt.Errorf("no user %s: %w", name, err)
 		}
 		n, err := db.RevokeTokens(ctx, u.ID)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "%d token(s) of %s revoked\n", n, name)
+		fmt.Fprintf(out, "%d token(s) of %s revoked\n", n, u.Name)
 	default:
 		return usageError(fmt.Sprintf("unknown admin command %q", noun+" "+verb))
+	}
+	return nil
+}
+
+// removeSecrets removes a user's secret directory as the user and forgets
+// their secret names. The account must still be the one recorded (a uid
+// that changed is someone else's directory); when NSS no longer knows it,
+// nobody can act as it, and the admin is told where the directory is.
+func (d adminDeps) removeSecrets(ctx context.Context, out io.Writer, name string) error {
+	u, err := d.db.UserByName(ctx, name)
+	if err != nil {
+		return nil // RemoveUser says so
+	}
+	acct, err := identity.Lookup(name)
+	if d.accounts.Lookup != nil {
+		acct, err = d.accounts.Lookup(name)
+	}
+	if err == nil {
+		err = identity.SameAccount(u, acct)
+	}
+	if err != nil {
+		return fmt.Errorf("the secrets of %s were not removed (%v): remove the directory REANA_SITE_SECRETS_ROOT names for them by hand", name, err)
+	}
+	n, err := asuser.RemoveSecrets(ctx, d.runner, acct, asuser.SecretsDirArgs{Dir: d.cfg.SecretsDir(acct)})
+	if err != nil {
+		return fmt.Errorf("remove the secrets of %s, as %s: %w", name, name, err)
+	}
+	if err := d.db.DeleteSecrets(ctx, u.ID, nil); err != nil {
+		return err
+	}
+	if n > 0 {
+		fmt.Fprintf(out, "%d secret(s) of %s removed\n", n, name)
 	}
 	return nil
 }

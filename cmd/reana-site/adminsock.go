@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/reana-site/reana-site/api/localsock"
-	"github.com/reana-site/reana-site/daemon/identity"
-	"github.com/reana-site/reana-site/daemon/store"
 )
 
 // adminRequest is one `reana-site admin` command line, sent to the daemon.
@@ -46,7 +44,7 @@ func adminViaSocket(socket string, args []string) (adminAnswer, bool) {
 	return a, true
 }
 
-func serveAdmin(ctx context.Context, ln net.Listener, db *store.DB, accounts identity.Resolver, log *slog.Logger) {
+func serveAdmin(ctx context.Context, ln net.Listener, d adminDeps, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /admin", func(w http.ResponseWriter, r *http.Request) {
 		if cred, ok := localsock.Peer(r); !ok || cred.Uid != 0 {
@@ -59,7 +57,7 @@ func serveAdmin(ctx context.Context, ln net.Listener, db *store.DB, accounts ide
 			return
 		}
 		var out bytes.Buffer
-		err := adminCmd(r.Context(), &out, db, accounts, req.Args[0], req.Args[1], req.Args[2:])
+		err := adminCmd(r.Context(), &out, d, req.Args[0], req.Args[1], req.Args[2:])
 		a := adminAnswer{Output: out.String()}
 		if err != nil {
 			var ue usageError

@@ -208,7 +208,7 @@ func (env doctorEnv) checkAll(ctx context.Context, cfg config.Config, opt doctor
 	if slices.Contains(cfg.Backends, "kubernetes") {
 		out = append(out, env.checkKubernetes(ctx, cfg))
 	}
-	out = append(out, checkWorkspaceRoot(cfg.WorkspaceRoot))
+	out = append(out, checkWorkspaceRoot(cfg.WorkspaceRoot), checkRoot("secrets root", cfg.SecretsRoot))
 	out = append(out, env.checkUIDPolicy(cfg)...)
 	out = append(out, env.checkListen(cfg))
 	out = append(out, env.checkTLS(cfg))
@@ -408,23 +408,27 @@ func staticBase(template string) string {
 	return base
 }
 
-func checkWorkspaceRoot(template string) finding {
+func checkWorkspaceRoot(template string) finding { return checkRoot("workspace root", template) }
+
+// checkRoot checks the site's part of a per-user template (what names it:
+// "workspace root", "secrets root").
+func checkRoot(what, template string) finding {
 	base := staticBase(template)
 	fi, err := os.Stat(base)
 	if err != nil {
-		return problemf("workspace root: %s: base directory %s: %v", template, base, err)
+		return problemf("%s: %s: base directory %s: %v", what, template, base, err)
 	}
 	if !fi.IsDir() {
-		return problemf("workspace root: %s: %s is not a directory", template, base)
+		return problemf("%s: %s: %s is not a directory", what, template, base)
 	}
 	mode := fi.Mode()
 	switch {
 	case mode.Perm()&0o002 != 0 && mode&os.ModeSticky == 0:
-		return problemf("workspace root: %s: %s is writable by every user without the sticky bit, so one user could rename or replace another's workspace root; make it mode 1777 (or 0755 with roots made by the admins)", template, base)
+		return problemf("%s: %s: %s is writable by every user without the sticky bit, so one user could rename or replace another's %s; make it mode 1777 (or 0755 with roots made by the admins)", what, template, base, what)
 	case mode.Perm()&0o022 != 0 && mode&os.ModeSticky != 0:
-		return okf("workspace root: %s (base %s, mode %s, shared): each user's root below it must be made by that user's helper; a root made by anyone else is refused", template, base, mode.Perm()|os.ModeSticky)
+		return okf("%s: %s (base %s, mode %s, shared): each user's root below it must be made by that user's helper; a root made by anyone else is refused", what, template, base, mode.Perm()|os.ModeSticky)
 	}
-	return okf("workspace root: %s (base %s, mode %s); each user's helper creates its own part", template, base, mode.Perm())
+	return okf("%s: %s (base %s, mode %s); each user's helper creates its own part", what, template, base, mode.Perm())
 }
 
 // checkKubernetes dry-runs a step pod as the daemon would at start: the

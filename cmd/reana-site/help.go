@@ -25,9 +25,12 @@ See man 8 reana-site.
                                        allow a POSIX user to use the service
   reana-site admin user list           list users
   reana-site admin user remove NAME    stop a user from using the service
-                                       (revokes their tokens)
+                                       (revokes their tokens, removes their
+                                       secrets as them)
   reana-site admin token issue NAME    issue an access token (printed once)
   reana-site admin token revoke NAME   revoke all access tokens of a user
+  reana-site admin secrets list NAME   list a user's secret names and types
+                                       (never their values)
 
 Admin commands are for root. They go to the running daemon through its
 admin socket (REANA_SITE_ADMIN_SOCKET), or work on the store directly when

@@ -58,12 +58,17 @@ func backendBuilders() map[string]backendBuilder {
 		htcondor.Name: func(cfg config.Config, runner asuser.Caller, _ *slog.Logger) (batch.Backend, error) {
 			return &htcondor.Backend{Runner: runner, Config: cfg.HTCondor()}, nil
 		},
-		kubernetes.Name: func(cfg config.Config, _ asuser.Caller, log *slog.Logger) (batch.Backend, error) {
+		kubernetes.Name: func(cfg config.Config, helpers asuser.Caller, log *slog.Logger) (batch.Backend, error) {
 			client, err := kubernetes.NewClient(cfg.KubernetesKubeconfig)
 			if err != nil {
 				return nil, err
 			}
-			return kubernetes.New(cfg.Kubernetes(), client, log.With("component", "kubernetes"))
+			b, err := kubernetes.New(cfg.Kubernetes(), client, log.With("component", "kubernetes"))
+			if err != nil {
+				return nil, err
+			}
+			// Pods cannot read the secret directory themselves.
+			return b.WithSecrets(helpers), nil
 		},
 	}
 }
@@ -76,7 +81,7 @@ func accountResolver(cfg config.Config) identity.Resolver {
 // each user.
 func newRunner(cfg config.Config) *asuser.Runner {
 	return &asuser.Runner{Args: []string{"worker"}, CanSwitch: privsep.CanSwitchUser(),
-		Env: []string{asuser.WorkspaceTemplateEnv + "=" + cfg.WorkspaceRoot}}
+		Env: []string{asuser.WorkspaceTemplateEnv + "=" + cfg.WorkspaceRoot, asuser.SecretsTemplateEnv + "=" + cfg.SecretsRoot}}
 }
 
 // wire builds the helper runner, the backends the site enabled, the engine
@@ -110,6 +115,10 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 		Log:            log.With("component", "engine"),
 		Poll:           cfg.PollInterval,
 		OnTerminal:     d.measureDiskUsage,
+		SecretsDir:     cfg.SecretsDir,
+		KeytabSecrets:  cfg.KerberosKeytabSecrets,
+		UserSecrets:    cfg.KerberosUserSecrets,
+		KrbConfig:      cfg.KerberosConfig,
 	}
 	if cc := cfg.ContainersConfig(); cc.Enabled {
 		d.engine.Images = &containers.Resolver{Config: cc, Runner: d.helpers.engine}
@@ -211,7 +220,7 @@ func (d *daemon) serveLocalSockets(ctx context.Context, socks systemd.Sockets) (
 		d.log.Warn("no admin socket", "socket", d.cfg.AdminSocket, "err", err)
 	} else {
 		closers = append(closers, adminLn.Close)
-		go serveAdmin(ctx, adminLn, d.db, d.accounts, d.log.With("component", "admin"))
+		go serveAdmin(ctx, adminLn, adminDeps{db: d.db, accounts: d.accounts, runner: d.runner, cfg: d.cfg}, d.log.With("component", "admin"))
 	}
 	tokenLn, err := tokenListener(d.cfg, socks)
 	if err != nil {

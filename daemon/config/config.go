@@ -15,6 +15,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/htcondor"
 	"github.com/reana-site/reana-site/batch/kubernetes"
@@ -42,6 +43,23 @@ type Config struct {
 	// {user}, {uid} and {home}. The user's own process creates it (mode 0700
 	// for new directories), so its parent must be writable by the user.
 	WorkspaceRoot string `envconfig:"WORKSPACE_ROOT" default:"{home}/reana"`
+	// SecretsRoot is the per-user directory of secrets, a template like
+	// WorkspaceRoot. The user's own helper writes it (mode 0700, files
+	// 0600); it must lie outside every workspace.
+	SecretsRoot string `envconfig:"SECRETS_ROOT" default:"{home}/.reana-site/secrets"`
+	// MaxSecretBytes limits the value of one secret.
+	MaxSecretBytes int64 `envconfig:"MAX_SECRET_BYTES" default:"1048576"`
+	// KerberosKeytabSecrets are the env secrets, tried in order, whose value
+	// names the file secret holding the user's keytab, for steps with
+	// kerberos: true (REANA's CERN_KEYTAB, and any the site adds).
+	KerberosKeytabSecrets []string `envconfig:"KERBEROS_KEYTAB_SECRETS" default:"CERN_KEYTAB"`
+	// KerberosUserSecrets are the env secrets, tried in order, holding the
+	// principal to kinit as (REANA's CERN_USER); without a realm, the
+	// default realm of krb5.conf applies.
+	KerberosUserSecrets []string `envconfig:"KERBEROS_USER_SECRETS" default:"CERN_USER"`
+	// KerberosConfig, when set, is the krb5.conf kerberos: true uses
+	// (KRB5_CONFIG in the job); empty leaves the node's /etc/krb5.conf.
+	KerberosConfig string `envconfig:"KERBEROS_CONFIG"`
 	// MinUID is the lowest uid that may use the service; uid 0 is always refused.
 	MinUID uint32 `envconfig:"MIN_UID" default:"1000"`
 	// MaxUID, when not 0, is the highest uid that may use the service. The
@@ -244,6 +262,22 @@ func (c *Config) Validate() error {
 	}
 	if err := checkTemplate(c.WorkspaceRoot); err != nil {
 		bad("WORKSPACE_ROOT", "%v", err)
+	}
+	if err := checkTemplate(c.SecretsRoot); err != nil {
+		bad("SECRETS_ROOT", "%v", err)
+	} else if overlaps(c.SecretsRoot, c.WorkspaceRoot) {
+		bad("SECRETS_ROOT", "%q must lie outside the workspaces (REANA_SITE_WORKSPACE_ROOT %q), so listing, downloading or deleting a workspace never touches a secret", c.SecretsRoot, c.WorkspaceRoot)
+	}
+	if c.MaxSecretBytes <= 0 {
+		bad("MAX_SECRET_BYTES", "must be positive")
+	}
+	for _, n := range append(append([]string{}, c.KerberosKeytabSecrets...), c.KerberosUserSecrets...) {
+		if !envName(n) {
+			bad("KERBEROS_KEYTAB_SECRETS", "%q is not an env secret name", n)
+		}
+	}
+	if c.KerberosConfig != "" && !filepath.IsAbs(c.KerberosConfig) {
+		bad("KERBEROS_CONFIG", "must be an absolute path, got %q", c.KerberosConfig)
 	}
 	if c.MinUID == 0 {
 		bad("MIN_UID", "must be at least 1 (uid 0 is never served)")
@@ -452,6 +486,32 @@ func (c Config) ContainersConfig() containers.Config {
 		ExtraBinds:    trim(c.ApptainerBinds),
 		PullCache:     strings.TrimSpace(c.ApptainerCacheDir),
 	}
+}
+
+// overlaps reports whether one template's directory lies in (or is) the
+// other's, for any user: both are filled with the same probe values.
+func overlaps(a, b string) bool {
+	probe := strings.NewReplacer("{user}", "u", "{uid}", "1", "{home}", "/h")
+	pa, pb := filepath.Clean(probe.Replace(a)), filepath.Clean(probe.Replace(b))
+	within := func(x, y string) bool { return x == y || strings.HasPrefix(x, y+"/") || y == "/" }
+	return within(pa, pb) || within(pb, pa)
+}
+
+func envName(n string) bool {
+	if n == "" || n[0] >= '0' && n[0] <= '9' {
+		return false
+	}
+	for _, r := range n {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// SecretsDir is the user's secret directory.
+func (c Config) SecretsDir(acct asuser.Account) string {
+	return ExpandWorkspaceRoot(c.SecretsRoot, acct.Name, strconv.FormatUint(uint64(acct.UID), 10), acct.Home)
 }
 
 // ExpandWorkspaceRoot fills the template for one user.

@@ -61,6 +61,15 @@ type Engine struct {
 	// Apptainer: the image is resolved (and pulled, if the site allows)
 	// as the user when the step is submitted. Nil runs steps on the host.
 	Images *containers.Resolver
+	// SecretsDir is where a user's secrets are (the site's template filled
+	// for them); each job reads them from there itself. Nil gives jobs no
+	// secrets.
+	SecretsDir func(asuser.Account) string
+	// KeytabSecrets and UserSecrets name the env secrets kerberos: true
+	// takes the keytab's name and the principal from, in order.
+	KeytabSecrets, UserSecrets []string
+	// KrbConfig is the krb5.conf of kerberos: true; empty means the node's.
+	KrbConfig string
 
 	wake  chan struct{}
 	mu    sync.Mutex

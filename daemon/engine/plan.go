@@ -18,6 +18,7 @@ type plan struct {
 	from, to int
 	total    int
 	warning  string
+	kerberos bool // workflow.resources.kerberos: every step gets a ticket
 }
 
 // planFor is the cached plan of wf, built on first use.
@@ -69,7 +70,8 @@ func BuildPlan(wf store.Workflow) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &plan{steps: expanded, from: from, to: to, total: spec.TotalCommands(steps), warning: warning}, nil
+	return &plan{steps: expanded, from: from, to: to, total: spec.TotalCommands(steps), warning: warning,
+		kerberos: s.Workflow.Resources.Kerberos}, nil
 }
 
 type position struct{ step, cmd, attempt int }
@@ -120,8 +122,13 @@ func (e *Engine) JobSpec(ctx context.Context, wf store.Workflow, j store.Job) (b
 		return batch.Spec{}, err
 	}
 	var hints batch.Hints
+	var secrets batch.Secrets
+	if e.SecretsDir != nil {
+		secrets = batch.Secrets{Dir: e.SecretsDir(acct), KeytabSecrets: e.KeytabSecrets, UserSecrets: e.UserSecrets, KrbConfig: e.KrbConfig}
+	}
 	if p, err := e.planFor(wf); err == nil && j.StepIndex < len(p.steps) {
 		hints = hintsOf(p.steps[j.StepIndex])
+		secrets.Kerberos = secrets.Dir != "" && (p.kerberos || p.steps[j.StepIndex].Kerberos)
 	}
 	return batch.Spec{
 		JobID:        j.ID,
@@ -136,8 +143,9 @@ func (e *Engine) JobSpec(ctx context.Context, wf store.Workflow, j store.Job) (b
 			"REANA_WORKSPACE":     wf.WorkspacePath,
 			"REANA_WORKFLOW_UUID": wf.ID,
 		},
-		Hints: hints,
-		User:  acct,
+		Hints:   hints,
+		User:    acct,
+		Secrets: secrets,
 	}, nil
 }
 

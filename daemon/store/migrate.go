@@ -95,6 +95,18 @@ CREATE TABLE retention_rules (
 );
 CREATE INDEX retention_rules_workflow ON retention_rules(workflow_id);
 `,
+	// 2: the catalogue of user secrets: names, types and times only. The
+	// values are in the user's own secret directory, written by their helper.
+	`
+CREATE TABLE secrets (
+	user_id    TEXT NOT NULL REFERENCES users(id),
+	name       TEXT NOT NULL,
+	type       TEXT NOT NULL,
+	created_at TEXT NOT NULL,
+	updated_at TEXT NOT NULL,
+	PRIMARY KEY (user_id, name)
+);
+`,
 }
 
 // migrate brings the schema up to date. Two processes may open the store

@@ -143,33 +143,22 @@ func TestBenchUpload(t *testing.T) {
 
 	before := rssMB(t, d.Pid())
 	var peak atomic.Int64
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.Pid())); err == nil {
-				for _, line := range strings.Split(string(b), "\n") {
-					if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-						kb, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
-						if kb > peak.Load() {
-							peak.Store(kb)
-						}
+	stop := harness.Every(20*time.Millisecond, func() {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.Pid())); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+					kb, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+					if kb > peak.Load() {
+						peak.Store(kb)
 					}
 				}
 			}
 		}
-	}()
+	})
 	start = time.Now()
 	out, code = alice.Client(t, dir, "upload", "-w", "upload.1", "big.bin")
 	upTime := time.Since(start)
-	close(stop)
-	<-done
+	stop()
 	require.Zero(t, code, out)
 
 	report("upload_vs_cp_ratio", cpTime.Seconds()/upTime.Seconds(), "x", ">= 0.8")

@@ -194,8 +194,6 @@ func TestFileCommands(t *testing.T) {
 	alice.MustClient(t, dir, "info")
 
 	// Not supported yet: a clear error, never a silent success.
-	out, code = alice.Client(t, dir, "secrets-list")
-	assert.NotZero(t, code, out)
 	out, code = alice.Client(t, dir, "open", "-w", "files.1")
 	assert.NotZero(t, code, out)
 	assert.Contains(t, strings.ToLower(out), "not")

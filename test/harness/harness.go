@@ -154,12 +154,15 @@ type Daemon struct {
 	// WorkspaceRoot is the REANA_SITE_WORKSPACE_ROOT template: a directory
 	// per run inside each user's home.
 	WorkspaceRoot string
-	Addr          string
-	ExtraEnv      []string
-	env           *Env
-	cmd           *exec.Cmd
-	out           *syncBuffer
-	exited        chan struct{}
+	// SecretsRoot is the REANA_SITE_SECRETS_ROOT template, one of this
+	// daemon's own in each user's home.
+	SecretsRoot string
+	Addr        string
+	ExtraEnv    []string
+	env         *Env
+	cmd         *exec.Cmd
+	out         *syncBuffer
+	exited      chan struct{}
 }
 
 // StartDaemon starts a daemon as root and waits until it answers.
@@ -175,8 +178,10 @@ func StartDaemon(t testing.TB, e *Env, extraEnv ...string) *Daemon {
 		env:           e,
 		StateDir:      state,
 		WorkspaceRoot: "{home}/.reana-e2e/" + e.RunID + "-" + filepath.Base(state),
-		Addr:          addr,
-		ExtraEnv:      extraEnv,
+		// Per daemon: t.TempDir's base name (001) repeats across tests.
+		SecretsRoot: "{home}/.reana-e2e/" + e.RunID + "-secrets-" + RandomHex(4),
+		Addr:        addr,
+		ExtraEnv:    extraEnv,
 	}
 	d.Start()
 	t.Cleanup(func() {
@@ -194,6 +199,7 @@ func (d *Daemon) environ() []string {
 		"REANA_SITE_STATE_DIR=" + d.StateDir,
 		"REANA_SITE_LISTEN=" + d.Addr,
 		"REANA_SITE_WORKSPACE_ROOT=" + d.WorkspaceRoot,
+		"REANA_SITE_SECRETS_ROOT=" + d.SecretsRoot,
 		"REANA_SITE_POLL_INTERVAL=200ms",
 		"REANA_SITE_TOKEN_SOCKET=" + filepath.Join(d.StateDir, "token.sock"),
 		"REANA_SITE_ADMIN_SOCKET=" + filepath.Join(d.StateDir, "admin.sock"),

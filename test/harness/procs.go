@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // MarkedPIDs are the pids whose command line has marker as one whole
@@ -31,4 +32,23 @@ func MarkedPIDs(marker string) []int {
 		}
 	}
 	return out
+}
+
+// Every calls fn every interval in a goroutine of its own until the
+// returned stop is called; stop returns once fn no longer runs. Tests
+// watch a process (its memory, everyone's argv) while something happens.
+func Every(interval time.Duration, fn func()) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-quit:
+				return
+			case <-time.After(interval):
+			}
+			fn()
+		}
+	}()
+	return func() { close(quit); <-done }
 }

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -125,20 +126,31 @@ func (s *Server) Logs(name string) (string, bool) {
 // for a dry-run (https://kubernetes.io/docs/reference/using-api/api-concepts/#dry-run).
 // The injected refusal stands for whichever step a test makes refuse
 // (RBAC is checked before the rest; SCC and quota are admission plugins).
-func (s *Server) createPod(w http.ResponseWriter, r *http.Request, ns string) {
+// readObject decodes a create's body as T, or answers the request with
+// the API server's refusal.
+func readObject[T runtime.Object](s *Server, w http.ResponseWriter, r *http.Request) (T, bool) {
+	var zero T
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		writeStatus(w, &apierrors.NewBadRequest(err.Error()).ErrStatus)
-		return
+		return zero, false
 	}
 	obj, _, err := s.decode.Decode(body, nil, nil)
 	if err != nil {
 		writeStatus(w, &apierrors.NewBadRequest(fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf: %v", err)).ErrStatus)
-		return
+		return zero, false
 	}
-	pod, ok := obj.(*corev1.Pod)
+	v, ok := obj.(T)
 	if !ok {
 		writeStatus(w, &apierrors.NewBadRequest(fmt.Sprintf("the object provided is unrecognized (%T)", obj)).ErrStatus)
+		return zero, false
+	}
+	return v, true
+}
+
+func (s *Server) createPod(w http.ResponseWriter, r *http.Request, ns string) {
+	pod, ok := readObject[*corev1.Pod](s, w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
@@ -503,6 +515,7 @@ func (s *Server) remove(key string, e *podEntry) {
 		e.pod.DeletionGracePeriodSeconds = ptr(int64(0))
 	}
 	delete(s.pods, key)
+	s.collectSecrets(e.pod)
 	s.changed(watch.Deleted, e.pod)
 	e.cancel()
 }

@@ -132,7 +132,8 @@ type Server struct {
 	watchers  map[*watcher]struct{}
 	pods      map[string]*podEntry // by namespace/name
 	claims    map[string]*corev1.PersistentVolumeClaim
-	accounts  map[string]bool // service accounts, by namespace/name
+	secrets   map[string]*corev1.Secret // by namespace/name
+	accounts  map[string]bool           // service accounts, by namespace/name
 	events    []corev1.Event
 	requests  []Request
 	creations []Creation
@@ -173,6 +174,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		watchers: map[*watcher]struct{}{},
 		pods:     map[string]*podEntry{},
 		claims:   map[string]*corev1.PersistentVolumeClaim{},
+		secrets:  map[string]*corev1.Secret{},
 		accounts: map[string]bool{},
 		held:     map[string]bool{},
 		wake:     make(chan struct{}),
@@ -461,6 +463,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.podLog(w, r, ns, name)
 	case resource == "events" && name == "" && r.Method == http.MethodGet && !watching:
 		s.listEvents(w, r, ns)
+	case resource == "secrets" && name == "" && r.Method == http.MethodPost && ns != "":
+		s.createSecret(w, r, ns)
 	case resource == "persistentvolumeclaims" && name != "" && sub == "" && r.Method == http.MethodGet:
 		s.getClaim(w, ns, name)
 	default:
