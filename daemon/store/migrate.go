@@ -95,6 +95,11 @@ CREATE TABLE retention_rules (
 );
 CREATE INDEX retention_rules_workflow ON retention_rules(workflow_id);
 `,
+	// 2: the metrics count jobs by backend and status at every scrape; a
+	// covering index keeps that from reading every job's logs.
+	`
+CREATE INDEX jobs_backend_status ON jobs(backend, status);
+`,
 }
 
 // migrate brings the schema up to date. Two processes may open the store
