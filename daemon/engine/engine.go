@@ -18,6 +18,7 @@ import (
 	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/containers"
+	"github.com/reana-site/reana-site/daemon/metrics"
 	"github.com/reana-site/reana-site/daemon/store"
 )
 
@@ -61,6 +62,9 @@ type Engine struct {
 	// Apptainer: the image is resolved (and pulled, if the site allows)
 	// as the user when the step is submitted. Nil runs steps on the host.
 	Images *containers.Resolver
+	// Metrics, when set, is told each round's duration and every
+	// submission and status query; nil records nothing.
+	Metrics *metrics.Metrics
 
 	wake  chan struct{}
 	mu    sync.Mutex
@@ -148,6 +152,7 @@ func (e *Engine) forget(id string) {
 // Tick advances every active workflow once and polls running jobs.
 func (e *Engine) Tick(ctx context.Context) {
 	e.init()
+	defer func(start time.Time) { e.Metrics.Round(time.Since(start)) }(time.Now())
 	wfs, err := e.DB.ActiveWorkflows(ctx)
 	if err != nil {
 		e.Log.Error("list active workflows", "err", err)

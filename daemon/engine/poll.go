@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/daemon/store"
@@ -50,8 +51,10 @@ func (e *Engine) poll(ctx context.Context, wfs []store.Workflow) {
 			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, statusTimeout)
+		start := time.Now()
 		states, err := be.Status(sctx, jobs)
 		cancel()
+		e.Metrics.Queried(name, time.Since(start), err)
 		// An outage is logged when it begins, not on every poll it lasts;
 		// the owners are told in status -v all along.
 		if ongoing := e.noteOutage(ctx, name, jobs, owners, err); err != nil && !ongoing {

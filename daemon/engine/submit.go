@@ -63,8 +63,10 @@ func (e *Engine) submit(ctx context.Context, wf store.Workflow, p *plan, j store
 	// helper killed between starting a step and answering would leave the
 	// step claimed but not started.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), submitTimeout)
+	start := time.Now()
 	h, err := be.Submit(sctx, s)
 	cancel()
+	e.Metrics.Submitted(j.Backend, time.Since(start), err)
 	if err != nil {
 		if errors.Is(err, batch.ErrUnavailable) {
 			e.submitLater(ctx, wf, j, err)
