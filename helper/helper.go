@@ -26,27 +26,28 @@ type handler func(ctx context.Context, args json.RawMessage, conn *net.UnixConn)
 
 func handlers() map[asuser.Op]handler {
 	return map[asuser.Op]handler{
-		asuser.OpFSCreate:     fsCreate,
-		asuser.OpFSRemove:     fsRemove,
-		asuser.OpFSUpload:     fsUpload,
-		asuser.OpFSOpen:       fsOpen,
-		asuser.OpFSZip:        fsZip,
-		asuser.OpFSList:       fsList,
-		asuser.OpFSDiskUsage:  fsDiskUsage,
-		asuser.OpFSDelete:     fsDelete,
-		asuser.OpFSMove:       fsMove,
-		asuser.OpFSGlob:       fsGlob,
-		asuser.OpFSUsage:      fsUsage,
-		asuser.OpFSPrune:      fsPrune,
-		asuser.OpFSCleanTemps: fsCleanTemps,
-		asuser.OpJobStart:     jobStart,
-		asuser.OpJobStatus:    jobStatus,
-		asuser.OpJobCancel:    jobCancel,
-		asuser.OpJobLogs:      jobLogs,
-		asuser.OpJobReadExit:  jobReadExit,
-		asuser.OpJobSubmit:    jobSubmit,
-		asuser.OpJobFollow:    jobFollow,
-		asuser.OpExec:         execCommand,
+		asuser.OpFSCreate:      fsCreate,
+		asuser.OpFSRemove:      fsRemove,
+		asuser.OpFSUpload:      fsUpload,
+		asuser.OpFSOpen:        fsOpen,
+		asuser.OpFSZip:         fsZip,
+		asuser.OpFSList:        fsList,
+		asuser.OpFSDiskUsage:   fsDiskUsage,
+		asuser.OpFSDelete:      fsDelete,
+		asuser.OpFSMove:        fsMove,
+		asuser.OpFSGlob:        fsGlob,
+		asuser.OpFSUsage:       fsUsage,
+		asuser.OpFSPrune:       fsPrune,
+		asuser.OpFSCleanTemps:  fsCleanTemps,
+		asuser.OpJobStart:      jobStart,
+		asuser.OpJobStatus:     jobStatus,
+		asuser.OpJobCancel:     jobCancel,
+		asuser.OpJobLogs:       jobLogs,
+		asuser.OpJobReadExit:   jobReadExit,
+		asuser.OpJobSubmit:     jobSubmit,
+		asuser.OpJobSubmitMany: jobSubmitMany,
+		asuser.OpJobFollow:     jobFollow,
+		asuser.OpExec:          execCommand,
 	}
 }
 
@@ -91,17 +92,22 @@ func run(ctx context.Context, stdin io.Reader) asuser.Reply {
 	}
 	res, err := h(ctx, req.Args, conn)
 	if err != nil {
-		var ue *asuser.Error
-		if !errors.As(err, &ue) {
-			ue = classify(err)
-		}
-		return asuser.Reply{Error: ue}
+		return asuser.Reply{Error: protocolError(err)}
 	}
 	raw, err := json.Marshal(res)
 	if err != nil {
 		return asuser.Reply{Error: asuser.Errorf(asuser.KindInternal, "worker: encode result: %v", err)}
 	}
 	return asuser.Reply{Result: raw}
+}
+
+// protocolError is err as it crosses back to the daemon.
+func protocolError(err error) *asuser.Error {
+	var ue *asuser.Error
+	if !errors.As(err, &ue) {
+		ue = classify(err)
+	}
+	return ue
 }
 
 // checkUnprivileged refuses to touch user data with any privilege left.
