@@ -119,6 +119,7 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 		Poll:           cfg.PollInterval,
 		OnTerminal:     d.measureDiskUsage,
 		Metrics:        d.metrics,
+		RoundShare:     cfg.SubmitShare,
 	}
 	if cc := cfg.ContainersConfig(); cc.Enabled {
 		d.engine.Images = &containers.Resolver{Config: cc, Runner: d.helpers.engine}

@@ -174,6 +174,10 @@ type Config struct {
 	KubernetesWatchErrorGrace time.Duration `envconfig:"KUBERNETES_WATCH_ERROR_GRACE" default:"1m"`
 	// KubernetesRequestTimeout bounds each preflight and clean-up request.
 	KubernetesRequestTimeout time.Duration `envconfig:"KUBERNETES_REQUEST_TIMEOUT" default:"30s"`
+	// SubmitShare is how many jobs of one user one engine round submits at
+	// most (users take turns within a round); the rest wait for the next
+	// round. Zero means no bound.
+	SubmitShare int `envconfig:"SUBMIT_SHARE" default:"200"`
 	// PollInterval is how often the engine asks backends about running jobs
 	// when no event wakes it earlier.
 	PollInterval time.Duration `envconfig:"POLL_INTERVAL" default:"500ms"`
@@ -344,6 +348,9 @@ func (c *Config) Validate() error {
 		if c.KubernetesKubeconfig != "" && !filepath.IsAbs(c.KubernetesKubeconfig) {
 			bad("KUBERNETES_KUBECONFIG", "must be an absolute path, got %q", c.KubernetesKubeconfig)
 		}
+	}
+	if c.SubmitShare < 0 {
+		bad("SUBMIT_SHARE", "must not be negative")
 	}
 	if c.PollInterval < 10*time.Millisecond {
 		bad("POLL_INTERVAL", "must be at least 10ms, got %s", c.PollInterval)

@@ -215,7 +215,7 @@ func (e *Engine) settle(ctx context.Context, wf store.Workflow, j store.Job, bj 
 		return
 	}
 	e.Log.Info("job ended", "workflow", wf.ID, "job", j.ID, "step", j.StepName, "status", status, "reason", st.Reason)
-	e.advance(ctx, wf.ID)
+	e.advance(ctx, wf.ID, nil)
 }
 
 // Stop ends a workflow that is queued, pending or running: its running

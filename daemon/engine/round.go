@@ -1,0 +1,184 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/daemon/store"
+)
+
+// A round gathers the jobs that every workflow's advance made ready and
+// submits them in groups of one owner and backend: one helper process (or
+// one set of concurrent pod creates) per group instead of one per job,
+// and one store transaction for the group's handles. Each job keeps its
+// own intent, recorded before the round, and its own claim in the helper,
+// so a crash anywhere in a group submits no job twice.
+//
+// A job in a group keeps its workflow's lock until the group's handles
+// are recorded: a stop waits for that, and then finds the job with its
+// handle and cancels it, rather than marking an unsubmitted job stopped
+// while the group submits it.
+
+// pending is one job waiting in a round, with its workflow's lock held.
+type pending struct {
+	wf     store.Workflow
+	j      store.Job
+	spec   batch.Spec
+	be     batch.Backend
+	unlock func()
+}
+
+type groupKey struct{ owner, backend string }
+
+// round is one engine round's gathering of ready jobs.
+type round struct {
+	limit  int // jobs per owner per round; 0 means no bound
+	mu     sync.Mutex
+	taken  map[string]int
+	groups map[groupKey][]pending
+	order  []groupKey
+}
+
+func newRound(limit int) *round {
+	return &round{limit: limit, taken: map[string]int{}, groups: map[groupKey][]pending{}}
+}
+
+// full tells whether the owner has had their share of this round.
+func (r *round) full(owner string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.limit > 0 && r.taken[owner] >= r.limit
+}
+
+// take adds a job to its group, unless its owner's share of the round is
+// used up; the job then stays recorded and waits for the next round.
+func (r *round) take(p pending) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	owner := p.wf.OwnerID
+	if r.limit > 0 && r.taken[owner] >= r.limit {
+		return false
+	}
+	r.taken[owner]++
+	k := groupKey{owner: owner, backend: p.j.Backend}
+	if _, ok := r.groups[k]; !ok {
+		r.order = append(r.order, k)
+	}
+	r.groups[k] = append(r.groups[k], p)
+	return true
+}
+
+// fairOrder interleaves the workflows of different owners (one of each in
+// turn, each owner's in their own order), so that a user with thousands
+// of ready workflows does not fill a round before another user's first.
+func fairOrder(wfs []store.Workflow) []store.Workflow {
+	byOwner := map[string][]store.Workflow{}
+	var owners []string
+	for _, wf := range wfs {
+		if _, ok := byOwner[wf.OwnerID]; !ok {
+			owners = append(owners, wf.OwnerID)
+		}
+		byOwner[wf.OwnerID] = append(byOwner[wf.OwnerID], wf)
+	}
+	out := make([]store.Workflow, 0, len(wfs))
+	for len(out) < len(wfs) {
+		for _, o := range owners {
+			if q := byOwner[o]; len(q) > 0 {
+				out = append(out, q[0])
+				byOwner[o] = q[1:]
+			}
+		}
+	}
+	return out
+}
+
+// perJobTimeout extends a group's time limit beyond submitTimeout: a
+// group of many jobs runs their submissions one after the other.
+const perJobTimeout = 10 * time.Second
+
+// flush submits every group of the round, several groups at once.
+func (e *Engine) flush(ctx context.Context, r *round) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, advanceParallelism)
+	for _, k := range r.order {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(k groupKey, ps []pending) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			e.submitGroup(ctx, k.backend, ps)
+		}(k, r.groups[k])
+	}
+	wg.Wait()
+}
+
+// submitGroup submits one owner's ready jobs on one backend, records the
+// handles of those the backend took in one transaction, deals with each
+// failure on its own (an outage is waited out, anything else fails that
+// job's step only), and releases the workflows' locks.
+func (e *Engine) submitGroup(ctx context.Context, backend string, ps []pending) {
+	defer func() {
+		for _, p := range ps {
+			p.unlock()
+		}
+	}()
+	specs := make([]batch.Spec, len(ps))
+	for i, p := range ps {
+		specs[i] = p.spec
+	}
+	// As for one job: a group, once begun, finishes even if the daemon is
+	// stopping.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(submitTimeout, time.Duration(len(ps))*perJobTimeout))
+	start := time.Now()
+	var res []batch.Submitted
+	if ms, ok := ps[0].be.(batch.ManySubmitter); ok && len(ps) > 1 {
+		res = ms.SubmitMany(sctx, specs)
+	} else {
+		res = make([]batch.Submitted, len(ps))
+		for i, s := range specs {
+			res[i].Handle, res[i].Err = ps[i].be.Submit(sctx, s)
+		}
+	}
+	cancel()
+	// Each job is charged its share of the group's time.
+	share := time.Since(start) / time.Duration(len(ps))
+	var took []pending
+	var handles []batch.Handle
+	for i, r := range res {
+		e.Metrics.Submitted(backend, share, r.Err)
+		if r.Err != nil {
+			e.submitFailed(ctx, ps[i].wf, ps[i].j, r.Err)
+			continue
+		}
+		took = append(took, ps[i])
+		handles = append(handles, r.Handle)
+	}
+	e.recordStarted(ctx, took, handles)
+}
+
+// recordStarted stores the handles of submitted jobs, in one transaction,
+// and moves their workflows to running.
+func (e *Engine) recordStarted(ctx context.Context, ps []pending, handles []batch.Handle) {
+	if len(ps) == 0 {
+		return
+	}
+	t := now()
+	rows := make([]store.Started, len(ps))
+	e.mu.Lock()
+	for i, p := range ps {
+		raw, _ := json.Marshal(handles[i])
+		rows[i] = store.Started{JobID: p.j.ID, Handle: raw, BackendJobID: handles[i].ID, At: t}
+		delete(e.backoff, p.j.ID)
+	}
+	e.mu.Unlock()
+	if err := e.DB.RecordStarted(ctx, rows); err != nil {
+		e.Log.Error("record job handles", "jobs", len(rows), "err", err)
+		return
+	}
+	for i, p := range ps {
+		e.Log.Info("job submitted", "workflow", p.wf.ID, "job", p.j.ID, "step", p.j.StepName, "backend", p.j.Backend, "backend_job_id", handles[i].ID)
+	}
+}
