@@ -129,6 +129,7 @@ func (e *Engine) submitGroup(ctx context.Context, backend string, ps []pending) 
 	for i, p := range ps {
 		specs[i] = p.spec
 	}
+	e.Log.Debug("submitting a group", "backend", backend, "jobs", len(ps))
 	// As for one job: a group, once begun, finishes even if the daemon is
 	// stopping.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(submitTimeout, time.Duration(len(ps))*perJobTimeout))
