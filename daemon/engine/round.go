@@ -99,18 +99,43 @@ func fairOrder(wfs []store.Workflow) []store.Workflow {
 // group of many jobs runs their submissions one after the other.
 const perJobTimeout = 10 * time.Second
 
-// flush submits every group of the round, several groups at once.
+// groupMax bounds the jobs one helper submits: a group's workflows stay
+// locked until its handles are stored, so a stop waits at most for one
+// group of this size, and one user's many jobs go through several helpers
+// side by side instead of one long queue.
+const groupMax = 50
+
+// flush submits every group of the round, cut into pieces of at most
+// groupMax, several at once; the first piece of every owner's groups
+// goes before the second of any.
 func (e *Engine) flush(ctx context.Context, r *round) {
+	type piece struct {
+		backend string
+		ps      []pending
+	}
+	var pieces []piece
+	for i := 0; ; i++ {
+		more := false
+		for _, k := range r.order {
+			if ps := r.groups[k]; i*groupMax < len(ps) {
+				pieces = append(pieces, piece{k.backend, ps[i*groupMax : min((i+1)*groupMax, len(ps))]})
+				more = true
+			}
+		}
+		if !more {
+			break
+		}
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, advanceParallelism)
-	for _, k := range r.order {
+	for _, p := range pieces {
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(k groupKey, ps []pending) {
+		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			e.submitGroup(ctx, k.backend, ps)
-		}(k, r.groups[k])
+			e.submitGroup(ctx, p.backend, p.ps)
+		}()
 	}
 	wg.Wait()
 }

@@ -138,3 +138,15 @@ func TestFairOrderTakesTurns(t *testing.T) {
 	}
 	assert.Equal(t, []string{"a1", "b1", "c1", "a2", "b2", "a3"}, ids)
 }
+
+// TestRoundCutsLargeGroups: one owner's 120 ready jobs go through three
+// helpers of at most groupMax jobs each.
+func TestRoundCutsLargeGroups(t *testing.T) {
+	f, m, _ := newManyFixture(t, 0)
+	for i := 0; i < 120; i++ {
+		f.queueAs(t, f.owner, fmt.Sprintf("wait %d", i))
+	}
+	f.eng.Tick(context.Background())
+	assert.ElementsMatch(t, []int{groupMax, groupMax, 120 - 2*groupMax}, m.groupSizes())
+	assert.Len(t, f.be.commands(), 120)
+}
