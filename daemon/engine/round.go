@@ -163,10 +163,9 @@ func (e *Engine) submitGroup(ctx context.Context, backend string, ps []pending) 
 	if ms, ok := ps[0].be.(batch.ManySubmitter); ok && len(ps) > 1 {
 		res = ms.SubmitMany(sctx, specs)
 	} else {
-		res = make([]batch.Submitted, len(ps))
-		for i, s := range specs {
-			res[i].Handle, res[i].Err = ps[i].be.Submit(sctx, s)
-		}
+		// A backend without groups (local) submits side by side, as the
+		// workflows' own advances did.
+		res = batch.SubmitConcurrently(sctx, specs, advanceParallelism, ps[0].be.Submit)
 	}
 	cancel()
 	// Each job is charged its share of the group's time.
