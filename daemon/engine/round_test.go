@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -149,4 +150,51 @@ func TestRoundCutsLargeGroups(t *testing.T) {
 	f.eng.Tick(context.Background())
 	assert.ElementsMatch(t, []int{groupMax, groupMax, 120 - 2*groupMax}, m.groupSizes())
 	assert.Len(t, f.be.commands(), 120)
+}
+
+// blockingMany holds every group until release is closed.
+type blockingMany struct {
+	*manyFake
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingMany) SubmitMany(ctx context.Context, specs []batch.Spec) []batch.Submitted {
+	close(b.entered)
+	<-b.release
+	return b.manyFake.SubmitMany(ctx, specs)
+}
+
+// TestStopWaitsForTheGroup: a stop that comes while its workflow's job is
+// being submitted in a group waits for the group, then finds the job
+// submitted and cancels it, instead of marking an unsubmitted job stopped
+// that the group then starts.
+func TestStopWaitsForTheGroup(t *testing.T) {
+	f, m, _ := newManyFixture(t, 0)
+	b := &blockingMany{manyFake: m, entered: make(chan struct{}), release: make(chan struct{})}
+	f.eng.Backends["local"] = b
+	one := f.queueAs(t, f.owner, "wait 1")
+	f.queueAs(t, f.owner, "wait 2")
+
+	ticked := make(chan struct{})
+	go func() { f.eng.Tick(context.Background()); close(ticked) }()
+	<-b.entered
+	stopped := make(chan error, 1)
+	go func() { _, err := f.eng.Stop(context.Background(), one); stopped <- err }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("stop returned while the group was being submitted: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(b.release)
+	require.NoError(t, <-stopped)
+	<-ticked
+
+	jobs, err := f.db.JobsForWorkflow(context.Background(), one)
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	assert.Equal(t, store.JobStopped, jobs[0].Status)
+	f.be.mu.Lock()
+	defer f.be.mu.Unlock()
+	assert.True(t, f.be.cancelled[jobs[0].ID], "the submitted job was cancelled in the batch system")
 }
