@@ -277,6 +277,11 @@ func (e *Engine) advance(ctx context.Context, id string, r *round) {
 		Status:       store.JobCreated,
 		Attempt:      next.attempt,
 	}
+	if r != nil {
+		// The round records its new jobs' intents together (round.go).
+		handedOver = r.draft(pending{wf: wf, j: *j, unlock: unlock})
+		return
+	}
 	if err := e.DB.CreateJob(ctx, j); err != nil {
 		e.Log.Error("record job intent", "workflow", id, "err", err)
 		return

@@ -13,9 +13,10 @@ import (
 // A round gathers the jobs that every workflow's advance made ready and
 // submits them in groups of one owner and backend: one helper process (or
 // one set of concurrent pod creates) per group instead of one per job,
-// and one store transaction for the group's handles. Each job keeps its
-// own intent, recorded before the round, and its own claim in the helper,
-// so a crash anywhere in a group submits no job twice.
+// one store transaction for the intents of the round's new jobs, recorded
+// before any is submitted, and one for each group's handles. Each job
+// keeps its own claim in the helper, so a crash anywhere in a group
+// submits no job twice.
 //
 // A job in a group keeps its workflow's lock until the group's handles
 // are recorded: a stop waits for that, and then finds the job with its
@@ -40,6 +41,7 @@ type round struct {
 	taken  map[string]int
 	groups map[groupKey][]pending
 	order  []groupKey
+	drafts []pending
 }
 
 func newRound(limit int) *round {
@@ -53,22 +55,49 @@ func (r *round) full(owner string) bool {
 	return r.limit > 0 && r.taken[owner] >= r.limit
 }
 
-// take adds a job to its group, unless its owner's share of the round is
-// used up; the job then stays recorded and waits for the next round.
+// take adds a recorded job to its group, unless its owner's share of the
+// round is used up; the job then waits for the next round.
 func (r *round) take(p pending) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	owner := p.wf.OwnerID
+	if !r.count(p.wf.OwnerID) {
+		return false
+	}
+	r.group(p)
+	return true
+}
+
+// draft adds a job whose intent is not recorded yet (the next command of
+// a workflow); flush records the intents of all drafts in one
+// transaction before anything is submitted. A job beyond its owner's
+// share is not drafted, and is made again in a later round.
+func (r *round) draft(p pending) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.count(p.wf.OwnerID) {
+		return false
+	}
+	r.drafts = append(r.drafts, p)
+	return true
+}
+
+// count charges one job to the owner's share; r.mu is held.
+func (r *round) count(owner string) bool {
 	if r.limit > 0 && r.taken[owner] >= r.limit {
 		return false
 	}
 	r.taken[owner]++
-	k := groupKey{owner: owner, backend: p.j.Backend}
+	return true
+}
+
+// group adds a job to the group of its owner and backend; r.mu is held,
+// or flush is alone with the round.
+func (r *round) group(p pending) {
+	k := groupKey{owner: p.wf.OwnerID, backend: p.j.Backend}
 	if _, ok := r.groups[k]; !ok {
 		r.order = append(r.order, k)
 	}
 	r.groups[k] = append(r.groups[k], p)
-	return true
 }
 
 // fairOrder interleaves the workflows of different owners (one of each in
@@ -109,6 +138,7 @@ const groupMax = 50
 // groupMax, several at once; the first piece of every owner's groups
 // goes before the second of any.
 func (e *Engine) flush(ctx context.Context, r *round) {
+	e.recordIntents(ctx, r)
 	type piece struct {
 		backend string
 		ps      []pending
@@ -138,6 +168,38 @@ func (e *Engine) flush(ctx context.Context, r *round) {
 		}()
 	}
 	wg.Wait()
+}
+
+// recordIntents records the intents of the round's drafts in one
+// transaction, then readies each for its group (its spec, its image): a
+// job that cannot go now (it failed, or waits for an image or its
+// batch system) leaves the round with its workflow unlocked.
+func (e *Engine) recordIntents(ctx context.Context, r *round) {
+	if len(r.drafts) == 0 {
+		return
+	}
+	jobs := make([]*store.Job, len(r.drafts))
+	for i := range r.drafts {
+		jobs[i] = &r.drafts[i].j
+	}
+	if err := e.DB.CreateJobs(ctx, jobs); err != nil {
+		// Nothing was recorded, so nothing is submitted: the next round
+		// makes the same jobs again.
+		e.Log.Error("record job intents", "jobs", len(jobs), "err", err)
+		for _, d := range r.drafts {
+			d.unlock()
+		}
+		return
+	}
+	for _, d := range r.drafts {
+		s, be, ok := e.readyToSubmit(ctx, d.wf, d.j)
+		if !ok {
+			d.unlock()
+			continue
+		}
+		d.spec, d.be = s, be
+		r.group(d)
+	}
 }
 
 // submitGroup submits one owner's ready jobs on one backend, records the

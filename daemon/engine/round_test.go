@@ -93,6 +93,18 @@ func TestRoundSubmitsGroupsFairly(t *testing.T) {
 	}
 	assert.Equal(t, 10, running, "alice's share of one round")
 	assert.Equal(t, []int{10}, m.groupSizes(), "alice's ten in one group; bob's one job went through Submit")
+	created := map[time.Time]int{}
+	for _, id := range append(alices, bobs) {
+		jobs, err := f.db.JobsForWorkflow(context.Background(), id)
+		require.NoError(t, err)
+		for _, j := range jobs {
+			created[j.CreatedAt]++
+		}
+	}
+	assert.Len(t, created, 1, "the round's eleven intents were recorded together: %v", created)
+	for _, n := range created {
+		assert.Equal(t, 11, n, "jobs beyond alice's share are not recorded yet")
+	}
 
 	for i := 0; i < 3; i++ {
 		f.eng.Tick(context.Background())
