@@ -25,6 +25,7 @@ import (
 	"github.com/reana-site/reana-site/daemon/config"
 	"github.com/reana-site/reana-site/daemon/engine"
 	"github.com/reana-site/reana-site/daemon/identity"
+	"github.com/reana-site/reana-site/daemon/metrics"
 	"github.com/reana-site/reana-site/daemon/store"
 )
 
@@ -41,6 +42,12 @@ type Server struct {
 	// AuthFailures limits how fast wrong tokens are answered; nil means
 	// DefaultAuthLimits.
 	AuthFailures *AuthLimiter
+	// Metrics, when set, counts and times every request by route pattern.
+	Metrics *metrics.Metrics
+	// MetricsHandler, when set, is served at /metrics without a token;
+	// nil leaves /metrics unknown (404), as a site that turned it off
+	// wants.
+	MetricsHandler http.Handler
 
 	reserved reservations // of uploads in flight
 	upkeep   upkeep       // background re-measurements
@@ -103,6 +110,9 @@ func (s *Server) Handler() http.Handler {
 			})
 		})
 	})
+	if s.MetricsHandler != nil {
+		r.Method(http.MethodGet, "/metrics", s.MetricsHandler)
+	}
 	r.Get("/gitlab*", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "GitLab integration is not available on reana-site.")
 	})
@@ -230,8 +240,16 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
+		d := time.Since(start)
 		// Never log the query: it carries the access token.
-		s.Log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+		s.Log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", d)
+		// The pattern, not the path: paths hold workflow names. chi fills
+		// it in while routing, which is done by now.
+		pattern := ""
+		if rc := chi.RouteContext(r.Context()); rc != nil {
+			pattern = rc.RoutePattern()
+		}
+		s.Metrics.Request(r.Method, pattern, rec.status, d)
 	})
 }
 

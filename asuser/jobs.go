@@ -120,6 +120,19 @@ type BatchSubmitResult struct {
 	Interrupted bool `json:"interrupted"`
 }
 
+// BatchSubmitManyArgs are the jobs of one user and backend that one
+// helper submits, in order.
+type BatchSubmitManyArgs struct {
+	Jobs []BatchSubmitArgs `json:"jobs"`
+}
+
+// BatchSubmitOutcome is one job's answer in a SubmitJobs call: its result,
+// or the error that job alone met (the others are unaffected).
+type BatchSubmitOutcome struct {
+	Result BatchSubmitResult `json:"result"`
+	Error  *Error            `json:"error,omitempty"`
+}
+
 // FollowRef names one log to read from an offset, and the job directory
 // whose exit-status file is read with it.
 type FollowRef struct {

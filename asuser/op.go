@@ -33,14 +33,15 @@ const (
 
 // Operations on jobs and programs.
 const (
-	OpJobStart    Op = "job.start"    // JobStartArgs → JobStartResult
-	OpJobStatus   Op = "job.status"   // JobStatusArgs → map[id]JobState
-	OpJobCancel   Op = "job.cancel"   // JobCancelArgs → nothing
-	OpJobLogs     Op = "job.logs"     // JobLogsArgs → JobLogsResult
-	OpJobReadExit Op = "job.readexit" // JobReadExitArgs → map[id]ExitInfo
-	OpJobSubmit   Op = "job.submit"   // BatchSubmitArgs → BatchSubmitResult
-	OpJobFollow   Op = "job.follow"   // JobFollowArgs → map[id]FollowResult
-	OpExec        Op = "exec"         // ExecArgs → ExecResult
+	OpJobStart      Op = "job.start"      // JobStartArgs → JobStartResult
+	OpJobStatus     Op = "job.status"     // JobStatusArgs → map[id]JobState
+	OpJobCancel     Op = "job.cancel"     // JobCancelArgs → nothing
+	OpJobLogs       Op = "job.logs"       // JobLogsArgs → JobLogsResult
+	OpJobReadExit   Op = "job.readexit"   // JobReadExitArgs → map[id]ExitInfo
+	OpJobSubmit     Op = "job.submit"     // BatchSubmitArgs → BatchSubmitResult
+	OpJobSubmitMany Op = "job.submitmany" // BatchSubmitManyArgs → []BatchSubmitOutcome
+	OpJobFollow     Op = "job.follow"     // JobFollowArgs → map[id]FollowResult
+	OpExec          Op = "exec"           // ExecArgs → ExecResult
 )
 
 // Ops lists every operation, for the helper's dispatch test.
@@ -49,7 +50,7 @@ func Ops() []Op {
 		OpFSCreate, OpFSRemove, OpFSUpload, OpFSOpen, OpFSZip, OpFSList, OpFSDiskUsage,
 		OpFSDelete, OpFSMove, OpFSGlob, OpFSUsage, OpFSPrune, OpFSCleanTemps,
 		OpSecretsWrite, OpSecretsDelete, OpSecretsRemove, OpSecretsRead,
-		OpJobStart, OpJobStatus, OpJobCancel, OpJobLogs, OpJobReadExit, OpJobSubmit, OpJobFollow, OpExec,
+		OpJobStart, OpJobStatus, OpJobCancel, OpJobLogs, OpJobReadExit, OpJobSubmit, OpJobSubmitMany, OpJobFollow, OpExec,
 	}
 }
 
@@ -160,6 +161,13 @@ func ReadExits(ctx context.Context, c Caller, acct Account, a JobReadExitArgs) (
 // claim (see BatchSubmitArgs).
 func SubmitJob(ctx context.Context, c Caller, acct Account, a BatchSubmitArgs) (BatchSubmitResult, error) {
 	return call[BatchSubmitResult](ctx, c, acct, OpJobSubmit, a)
+}
+
+// SubmitJobs submits several batch jobs in one helper, one after the
+// other, each exactly as SubmitJob would (its own claim and recorded id),
+// and answers with one outcome per job, in order.
+func SubmitJobs(ctx context.Context, c Caller, acct Account, a BatchSubmitManyArgs) ([]BatchSubmitOutcome, error) {
+	return call[[]BatchSubmitOutcome](ctx, c, acct, OpJobSubmitMany, a)
 }
 
 // FollowLogs reads what was appended to many logs since their offsets.

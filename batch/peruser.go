@@ -46,3 +46,23 @@ func EachUser(ctx context.Context, jobs []Job, fn func(ctx context.Context, jobs
 	wg.Wait()
 	return firstErr
 }
+
+// SubmitConcurrently submits specs with at most n submissions in flight,
+// for backends whose submissions are independent requests (Kubernetes pod
+// creates), and answers in the order of specs.
+func SubmitConcurrently(ctx context.Context, specs []Spec, n int, submit func(context.Context, Spec) (Handle, error)) []Submitted {
+	out := make([]Submitted, len(specs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(n, 1))
+	for i, s := range specs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i].Handle, out[i].Err = submit(ctx, s)
+		}()
+	}
+	wg.Wait()
+	return out
+}

@@ -3,12 +3,16 @@ package batch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/reana-site/reana-site/asuser"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reana-site/reana-site/asuser"
 )
 
 func jobsOf(uids ...uint32) []Job {
@@ -67,4 +71,36 @@ func TestEachUserReturnsAnError(t *testing.T) {
 		return nil
 	})
 	assert.ErrorIs(t, err, boom)
+}
+
+func TestSubmitConcurrentlyBoundsAndKeepsOrder(t *testing.T) {
+	var inFlight, most atomic.Int32
+	specs := make([]Spec, 40)
+	for i := range specs {
+		specs[i].JobID = fmt.Sprint(i)
+	}
+	out := SubmitConcurrently(context.Background(), specs, 4, func(_ context.Context, s Spec) (Handle, error) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(time.Millisecond)
+		if s.JobID == "7" {
+			return Handle{}, errors.New("quota exceeded")
+		}
+		return Handle{ID: "pod-" + s.JobID}, nil
+	})
+	require.Len(t, out, 40)
+	for i, o := range out {
+		if i == 7 {
+			assert.EqualError(t, o.Err, "quota exceeded")
+			continue
+		}
+		assert.Equal(t, fmt.Sprint("pod-", i), o.Handle.ID)
+	}
+	assert.LessOrEqual(t, most.Load(), int32(4))
 }

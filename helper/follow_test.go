@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -78,4 +79,49 @@ func TestSubmitKeepsTheClaimWhenTheJobMayExist(t *testing.T) {
 			assert.Equal(t, tt.kept, res.(asuser.BatchSubmitResult).Interrupted)
 		})
 	}
+}
+
+// TestSubmitManyKeepsEachJobsOwnClaim: one helper submits several jobs,
+// each with its own outcome; submitting the same group again (a daemon that
+// died before recording the answers) submits none of them twice.
+func TestSubmitManyKeepsEachJobsOwnClaim(t *testing.T) {
+	root := t.TempDir()
+	count := filepath.Join(root, "count")
+	job := func(name, script string) asuser.BatchSubmitArgs {
+		return asuser.BatchSubmitArgs{JobDir: filepath.Join(root, name), Script: "#!/bin/sh\n", Command: "true",
+			Argv: []string{"/bin/sh", "-c", `echo x >>"$1"; ` + script, "sh", count}}
+	}
+	interrupted := job("interrupted", "echo 3")
+	require.NoError(t, os.MkdirAll(interrupted.JobDir, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(interrupted.JobDir, claimFile), nil, 0o600))
+	args := asuser.BatchSubmitManyArgs{Jobs: []asuser.BatchSubmitArgs{
+		job("ok", "echo 1"),
+		job("refused", "echo no >&2; exit 1"),
+		{JobDir: "relative", Argv: []string{"true"}},
+		interrupted,
+		job("also-ok", "echo 2"),
+	}}
+	raw, err := json.Marshal(args)
+	require.NoError(t, err)
+
+	res, err := jobSubmitMany(context.Background(), raw, nil)
+	require.NoError(t, err)
+	out := res.([]asuser.BatchSubmitOutcome)
+	require.Len(t, out, 5)
+	assert.Equal(t, asuser.BatchSubmitResult{ID: "1"}, out[0].Result)
+	assert.Equal(t, 1, out[1].Result.ExitCode)
+	assert.Contains(t, out[1].Result.Stderr, "no")
+	require.NotNil(t, out[2].Error)
+	assert.Equal(t, asuser.KindBadPath, out[2].Error.Kind)
+	assert.True(t, out[3].Result.Interrupted, "a claimed job is not submitted again")
+	assert.Equal(t, asuser.BatchSubmitResult{ID: "2"}, out[4].Result)
+
+	res, err = jobSubmitMany(context.Background(), raw, nil)
+	require.NoError(t, err)
+	again := res.([]asuser.BatchSubmitOutcome)
+	assert.Equal(t, asuser.BatchSubmitResult{ID: "1", Already: true}, again[0].Result)
+	assert.Equal(t, asuser.BatchSubmitResult{ID: "2", Already: true}, again[4].Result)
+	b, err := os.ReadFile(count)
+	require.NoError(t, err)
+	assert.Equal(t, 4, strings.Count(string(b), "x"), "ok, refused (twice, it left no claim) and also-ok ran; ok and also-ok once")
 }

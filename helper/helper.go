@@ -49,6 +49,7 @@ func handlers() map[asuser.Op]handler {
 		asuser.OpJobLogs:       jobLogs,
 		asuser.OpJobReadExit:   jobReadExit,
 		asuser.OpJobSubmit:     jobSubmit,
+		asuser.OpJobSubmitMany: jobSubmitMany,
 		asuser.OpJobFollow:     jobFollow,
 		asuser.OpExec:          execCommand,
 	}
@@ -95,17 +96,22 @@ func run(ctx context.Context, stdin io.Reader) asuser.Reply {
 	}
 	res, err := h(ctx, req.Args, conn)
 	if err != nil {
-		var ue *asuser.Error
-		if !errors.As(err, &ue) {
-			ue = classify(err)
-		}
-		return asuser.Reply{Error: ue}
+		return asuser.Reply{Error: protocolError(err)}
 	}
 	raw, err := json.Marshal(res)
 	if err != nil {
 		return asuser.Reply{Error: asuser.Errorf(asuser.KindInternal, "worker: encode result: %v", err)}
 	}
 	return asuser.Reply{Result: raw}
+}
+
+// protocolError is err as it crosses back to the daemon.
+func protocolError(err error) *asuser.Error {
+	var ue *asuser.Error
+	if !errors.As(err, &ue) {
+		ue = classify(err)
+	}
+	return ue
 }
 
 // checkUnprivileged refuses to touch user data with any privilege left.

@@ -102,6 +102,43 @@ func jobSubmit(ctx context.Context, raw json.RawMessage, _ *net.UnixConn) (any, 
 	return res, nil
 }
 
+// jobSubmitMany submits several jobs in this one process, each as
+// jobSubmit does, so every job keeps its own claim and recorded id: a
+// helper killed in the middle leaves the jobs before it recorded, the one
+// it was at claimed (found again by the caller), and the rest untouched.
+// One job's failure is its own outcome and does not stop the others.
+//
+// A helper whose daemon died (it is reparented) submits no further job:
+// the daemon that comes back submits the group again, and a helper still
+// going through the list at the same time would race it for the claims.
+func jobSubmitMany(ctx context.Context, raw json.RawMessage, conn *net.UnixConn) (any, error) {
+	a, err := decode[asuser.BatchSubmitManyArgs](raw)
+	if err != nil {
+		return nil, err
+	}
+	parent := os.Getppid()
+	out := make([]asuser.BatchSubmitOutcome, len(a.Jobs))
+	for i, job := range a.Jobs {
+		if os.Getppid() != parent {
+			for k := i; k < len(a.Jobs); k++ {
+				out[k].Error = asuser.Errorf(asuser.KindInternal, "not submitted: the daemon went away")
+			}
+			break
+		}
+		one, err := json.Marshal(job)
+		if err != nil {
+			return nil, fmt.Errorf("encode job %d: %w", i, err)
+		}
+		res, err := jobSubmit(ctx, one, conn)
+		if err != nil {
+			out[i].Error = protocolError(err)
+			continue
+		}
+		out[i].Result = res.(asuser.BatchSubmitResult)
+	}
+	return out, nil
+}
+
 // jobFollow reads what was appended to many logs, with each job's exit
 // status read after its log.
 func jobFollow(_ context.Context, raw json.RawMessage, _ *net.UnixConn) (any, error) {

@@ -160,43 +160,59 @@ func ParseTerse(out string) (cluster, proc int, err error) {
 // daemon that dies meanwhile finds it. A submission interrupted before that
 // is looked up by its +ReanaJob attribute instead of being made twice.
 func (b *Backend) Submit(ctx context.Context, s batch.Spec) (batch.Handle, error) {
+	return batch.SubmitPrepared(ctx, b.Runner, Name, s, b.prepare)
+}
+
+// SubmitMany implements batch.ManySubmitter: one helper per user runs the
+// condor_submit of every job of the group, each with its own claim, its
+// own description and its own event log. (One condor_submit of several
+// jobs would save the process starts too, but its single answer cannot
+// say which job failed, and the once-only claim is per job.)
+func (b *Backend) SubmitMany(ctx context.Context, specs []batch.Spec) []batch.Submitted {
+	return batch.SubmitManyPrepared(ctx, b.Runner, Name, specs, b.prepare)
+}
+
+// prepare makes a job's script, submit description and condor_submit
+// command, the way to find it in the schedd, and the reading of the answer.
+func (b *Backend) prepare(s batch.Spec) (batch.Prepared, error) {
 	script, err := jobscript.Render(s, jobscript.Options{Runner: s.Runner, Preamble: s.Preamble})
 	if err != nil {
-		return batch.Handle{}, err
+		return batch.Prepared{}, err
 	}
 	desc, err := SubmitDescription(s, b.Config)
 	if err != nil {
-		return batch.Handle{}, err
+		return batch.Prepared{}, err
 	}
 	argv := append([]string{b.bin("condor_submit"), "-terse"}, b.scheddArgs()...)
 	argv = append(argv, filepath.Join(s.JobDir, SubmitFile))
-	args := asuser.BatchSubmitArgs{JobDir: s.JobDir, Script: script, Command: s.Command, Argv: argv,
-		Files: map[string]string{SubmitFile: desc}, Env: b.env(), MaybeSubmitted: maybeSubmitted}
 	var ad Ad
-	res, found, err := batch.SubmitOnce(ctx, b.Runner, s.User, args, func(ctx context.Context) (bool, error) {
-		a, found, err := b.findSubmitted(ctx, s)
-		ad = a
-		return found, err
-	})
-	if err != nil {
-		return batch.Handle{}, fmt.Errorf("htcondor: submit job %s: %w", s.JobID, err)
-	}
-	if found {
-		return b.handle(s, ad.Cluster, ad.Proc), nil
-	}
-	if res.ExitCode != 0 || res.ID == "" {
-		return batch.Handle{}, classify("condor_submit", res.Stderr, fmt.Errorf("exit status %d", res.ExitCode))
-	}
-	cluster, proc, err := ParseTerse(res.ID)
-	if err != nil {
-		// condor_submit succeeded, so the job exists: find it rather than
-		// leave it running untracked.
-		if a, found, ferr := b.findSubmitted(ctx, s); ferr == nil && found {
-			return b.handle(s, a.Cluster, a.Proc), nil
-		}
-		return batch.Handle{}, err
-	}
-	return b.handle(s, cluster, proc), nil
+	return batch.Prepared{
+		Args: asuser.BatchSubmitArgs{JobDir: s.JobDir, Script: script, Command: s.Command, Argv: argv,
+			Files: map[string]string{SubmitFile: desc}, Env: b.env(), MaybeSubmitted: maybeSubmitted},
+		Find: func(ctx context.Context) (bool, error) {
+			a, found, err := b.findSubmitted(ctx, s)
+			ad = a
+			return found, err
+		},
+		Done: func(ctx context.Context, res asuser.BatchSubmitResult, found bool) (batch.Handle, error) {
+			if found {
+				return b.handle(s, ad.Cluster, ad.Proc), nil
+			}
+			if res.ExitCode != 0 || res.ID == "" {
+				return batch.Handle{}, classify("condor_submit", res.Stderr, fmt.Errorf("exit status %d", res.ExitCode))
+			}
+			cluster, proc, err := ParseTerse(res.ID)
+			if err != nil {
+				// condor_submit succeeded, so the job exists: find it rather
+				// than leave it running untracked.
+				if a, found, ferr := b.findSubmitted(ctx, s); ferr == nil && found {
+					return b.handle(s, a.Cluster, a.Proc), nil
+				}
+				return batch.Handle{}, err
+			}
+			return b.handle(s, cluster, proc), nil
+		},
+	}, nil
 }
 
 // alreadyGone is condor_rm's answer for one job id that has left the queue

@@ -189,6 +189,16 @@ func ours(pod *corev1.Pod, jobID string) bool {
 	return pod.Labels[LabelManagedBy] == ManagedBy && (jobID == "" || pod.Annotations[AnnotationJobID] == jobID)
 }
 
+// createParallelism bounds the pod creates one SubmitMany has in flight:
+// enough to hide the API server's latency, few enough not to flood it.
+const createParallelism = 8
+
+// SubmitMany implements batch.ManySubmitter: the pods of a group are
+// created concurrently, each exactly as Submit creates it.
+func (b *Backend) SubmitMany(ctx context.Context, specs []batch.Spec) []batch.Submitted {
+	return batch.SubmitConcurrently(ctx, specs, createParallelism, b.Submit)
+}
+
 // Submit implements batch.Backend: check the workspace claim, then create
 // the pod. A second Submit of the same job finds the pod the first made.
 //

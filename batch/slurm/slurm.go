@@ -171,37 +171,50 @@ func (b *Backend) SbatchArgs(s batch.Spec) ([]string, error) {
 // a job whose submission was interrupted before that is looked up by its
 // comment instead of being submitted twice.
 func (b *Backend) Submit(ctx context.Context, s batch.Spec) (batch.Handle, error) {
+	return batch.SubmitPrepared(ctx, b.Runner, Name, s, b.prepare)
+}
+
+// SubmitMany implements batch.ManySubmitter: one helper per user runs
+// every sbatch of the group, each job with its own claim.
+func (b *Backend) SubmitMany(ctx context.Context, specs []batch.Spec) []batch.Submitted {
+	return batch.SubmitManyPrepared(ctx, b.Runner, Name, specs, b.prepare)
+}
+
+// prepare makes a job's script and sbatch command, the way to find it by
+// its comment, and the reading of sbatch's answer.
+func (b *Backend) prepare(s batch.Spec) (batch.Prepared, error) {
 	script, err := jobscript.Render(s, jobscript.Options{Runner: s.Runner, Preamble: s.Preamble})
 	if err != nil {
-		return batch.Handle{}, err
+		return batch.Prepared{}, err
 	}
 	argv, err := b.SbatchArgs(s)
 	if err != nil {
-		return batch.Handle{}, err
+		return batch.Prepared{}, err
 	}
-	args := asuser.BatchSubmitArgs{JobDir: s.JobDir, Script: script, Command: s.Command, Argv: argv}
 	// An earlier submission that got as far as sbatch but not as recording
 	// its answer is found by its comment.
 	var foundID string
-	res, found, err := batch.SubmitOnce(ctx, b.Runner, s.User, args, func(ctx context.Context) (bool, error) {
-		id, err := b.findByComment(ctx, s.User.Name, Comment(s))
-		foundID = id
-		return id != "", err
-	})
-	if err != nil {
-		return batch.Handle{}, fmt.Errorf("slurm: submit job %s: %w", s.JobID, err)
-	}
-	if found {
-		return b.handle(s, foundID), nil
-	}
-	if res.ExitCode != 0 || res.ID == "" {
-		return batch.Handle{}, classify("sbatch", []byte(res.Stderr), fmt.Errorf("exit status %d", res.ExitCode))
-	}
-	id, _, _ := strings.Cut(strings.TrimSpace(res.ID), ";") // "id;cluster"
-	if _, err := strconv.ParseUint(id, 10, 64); err != nil {
-		return batch.Handle{}, fmt.Errorf("slurm: sbatch answered %q, not a job id (stderr: %s)", res.ID, strings.TrimSpace(res.Stderr))
-	}
-	return b.handle(s, id), nil
+	return batch.Prepared{
+		Args: asuser.BatchSubmitArgs{JobDir: s.JobDir, Script: script, Command: s.Command, Argv: argv},
+		Find: func(ctx context.Context) (bool, error) {
+			id, err := b.findByComment(ctx, s.User.Name, Comment(s))
+			foundID = id
+			return id != "", err
+		},
+		Done: func(_ context.Context, res asuser.BatchSubmitResult, found bool) (batch.Handle, error) {
+			if found {
+				return b.handle(s, foundID), nil
+			}
+			if res.ExitCode != 0 || res.ID == "" {
+				return batch.Handle{}, classify("sbatch", []byte(res.Stderr), fmt.Errorf("exit status %d", res.ExitCode))
+			}
+			id, _, _ := strings.Cut(strings.TrimSpace(res.ID), ";") // "id;cluster"
+			if _, err := strconv.ParseUint(id, 10, 64); err != nil {
+				return batch.Handle{}, fmt.Errorf("slurm: sbatch answered %q, not a job id (stderr: %s)", res.ID, strings.TrimSpace(res.Stderr))
+			}
+			return b.handle(s, id), nil
+		},
+	}, nil
 }
 
 func (b *Backend) handle(s batch.Spec, id string) batch.Handle {

@@ -30,7 +30,7 @@ type helperBudgets struct {
 	engine *asuser.Limiter
 }
 
-func limitHelpers(r *asuser.Runner, perUser int) helperBudgets {
+func limitHelpers(r asuser.Opener, perUser int) helperBudgets {
 	return helperBudgets{
 		api:    &asuser.Limiter{Next: r, Max: perUser, Wait: apiHelperWait},
 		engine: &asuser.Limiter{Next: r, Max: perUser},

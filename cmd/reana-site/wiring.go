@@ -22,6 +22,7 @@ import (
 	"github.com/reana-site/reana-site/daemon/config"
 	"github.com/reana-site/reana-site/daemon/engine"
 	"github.com/reana-site/reana-site/daemon/identity"
+	"github.com/reana-site/reana-site/daemon/metrics"
 	"github.com/reana-site/reana-site/daemon/privsep"
 	"github.com/reana-site/reana-site/daemon/store"
 	"github.com/reana-site/reana-site/daemon/systemd"
@@ -38,6 +39,7 @@ type daemon struct {
 	backends map[string]batch.Backend
 	engine   *engine.Engine
 	api      *api.Server
+	metrics  *metrics.Metrics // nil when the site turned metrics off
 }
 
 // backendBuilder makes one backend from the site's configuration.
@@ -92,7 +94,13 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 	if !d.runner.CanSwitch {
 		log.Warn("running without CAP_SETUID/CAP_SETGID: only this uid can be served", "uid", os.Getuid())
 	}
-	d.helpers = limitHelpers(d.runner, cfg.MaxHelpersPerUser)
+	if cfg.Metrics {
+		d.metrics = metrics.New(db, cfg.Backends)
+		db.ObserveTransactions(d.metrics.Transaction)
+	}
+	// Counted below the per-user bounds: a call those refuse starts no
+	// helper.
+	d.helpers = limitHelpers(d.metrics.Helpers(d.runner), cfg.MaxHelpersPerUser)
 	builders := backendBuilders()
 	for _, name := range cfg.Backends {
 		build, ok := builders[name]
@@ -119,12 +127,21 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 		KeytabSecrets:  cfg.KerberosKeytabSecrets,
 		UserSecrets:    cfg.KerberosUserSecrets,
 		KrbConfig:      cfg.KerberosConfig,
+		Metrics:        d.metrics,
+		RoundShare:     cfg.SubmitShare,
 	}
 	if cc := cfg.ContainersConfig(); cc.Enabled {
 		d.engine.Images = &containers.Resolver{Config: cc, Runner: d.helpers.engine}
 	}
 	d.api = &api.Server{DB: db, Engine: d.engine, Runner: d.helpers.api, Config: cfg, Accounts: d.accounts,
-		Version: version, Log: log.With("component", "api")}
+		Version: version, Log: log.With("component", "api"), Metrics: d.metrics}
+	if d.metrics != nil {
+		allow, err := cfg.MetricsNetworks()
+		if err != nil {
+			return nil, err
+		}
+		d.api.MetricsHandler = d.metrics.Handler(allow, log.With("component", "metrics"))
+	}
 	return d, nil
 }
 

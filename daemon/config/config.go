@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -191,6 +192,10 @@ type Config struct {
 	KubernetesWatchErrorGrace time.Duration `envconfig:"KUBERNETES_WATCH_ERROR_GRACE" default:"1m"`
 	// KubernetesRequestTimeout bounds each preflight and clean-up request.
 	KubernetesRequestTimeout time.Duration `envconfig:"KUBERNETES_REQUEST_TIMEOUT" default:"30s"`
+	// SubmitShare is how many jobs of one user one engine round submits at
+	// most (users take turns within a round); the rest wait for the next
+	// round. Zero means no bound.
+	SubmitShare int `envconfig:"SUBMIT_SHARE" default:"200"`
 	// PollInterval is how often the engine asks backends about running jobs
 	// when no event wakes it earlier.
 	PollInterval time.Duration `envconfig:"POLL_INTERVAL" default:"500ms"`
@@ -226,6 +231,13 @@ type Config struct {
 	// user in the image cache, <image cache>/.apptainer-cache-<uid>, rather
 	// than Apptainer's ~/.apptainer/cache in the user's home.
 	ApptainerCacheDir string `envconfig:"APPTAINER_CACHEDIR"`
+	// Metrics serves Prometheus metrics at /metrics on the HTTPS listener,
+	// without a token; false answers /metrics with 404.
+	Metrics bool `envconfig:"METRICS" default:"true"`
+	// MetricsAllow, when not empty, limits /metrics to clients in these
+	// networks (CIDRs or single addresses, comma-separated); others get
+	// 403. Empty serves every client that reaches the listener.
+	MetricsAllow []string `envconfig:"METRICS_ALLOW"`
 	// LogLevel is one of debug, info, warn, error.
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
 	// ShutdownTimeout bounds how long in-flight requests may take on stop.
@@ -371,6 +383,9 @@ func (c *Config) Validate() error {
 			bad("KUBERNETES_KUBECONFIG", "must be an absolute path, got %q", c.KubernetesKubeconfig)
 		}
 	}
+	if c.SubmitShare < 0 {
+		bad("SUBMIT_SHARE", "must not be negative")
+	}
 	if c.PollInterval < 10*time.Millisecond {
 		bad("POLL_INTERVAL", "must be at least 10ms, got %s", c.PollInterval)
 	}
@@ -390,6 +405,9 @@ func (c *Config) Validate() error {
 			bad("IMAGE_PULL", "pulls need an image cache: set REANA_SITE_IMAGE_CACHE, or REANA_SITE_IMAGE_PULL=false")
 		}
 	}
+	if _, err := c.MetricsNetworks(); err != nil {
+		bad("METRICS_ALLOW", "%v", err)
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -399,6 +417,28 @@ func (c *Config) Validate() error {
 		c.AllowedGroups[i] = strings.TrimSpace(g)
 	}
 	return errors.Join(errs...)
+}
+
+// MetricsNetworks parses MetricsAllow; a single address is a network of
+// that address alone.
+func (c Config) MetricsNetworks() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.MetricsAllow {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a network (10.0.0.0/8) nor an address", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 func checkTemplate(t string) error {

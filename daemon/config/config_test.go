@@ -42,6 +42,8 @@ func TestValidateReportsEveryBadValueOnItsOwnLine(t *testing.T) {
 			[]string{`REANA_SITE_CONTAINERS: bind "scratch"`}},
 		{"apptainer cache dir", map[string]string{"CONTAINERS": "apptainer", "IMAGE_CACHE": "/images", "APPTAINER_CACHEDIR": "cache/{uid}"},
 			[]string{"REANA_SITE_CONTAINERS: apptainer pull cache must be an absolute path"}},
+		{"metrics networks", map[string]string{"METRICS_ALLOW": "10.0.0.0/8,prometheus.example.org"},
+			[]string{`REANA_SITE_METRICS_ALLOW: "prometheus.example.org" is neither a network`}},
 		{"several at once", map[string]string{"LISTEN": "x", "LOG_LEVEL": "loud", "POLL_INTERVAL": "1ms"},
 			[]string{"REANA_SITE_LISTEN", "REANA_SITE_LOG_LEVEL", "REANA_SITE_POLL_INTERVAL"}},
 	}
@@ -59,6 +61,17 @@ func TestValidateReportsEveryBadValueOnItsOwnLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestMetricsNetworks(t *testing.T) {
+	c := Config{MetricsAllow: []string{"10.1.2.3/16", " 127.0.0.1", "::1", ""}}
+	got, err := c.MetricsNetworks()
+	require.NoError(t, err)
+	var s []string
+	for _, p := range got {
+		s = append(s, p.String())
+	}
+	assert.Equal(t, []string{"10.1.0.0/16", "127.0.0.1/32", "::1/128"}, s)
 }
 
 func TestSlurmcernIsSlurm(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/containers"
+	"github.com/reana-site/reana-site/daemon/metrics"
 	"github.com/reana-site/reana-site/daemon/store"
 )
 
@@ -70,6 +71,13 @@ type Engine struct {
 	KeytabSecrets, UserSecrets []string
 	// KrbConfig is the krb5.conf of kerberos: true; empty means the node's.
 	KrbConfig string
+	// Metrics, when set, is told each round's duration and every
+	// submission and status query; nil records nothing.
+	Metrics *metrics.Metrics
+	// RoundShare is how many jobs of one owner one round submits at most,
+	// so that one user's thousands of ready jobs do not hold up another
+	// user's few; zero means no bound.
+	RoundShare int
 
 	wake  chan struct{}
 	mu    sync.Mutex
@@ -157,6 +165,7 @@ func (e *Engine) forget(id string) {
 // Tick advances every active workflow once and polls running jobs.
 func (e *Engine) Tick(ctx context.Context) {
 	e.init()
+	defer func(start time.Time) { e.Metrics.Round(time.Since(start)) }(time.Now())
 	wfs, err := e.DB.ActiveWorkflows(ctx)
 	if err != nil {
 		e.Log.Error("list active workflows", "err", err)
@@ -165,18 +174,25 @@ func (e *Engine) Tick(ctx context.Context) {
 	// Workflows advance side by side: a submission waits on a helper and
 	// the batch system, and one user's slow sbatch must not hold up the
 	// others. Each workflow's own steps stay serial under its lock.
+	// The jobs they make ready are gathered into one round and submitted
+	// in groups per owner and backend (round.go), owners taking turns.
+	r := newRound(e.RoundShare)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, advanceParallelism)
-	for _, wf := range wfs {
+	for _, wf := range fairOrder(wfs) {
+		if r.full(wf.OwnerID) {
+			continue // the owner's share of this round is used up
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func(id string) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			e.advance(ctx, id)
+			e.advance(ctx, id, r)
 		}(wf.ID)
 	}
 	wg.Wait()
+	e.flush(ctx, r)
 	e.poll(ctx, wfs)
 }
 
@@ -191,9 +207,17 @@ func terminal(s store.WorkflowStatus) bool {
 }
 
 // advance moves one workflow forward as far as it can without waiting.
-func (e *Engine) advance(ctx context.Context, id string) {
+// With a round, the job it makes ready joins the round, which then holds
+// the workflow's lock until the job's group is submitted; without one
+// (a job just ended), the job is submitted at once.
+func (e *Engine) advance(ctx context.Context, id string, r *round) {
 	unlock := e.lock(id)
-	defer unlock()
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			unlock()
+		}
+	}()
 	wf, err := e.DB.GetWorkflow(ctx, id)
 	if err != nil {
 		e.Log.Error("load workflow", "workflow", id, "err", err)
@@ -231,7 +255,7 @@ func (e *Engine) advance(ctx context.Context, id string) {
 		case store.JobCreated, store.JobSubmitting:
 			// Intent recorded, handle not (a crash, or a batch system that
 			// was down): submit again; backends make this idempotent.
-			e.submit(ctx, wf, p, j)
+			handedOver = e.submit(ctx, wf, j, r, unlock)
 			return
 		case store.JobRunning:
 			return
@@ -262,11 +286,16 @@ func (e *Engine) advance(ctx context.Context, id string) {
 		Status:       store.JobCreated,
 		Attempt:      next.attempt,
 	}
+	if r != nil {
+		// The round records its new jobs' intents together (round.go).
+		handedOver = r.draft(pending{wf: wf, j: *j, unlock: unlock})
+		return
+	}
 	if err := e.DB.CreateJob(ctx, j); err != nil {
 		e.Log.Error("record job intent", "workflow", id, "err", err)
 		return
 	}
-	e.submit(ctx, wf, p, *j)
+	handedOver = e.submit(ctx, wf, *j, r, unlock)
 }
 
 // finish puts a workflow into a terminal status. The caller holds its lock.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/daemon/store"
@@ -50,8 +51,10 @@ func (e *Engine) poll(ctx context.Context, wfs []store.Workflow) {
 			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, statusTimeout)
+		start := time.Now()
 		states, err := be.Status(sctx, jobs)
 		cancel()
+		e.Metrics.Queried(name, time.Since(start), err)
 		// An outage is logged when it begins, not on every poll it lasts;
 		// the owners are told in status -v all along.
 		if ongoing := e.noteOutage(ctx, name, jobs, owners, err); err != nil && !ongoing {
@@ -212,7 +215,7 @@ func (e *Engine) settle(ctx context.Context, wf store.Workflow, j store.Job, bj 
 		return
 	}
 	e.Log.Info("job ended", "workflow", wf.ID, "job", j.ID, "step", j.StepName, "status", status, "reason", st.Reason)
-	e.advance(ctx, wf.ID)
+	e.advance(ctx, wf.ID, nil)
 }
 
 // Stop ends a workflow that is queued, pending or running: its running

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -28,79 +27,79 @@ const (
 
 // submit hands a recorded job to its backend and records the handle; an
 // unreachable batch system is waited out, anything else fails the step.
-func (e *Engine) submit(ctx context.Context, wf store.Workflow, p *plan, j store.Job) {
-	s, err := e.JobSpec(ctx, wf, j)
-	if err != nil && !errors.Is(err, ErrAccountRefused) {
-		e.submitLater(ctx, wf, j, err)
-		return
+// With a round, the job joins the round's group for its owner and backend
+// instead, taking the workflow's lock (unlock) with it: submit reports
+// whether it did. A job the round has no room for waits for the next.
+func (e *Engine) submit(ctx context.Context, wf store.Workflow, j store.Job, r *round, unlock func()) bool {
+	s, be, ok := e.readyToSubmit(ctx, wf, j)
+	if !ok {
+		return false
 	}
-	if err != nil {
-		e.failJob(ctx, wf, j, "cannot run as the workflow's owner: "+err.Error())
-		return
-	}
-	be := e.Backends[j.Backend]
-	if be == nil {
-		e.failJob(ctx, wf, j, fmt.Sprintf("compute backend %q is not available on this site", j.Backend))
-		return
-	}
-	e.mu.Lock()
-	r := e.backoff[j.ID]
-	e.mu.Unlock()
-	if r != nil && now().Before(r.next) {
-		return
-	}
-	if e.Images != nil && !imageNative(be) {
-		ready, err := e.prepareImage(ctx, j, &s)
-		if !ready {
-			return
-		}
-		if err != nil {
-			e.failJob(ctx, wf, j, "cannot run in the step's image: "+err.Error())
-			return
-		}
+	if r != nil {
+		return r.take(pending{wf: wf, j: j, spec: s, be: be, unlock: unlock})
 	}
 	// A submission, once begun, finishes even if the daemon is stopping: a
 	// helper killed between starting a step and answering would leave the
 	// step claimed but not started.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), submitTimeout)
+	start := time.Now()
 	h, err := be.Submit(sctx, s)
 	cancel()
+	e.Metrics.Submitted(j.Backend, time.Since(start), err)
 	if err != nil {
-		if errors.Is(err, batch.ErrUnavailable) {
-			e.submitLater(ctx, wf, j, err)
-			return
-		}
-		e.failJob(ctx, wf, j, "submission failed: "+err.Error())
-		return
+		e.submitFailed(ctx, wf, j, err)
+		return false
+	}
+	e.recordStarted(ctx, []pending{{wf: wf, j: j}}, []batch.Handle{h})
+	return false
+}
+
+// readyToSubmit makes a recorded job's spec, with its image when steps run
+// in containers. It reports false when the job cannot be submitted now:
+// it failed, or waits (for its batch system, its owner's account, its
+// image).
+func (e *Engine) readyToSubmit(ctx context.Context, wf store.Workflow, j store.Job) (batch.Spec, batch.Backend, bool) {
+	s, err := e.JobSpec(ctx, wf, j)
+	if err != nil && !errors.Is(err, ErrAccountRefused) {
+		e.submitLater(ctx, wf, j, err)
+		return s, nil, false
+	}
+	if err != nil {
+		e.failJob(ctx, wf, j, "cannot run as the workflow's owner: "+err.Error())
+		return s, nil, false
+	}
+	be := e.Backends[j.Backend]
+	if be == nil {
+		e.failJob(ctx, wf, j, fmt.Sprintf("compute backend %q is not available on this site", j.Backend))
+		return s, nil, false
 	}
 	e.mu.Lock()
-	delete(e.backoff, j.ID)
+	r := e.backoff[j.ID]
 	e.mu.Unlock()
-	raw, _ := json.Marshal(h)
-	t := now()
-	_, err = e.DB.UpdateJob(ctx, j.ID, func(x *store.Job) error {
-		x.Status = store.JobRunning
-		x.Handle = raw
-		x.BackendJobID = h.ID
-		x.StartedAt = &t
-		return nil
-	})
-	if err != nil {
-		e.Log.Error("record job handle", "workflow", wf.ID, "job", j.ID, "err", err)
+	if r != nil && now().Before(r.next) {
+		return s, nil, false
+	}
+	if e.Images != nil && !imageNative(be) {
+		ready, err := e.prepareImage(ctx, j, &s)
+		if !ready {
+			return s, nil, false
+		}
+		if err != nil {
+			e.failJob(ctx, wf, j, "cannot run in the step's image: "+err.Error())
+			return s, nil, false
+		}
+	}
+	return s, be, true
+}
+
+// submitFailed deals with a submission the backend did not take: an
+// unreachable batch system is waited out, anything else fails the step.
+func (e *Engine) submitFailed(ctx context.Context, wf store.Workflow, j store.Job, err error) {
+	if errors.Is(err, batch.ErrUnavailable) {
+		e.submitLater(ctx, wf, j, err)
 		return
 	}
-	_, err = e.DB.UpdateWorkflow(ctx, wf.ID, func(w *store.Workflow) error {
-		if w.Status == store.StatusPending || w.Status == store.StatusQueued {
-			w.Status = store.StatusRunning
-			w.StartedAt = &t
-		}
-		w.StatusMessage = ""
-		return nil
-	})
-	if err != nil {
-		e.Log.Error("mark workflow running", "workflow", wf.ID, "err", err)
-	}
-	e.Log.Info("job submitted", "workflow", wf.ID, "job", j.ID, "step", j.StepName, "backend", j.Backend, "backend_job_id", h.ID)
+	e.failJob(ctx, wf, j, "submission failed: "+err.Error())
 }
 
 // submitLater keeps a job whose batch system is unreachable waiting, with

@@ -85,30 +85,49 @@ func exitArg(c *int) any {
 // CreateJob records a job, assigning its ID if empty and its CreatedAt.
 // A second job for the same command and attempt is ErrExists.
 func (db *DB) CreateJob(ctx context.Context, j *Job) error {
-	v := *j
-	if v.ID == "" {
-		v.ID = uuid.NewString()
+	return db.CreateJobs(ctx, []*Job{j})
+}
+
+// CreateJobs records several jobs in one transaction (the intents of a
+// submission group): all of them, or none if one fails.
+func (db *DB) CreateJobs(ctx context.Context, jobs []*Job) error {
+	vs := make([]Job, len(jobs))
+	t := now()
+	for i, j := range jobs {
+		vs[i] = *j
+		if vs[i].ID == "" {
+			vs[i].ID = uuid.NewString()
+		}
+		if vs[i].Status == "" {
+			vs[i].Status = JobCreated
+		}
+		vs[i].CreatedAt = t
 	}
-	if v.Status == "" {
-		v.Status = JobCreated
-	}
-	v.CreatedAt = now()
+	var bad Job
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO jobs (`+jobCols+`)
+		for _, v := range vs {
+			bad = v
+			_, err := tx.ExecContext(ctx, `INSERT INTO jobs (`+jobCols+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			v.ID, v.WorkflowID, v.StepIndex, v.CommandIndex, v.Attempt, v.StepName, v.Command,
-			v.Image, v.Backend, string(v.Status), string(v.Handle), v.BackendJobID, exitArg(v.ExitCode), v.Reason, v.Logs,
-			encTime(v.CreatedAt), encTimePtr(v.StartedAt), encTimePtr(v.FinishedAt))
-		return err
+				v.ID, v.WorkflowID, v.StepIndex, v.CommandIndex, v.Attempt, v.StepName, v.Command,
+				v.Image, v.Backend, string(v.Status), string(v.Handle), v.BackendJobID, exitArg(v.ExitCode), v.Reason, v.Logs,
+				encTime(v.CreatedAt), encTimePtr(v.StartedAt), encTimePtr(v.FinishedAt))
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if isConflict(err) {
 		return fmt.Errorf("record job of workflow %s step %d command %d attempt %d: %w",
-			v.WorkflowID, v.StepIndex, v.CommandIndex, v.Attempt, ErrExists)
+			bad.WorkflowID, bad.StepIndex, bad.CommandIndex, bad.Attempt, ErrExists)
 	}
 	if err != nil {
-		return fmt.Errorf("record job of workflow %s: %w", v.WorkflowID, err)
+		return fmt.Errorf("record job of workflow %s: %w", bad.WorkflowID, err)
 	}
-	*j = v
+	for i, j := range jobs {
+		*j = vs[i]
+	}
 	return nil
 }
 

@@ -107,6 +107,11 @@ CREATE TABLE secrets (
 	PRIMARY KEY (user_id, name)
 );
 `,
+	// 3: the metrics count jobs by backend and status at every scrape; a
+	// covering index keeps that from reading every job's logs.
+	`
+CREATE INDEX jobs_backend_status ON jobs(backend, status);
+`,
 }
 
 // migrate brings the schema up to date. Two processes may open the store

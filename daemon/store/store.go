@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -44,6 +45,29 @@ const maxReaders = 8
 type DB struct {
 	w *sql.DB // exactly one connection: the single writer
 	r *sql.DB // query-only connections
+	// observe, when set, is told how long each transaction took.
+	observe atomic.Pointer[TxObserver]
+}
+
+// TxObserver is told the kind ("read" or "write") and the duration of each
+// transaction, from asking for it to its end: a write's includes its wait
+// for the single writer, which is what its caller waited too.
+type TxObserver func(kind string, d time.Duration)
+
+// ObserveTransactions makes fn see every transaction from now on (the
+// daemon's metrics); nil stops it.
+func (db *DB) ObserveTransactions(fn TxObserver) {
+	if fn == nil {
+		db.observe.Store(nil)
+		return
+	}
+	db.observe.Store(&fn)
+}
+
+func (db *DB) observed(kind string, start time.Time) {
+	if fn := db.observe.Load(); fn != nil {
+		(*fn)(kind, time.Since(start))
+	}
 }
 
 // Open opens the store at path, creating it with mode 0600 if needed (it
@@ -139,6 +163,7 @@ func connect(ctx context.Context, w *sql.DB) error {
 // db itself: the writer has one connection and would wait for itself.
 // fn's error is returned as it is, so callers can match their own errors.
 func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	defer db.observed("write", time.Now())
 	return inTx(ctx, db.w, fn)
 }
 
@@ -161,6 +186,7 @@ func inTx(ctx context.Context, h *sql.DB, fn func(tx *sql.Tx) error) error {
 // read runs fn in a read transaction, so that several queries see one
 // snapshot.
 func (db *DB) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	defer db.observed("read", time.Now())
 	tx, err := db.r.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

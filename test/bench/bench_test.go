@@ -81,26 +81,7 @@ func TestBenchAPI(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	report("idle_rss_mb", rssMB(t, d.Pid()), "MB", "< 30")
 
-	// Seed the store directly (through the API it would take minutes of
-	// workspace creation that is not what is measured here).
-	d.Stop()
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(d.StateDir, "reana-site.db"))
-	require.NoError(t, err)
-	u, err := db.UserByName(ctx, "alice")
-	require.NoError(t, err)
-	spec := json.RawMessage(`{"workflow":{"type":"serial","specification":{"steps":[{"name":"s","environment":"x","commands":["true"]}]}}}`)
-	for i := 0; i < 10000; i++ {
-		id := uuid.NewString()
-		wf := &store.Workflow{
-			ID: id, OwnerID: u.ID, Name: fmt.Sprintf("bench%d", i%100), Status: store.StatusFinished,
-			Spec: spec, InputParameters: json.RawMessage(`{}`), OperationalOptions: json.RawMessage(`{}`),
-			WorkspacePath: "/nonexistent/" + id, JobsPath: "/nonexistent/jobs/" + id,
-		}
-		require.NoError(t, db.CreateWorkflow(ctx, wf))
-	}
-	require.NoError(t, db.Close())
-	d.Start()
+	seedRuns(t, d, "alice", 10000, 0)
 
 	measure := func(name, path string, n int, goal string) {
 		var lat []time.Duration
@@ -119,6 +100,37 @@ func TestBenchAPI(t *testing.T) {
 	// Plain `reana-client list` sends no size: every one of the 10,000 runs
 	// in one answer. The issue sets no goal for it; ours is under a second.
 	measure("api_list_unpaged_p99_ms", "/api/workflows?type=batch&page=1&include_progress=true", 50, "< 1000")
+}
+
+// seedRuns stops the daemon, stores n finished runs of the user directly
+// (through the API it would take minutes of workspace creation that is
+// not what is measured), each with jobsPer finished local jobs, and starts
+// the daemon again.
+func seedRuns(t *testing.T, d *harness.Daemon, user string, n, jobsPer int) {
+	t.Helper()
+	d.Stop()
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(d.StateDir, "reana-site.db"))
+	require.NoError(t, err)
+	u, err := db.UserByName(ctx, user)
+	require.NoError(t, err)
+	spec := json.RawMessage(`{"workflow":{"type":"serial","specification":{"steps":[{"name":"s","environment":"x","commands":["true"]}]}}}`)
+	logs := strings.Repeat("a line a step printed\n", 100)
+	for i := 0; i < n; i++ {
+		id := uuid.NewString()
+		wf := &store.Workflow{
+			ID: id, OwnerID: u.ID, Name: fmt.Sprintf("bench%d", i%100), Status: store.StatusFinished,
+			Spec: spec, InputParameters: json.RawMessage(`{}`), OperationalOptions: json.RawMessage(`{}`),
+			WorkspacePath: "/nonexistent/" + id, JobsPath: "/nonexistent/jobs/" + id,
+		}
+		require.NoError(t, db.CreateWorkflow(ctx, wf))
+		for k := 0; k < jobsPer; k++ {
+			require.NoError(t, db.CreateJob(ctx, &store.Job{WorkflowID: id, StepIndex: k, StepName: "s", Command: "true",
+				Backend: "local", Status: store.JobFinished, Logs: logs}))
+		}
+	}
+	require.NoError(t, db.Close())
+	d.Start()
 }
 
 // TestBenchUpload: a 1 GiB upload through reana-client against cp on the

@@ -483,38 +483,13 @@ func TestBenchSlurmSubmitOverhead(t *testing.T) {
 	// the daemon and cancel what is still queued, so that plain sbatch
 	// starts on an idle queue as reana-site did.
 	require.Zero(t, countWorkflows(t, d, alice, "failed,stopped"), "some runs failed:\n%s", d.Output())
-	d.Stop()
-	cancelJobs(t, func(j slurm.QueueJob) bool {
-		_, wf, ok := strings.Cut(j.Comment, " workflow=")
-		return ok && wanted[wf]
-	})
-	waitQueueIdle(t, 2*time.Minute)
+	stopAndCancel(t, d, wanted)
 
-	// Phase 2: plain sbatch as alice, one process looping. The comment only
-	// lets the poller tell these jobs apart (reana-site's carry one too).
-	tag := "bench-plain-" + harness.RandomHex(6)
-	var loop time.Duration
-	plain, plainPolls := timeUntilKnown(t, func() error {
-		script := fmt.Sprintf(`cd "$HOME" && for i in $(seq %d); do sbatch --parsable --output=/dev/null --comment=%s --wrap true >/dev/null || exit 1; done`, n, tag)
-		cmd := exec.Command("setpriv", "--reuid=alice", "--regid=alice", "--init-groups", "--reset-env", "bash", "-c", script)
-		s := time.Now()
-		out, err := cmd.CombinedOutput()
-		loop = time.Since(s)
-		if err != nil {
-			return fmt.Errorf("sbatch loop: %v: %s", err, out)
-		}
-		return nil
-	}, func(id, comment string) string {
-		if comment == tag {
-			return id
-		}
-		return ""
-	}, n, 3*time.Minute)
-	t.Logf("plain sbatch: %d jobs known to Slurm in %s (the loop alone took %s; %d squeue polls by the bench)",
-		n, plain.Round(time.Millisecond), loop.Round(time.Millisecond), plainPolls)
+	// Phase 2: plain sbatch as alice, one process looping (plainSbatch).
+	plain := plainSbatch(t, n)
+	t.Logf("plain sbatch: %d jobs known to Slurm in %s", n, plain.Round(time.Millisecond))
 	t.Logf("per job: reana-site %.1f ms, plain sbatch %.1f ms", float64(reana.Microseconds())/1000/n, float64(plain.Microseconds())/1000/n)
 	report("slurm_submit_overhead_ratio", reana.Seconds()/plain.Seconds(), "x", "<= 1.05")
-	cancelJobs(t, func(j slurm.QueueJob) bool { return j.Comment == tag })
 	waitQueueIdle(t, 2*time.Minute)
 }
 
