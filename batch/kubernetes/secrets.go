@@ -20,8 +20,9 @@ import (
 // collector deletes it with the pod. The pod spec names the Secret's keys
 // only (env valueFrom and a secret volume at /etc/reana/secrets, where
 // REANA mounts them), so no value is in the pod, its annotations or the
-// daemon's logs. The daemon needs create and get on secrets in its
-// namespace for this (deploy/kubernetes/role.yaml), never list or watch.
+// daemon's logs. The daemon needs only create on secrets in its namespace
+// for this (deploy/kubernetes/role.yaml), never get, list or watch: it
+// never reads a Secret back.
 
 // SecretsVolume is the step pod's volume of file secrets.
 const SecretsVolume = "secrets"

@@ -20,7 +20,9 @@
 // real API server, test/kubenode) runs every pod it schedules on this
 // host, not in a container: the container's command and args are executed directly
 // (after the kubelet's $(VAR) expansion), as the pod's runAsUser,
-// runAsGroup and supplementalGroups, in its workingDir, with its env. The image is never pulled nor used. This is
+// runAsGroup and supplementalGroups, in its workingDir, with its env and
+// the Secrets it references (read from this server's store). The image is
+// never pulled nor used. This is
 // what the local backend does too, and it is enough to check what the
 // backend decides (who runs the step, where, with which environment) and
 // how it follows the pod through its phases. The kubelet checks the one

@@ -105,7 +105,7 @@ func (s *Server) runPod(e *podEntry) {
 	s.mu.Lock()
 	pod := e.pod.DeepCopy()
 	s.mu.Unlock()
-	host := kubelet.Host{ClaimName: s.claimName, ClaimRoot: s.claimRoot, StopGrace: s.stopGrace}
+	host := kubelet.Host{ClaimName: s.claimName, ClaimRoot: s.claimRoot, StopGrace: s.stopGrace, Secrets: secretStore{s}}
 	if host.Run(ctx, pod, e.container, sink{s, e}) {
 		// Stopped for a graceful delete: with the container gone, so is
 		// the pod.

@@ -49,7 +49,7 @@ func TestSecretsReachThePod(t *testing.T) {
 	pod, _ := st.s.Pod(j.Handle.ID)
 	require.Len(t, sec.OwnerReferences, 1)
 	assert.Equal(t, pod.UID, sec.OwnerReferences[0].UID)
-	left, _ := filepath.Glob(filepath.Join(os.TempDir(), "kubeapi-secret-volume-*"))
+	left, _ := filepath.Glob(filepath.Join(os.TempDir(), "kubelet-secret-volume-*"))
 	assert.Empty(t, left, "the volume's files went with the process")
 
 	require.NoError(t, b.Cancel(context.Background(), j))

@@ -3,10 +3,18 @@
 // real API server (test/kubenode): it runs a scheduled pod's first
 // container on this host, not in a container, as the pod's runAsUser,
 // runAsGroup and supplementalGroups, in its workingDir, with its env
-// (after the kubelet's $(VAR) expansion), and reports the container's
-// life as the kubelet does, through a Sink: waiting (ContainerCreating),
-// running, terminated with its exit code and reason. The image is never
-// pulled nor used.
+// (after the kubelet's $(VAR) expansion, and with the values of its
+// secretKeyRef env vars), and reports the container's life as the kubelet
+// does, through a Sink: waiting (ContainerCreating, or for a missing
+// Secret), running, terminated with its exit code and reason. The image is
+// never pulled nor used.
+//
+// A secret volume's files are written into a directory of the pod's own,
+// which the process sees at its mountPath through a read-only bind in a
+// mount namespace of its own (unshare --mount, then setpriv to the pod's
+// uid, gid and groups); the mount point is made on the host, an empty
+// root-owned directory. The Secrets come from the Host's Secrets: the
+// stand-in's store or the real API server.
 //
 // It checks the one thing a container would hide: each claim's volume,
 // mounted with its subPath, must be the very directory of this host the
@@ -51,6 +59,9 @@ type Host struct {
 	ClaimName, ClaimRoot string
 	// StopGrace caps a delete's grace period, to keep tests short.
 	StopGrace time.Duration
+	// Secrets is where the pods' Secrets are read; without it, a pod
+	// that references one never starts.
+	Secrets Secrets
 }
 
 type killReason int
@@ -152,7 +163,17 @@ func (c *Container) ended() {
 // a Stop ended it, for the caller to remove the pod.
 func (h Host) Run(ctx context.Context, pod *corev1.Pod, c *Container, sink Sink) (deleted bool) {
 	spec := pod.Spec.Containers[0]
-	cmd, err := h.command(pod, spec)
+	secrets, ok := h.awaitSecrets(ctx, pod, spec, sink)
+	if !ok {
+		return false
+	}
+	cmd, volumes, err := h.command(pod, spec, secrets)
+	// The secret volumes' files go when the process has ended.
+	defer func() {
+		for _, d := range volumes {
+			_ = os.RemoveAll(d)
+		}
+	}()
 	if err != nil {
 		// The kubelet keeps such a pod Pending, its container waiting.
 		msg := err.Error()
@@ -195,19 +216,27 @@ func (h Host) Run(ctx context.Context, pod *corev1.Pod, c *Container, sink Sink)
 	return h.wait(ctx, c, cmd, pod, sink)
 }
 
-// command prepares the container's process, or says why the kubelet could
-// not create the container.
-func (h Host) command(pod *corev1.Pod, c corev1.Container) (*exec.Cmd, error) {
+// command prepares the container's process, with the pod's Secrets, or
+// says why the kubelet could not create the container. volumes are the
+// secret volumes' directories it wrote, even on an error, for the caller
+// to remove.
+func (h Host) command(pod *corev1.Pod, c corev1.Container, secrets map[string]*corev1.Secret) (_ *exec.Cmd, volumes []string, _ error) {
 	// Env values are expanded in order, each from the entries before it;
 	// the command and args from the whole environment, as the kubelet
 	// does (see expand).
 	env := map[string]string{}
 	var envList []string
 	for _, v := range c.Env {
-		if v.ValueFrom != nil {
-			return nil, fmt.Errorf("stand-in kubelet: env %s uses valueFrom, which the stand-in does not resolve", v.Name)
-		}
 		value := expand(v.Value, expansionOf(env))
+		if ref := secretRef(v); ref != nil {
+			sv, err := secretEnv(pod, ref, secrets)
+			if err != nil {
+				return nil, nil, err
+			}
+			value = sv // not expanded: only a literal value is
+		} else if v.ValueFrom != nil {
+			return nil, nil, fmt.Errorf("stand-in kubelet: env %s uses a valueFrom other than secretKeyRef, which the stand-in does not resolve", v.Name)
+		}
 		env[v.Name] = value
 		envList = append(envList, v.Name+"="+value)
 	}
@@ -216,21 +245,41 @@ func (h Host) command(pod *corev1.Pod, c corev1.Container) (*exec.Cmd, error) {
 		argv = append(argv, expand(a, expansionOf(env)))
 	}
 	if len(argv) == 0 {
-		return nil, errors.New("stand-in kubelet: the container has no command: the stand-in has no image to take its entrypoint from")
+		return nil, nil, errors.New("stand-in kubelet: the container has no command: the stand-in has no image to take its entrypoint from")
 	}
 	cred, err := credential(pod, c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mounts, err := h.checkMounts(pod, c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dir := c.WorkingDir
 	if dir == "" {
 		dir = "/"
 	} else if !slices.ContainsFunc(mounts, func(m string) bool { return within(dir, m) }) {
-		return nil, fmt.Errorf("stand-in kubelet: workingDir %s is not on one of the pod's volumes, and the stand-in has no image filesystem", dir)
+		return nil, nil, fmt.Errorf("stand-in kubelet: workingDir %s is not on one of the pod's volumes, and the stand-in has no image filesystem", dir)
+	}
+	var binds [][2]string // host directory, mount path
+	for _, m := range c.VolumeMounts {
+		for _, v := range pod.Spec.Volumes {
+			if v.Name != m.Name || v.Secret == nil {
+				continue
+			}
+			d, err := secretVolume(v, secrets[v.Secret.SecretName], cred)
+			if err != nil {
+				return nil, volumes, err
+			}
+			volumes = append(volumes, d)
+			binds = append(binds, [2]string{d, m.MountPath})
+		}
+	}
+	if len(binds) > 0 {
+		if argv, err = mountWrapper(binds, cred, argv); err != nil {
+			return nil, volumes, err
+		}
+		cred = nil // the wrapper mounts as root, then becomes the pod's user
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
@@ -238,7 +287,7 @@ func (h Host) command(pod *corev1.Pod, c corev1.Container) (*exec.Cmd, error) {
 	// Its own process group, so that a delete ends the whole step, as
 	// stopping a container does.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
-	return cmd, nil
+	return cmd, volumes, nil
 }
 
 // credential is the process's uid, gid and groups from the pod's security
@@ -306,8 +355,11 @@ func (h Host) checkMounts(pod *corev1.Pod, c corev1.Container) ([]string, error)
 				vol = &pod.Spec.Volumes[i]
 			}
 		}
+		if vol != nil && vol.Secret != nil {
+			continue // written and bound by command
+		}
 		if vol == nil || vol.PersistentVolumeClaim == nil {
-			return nil, fmt.Errorf("stand-in kubelet: volume %q is not a PersistentVolumeClaim, the only kind the stand-in mounts", m.Name)
+			return nil, fmt.Errorf("stand-in kubelet: volume %q is neither a PersistentVolumeClaim nor a secret, the only kinds the stand-in mounts", m.Name)
 		}
 		claim := vol.PersistentVolumeClaim.ClaimName
 		if claim != h.ClaimName || h.ClaimRoot == "" {

@@ -8,6 +8,12 @@
 // exit code and reason. A graceful delete stops the container (SIGTERM,
 // then SIGKILL) and then removes the pod, as a kubelet does.
 //
+// Secrets: the kubelet reads those a pod references (env secretKeyRef,
+// secret volumes) from the API server when the container is created,
+// waiting while one is missing. With no controller manager, the agent
+// also plays the garbage collector's part for them: when one of its pods
+// is gone, the Secrets it owns (ownerReferences) are deleted.
+//
 // Logs: the API server answers pods/log by asking the kubelet at the
 // node's address (Node.status.addresses and daemonEndpoints) for
 // /containerLogs/{namespace}/{pod}/{container}. The agent serves that
@@ -29,6 +35,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,13 +55,16 @@ import (
 // Config is what the agent needs.
 type Config struct {
 	// Client may bind pods, write their status, delete them, create
-	// events and the Node (the cluster's admin).
+	// events and the Node, and get, list and delete Secrets (the
+	// cluster's admin).
 	Client    kubernetes.Interface
 	Namespace string
 	// Selector chooses the pods the agent runs, as a label selector.
 	Selector string
 	NodeName string
-	Host     kubelet.Host
+	// Host is the kubelet's; its Secrets are set by Start, to read them
+	// from the API server.
+	Host kubelet.Host
 	// Cert is the log endpoint's certificate, valid for 127.0.0.1 and
 	// signed by the CA the API server trusts kubelets with; ClientCA is
 	// the CA of the API server's client certificate.
@@ -92,6 +102,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	cfg.Host.Secrets = apiSecrets{cfg.Client}
 	n := &Node{cfg: cfg, pods: map[types.UID]*entry{}}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -211,11 +222,50 @@ func (n *Node) deleted(obj any) {
 		}
 	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if e, ok := n.pods[pod.UID]; ok {
 		e.cancel()
 		delete(n.pods, pod.UID)
 	}
+	n.mu.Unlock()
+	n.collectSecrets(pod)
+}
+
+// collectSecrets deletes the Secrets the pod owned, as the garbage
+// collector of kube-controller-manager does. Those of the agent's pods
+// carry the pods' labels, so the selector finds them.
+func (n *Node) collectSecrets(pod *corev1.Pod) {
+	secrets := n.cfg.Client.CoreV1().Secrets(pod.Namespace)
+	list, err := secrets.List(n.ctx, metav1.ListOptions{LabelSelector: n.cfg.Selector})
+	if err != nil {
+		if n.ctx.Err() == nil {
+			n.cfg.Log.Warn("kubenode: list the Secrets a removed pod may own", "pod", pod.Name, "err", err)
+		}
+		return
+	}
+	for _, sec := range list.Items {
+		if !slices.ContainsFunc(sec.OwnerReferences, func(o metav1.OwnerReference) bool { return o.Kind == "Pod" && o.UID == pod.UID }) {
+			continue
+		}
+		uid := sec.UID
+		err := secrets.Delete(n.ctx, sec.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && n.ctx.Err() == nil {
+			n.cfg.Log.Warn("kubenode: delete the Secret of a removed pod", "pod", pod.Name, "secret", sec.Name, "err", err)
+		}
+	}
+}
+
+// apiSecrets is the API server's Secrets, as the kubelet reads them.
+type apiSecrets struct{ client kubernetes.Interface }
+
+func (a apiSecrets) Secret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	sec, err := a.client.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get secret %s/%s: %w", namespace, name, err)
+	}
+	return sec, nil
 }
 
 // run is one pod's life on the node: bound, its container run, its end

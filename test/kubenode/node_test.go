@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reana-site/reana-site/asuser"
@@ -25,7 +26,10 @@ import (
 // agent as its only node: the pod is bound, runs as its uid and groups in
 // the workspace, ends with its exit code, its output comes back through
 // the API server's pods/log (which asks the agent's kubelet endpoint), and
-// a cancel's graceful delete stops the process and removes the pod.
+// a cancel's graceful delete stops the process and removes the pod. A
+// step with secrets gets them from its pod's Secret, read from the API
+// server (env and a read-only volume at /etc/reana/secrets), and the
+// Secret goes with the pod.
 func TestNodeAgent(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the node agent runs pods as their uid: root only")
@@ -60,6 +64,10 @@ func TestNodeAgent(t *testing.T) {
 	cfg := kubernetes.Config{Namespace: c.Namespace, ClaimName: c.Claim, WorkspaceRoot: root, StepServiceAccount: "reana-site-step", MinUID: 1000}
 	b, err := kubernetes.New(cfg, api, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
+	b = b.WithSecrets(secretsReader{
+		{Name: "TOKEN", Type: asuser.SecretEnv, Value: []byte("tok-1")},
+		{Name: "key.pem", Type: asuser.SecretFile, Value: []byte("PEM")},
+	})
 	require.NoError(t, b.Start(ctx))
 
 	spec := func(step, command string) batch.Spec {
@@ -103,6 +111,24 @@ func TestNodeAgent(t *testing.T) {
 	pod, err := c.Admin.CoreV1().Pods(c.Namespace).Get(ctx, h.ID, metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, "test-node", pod.Spec.NodeName, "bound through the Binding subresource")
+
+	s = spec("secrets", `echo "token=$TOKEN dir=$REANA_SECRETS_DIR $(cat $REANA_SECRETS_DIR/key.pem) $(stat -c %a:%u $REANA_SECRETS_DIR/key.pem)"`)
+	s.Secrets = batch.Secrets{Dir: "/home/alice/.reana-site/secrets"}
+	h, err = b.Submit(ctx, s)
+	require.NoError(t, err)
+	j = batch.Job{Spec: s, Handle: h}
+	wait(j, batch.Succeeded)
+	logs, err = b.Logs(ctx, j)
+	require.NoError(t, err)
+	assert.Equal(t, "token=tok-1 dir=/etc/reana/secrets PEM 400:4101\n", logs)
+	secrets := c.Admin.CoreV1().Secrets(c.Namespace)
+	_, err = secrets.Get(ctx, kubernetes.SecretName(h.ID), metav1.GetOptions{})
+	require.NoError(t, err, "the pod's own Secret")
+	require.NoError(t, b.Cancel(ctx, j))
+	require.Eventually(t, func() bool {
+		_, err := secrets.Get(ctx, kubernetes.SecretName(h.ID), metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}, 30*time.Second, 50*time.Millisecond, "the Secret goes with its pod")
 
 	s = spec("nap", "sleep 300")
 	h, err = b.Submit(ctx, s)

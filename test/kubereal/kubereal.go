@@ -1,10 +1,10 @@
 // Package kubereal starts a real Kubernetes API server for tests:
 // kube-apiserver and etcd from the kit in shared/vendor/kubernetes (see its
-// README.md), on loopback, with RBAC, Pod Security, ResourceQuota and
-// LimitRanger, a namespace enforcing "restricted", the manifests of
-// deploy/kubernetes applied unchanged but for the RoleBinding subject's
-// namespace, a bound workspace claim and a ServiceAccount token for the
-// daemon.
+// README.md), on loopback, with RBAC, Pod Security, ResourceQuota,
+// LimitRanger and OwnerReferencesPermissionEnforcement, a namespace
+// enforcing "restricted", the manifests of deploy/kubernetes applied
+// unchanged but for the RoleBinding subject's namespace, a bound workspace
+// claim and a ServiceAccount token for the daemon.
 //
 // There is no scheduler, controller manager or kubelet: pods stay Pending,
 // quota status is set by this package, claims are bound by hand. Start
@@ -312,7 +312,10 @@ func (c *Cluster) start(ctx context.Context, o options) error {
 		"--service-account-signing-key-file=" + filepath.Join(pki, "sa.key"),
 		"--api-audiences=https://kubernetes.default.svc",
 		"--authorization-mode=RBAC",
-		"--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity,ResourceQuota,LimitRanger",
+		// OwnerReferencesPermissionEnforcement as OpenShift has it: an
+		// ownerReference that blocks its owner's deletion needs more
+		// than create.
+		"--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity,ResourceQuota,LimitRanger,OwnerReferencesPermissionEnforcement",
 		"--token-auth-file=" + filepath.Join(pki, "tokens.csv"),
 		"--endpoint-reconciler-type=none",
 		"--allow-privileged=false",

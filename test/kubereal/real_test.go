@@ -2,6 +2,7 @@ package kubereal_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,6 +16,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientset "k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
@@ -161,6 +164,52 @@ func TestRealAPIServer(t *testing.T) {
 		require.NoError(t, backend(t, c, cfg).RunPreflight(ctx), "a site default within the quota fits")
 	})
 
+	t.Run("a step's Secret is made with the daemon's Role, owned by its pod, and the pod holds no value", func(t *testing.T) {
+		ctx := context.Background()
+		const token, key = "tok-7f3a9c", "-----PEM 5d1e-----"
+		b := backend(t, c, config(c)).WithSecrets(secretsReader{
+			{Name: "TOKEN", Type: asuser.SecretEnv, Value: []byte(token)},
+			{Name: "key.pem", Type: asuser.SecretFile, Value: []byte(key)},
+		})
+		s := spec("secrets")
+		s.Secrets = batch.Secrets{Dir: "/home/alice/.reana-site/secrets"}
+		h, err := b.Submit(ctx, s)
+		require.NoError(t, err, "OwnerReferencesPermissionEnforcement and RBAC accept the create with secrets create only")
+		pod, err := c.Admin.CoreV1().Pods(c.Namespace).Get(ctx, h.ID, metav1.GetOptions{})
+		require.NoError(t, err)
+		defer func() {
+			_ = c.Admin.CoreV1().Pods(c.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+			// No garbage collector runs here.
+			_ = c.Admin.CoreV1().Secrets(c.Namespace).Delete(ctx, kubernetes.SecretName(pod.Name), metav1.DeleteOptions{})
+		}()
+		sec, err := c.Admin.CoreV1().Secrets(c.Namespace).Get(ctx, kubernetes.SecretName(pod.Name), metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID}}, sec.OwnerReferences)
+		assert.Equal(t, map[string][]byte{"TOKEN": []byte(token), "key.pem": []byte(key)}, sec.Data)
+
+		stored, err := json.Marshal(pod)
+		require.NoError(t, err)
+		for _, v := range []string{token, key, base64.StdEncoding.EncodeToString([]byte(token)), base64.StdEncoding.EncodeToString([]byte(key))} {
+			assert.NotContains(t, string(stored), v, "the stored pod holds no value")
+		}
+		c0 := pod.Spec.Containers[0]
+		assert.Contains(t, c0.Env, corev1.EnvVar{Name: "TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: sec.Name}, Key: "TOKEN"}}})
+		assert.Contains(t, c0.VolumeMounts, corev1.VolumeMount{Name: kubernetes.SecretsVolume, MountPath: "/etc/reana/secrets", ReadOnly: true})
+
+		// The Role is create only: the daemon can neither read a Secret
+		// back nor make one that blocks its owner's deletion (that needs
+		// update on pods/finalizers, which the admission plugin checks).
+		daemon := daemonClient(t, c)
+		_, err = daemon.CoreV1().Secrets(c.Namespace).Get(ctx, sec.Name, metav1.GetOptions{})
+		assert.True(t, apierrors.IsForbidden(err), "get: %v", err)
+		blocking := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "blocking", OwnerReferences: []metav1.OwnerReference{
+			{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID, BlockOwnerDeletion: ptrTo(true)}}}}
+		_, err = daemon.CoreV1().Secrets(c.Namespace).Create(ctx, blocking, metav1.CreateOptions{})
+		require.True(t, apierrors.IsForbidden(err), "blockOwnerDeletion: %v", err)
+		assert.ErrorContains(t, err, "cannot set blockOwnerDeletion", "refused by the admission plugin, not by RBAC")
+	})
+
 	// Last: it restarts the API server. Here the API server's first
 	// answers after the restart are refusals (its watch cache is still
 	// initialising), so this run does not reproduce the stale 22 s window
@@ -211,6 +260,26 @@ func TestRealAPIServer(t *testing.T) {
 		t.Logf("healthy and current %s after the restart", time.Since(began).Round(time.Millisecond))
 	})
 }
+
+// secretsReader answers secrets.read as the user's helper would.
+type secretsReader []asuser.Secret
+
+func (r secretsReader) Call(_ context.Context, _ asuser.Account, _ asuser.Op, _, result any) error {
+	*(result.(*[]asuser.Secret)) = r
+	return nil
+}
+
+// daemonClient is a clientset with the daemon's service account.
+func daemonClient(t *testing.T, c *kubereal.Cluster) *clientset.Clientset {
+	t.Helper()
+	rc, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	require.NoError(t, err)
+	cs, err := clientset.NewForConfig(rc)
+	require.NoError(t, err)
+	return cs
+}
+
+func ptrTo[T any](v T) *T { return &v }
 
 // TestRealAPIServerDroppingTheGroupsPolicy: an API server that does not
 // know supplementalGroupsPolicy (emulating 1.34 with the gate off) drops
