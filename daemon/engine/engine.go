@@ -61,6 +61,14 @@ type Engine struct {
 	// Apptainer: the image is resolved (and pulled, if the site allows)
 	// as the user when the step is submitted. Nil runs steps on the host.
 	Images *containers.Resolver
+	// EngineProcess, when set, runs the workflows that are not serial
+	// (cwl, snakemake, yadage; daemon/workflowengine): it returns the job
+	// that starts a run's engine process as the owner, which is recorded
+	// and submitted like a step (driven.go). Nil fails such workflows.
+	EngineProcess func(ctx context.Context, wf store.Workflow) (store.Job, error)
+	// MaxEngineJobs caps the active jobs of one driven workflow; zero
+	// means 300, REANA's SNAKEMAKE_MAX_PARALLEL_JOBS.
+	MaxEngineJobs int
 
 	wake  chan struct{}
 	mu    sync.Mutex
@@ -196,6 +204,10 @@ func (e *Engine) advance(ctx context.Context, id string) {
 	p, err := e.planFor(wf)
 	if err != nil {
 		e.finish(ctx, wf.ID, store.StatusFailed, "Workflow exited unexpectedly.\n"+err.Error()+"\n")
+		return
+	}
+	if p.driven {
+		e.advanceDriven(ctx, wf)
 		return
 	}
 	if wf.Status == store.StatusQueued {

@@ -18,6 +18,8 @@ type plan struct {
 	from, to int
 	total    int
 	warning  string
+	// driven marks a workflow run by an engine process (driven.go).
+	driven bool
 }
 
 // planFor is the cached plan of wf, built on first use.
@@ -45,6 +47,9 @@ func BuildPlan(wf store.Workflow) (*plan, error) {
 	s, _, err := spec.Parse(wf.Spec)
 	if err != nil {
 		return nil, err
+	}
+	if s.Workflow.Type != "serial" {
+		return &plan{driven: true}, nil
 	}
 	steps, err := s.SerialSteps()
 	if err != nil {
@@ -119,10 +124,16 @@ func (e *Engine) JobSpec(ctx context.Context, wf store.Workflow, j store.Job) (b
 	if err != nil {
 		return batch.Spec{}, err
 	}
-	var hints batch.Hints
-	if p, err := e.planFor(wf); err == nil && j.StepIndex < len(p.steps) {
+	req := requestOf(j)
+	hints := req.Hints
+	if p, err := e.planFor(wf); err == nil && !p.driven && j.StepIndex < len(p.steps) {
 		hints = hintsOf(p.steps[j.StepIndex])
 	}
+	env := map[string]string{}
+	for k, v := range req.Env {
+		env[k] = v
+	}
+	env["REANA_WORKSPACE"], env["REANA_WORKFLOW_UUID"] = wf.WorkspacePath, wf.ID
 	return batch.Spec{
 		JobID:        j.ID,
 		WorkflowID:   wf.ID,
@@ -132,12 +143,9 @@ func (e *Engine) JobSpec(ctx context.Context, wf store.Workflow, j store.Job) (b
 		Image:        j.Image,
 		Workspace:    wf.WorkspacePath,
 		JobDir:       filepath.Join(wf.JobsPath, j.ID),
-		Env: map[string]string{
-			"REANA_WORKSPACE":     wf.WorkspacePath,
-			"REANA_WORKFLOW_UUID": wf.ID,
-		},
-		Hints: hints,
-		User:  acct,
+		Env:          env,
+		Hints:        hints,
+		User:         acct,
 	}, nil
 }
 

@@ -49,7 +49,7 @@ func (e *Engine) submit(ctx context.Context, wf store.Workflow, p *plan, j store
 	if r != nil && now().Before(r.next) {
 		return
 	}
-	if e.Images != nil && !imageNative(be) {
+	if e.Images != nil && !imageNative(be) && !requestOf(j).Host {
 		ready, err := e.prepareImage(ctx, j, &s)
 		if !ready {
 			return
@@ -156,5 +156,8 @@ func (e *Engine) failJob(ctx context.Context, wf store.Workflow, j store.Job, re
 		x.FinishedAt = &t
 		return nil
 	})
+	if p, err := e.planFor(wf); err == nil && p.driven && j.StepIndex != store.EngineStepIndex {
+		return // the engine process hears of it and decides
+	}
 	e.finish(ctx, wf.ID, store.StatusFailed, "")
 }

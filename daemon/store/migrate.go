@@ -95,6 +95,9 @@ CREATE TABLE retention_rules (
 );
 CREATE INDEX retention_rules_workflow ON retention_rules(workflow_id);
 `,
+	// 2: what a workflow engine's adapter asked for a job (its resource
+	// hints and environment), for the jobs of cwl, snakemake and yadage runs.
+	`ALTER TABLE jobs ADD COLUMN request TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema up to date. Two processes may open the store
