@@ -36,7 +36,7 @@ func (idleBackend) Status(_ context.Context, jobs []batch.Job) (map[string]batch
 	}
 	return out, nil
 }
-func (idleBackend) Cancel(context.Context, batch.Job) error          { return nil }
+func (idleBackend) Cancel(context.Context, batch.Job) error         { return nil }
 func (idleBackend) Logs(context.Context, batch.Job) (string, error) { return "", nil }
 
 type socketFixture struct {
@@ -111,8 +111,8 @@ func TestSocketRefusals(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, status, "a run of another uid, even with its secret: %v", doc)
 	tests := []struct {
 		name, method, path, token, body string
-		status                           int
-		msg                              string
+		status                          int
+		msg                             string
 	}{
 		{"wrong secret", "POST", "/v1/workflows/" + mine + "/jobs", f.tokens[1], okJob, 403, "not allowed"},
 		{"no secret", "POST", "/v1/workflows/" + mine + "/jobs", "", okJob, 403, "not allowed"},
