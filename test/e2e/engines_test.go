@@ -5,11 +5,17 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/reana-site/reana-site/test/harness"
 )
 
 // engineEnv points a daemon at the engines' interpreter that test/setup.sh
@@ -52,4 +58,139 @@ func TestSnakemakeRoot6Fit(t *testing.T) {
 		assert.Contains(t, out, s)
 	}
 	assertDownloadedPlot(t, alice, dir, "r6-snakemake.1", "2000")
+}
+
+// TestSnakemakeOnSlurmAndMixed runs root6-fit's Snakemake variant with
+// both rules on the real Slurm, then with gendata here and fitdata on
+// Slurm; each Slurm job is alice's and named after the run and the rule.
+func TestSnakemakeOnSlurmAndMixed(t *testing.T) {
+	harness.EnsureSlurm(t, env.Repo)
+	d := StartDaemon(t, append(engineEnv(t), "REANA_SITE_BACKENDS=local,slurm")...)
+	alice := d.AddUser(t, "alice")
+	dir := alice.WorkDir(t, "root6-fit")
+	for _, tt := range []struct {
+		name, file string
+		onSlurm    []string
+	}{
+		{"smk-slurm", "reana-snakemake-slurm.yaml", []string{"fitdata", "gendata"}},
+		{"smk-mixed", "reana-snakemake-mixed.yaml", []string{"fitdata"}},
+	} {
+		alice.MustClient(t, dir, "run", "-w", tt.name, "-f", tt.file, "-p", "events=500")
+		wf := alice.WaitStatus(t, tt.name+".1", 3*time.Minute, "finished")
+		var rules []string
+		for _, j := range slurmJobs(t, wf.ID) {
+			assert.Equal(t, "alice", j.User)
+			assert.True(t, strings.HasPrefix(j.Name, "reana."+tt.name+".1."), j.Name)
+			assert.Equal(t, "COMPLETED", j.State)
+			rules = append(rules, strings.TrimPrefix(j.Name, "reana."+tt.name+".1."))
+		}
+		sort.Strings(rules)
+		assert.Equal(t, tt.onSlurm, rules, tt.name)
+		logs := alice.MustClient(t, dir, "logs", "-w", tt.name+".1")
+		assert.Contains(t, logs, "Slurm")
+		assertDownloadedPlot(t, alice, dir, tt.name+".1", "500")
+	}
+}
+
+// engineProcesses are alice's processes of one run (the engine process
+// and its jobs on this host: their environment names the run) whose
+// command line contains match.
+func engineProcesses(t *testing.T, u *User, workflowID, match string) []int {
+	t.Helper()
+	var pids []int
+	for _, pid := range stepProcesses(t, u.UID, match) {
+		environ, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
+		if strings.Contains(string(environ), "REANA_WORKFLOW_UUID="+workflowID) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// startSleepy runs snakemake-faults with a 300 s job and waits until
+// that job runs.
+func startSleepy(t *testing.T, u *User, dir, name string) Workflow {
+	t.Helper()
+	u.MustClient(t, dir, "run", "-w", name, "-p", "seconds=300")
+	wf := u.WaitStatus(t, name+".1", time.Minute, "running")
+	require.Eventually(t, func() bool { return len(engineProcesses(t, u, wf.ID, "sleep 300")) > 0 }, time.Minute, 100*time.Millisecond)
+	return wf
+}
+
+func TestSnakemakeStop(t *testing.T) {
+	d := StartDaemon(t, engineEnv(t)...)
+	alice := d.AddUser(t, "alice")
+	dir := alice.WorkDir(t, "snakemake-faults")
+	wf := startSleepy(t, alice, dir, "smk-stop")
+	require.NotEmpty(t, engineProcesses(t, alice, wf.ID, "reana_site_engines"))
+
+	alice.MustClient(t, dir, "stop", "-w", "smk-stop.1", "--force")
+	alice.WaitStatus(t, "smk-stop.1", time.Minute, "stopped")
+	require.Eventually(t, func() bool {
+		return len(engineProcesses(t, alice, wf.ID, "sleep 300"))+len(engineProcesses(t, alice, wf.ID, "reana_site_engines")) == 0
+	}, 30*time.Second, 100*time.Millisecond, "stop ends the job and the engine")
+	logs := alice.MustClient(t, dir, "logs", "-w", "smk-stop.1")
+	assert.Contains(t, logs, "stopped by the user")
+	assert.Contains(t, logs, "slow")
+}
+
+// TestSnakemakeSurvivesDaemonKill kills the daemon while the engine and
+// a job run; after the restart the run completes and each job ran once.
+func TestSnakemakeSurvivesDaemonKill(t *testing.T) {
+	d := StartDaemon(t, engineEnv(t)...)
+	alice := d.AddUser(t, "alice")
+	dir := alice.WorkDir(t, "snakemake-faults")
+	alice.MustClient(t, dir, "run", "-w", "smk-kill", "-p", "seconds=4")
+	wf := alice.WaitStatus(t, "smk-kill.1", time.Minute, "running")
+	require.Eventually(t, func() bool { return len(engineProcesses(t, alice, wf.ID, "sleep 4")) > 0 }, time.Minute, 50*time.Millisecond)
+	d.Kill()
+	time.Sleep(5 * time.Second) // the job ends while nobody watches
+	d.Start()
+	alice.WaitStatus(t, "smk-kill.1", 2*time.Minute, "finished")
+	dl := alice.WorkDir(t, "")
+	alice.MustClient(t, dir, "download", "-w", "smk-kill.1", "runs.txt", "-o", dl)
+	got, err := os.ReadFile(filepath.Join(dl, "runs.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "slow\nafter\n", string(got), "every job ran exactly once")
+}
+
+func TestSnakemakeFaults(t *testing.T) {
+	d := StartDaemon(t, engineEnv(t)...)
+	alice := d.AddUser(t, "alice")
+	dir := alice.WorkDir(t, "snakemake-faults")
+
+	// reana-client validates a Snakefile before it creates the run (and
+	// cannot send one with a run: rule at all), so these are uploaded in
+	// place of the valid one before the start.
+	for _, tt := range []struct{ name, snakefile, msg string }{
+		{"smk-py", "Snakefile-run", "Python code execution is not supported yet."},
+		{"smk-syntax", "", "SyntaxError"},
+	} {
+		alice.MustClient(t, dir, "create", "-w", tt.name)
+		alice.MustClient(t, dir, "upload", "-w", tt.name)
+		other := alice.WorkDir(t, "")
+		script := "printf 'rule all:\\n    input: (\\n' > Snakefile"
+		if tt.snakefile != "" {
+			script = "cp " + filepath.Join(dir, tt.snakefile) + " Snakefile"
+		}
+		out, code := alice.Run(t, other, nil, "/bin/sh", "-c", script)
+		require.Zero(t, code, out)
+		alice.MustClient(t, other, "upload", "-w", tt.name, "Snakefile")
+		alice.MustClient(t, dir, "start", "-w", tt.name)
+		alice.WaitStatus(t, tt.name+".1", 2*time.Minute, "failed")
+		logs := alice.MustClient(t, dir, "logs", "-w", tt.name+".1")
+		assert.Contains(t, logs, tt.msg)
+		assert.Contains(t, logs, "The workflow engine ended")
+	}
+
+	// An engine killed with SIGKILL fails the run and takes its job along.
+	wf := startSleepy(t, alice, dir, "smk-sigkill")
+	for _, pid := range engineProcesses(t, alice, wf.ID, "reana_site_engines") {
+		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	}
+	alice.WaitStatus(t, "smk-sigkill.1", time.Minute, "failed")
+	logs := alice.MustClient(t, dir, "logs", "-w", "smk-sigkill.1")
+	assert.Contains(t, logs, "signal 9")
+	assert.Contains(t, logs, "the workflow engine ended before this job")
+	require.Eventually(t, func() bool { return len(engineProcesses(t, alice, wf.ID, "sleep 300")) == 0 }, 30*time.Second, 100*time.Millisecond)
 }
