@@ -13,6 +13,7 @@
 #     ../shared/vendor/htcondor unpacked into .cache/htcondor, or from the
 #     release named by REANA_SITE_HTCONDOR_RELEASE; without either, or with
 #     REANA_SITE_HTCONDOR_POOL=standin, the HTCondor tests use the stand-in.
+#   - the workflow engines' venv in .cache/engines-venv (test/engines/install.sh).
 # It is idempotent and does nothing slow when everything is already there.
 set -euo pipefail
 
@@ -176,6 +177,11 @@ ensure_group reana-bob-extra
 ensure_user alice 4101 reana-testers
 ensure_user bob 4102 reana-testers,reana-bob-extra
 ensure_user lowuid 900 ""
+
+# --- workflow engines (snakemake, cwltool, yadage) -------------------------
+# Optional: .cache/engines-venv from engines/requirements.txt; a failure only
+# warns, and the engine tests fall back to .cache/venv.
+bash "$REPO/test/engines/install.sh" || warn "installing the workflow engines failed"
 
 # --- container images and the Apptainer stand-in ----------------------------
 # Apptainer is not packaged for Debian 12: test/apptainer/apptainer stands in
