@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,6 +114,9 @@ func (l *Launcher) EngineProcess(_ context.Context, wf store.Workflow) (store.Jo
 			return store.Job{}, fmt.Errorf("operational options: %w", err)
 		}
 	}
+	if s.Workflow.Type == "cwl" {
+		params = typedLike(s.Inputs.Parameters, params)
+	}
 	args := Args{
 		Type: s.Workflow.Type, WorkflowID: wf.ID, Workspace: wf.WorkspacePath, File: s.Workflow.File,
 		Parameters: spec.MergeParameters(s.Inputs.Parameters, params), Options: opts,
@@ -144,6 +148,31 @@ func (l *Launcher) EngineProcess(_ context.Context, wf store.Workflow) (store.Jo
 		Backend:  localName,
 		Request:  req,
 	}, nil
+}
+
+// typedLike gives each override (reana-client's -p, always a string) the
+// type of the value it replaces when it reads as one: a CWL input declared
+// int refuses "2000", which REANA passes on as it is.
+func typedLike(declared, overrides map[string]any) map[string]any {
+	out := make(map[string]any, len(overrides))
+	for k, v := range overrides {
+		out[k] = v
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		switch declared[k].(type) {
+		case json.Number:
+			if _, err := strconv.ParseFloat(str, 64); err == nil {
+				out[k] = json.Number(str)
+			}
+		case bool:
+			if b, err := strconv.ParseBool(str); err == nil {
+				out[k] = b
+			}
+		}
+	}
+	return out
 }
 
 func newToken() (string, error) {

@@ -1,6 +1,7 @@
 package workflowengine
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -57,4 +58,11 @@ func TestAvailable(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.msg)
 		})
 	}
+}
+
+func TestTypedLike(t *testing.T) {
+	declared := map[string]any{"events": json.Number("20000"), "fast": false, "name": "x"}
+	got := typedLike(declared, map[string]any{"events": "2000", "fast": "true", "name": "y", "bad": "3", "nan": "x"})
+	assert.Equal(t, map[string]any{"events": json.Number("2000"), "fast": true, "name": "y", "bad": "3", "nan": "x"}, got)
+	assert.Equal(t, "2k", typedLike(declared, map[string]any{"events": "2k"})["events"], "kept when it does not read as a number")
 }

@@ -11,8 +11,7 @@ import logging
 import os
 import sys
 
-# REANA's log format (reana_commons.config.REANA_LOG_FORMAT).
-LOG_FORMAT = "%(asctime)s | %(name)s | %(threadName)s | %(levelname)s | %(message)s"
+from .client import LOG_FORMAT, Client
 
 
 def main():
@@ -33,8 +32,6 @@ def main():
     else:
         log.error("unknown workflow type %r", kind)
         return 2
-    from .client import Client
-
     os.chdir(args["workspace"])
     return engine.run(args, Client.from_env())
 

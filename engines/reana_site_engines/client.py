@@ -16,6 +16,9 @@ import time
 
 log = logging.getLogger("reana-site")
 
+# REANA's log format (reana_commons.config.REANA_LOG_FORMAT).
+LOG_FORMAT = "%(asctime)s | %(name)s | %(threadName)s | %(levelname)s | %(message)s"
+
 # How long the daemon may be away before the engine gives up.
 UNREACHABLE_LIMIT = 30 * 60
 

@@ -194,3 +194,36 @@ func TestSnakemakeFaults(t *testing.T) {
 	assert.Contains(t, logs, "the workflow engine ended before this job")
 	require.Eventually(t, func() bool { return len(engineProcesses(t, alice, wf.ID, "sleep 300")) == 0 }, 30*time.Second, 100*time.Millisecond)
 }
+
+// assertDownloadedAs downloads a run's plot from where its engine wrote
+// it and compares it with what the demo's programs produce.
+func assertDownloadedAs(t *testing.T, u *User, dir, run, path, events string) {
+	t.Helper()
+	dl := u.WorkDir(t, "")
+	u.MustClient(t, dir, "download", "-w", run, path, "-o", dl)
+	got, err := os.ReadFile(filepath.Join(dl, path))
+	require.NoError(t, err)
+	assert.Equal(t, expectedOutputs(t, u, events), got, "the downloaded plot differs from what the programs produce")
+}
+
+// TestCWLRoot6Fit runs the CWL variant of root6-fit with the real
+// reana-client: cwltool runs as alice and each step is a job of its own;
+// TARGET=data runs only the steps that output needs.
+func TestCWLRoot6Fit(t *testing.T) {
+	d := StartDaemon(t, engineEnv(t)...)
+	alice := d.AddUser(t, "alice")
+	dir := alice.WorkDir(t, "root6-fit")
+
+	alice.MustClient(t, dir, "run", "-w", "r6-cwl", "-f", "reana-cwl.yaml", "-p", "events=2000")
+	wf := alice.WaitStatus(t, "r6-cwl.1", 3*time.Minute, "finished")
+	assert.Equal(t, 2, wf.Progress.Finished.Total)
+	logs := alice.MustClient(t, dir, "logs", "-w", "r6-cwl.1")
+	for _, s := range []string{"gendata", "fitdata", "[workflow ] start", "Final process status is success", "Local"} {
+		assert.Contains(t, logs, s)
+	}
+	assertDownloadedAs(t, alice, dir, "r6-cwl.1", "outputs/plot.png", "2000")
+
+	alice.MustClient(t, dir, "run", "-w", "r6-cwl-target", "-f", "reana-cwl.yaml", "-p", "events=500", "-o", "TARGET=data")
+	wf = alice.WaitStatus(t, "r6-cwl-target.1", 3*time.Minute, "finished")
+	assert.Equal(t, 1, wf.Progress.Finished.Total, "only gendata runs")
+}
