@@ -227,3 +227,22 @@ func TestCWLRoot6Fit(t *testing.T) {
 	wf = alice.WaitStatus(t, "r6-cwl-target.1", 3*time.Minute, "finished")
 	assert.Equal(t, 1, wf.Progress.Finished.Total, "only gendata runs")
 }
+
+// TestYadageRoot6Fit runs the Yadage variant of root6-fit with the real
+// reana-client: yadage loads the specification and runs as alice, each
+// stage is a job of its own.
+func TestYadageRoot6Fit(t *testing.T) {
+	d := StartDaemon(t, engineEnv(t)...)
+	alice := d.AddUser(t, "alice")
+	dir := alice.WorkDir(t, "root6-fit")
+
+	alice.MustClient(t, dir, "run", "-w", "r6-yadage", "-f", "reana-yadage.yaml", "-p", "events=2000")
+	wf := alice.WaitStatus(t, "r6-yadage.1", 3*time.Minute, "finished")
+	assert.Equal(t, 2, wf.Progress.Total.Total)
+	assert.Equal(t, 2, wf.Progress.Finished.Total)
+	logs := alice.MustClient(t, dir, "logs", "-w", "r6-yadage.1")
+	for _, s := range []string{"gendata", "fitdata", "yadage", "workflow completed successfully", "Local"} {
+		assert.Contains(t, logs, s)
+	}
+	assertDownloadedAs(t, alice, dir, "r6-yadage.1", "fitdata/plot.png", "2000")
+}
