@@ -203,20 +203,37 @@ for t, d in (("snakemake", "snakemake"), ("cwl", "cwltool"), ("yadage", "yadage"
         pass
 `
 
-// Probe asks the interpreter which engines it has. It runs the site's
-// interpreter on a fixed script, never anything of a user's.
-func Probe(ctx context.Context, python string) (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, python, "-s", "-c", probeScript).Output()
-	if err != nil {
-		return nil, fmt.Errorf("probe the engines of %s: %w", python, err)
-	}
+// ProbeCommand is the argument vector that prints the interpreter's
+// engines (see ParseProbe). It runs the site's interpreter on a fixed
+// script, never anything of a user's.
+func ProbeCommand(python string) []string {
+	return []string{python, "-s", "-c", probeScript}
+}
+
+// ParseProbe reads ProbeCommand's output: the engine versions by workflow
+// type.
+func ParseProbe(out string) map[string]string {
 	v := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		if t, ver, ok := strings.Cut(line, " "); ok {
 			v[t] = ver
 		}
 	}
-	return v, nil
+	return v
+}
+
+// Pin is the engine version the adapters are written against, for a
+// workflow type ("snakemake==7.32.4").
+func Pin(workflowType string) string { return pins[workflowType] }
+
+// Probe asks the interpreter which engines it has.
+func Probe(ctx context.Context, python string) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	argv := ProbeCommand(python)
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("probe the engines of %s: %w", python, err)
+	}
+	return ParseProbe(string(out)), nil
 }
