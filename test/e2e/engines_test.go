@@ -246,3 +246,35 @@ func TestYadageRoot6Fit(t *testing.T) {
 	}
 	assertDownloadedAs(t, alice, dir, "r6-yadage.1", "fitdata/plot.png", "2000")
 }
+
+// TestCWLAndYadageFaults: a CWL tool that exits 1 fails the run with
+// cwltool's permanentFail, and a Yadage specification whose $ref names a
+// missing file fails it with the loader's error.
+func TestCWLAndYadageFaults(t *testing.T) {
+	d := StartDaemon(t, engineEnv(t)...)
+	alice := d.AddUser(t, "alice")
+
+	dir := alice.WorkDir(t, "cwl-fail")
+	alice.MustClient(t, dir, "run", "-w", "cwl-fail")
+	alice.WaitStatus(t, "cwl-fail.1", 3*time.Minute, "failed")
+	logs := alice.MustClient(t, dir, "logs", "-w", "cwl-fail.1")
+	assert.Contains(t, logs, "about to fail")
+	assert.Contains(t, logs, "permanentFail")
+	assert.Contains(t, logs, "The workflow engine ended")
+
+	// reana-client validates the specification before it creates the run,
+	// so the broken one is uploaded in place of the valid one.
+	dir = alice.WorkDir(t, "root6-fit")
+	alice.MustClient(t, dir, "create", "-w", "yadage-ref", "-f", "reana-yadage.yaml")
+	alice.MustClient(t, dir, "upload", "-w", "yadage-ref")
+	other := alice.WorkDir(t, "")
+	out, code := alice.Run(t, other, nil, "/bin/sh", "-c",
+		`mkdir -p workflow/yadage && printf 'stages:\n  - name: gendata\n    dependencies: {dependency_type: jsonpath_ready, expressions: [init]}\n    scheduler: {$ref: "missing.yml#/gendata"}\n' > workflow/yadage/workflow.yaml`)
+	require.Zero(t, code, out)
+	alice.MustClient(t, other, "upload", "-w", "yadage-ref", "workflow/yadage/workflow.yaml")
+	alice.MustClient(t, dir, "start", "-w", "yadage-ref")
+	alice.WaitStatus(t, "yadage-ref.1", 2*time.Minute, "failed")
+	logs = alice.MustClient(t, dir, "logs", "-w", "yadage-ref.1")
+	assert.Contains(t, logs, "the workflow specification could not be loaded")
+	assert.Contains(t, logs, "missing.yml")
+}
