@@ -278,3 +278,39 @@ func TestCWLAndYadageFaults(t *testing.T) {
 	assert.Contains(t, logs, "the workflow specification could not be loaded")
 	assert.Contains(t, logs, "missing.yml")
 }
+
+// TestSnakemakeOnHTCondor runs root6-fit's Snakemake variant with both
+// rules as alice's HTCondor jobs, each carrying the run and the rule.
+func TestSnakemakeOnHTCondor(t *testing.T) {
+	_, pool, alice, _ := condorDaemon(t, engineEnv(t)...)
+	dir := alice.WorkDir(t, "root6-fit")
+	alice.MustClient(t, dir, "run", "-w", "smk-condor", "-f", "reana-snakemake-htcondor.yaml", "-p", "events=500")
+	wf := alice.WaitStatus(t, "smk-condor.1", 3*time.Minute, "finished")
+	jobs := condorJobs(t, pool, wf.ID)
+	require.Len(t, jobs, 2, "one HTCondor job per rule")
+	for _, j := range jobs {
+		assert.Equal(t, "alice", j.Owner)
+		assert.Equal(t, 4, j.Status, "completed")
+	}
+	assert.ElementsMatch(t, []string{"gendata", "fitdata"}, []string{jobs[0].Step, jobs[1].Step})
+	assertDownloadedPlot(t, alice, dir, "smk-condor.1", "500")
+}
+
+// TestSnakemakeRestart: a restarted run reuses the workspace, Snakemake
+// skips the jobs whose outputs are up to date, and no lock is in the way.
+func TestSnakemakeRestart(t *testing.T) {
+	d := StartDaemon(t, engineEnv(t)...)
+	alice := d.AddUser(t, "alice")
+	dir := alice.WorkDir(t, "snakemake-faults")
+	alice.MustClient(t, dir, "run", "-w", "smk-again")
+	alice.WaitStatus(t, "smk-again.1", 2*time.Minute, "finished")
+	alice.MustClient(t, dir, "restart", "-w", "smk-again.1")
+	alice.WaitStatus(t, "smk-again.1.1", 2*time.Minute, "finished")
+	logs := alice.MustClient(t, dir, "logs", "-w", "smk-again.1.1")
+	assert.Contains(t, logs, "Nothing to be done")
+	dl := alice.WorkDir(t, "")
+	alice.MustClient(t, dir, "download", "-w", "smk-again.1.1", "runs.txt", "-o", dl)
+	got, err := os.ReadFile(filepath.Join(dl, "runs.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "slow\nafter\n", string(got), "nothing ran again")
+}
