@@ -314,3 +314,24 @@ func TestSnakemakeRestart(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "slow\nafter\n", string(got), "nothing ran again")
 }
+
+// TestSnakemakeOnKubernetes runs root6-fit's Snakemake variant with both
+// rules as pods (the Kubernetes stand-in) that run as alice, while the
+// engine itself runs on this host.
+func TestSnakemakeOnKubernetes(t *testing.T) {
+	k := harness.StartKubernetes(t)
+	d := StartDaemon(t, append(k.DaemonEnv(), engineEnv(t)...)...)
+	alice := d.AddUser(t, "alice")
+	dir := alice.WorkDir(t, "root6-fit")
+	alice.MustClient(t, dir, "run", "-w", "smk-kube", "-f", "reana-snakemake-kubernetes.yaml", "-p", "events=500")
+	wf := alice.WaitStatus(t, "smk-kube.1", 3*time.Minute, "finished")
+	pods := workflowPods(k, wf.ID)
+	require.Len(t, pods, 2, "one pod per rule")
+	for _, p := range pods {
+		require.NotNil(t, p.Spec.SecurityContext)
+		assert.EqualValues(t, alice.UID, *p.Spec.SecurityContext.RunAsUser)
+	}
+	logs := alice.MustClient(t, dir, "logs", "-w", "smk-kube.1")
+	assert.Contains(t, logs, "Kubernetes")
+	assertDownloadedPlot(t, alice, dir, "smk-kube.1", "500")
+}
