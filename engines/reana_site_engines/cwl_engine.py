@@ -30,7 +30,7 @@ from .client import RequestError, hints
 
 # REANA's default image for tools without a DockerRequirement.
 DEFAULT_IMAGE = "frolvlad/alpine-bash"
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.2
 
 log = logging.getLogger("reana-site")
 _current = threading.local()

@@ -3,8 +3,8 @@
 Like REANA's engine (reana-workflow-engine-snakemake 0.9.4), this replaces
 Snakemake's generic cluster executor with one that submits each job's
 shell command to the job API and polls it, and runs snakemake() with
-REANA's arguments. Two differences: the status is polled every half
-second (the daemon is local), and the working directory is not locked
+REANA's arguments. Two differences: the status is polled every fifth
+of a second (the daemon is local), and the working directory is not locked
 (the daemon runs one run per workspace at a time, and a killed engine
 must not leave a lock that blocks the restart).
 """
@@ -25,7 +25,7 @@ from .client import RequestError, hints
 
 # REANA's default image for rules without a container.
 DEFAULT_IMAGE = "docker.io/snakemake/snakemake:v7.32.4"
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.2
 REPORT_TIMEOUT = 120
 
 log = logging.getLogger("reana-site")

@@ -160,7 +160,7 @@ def run(args, client):
             workflow_json=spec,
             initdata=initdata,
             visualize=visualize,
-            updateinterval=0.5,
+            updateinterval=0.2,
             loginterval=15,
             backend=backend,
             accept_metadir=True,
