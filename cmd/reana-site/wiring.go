@@ -126,7 +126,7 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 // workflowEngines finds out which engines the site's interpreter has; the
 // versions go to the log.
 func (d *daemon) workflowEngines(ctx context.Context) *workflowengine.Launcher {
-	l := &workflowengine.Launcher{Python: d.cfg.EnginePython, Adapters: d.cfg.EngineAdapters, Socket: d.cfg.EngineSocket}
+	l := &workflowengine.Launcher{Python: d.cfg.EnginePython, Adapters: d.cfg.EngineAdapters, Socket: d.cfg.EngineSocket, MaxJobs: d.cfg.EngineMaxJobs}
 	if l.Python == "" {
 		d.log.Info("no workflow engines: REANA_SITE_ENGINE_PYTHON is not set; only serial workflows run")
 		return l

@@ -30,6 +30,10 @@ type JobRequest struct {
 	// Host runs the command on this host even where steps run in their
 	// images: the engine process itself, whose interpreter is the site's.
 	Host bool `json:"host,omitempty"`
+	// Command, when set, is what runs; the job's Command is then only
+	// shown (REANA's prettified_cmd: a Yadage script rather than the
+	// base64 pipe that runs it).
+	Command string `json:"command,omitempty"`
 }
 
 // defaultMaxEngineJobs is REANA's SNAKEMAKE_MAX_PARALLEL_JOBS.

@@ -134,12 +134,16 @@ func (e *Engine) JobSpec(ctx context.Context, wf store.Workflow, j store.Job) (b
 		env[k] = v
 	}
 	env["REANA_WORKSPACE"], env["REANA_WORKFLOW_UUID"] = wf.WorkspacePath, wf.ID
+	command := j.Command
+	if req.Command != "" {
+		command = req.Command
+	}
 	return batch.Spec{
 		JobID:        j.ID,
 		WorkflowID:   wf.ID,
 		WorkflowName: wf.FullName(),
 		StepName:     j.StepName,
-		Command:      j.Command,
+		Command:      command,
 		Image:        j.Image,
 		Workspace:    wf.WorkspacePath,
 		JobDir:       filepath.Join(wf.JobsPath, j.ID),

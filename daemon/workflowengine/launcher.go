@@ -49,6 +49,7 @@ type Launcher struct {
 	Python   string // the engines' interpreter; empty means no engines
 	Adapters string // the directory holding the reana_site_engines package
 	Socket   string // the socket the adapters talk to
+	MaxJobs  int    // the site's cap on a run's active jobs, which Snakemake is told
 	// Versions are the engines the interpreter has (from Probe), by
 	// workflow type; a type missing here is refused at start.
 	Versions map[string]string
@@ -138,6 +139,7 @@ func (l *Launcher) EngineProcess(_ context.Context, wf store.Workflow) (store.Jo
 	req, err := json.Marshal(engine.JobRequest{Host: true, Env: map[string]string{
 		EnvPython: l.Python, EnvSocket: l.Socket, EnvToken: token, EnvArgs: string(raw),
 		envPyPath: l.Adapters, "PYTHONNOUSERSITE": "1", "PYTHONUNBUFFERED": "1",
+		"REANA_SITE_ENGINE_MAX_JOBS": strconv.Itoa(l.maxJobs()),
 	}})
 	if err != nil {
 		return store.Job{}, err
@@ -173,6 +175,13 @@ func typedLike(declared, overrides map[string]any) map[string]any {
 		}
 	}
 	return out
+}
+
+func (l *Launcher) maxJobs() int {
+	if l.MaxJobs > 0 {
+		return l.MaxJobs
+	}
+	return 300 // REANA's SNAKEMAKE_MAX_PARALLEL_JOBS, as config's default
 }
 
 func newToken() (string, error) {

@@ -100,7 +100,14 @@ func (r JobRequest) Job() (store.Job, error) {
 	if err != nil {
 		return store.Job{}, err
 	}
-	req, err := json.Marshal(engine.JobRequest{Env: r.Env, Hints: batch.Hints{
+	shown, run := r.Cmd, ""
+	if p := strings.TrimSpace(r.PrettifiedCmd); p != "" && p != r.Cmd {
+		if len(p) > maxCmd || strings.Contains(p, "\x00") {
+			return store.Job{}, badf("prettified_cmd must have at most %d bytes", maxCmd)
+		}
+		shown, run = p, r.Cmd
+	}
+	req, err := json.Marshal(engine.JobRequest{Command: run, Env: r.Env, Hints: batch.Hints{
 		SlurmPartition: r.SlurmPartition, SlurmTime: r.SlurmTime,
 		MemoryLimit: r.KubernetesMemoryLimit, MemoryRequest: r.KubernetesMemoryRequest,
 		CPULimit: r.KubernetesCPULimit, CPURequest: r.KubernetesCPURequest,
@@ -110,5 +117,5 @@ func (r JobRequest) Job() (store.Job, error) {
 	if err != nil {
 		return store.Job{}, fmt.Errorf("encode the job request: %w", err)
 	}
-	return store.Job{StepName: r.JobName, Command: r.Cmd, Image: r.Image, Backend: backend, Request: req}, nil
+	return store.Job{StepName: r.JobName, Command: shown, Image: r.Image, Backend: backend, Request: req}, nil
 }

@@ -166,6 +166,14 @@ func TestSocketSubmitIsIdempotent(t *testing.T) {
 	status, _ = f.do(t, "GET", path+"/jobs/"+uuid.NewString(), f.tokens[0], "")
 	assert.Equal(t, http.StatusNotFound, status)
 
+	// What runs and what is shown (REANA's prettified_cmd) may differ.
+	status, doc = f.do(t, "POST", path+"/jobs", f.tokens[0], `{"key": "y1", "job_name": "fitdata", "cmd": "echo ZWNobyBoaQ==|base64 -d|sh", "prettified_cmd": "echo hi"}`)
+	require.Equal(t, http.StatusCreated, status, "%v", doc)
+	j, err = f.db.GetJob(context.Background(), fmt.Sprint(doc["job_id"]))
+	require.NoError(t, err)
+	assert.Equal(t, "echo hi", j.Command)
+	assert.Contains(t, string(j.Request), `"command":"echo ZWNobyBoaQ==|base64 -d|sh"`)
+
 	for _, n := range []string{"2", "5"} {
 		status, _ = f.do(t, "POST", path+"/progress", f.tokens[0], `{"total": `+n+`}`)
 		require.Equal(t, http.StatusOK, status)
