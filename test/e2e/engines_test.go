@@ -123,13 +123,17 @@ func TestSnakemakeStop(t *testing.T) {
 	dir := alice.WorkDir(t, "snakemake-faults")
 	wf := startSleepy(t, alice, dir, "smk-stop")
 	require.NotEmpty(t, engineProcesses(t, alice, wf.ID, "reana_site_engines"))
+	// The engine's output is there while it runs (REANA shows it at the end).
+	logs := alice.MustClient(t, dir, "logs", "-w", "smk-stop.1")
+	assert.Contains(t, logs, "Submitted job")
+	assert.Contains(t, logs, "snakemake.logging")
 
 	alice.MustClient(t, dir, "stop", "-w", "smk-stop.1", "--force")
 	alice.WaitStatus(t, "smk-stop.1", time.Minute, "stopped")
 	require.Eventually(t, func() bool {
 		return len(engineProcesses(t, alice, wf.ID, "sleep 300"))+len(engineProcesses(t, alice, wf.ID, "reana_site_engines")) == 0
 	}, 30*time.Second, 100*time.Millisecond, "stop ends the job and the engine")
-	logs := alice.MustClient(t, dir, "logs", "-w", "smk-stop.1")
+	logs = alice.MustClient(t, dir, "logs", "-w", "smk-stop.1")
 	assert.Contains(t, logs, "stopped by the user")
 	assert.Contains(t, logs, "slow")
 }
@@ -334,4 +338,26 @@ func TestSnakemakeOnKubernetes(t *testing.T) {
 	logs := alice.MustClient(t, dir, "logs", "-w", "smk-kube.1")
 	assert.Contains(t, logs, "Kubernetes")
 	assertDownloadedPlot(t, alice, dir, "smk-kube.1", "500")
+}
+
+// TestCWLAndYadageMixedWithSlurm runs the CWL and Yadage variants with
+// gendata here and fitdata on the real Slurm, chosen by the step's reana
+// hint and the stage's resources.
+func TestCWLAndYadageMixedWithSlurm(t *testing.T) {
+	harness.EnsureSlurm(t, env.Repo)
+	d := StartDaemon(t, append(engineEnv(t), "REANA_SITE_BACKENDS=local,slurm")...)
+	alice := d.AddUser(t, "alice")
+	dir := alice.WorkDir(t, "root6-fit")
+	for _, tt := range []struct{ name, file, plot string }{
+		{"cwl-mixed", "reana-cwl-mixed.yaml", "outputs/plot.png"},
+		{"yadage-mixed", "reana-yadage-mixed.yaml", "fitdata/plot.png"},
+	} {
+		alice.MustClient(t, dir, "run", "-w", tt.name, "-f", tt.file, "-p", "events=500")
+		wf := alice.WaitStatus(t, tt.name+".1", 3*time.Minute, "finished")
+		jobs := slurmJobs(t, wf.ID)
+		require.Len(t, jobs, 1, "only fitdata runs on Slurm")
+		assert.Equal(t, "alice", jobs[0].User)
+		assert.Equal(t, "reana."+tt.name+".1.fitdata", jobs[0].Name)
+		assertDownloadedAs(t, alice, dir, tt.name+".1", tt.plot, "500")
+	}
 }
