@@ -68,6 +68,10 @@ type Args struct {
 	Options    map[string]any `json:"options"`
 	Cvmfs      []string       `json:"cvmfs,omitempty"`
 	Kerberos   bool           `json:"kerberos,omitempty"`
+	// Total is the number of jobs to report, where the engine cannot
+	// tell before it runs (cwl: REANA's count, the packed processes less
+	// the main one); zero leaves it to the engine.
+	Total int `json:"total,omitempty"`
 }
 
 // Available says why a workflow type cannot run here, or nil.
@@ -122,6 +126,9 @@ func (l *Launcher) EngineProcess(_ context.Context, wf store.Workflow) (store.Jo
 		Type: s.Workflow.Type, WorkflowID: wf.ID, Workspace: wf.WorkspacePath, File: s.Workflow.File,
 		Parameters: spec.MergeParameters(s.Inputs.Parameters, params), Options: opts,
 		Cvmfs: s.Workflow.Resources.Cvmfs, Kerberos: s.Workflow.Resources.Kerberos,
+	}
+	if s.Workflow.Type == "cwl" {
+		args.Total = cwlTotal(s.Workflow.Specification)
 	}
 	if args.Options == nil {
 		args.Options = map[string]any{}

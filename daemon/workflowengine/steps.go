@@ -71,6 +71,18 @@ func cwlSteps(doc json.RawMessage) ([]spec.Step, error) {
 	return out, nil
 }
 
+// cwlTotal is REANA's job count of a packed CWL document: its processes
+// less the main workflow.
+func cwlTotal(doc json.RawMessage) int {
+	var top struct {
+		Graph []json.RawMessage `json:"$graph"`
+	}
+	if json.Unmarshal(doc, &top) != nil || len(top.Graph) == 0 {
+		return 1
+	}
+	return max(len(top.Graph)-1, 1)
+}
+
 type cwlHint struct {
 	Class          string `json:"class"`
 	ComputeBackend string `json:"compute_backend"`

@@ -66,3 +66,9 @@ func TestTypedLike(t *testing.T) {
 	assert.Equal(t, map[string]any{"events": json.Number("2000"), "fast": true, "name": "y", "bad": "3", "nan": "x"}, got)
 	assert.Equal(t, "2k", typedLike(declared, map[string]any{"events": "2k"})["events"], "kept when it does not read as a number")
 }
+
+func TestCWLTotal(t *testing.T) {
+	assert.Equal(t, 2, cwlTotal(json.RawMessage(`{"$graph": [{"id": "#main"}, {"id": "#a"}, {"id": "#b"}]}`)))
+	assert.Equal(t, 1, cwlTotal(json.RawMessage(`{"class": "CommandLineTool"}`)))
+	assert.Equal(t, 1, cwlTotal(nil))
+}

@@ -71,9 +71,10 @@ def _make_tool(toolpath_object, loadingContext):
     return default_make_tool(toolpath_object, loadingContext)
 
 
-def _popen(client, workspace):
+def _popen(client, workspace, total):
     """Stands in for cwltool.job._job_popen: runs the job through the
     daemon and returns its exit status."""
+    reported = []
 
     def popen(commands, stdin_path, stdout_path, stderr_path, env, cwd, make_job_dir, job_script_contents=None, timelimit=None, name=None, **_):
         image, fields = getattr(_current, "job", None) or (DEFAULT_IMAGE, {})
@@ -85,6 +86,12 @@ def _popen(client, workspace):
         if stderr_path:
             cmd += " 2> " + shlex.quote(stderr_path)
         env_vars = {k: v for k, v in env.items() if k != "PATH" and not k.startswith("REANA_SITE_")}
+        if total and not reported:
+            reported.append(True)
+            try:
+                client.progress(total)
+            except RequestError as e:
+                log.warning("could not report the number of jobs: %s", e)
         try:
             job_id = client.submit(name, job_name=name, docker_img=image.replace("docker://", ""), cmd=cmd, prettified_cmd=cmd, env_vars=env_vars, **fields)
         except RequestError as e:
@@ -107,7 +114,7 @@ def _popen(client, workspace):
 
 def run(args, client):
     workspace = args["workspace"]
-    cwltool.job._job_popen = _popen(client, workspace)
+    cwltool.job._job_popen = _popen(client, workspace, int(args.get("total") or 0))
     argv = ["--no-container", "--disable-color"]
     target = (args.get("options") or {}).get("TARGET")
     if target:

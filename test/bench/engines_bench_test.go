@@ -27,17 +27,7 @@ const chainLength = 20
 // against the same 20 commands as one serial workflow, and the memory of
 // an engine process.
 func TestBenchEngines(t *testing.T) {
-	python := filepath.Join(env.Repo, ".cache", "engines-venv", "bin", "python")
-	if _, err := os.Stat(python); err != nil {
-		python = filepath.Join(env.Repo, ".cache", "venv", "bin", "python")
-	}
-	sockDir, err := os.MkdirTemp("", "reana-bench-engines-")
-	require.NoError(t, err)
-	require.NoError(t, os.Chmod(sockDir, 0o755))
-	t.Cleanup(func() { _ = os.RemoveAll(sockDir) })
-	d := harness.StartDaemon(t, env, "REANA_SITE_POLL_INTERVAL=500ms",
-		"REANA_SITE_ENGINE_PYTHON="+python, "REANA_SITE_ENGINE_ADAPTERS="+filepath.Join(env.Repo, "engines"),
-		"REANA_SITE_ENGINE_SOCKET="+filepath.Join(sockDir, "engine.sock"))
+	d := harness.StartDaemon(t, env, append(harness.EngineEnv(t, env), "REANA_SITE_POLL_INTERVAL=500ms")...)
 	alice := d.AddUser(t, "alice")
 
 	// The serial run of the same commands.

@@ -18,77 +18,78 @@ import (
 	"github.com/reana-site/reana-site/test/harness"
 )
 
-// engineEnv points a daemon at the engines' interpreter that test/setup.sh
-// builds (.cache/engines-venv, falling back to reana-client's venv, which
-// has the same engines), the adapters in the tree, and an engine socket
-// the test users can reach.
-func engineEnv(t *testing.T) []string {
-	t.Helper()
-	python := filepath.Join(env.Repo, ".cache", "engines-venv", "bin", "python")
-	if _, err := os.Stat(python); err != nil {
-		python = filepath.Join(env.Repo, ".cache", "venv", "bin", "python")
-	}
-	dir, err := os.MkdirTemp("", "reana-e2e-engines-")
-	require.NoError(t, err)
-	require.NoError(t, os.Chmod(dir, 0o755))
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return []string{
-		"REANA_SITE_ENGINE_PYTHON=" + python,
-		"REANA_SITE_ENGINE_ADAPTERS=" + filepath.Join(env.Repo, "engines"),
-		"REANA_SITE_ENGINE_SOCKET=" + filepath.Join(dir, "engine.sock"),
-	}
-}
+func engineEnv(t *testing.T) []string { return harness.EngineEnv(t, env) }
 
-// TestSnakemakeRoot6Fit runs the Snakemake variant of root6-fit with the
-// real reana-client: the engine runs as alice, each rule is a job of its
-// own, and the plot is the serial run's.
-func TestSnakemakeRoot6Fit(t *testing.T) {
+// TestEnginesRoot6Fit runs each engine's variant of root6-fit with the
+// real reana-client on the local backend: the engine runs as alice, each
+// rule, step or stage is a job of its own with its entry in the logs, the
+// progress counts them, and the plot is the serial run's. Then the
+// operational options: Snakemake's report, CWL's TARGET.
+func TestEnginesRoot6Fit(t *testing.T) {
 	d := StartDaemon(t, engineEnv(t)...)
 	alice := d.AddUser(t, "alice")
 	dir := alice.WorkDir(t, "root6-fit")
-
-	out := alice.MustClient(t, dir, "run", "-w", "r6-snakemake", "-f", "reana-snakemake.yaml", "-p", "events=2000", "-o", "report=results/report.html")
-	assert.Contains(t, out, "r6-snakemake.1")
-	wf := alice.WaitStatus(t, "r6-snakemake.1", 3*time.Minute, "finished")
-	assert.Equal(t, 2, wf.Progress.Total.Total, "gendata and fitdata")
-	assert.Equal(t, 2, wf.Progress.Finished.Total)
-
-	out = alice.MustClient(t, dir, "logs", "-w", "r6-snakemake.1")
-	for _, s := range []string{"gendata", "fitdata", "2000", "snakemake.logging", "steps (100%) done", "Local"} {
-		assert.Contains(t, out, s)
+	for _, tt := range []struct {
+		name, file, plot string
+		logs             []string
+	}{
+		{"r6-snakemake", "reana-snakemake.yaml", "results/plot.png", []string{"snakemake.logging", "steps (100%) done"}},
+		{"r6-cwl", "reana-cwl.yaml", "outputs/plot.png", []string{"[workflow ] start", "Final process status is success"}},
+		{"r6-yadage", "reana-yadage.yaml", "fitdata/plot.png", []string{"yadage", "workflow completed successfully"}},
+	} {
+		out := alice.MustClient(t, dir, "run", "-w", tt.name, "-f", tt.file, "-p", "events=2000")
+		assert.Contains(t, out, tt.name+".1")
+		wf := alice.WaitStatus(t, tt.name+".1", 3*time.Minute, "finished")
+		assert.Equal(t, 2, wf.Progress.Total.Total, tt.name)
+		assert.Equal(t, 2, wf.Progress.Finished.Total, tt.name)
+		logs := alice.MustClient(t, dir, "logs", "-w", tt.name+".1")
+		for _, s := range append(tt.logs, "gendata", "fitdata", "2000", "Local") {
+			assert.Contains(t, logs, s, tt.name)
+		}
+		assertDownloadedAs(t, alice, dir, tt.name+".1", tt.plot, "2000")
 	}
-	assertDownloadedPlot(t, alice, dir, "r6-snakemake.1", "2000")
+
+	alice.MustClient(t, dir, "run", "-w", "r6-report", "-f", "reana-snakemake.yaml", "-p", "events=500", "-o", "report=results/report.html")
+	alice.WaitStatus(t, "r6-report.1", 3*time.Minute, "finished")
+	assert.Contains(t, alice.MustClient(t, dir, "logs", "-w", "r6-report.1"), "results/report.html")
+
+	alice.MustClient(t, dir, "run", "-w", "r6-cwl-target", "-f", "reana-cwl.yaml", "-p", "events=500", "-o", "TARGET=data")
+	wf := alice.WaitStatus(t, "r6-cwl-target.1", 3*time.Minute, "finished")
+	assert.Equal(t, 1, wf.Progress.Finished.Total, "TARGET=data runs only gendata")
 }
 
-// TestSnakemakeOnSlurmAndMixed runs root6-fit's Snakemake variant with
-// both rules on the real Slurm, then with gendata here and fitdata on
-// Slurm; each Slurm job is alice's and named after the run and the rule.
-func TestSnakemakeOnSlurmAndMixed(t *testing.T) {
+// TestEnginesOnSlurm runs root6-fit's Snakemake variant with both rules
+// on the real Slurm, then each engine's variant with gendata here and
+// fitdata on Slurm (a rule's resources, a CWL step's reana hint, a Yadage
+// stage's resources); each Slurm job is alice's and named after the run
+// and the rule, step or stage.
+func TestEnginesOnSlurm(t *testing.T) {
 	harness.EnsureSlurm(t, env.Repo)
 	d := StartDaemon(t, append(engineEnv(t), "REANA_SITE_BACKENDS=local,slurm")...)
 	alice := d.AddUser(t, "alice")
 	dir := alice.WorkDir(t, "root6-fit")
 	for _, tt := range []struct {
-		name, file string
-		onSlurm    []string
+		name, file, plot string
+		onSlurm          []string
 	}{
-		{"smk-slurm", "reana-snakemake-slurm.yaml", []string{"fitdata", "gendata"}},
-		{"smk-mixed", "reana-snakemake-mixed.yaml", []string{"fitdata"}},
+		{"smk-slurm", "reana-snakemake-slurm.yaml", "results/plot.png", []string{"fitdata", "gendata"}},
+		{"smk-mixed", "reana-snakemake-mixed.yaml", "results/plot.png", []string{"fitdata"}},
+		{"cwl-mixed", "reana-cwl-mixed.yaml", "outputs/plot.png", []string{"fitdata"}},
+		{"yadage-mixed", "reana-yadage-mixed.yaml", "fitdata/plot.png", []string{"fitdata"}},
 	} {
 		alice.MustClient(t, dir, "run", "-w", tt.name, "-f", tt.file, "-p", "events=500")
 		wf := alice.WaitStatus(t, tt.name+".1", 3*time.Minute, "finished")
-		var rules []string
+		var names []string
 		for _, j := range slurmJobs(t, wf.ID) {
 			assert.Equal(t, "alice", j.User)
 			assert.True(t, strings.HasPrefix(j.Name, "reana."+tt.name+".1."), j.Name)
 			assert.Equal(t, "COMPLETED", j.State)
-			rules = append(rules, strings.TrimPrefix(j.Name, "reana."+tt.name+".1."))
+			names = append(names, strings.TrimPrefix(j.Name, "reana."+tt.name+".1."))
 		}
-		sort.Strings(rules)
-		assert.Equal(t, tt.onSlurm, rules, tt.name)
-		logs := alice.MustClient(t, dir, "logs", "-w", tt.name+".1")
-		assert.Contains(t, logs, "Slurm")
-		assertDownloadedPlot(t, alice, dir, tt.name+".1", "500")
+		sort.Strings(names)
+		assert.Equal(t, tt.onSlurm, names, tt.name)
+		assert.Contains(t, alice.MustClient(t, dir, "logs", "-w", tt.name+".1"), "Slurm")
+		assertDownloadedAs(t, alice, dir, tt.name+".1", tt.plot, "500")
 	}
 }
 
@@ -151,11 +152,18 @@ func TestSnakemakeSurvivesDaemonKill(t *testing.T) {
 	time.Sleep(5 * time.Second) // the job ends while nobody watches
 	d.Start()
 	alice.WaitStatus(t, "smk-kill.1", 2*time.Minute, "finished")
-	dl := alice.WorkDir(t, "")
-	alice.MustClient(t, dir, "download", "-w", "smk-kill.1", "runs.txt", "-o", dl)
+	assertRuns(t, alice, dir, "smk-kill.1", "every job ran exactly once")
+}
+
+// assertRuns checks that snakemake-faults' jobs each ran once, by the
+// lines they appended to runs.txt.
+func assertRuns(t *testing.T, u *User, dir, run, msg string) {
+	t.Helper()
+	dl := u.WorkDir(t, "")
+	u.MustClient(t, dir, "download", "-w", run, "runs.txt", "-o", dl)
 	got, err := os.ReadFile(filepath.Join(dl, "runs.txt"))
 	require.NoError(t, err)
-	assert.Equal(t, "slow\nafter\n", string(got), "every job ran exactly once")
+	assert.Equal(t, "slow\nafter\n", string(got), msg)
 }
 
 func TestSnakemakeFaults(t *testing.T) {
@@ -208,47 +216,6 @@ func assertDownloadedAs(t *testing.T, u *User, dir, run, path, events string) {
 	got, err := os.ReadFile(filepath.Join(dl, path))
 	require.NoError(t, err)
 	assert.Equal(t, expectedOutputs(t, u, events), got, "the downloaded plot differs from what the programs produce")
-}
-
-// TestCWLRoot6Fit runs the CWL variant of root6-fit with the real
-// reana-client: cwltool runs as alice and each step is a job of its own;
-// TARGET=data runs only the steps that output needs.
-func TestCWLRoot6Fit(t *testing.T) {
-	d := StartDaemon(t, engineEnv(t)...)
-	alice := d.AddUser(t, "alice")
-	dir := alice.WorkDir(t, "root6-fit")
-
-	alice.MustClient(t, dir, "run", "-w", "r6-cwl", "-f", "reana-cwl.yaml", "-p", "events=2000")
-	wf := alice.WaitStatus(t, "r6-cwl.1", 3*time.Minute, "finished")
-	assert.Equal(t, 2, wf.Progress.Finished.Total)
-	logs := alice.MustClient(t, dir, "logs", "-w", "r6-cwl.1")
-	for _, s := range []string{"gendata", "fitdata", "[workflow ] start", "Final process status is success", "Local"} {
-		assert.Contains(t, logs, s)
-	}
-	assertDownloadedAs(t, alice, dir, "r6-cwl.1", "outputs/plot.png", "2000")
-
-	alice.MustClient(t, dir, "run", "-w", "r6-cwl-target", "-f", "reana-cwl.yaml", "-p", "events=500", "-o", "TARGET=data")
-	wf = alice.WaitStatus(t, "r6-cwl-target.1", 3*time.Minute, "finished")
-	assert.Equal(t, 1, wf.Progress.Finished.Total, "only gendata runs")
-}
-
-// TestYadageRoot6Fit runs the Yadage variant of root6-fit with the real
-// reana-client: yadage loads the specification and runs as alice, each
-// stage is a job of its own.
-func TestYadageRoot6Fit(t *testing.T) {
-	d := StartDaemon(t, engineEnv(t)...)
-	alice := d.AddUser(t, "alice")
-	dir := alice.WorkDir(t, "root6-fit")
-
-	alice.MustClient(t, dir, "run", "-w", "r6-yadage", "-f", "reana-yadage.yaml", "-p", "events=2000")
-	wf := alice.WaitStatus(t, "r6-yadage.1", 3*time.Minute, "finished")
-	assert.Equal(t, 2, wf.Progress.Total.Total)
-	assert.Equal(t, 2, wf.Progress.Finished.Total)
-	logs := alice.MustClient(t, dir, "logs", "-w", "r6-yadage.1")
-	for _, s := range []string{"gendata", "fitdata", "yadage", "workflow completed successfully", "Local"} {
-		assert.Contains(t, logs, s)
-	}
-	assertDownloadedAs(t, alice, dir, "r6-yadage.1", "fitdata/plot.png", "2000")
 }
 
 // TestCWLAndYadageFaults: a CWL tool that exits 1 fails the run with
@@ -312,11 +279,7 @@ func TestSnakemakeRestart(t *testing.T) {
 	alice.WaitStatus(t, "smk-again.1.1", 2*time.Minute, "finished")
 	logs := alice.MustClient(t, dir, "logs", "-w", "smk-again.1.1")
 	assert.Contains(t, logs, "Nothing to be done")
-	dl := alice.WorkDir(t, "")
-	alice.MustClient(t, dir, "download", "-w", "smk-again.1.1", "runs.txt", "-o", dl)
-	got, err := os.ReadFile(filepath.Join(dl, "runs.txt"))
-	require.NoError(t, err)
-	assert.Equal(t, "slow\nafter\n", string(got), "nothing ran again")
+	assertRuns(t, alice, dir, "smk-again.1.1", "nothing ran again")
 }
 
 // TestSnakemakeOnKubernetes runs root6-fit's Snakemake variant with both
@@ -338,26 +301,4 @@ func TestSnakemakeOnKubernetes(t *testing.T) {
 	logs := alice.MustClient(t, dir, "logs", "-w", "smk-kube.1")
 	assert.Contains(t, logs, "Kubernetes")
 	assertDownloadedPlot(t, alice, dir, "smk-kube.1", "500")
-}
-
-// TestCWLAndYadageMixedWithSlurm runs the CWL and Yadage variants with
-// gendata here and fitdata on the real Slurm, chosen by the step's reana
-// hint and the stage's resources.
-func TestCWLAndYadageMixedWithSlurm(t *testing.T) {
-	harness.EnsureSlurm(t, env.Repo)
-	d := StartDaemon(t, append(engineEnv(t), "REANA_SITE_BACKENDS=local,slurm")...)
-	alice := d.AddUser(t, "alice")
-	dir := alice.WorkDir(t, "root6-fit")
-	for _, tt := range []struct{ name, file, plot string }{
-		{"cwl-mixed", "reana-cwl-mixed.yaml", "outputs/plot.png"},
-		{"yadage-mixed", "reana-yadage-mixed.yaml", "fitdata/plot.png"},
-	} {
-		alice.MustClient(t, dir, "run", "-w", tt.name, "-f", tt.file, "-p", "events=500")
-		wf := alice.WaitStatus(t, tt.name+".1", 3*time.Minute, "finished")
-		jobs := slurmJobs(t, wf.ID)
-		require.Len(t, jobs, 1, "only fitdata runs on Slurm")
-		assert.Equal(t, "alice", jobs[0].User)
-		assert.Equal(t, "reana."+tt.name+".1.fitdata", jobs[0].Name)
-		assertDownloadedAs(t, alice, dir, tt.name+".1", tt.plot, "500")
-	}
 }
