@@ -21,7 +21,7 @@ import (
 // containerDaemon runs steps in their images through the Apptainer stand-in
 // (test/apptainer), finding images in the unpacked (CVMFS-style) tree that
 // test/images/build.sh made; this site does not pull.
-func containerDaemon(t *testing.T, slurm bool) (*Daemon, *User) {
+func containerDaemon(t *testing.T, slurm bool, extraEnv ...string) (*Daemon, *User) {
 	t.Helper()
 	if env.Apptainer == "" || env.Images == "" {
 		t.Skip("no Apptainer stand-in or test images: run test/setup.sh")
@@ -31,13 +31,13 @@ func containerDaemon(t *testing.T, slurm bool) (*Daemon, *User) {
 		harness.EnsureSlurm(t, env.Repo)
 		backends = "local,slurm"
 	}
-	d := StartDaemon(t,
-		"REANA_SITE_BACKENDS="+backends,
+	d := StartDaemon(t, append([]string{
+		"REANA_SITE_BACKENDS=" + backends,
 		"REANA_SITE_CONTAINERS=apptainer",
-		"REANA_SITE_APPTAINER="+env.Apptainer,
-		"REANA_SITE_IMAGE_UNPACKED_ROOTS="+filepath.Join(env.Images, "unpacked"),
+		"REANA_SITE_APPTAINER=" + env.Apptainer,
+		"REANA_SITE_IMAGE_UNPACKED_ROOTS=" + filepath.Join(env.Images, "unpacked"),
 		"REANA_SITE_IMAGE_PULL=false",
-	)
+	}, extraEnv...)...)
 	return d, d.AddUser(t, "alice")
 }
 

@@ -302,3 +302,23 @@ func TestSnakemakeOnKubernetes(t *testing.T) {
 	assert.Contains(t, logs, "Kubernetes")
 	assertDownloadedPlot(t, alice, dir, "smk-kube.1", "500")
 }
+
+// TestEnginesInImages runs each engine's jobs in their images with the
+// Apptainer stand-in, exactly as serial steps run; the engine process
+// itself runs on the host.
+func TestEnginesInImages(t *testing.T) {
+	_, alice := containerDaemon(t, false, engineEnv(t)...)
+	dir := alice.WorkDir(t, "root6-fit")
+	for _, tt := range []struct{ name, file, plot string }{
+		{"boxed-snakemake", "reana-snakemake.yaml", "results/plot.png"},
+		{"boxed-cwl", "reana-cwl.yaml", "outputs/plot.png"},
+		{"boxed-yadage", "reana-yadage.yaml", "fitdata/plot.png"},
+	} {
+		alice.MustClient(t, dir, "run", "-w", tt.name, "-f", tt.file, "-p", "events=1000")
+		alice.WaitStatus(t, tt.name+".1", 3*time.Minute, "finished")
+		logs := alice.Logs(t, tt.name+".1")
+		assert.Equal(t, 2, strings.Count(logs, "running in image"), "%s: each job in its image:\n%s", tt.name, logs)
+		assert.Contains(t, logs, "debian:12-slim")
+		assertDownloadedAs(t, alice, dir, tt.name+".1", tt.plot, "1000")
+	}
+}
