@@ -144,13 +144,25 @@ func TestCreateWorkflowRefusals(t *testing.T) {
 		{"name with a dot", request{Method: "POST", Path: "/api/workflows?workflow_name=a.b", Body: specJSON}, expectation{Status: 403, Keys: messageOnly}},
 		{"empty body", request{Method: "POST", Path: "/api/workflows?workflow_name=a", Body: " "}, expectation{Status: 400, Keys: messageOnly, Msg: "Either remote repository or REANA specification needs to be provided."}},
 		{"not a specification", request{Method: "POST", Path: "/api/workflows?workflow_name=a", Body: `{"workflow": 3}`}, expectation{Status: 400, Keys: messageOnly, Msg: "Invalid REANA specification"}},
-		{"unsupported type", request{Method: "POST", Path: "/api/workflows?workflow_name=a", Body: `{"workflow": {"type": "cwl", "file": "x.cwl"}}`}, expectation{Status: 501, Keys: messageOnly, Msg: "only serial workflows are"}},
+		{"cwl step on a backend the site lacks", request{Method: "POST", Path: "/api/workflows?workflow_name=a", Body: `{"workflow": {"type": "cwl", "file": "x.cwl", "specification": {"$graph": [{"class": "Workflow", "id": "#main", "steps": [{"id": "#main/fit", "hints": [{"class": "reana", "compute_backend": "slurm"}]}]}]}}}`}, expectation{Status: 400, Keys: messageOnly, Msg: "slurm"}},
+		{"snakemake rule on an unknown backend", request{Method: "POST", Path: "/api/workflows?workflow_name=a", Body: `{"workflow": {"type": "snakemake", "file": "Snakefile", "specification": {"steps": [{"name": "fit", "compute_backend": "mainframe"}]}}}`}, expectation{Status: 400, Keys: messageOnly, Msg: "mainframe"}},
 		{"unknown backend", request{Method: "POST", Path: "/api/workflows?workflow_name=a", Body: `{"workflow": {"type": "serial", "specification": {"steps": [{"environment": "i", "compute_backend": "mainframe", "commands": ["true"]}]}}}`}, expectation{Status: 400, Keys: messageOnly}},
 		{"remote specification", request{Method: "POST", Path: "/api/workflows?workflow_name=a&spec=https://example.org/reana.yaml", Body: specJSON}, expectation{Status: 501, Keys: messageOnly, Msg: "remote specification URL"}},
 		{"nothing was created", request{Method: "GET", Path: "/api/workflows?type=batch"}, expectation{Status: 200, Keys: []string{"items", "total"}}},
 	})
 	res := e.do(request{Method: "GET", Path: "/api/workflows?type=batch"})
 	assert.EqualValues(t, 0, res.JSON["total"])
+}
+
+// TestEngineTypesWithoutEngines: a cwl workflow is created (as REANA
+// does), but refused at start with what the site must install.
+func TestEngineTypesWithoutEngines(t *testing.T) {
+	e := newEnv(t, config.Config{})
+	run(t, e, []call{
+		{"create", request{Method: "POST", Path: "/api/workflows?workflow_name=c", Body: `{"workflow": {"type": "cwl", "file": "x.cwl"}}`}, expectation{Status: 201}},
+		{"start", request{Method: "PUT", Path: "/api/workflows/c.1/status?status=start", Body: `{}`}, expectation{Status: 501, Keys: messageOnly, Msg: "REANA_SITE_ENGINE_PYTHON"}},
+		{"yadage option for cwl", request{Method: "PUT", Path: "/api/workflows/c.1/status?status=start", Body: `{"operational_options": {"toplevel": "x"}}`}, expectation{Status: 501}},
+	})
 }
 
 // TestFiles uploads, lists, downloads, measures, moves and deletes files

@@ -14,6 +14,7 @@ import (
 	"github.com/reana-site/reana-site/daemon/engine"
 	"github.com/reana-site/reana-site/daemon/spec"
 	"github.com/reana-site/reana-site/daemon/store"
+	"github.com/reana-site/reana-site/daemon/workflowengine"
 )
 
 // startRequest is the body of start and of PUT status=start.
@@ -147,15 +148,20 @@ func (s *Server) checkStartable(ctx context.Context, acct asuser.Account, worksp
 	if err != nil {
 		return http.StatusBadRequest, "Invalid REANA specification: " + err.Error()
 	}
-	if sp.Workflow.Type != "serial" {
-		return http.StatusNotImplemented, fmt.Sprintf("Workflow type %q is not supported by this reana-site server yet; only serial workflows are.", sp.Workflow.Type)
+	if err := s.Engines.Available(sp.Workflow.Type); err != nil {
+		return http.StatusNotImplemented, err.Error()
 	}
-	steps, err := sp.SerialSteps()
+	steps, err := workflowSteps(sp)
 	if err != nil {
 		return http.StatusBadRequest, "Invalid REANA specification: " + err.Error()
 	}
 	if err := s.Engine.CheckBackends(steps); err != nil {
 		return http.StatusBadRequest, err.Error()
+	}
+	if sp.Workflow.Type != "serial" {
+		// The engine process decides each job's image and resources;
+		// they are checked as it asks for them.
+		return s.checkRequest(sp, req)
 	}
 	if err := s.Engine.CheckPreflight(steps, acct, workspace); err != nil {
 		return http.StatusBadRequest, err.Error()
@@ -165,6 +171,12 @@ func (s *Server) checkStartable(ctx context.Context, acct asuser.Account, worksp
 	if err := s.Engine.CheckImages(ctx, steps, acct); err != nil {
 		return http.StatusBadRequest, err.Error()
 	}
+	return s.checkRequest(sp, req)
+}
+
+// checkRequest checks a start request's parameters and options against
+// the specification.
+func (s *Server) checkRequest(sp *spec.Spec, req startRequest) (int, string) {
 	if err := spec.ValidateInputParameters(sp.Inputs.Parameters, req.InputParameters); err != nil {
 		return http.StatusBadRequest, err.Error()
 	}
@@ -172,6 +184,16 @@ func (s *Server) checkStartable(ctx context.Context, acct asuser.Account, worksp
 		return http.StatusBadRequest, err.Error()
 	}
 	return 0, ""
+}
+
+// workflowSteps are a specification's steps: the serial ones, or the
+// rules or steps of an engine's specification with the backend each
+// names (daemon/workflowengine).
+func workflowSteps(sp *spec.Spec) ([]spec.Step, error) {
+	if sp.Workflow.Type == "serial" {
+		return sp.SerialSteps()
+	}
+	return workflowengine.Steps(sp)
 }
 
 type setStatusRequest struct {

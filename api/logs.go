@@ -52,6 +52,22 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "read the logs", err)
 		return
 	}
+	// A cwl, snakemake or yadage run's engine process is no job: its
+	// output is the workflow's log, as REANA's engine pod log is, but
+	// shown while it runs.
+	engineOut := ""
+	kept := jobs[:0]
+	for _, j := range jobs {
+		if j.StepIndex != store.EngineStepIndex {
+			kept = append(kept, j)
+			continue
+		}
+		engineOut = j.Logs
+		if j.Status == store.JobRunning {
+			engineOut = s.liveLogs(r, wf, j)
+		}
+	}
+	jobs = kept
 	if len(steps) > 0 {
 		want := map[string]bool{}
 		for _, st := range steps {
@@ -81,7 +97,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			StartedAt: timeStr(j.StartedAt), FinishedAt: timeStr(j.FinishedAt),
 		})
 	}
-	var wfLogs any = wf.Logs
+	var wfLogs any = engineOut + wf.Logs
 	if len(steps) > 0 {
 		wfLogs = nil
 	}

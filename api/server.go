@@ -27,14 +27,18 @@ import (
 	"github.com/reana-site/reana-site/daemon/identity"
 	"github.com/reana-site/reana-site/daemon/metrics"
 	"github.com/reana-site/reana-site/daemon/store"
+	"github.com/reana-site/reana-site/daemon/workflowengine"
 )
 
 // Server holds what the handlers need.
 type Server struct {
 	DB     *store.DB
 	Engine *engine.Engine
-	Runner asuser.Opener
-	Config config.Config
+	// Engines says which of cwl, snakemake and yadage this site runs;
+	// nil runs none.
+	Engines *workflowengine.Launcher
+	Runner  asuser.Opener
+	Config  config.Config
 	// Accounts says whether a token's user may still be served.
 	Accounts identity.Resolver
 	Version  string

@@ -52,11 +52,7 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Invalid REANA specification: "+err.Error())
 		return
 	}
-	if sp.Workflow.Type != "serial" {
-		writeError(w, http.StatusNotImplemented, fmt.Sprintf("Workflow type %q is not supported by this reana-site server yet; only serial workflows are.", sp.Workflow.Type))
-		return
-	}
-	steps, err := sp.SerialSteps()
+	steps, err := workflowSteps(sp)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "Invalid REANA specification: "+err.Error())
 		return

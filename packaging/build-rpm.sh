@@ -101,6 +101,9 @@ install -m 0644 "$here/reana-site.8" "$src/reana-site.8"
 for f in serviceaccount.yaml role.yaml rolebinding.yaml README.md; do
     install -m 0644 "$repo/deploy/kubernetes/$f" "$src/kubernetes-$f"
 done
+# The engines' adapters: sources only, owned by root, whatever the tree has.
+tar -C "$repo/engines" --owner=0 --group=0 --mode=u=rwX,go=rX --exclude=__pycache__ \
+    -cf "$src/engines.tar" requirements.txt reana_site_engines
 
 args=(
     --define "_topdir $top"

@@ -24,6 +24,7 @@
 #     ../shared/vendor/apptainer unpacked into /opt/apptainer-1.4.5, or the
 #     one named by REANA_SITE_TEST_APPTAINER; without either, or with
 #     REANA_SITE_TEST_APPTAINER=standin, the container tests use the stand-in.
+#   - the workflow engines' venv in .cache/engines-venv (test/engines/install.sh).
 # It is idempotent and does nothing slow when everything is already there.
 set -euo pipefail
 
@@ -187,6 +188,11 @@ ensure_group reana-bob-extra
 ensure_user alice 4101 reana-testers
 ensure_user bob 4102 reana-testers,reana-bob-extra
 ensure_user lowuid 900 ""
+
+# --- workflow engines (snakemake, cwltool, yadage) -------------------------
+# Optional: .cache/engines-venv from engines/requirements.txt; a failure only
+# warns, and the engine tests fall back to .cache/venv.
+bash "$REPO/test/engines/install.sh" || warn "installing the workflow engines failed"
 
 # --- container images and the Apptainer stand-in ----------------------------
 # Apptainer is not packaged for Debian 12: test/apptainer/apptainer stands in

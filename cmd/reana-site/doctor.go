@@ -208,6 +208,7 @@ func (env doctorEnv) checkAll(ctx context.Context, cfg config.Config, opt doctor
 	if slices.Contains(cfg.Backends, "kubernetes") {
 		out = append(out, env.checkKubernetes(ctx, cfg))
 	}
+	out = append(out, env.checkEngines(ctx, cfg)...)
 	out = append(out, checkWorkspaceRoot(cfg.WorkspaceRoot), checkRoot("secrets root", cfg.SecretsRoot))
 	out = append(out, env.checkUIDPolicy(cfg)...)
 	out = append(out, env.checkListen(cfg))

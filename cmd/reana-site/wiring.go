@@ -26,6 +26,7 @@ import (
 	"github.com/reana-site/reana-site/daemon/privsep"
 	"github.com/reana-site/reana-site/daemon/store"
 	"github.com/reana-site/reana-site/daemon/systemd"
+	"github.com/reana-site/reana-site/daemon/workflowengine"
 )
 
 // daemon is the serving process's parts, wired together once.
@@ -38,6 +39,7 @@ type daemon struct {
 	accounts identity.Resolver
 	backends map[string]batch.Backend
 	engine   *engine.Engine
+	engines  *workflowengine.Launcher
 	api      *api.Server
 	metrics  *metrics.Metrics // nil when the site turned metrics off
 }
@@ -133,7 +135,9 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 	if cc := cfg.ContainersConfig(); cc.Enabled {
 		d.engine.Images = &containers.Resolver{Config: cc, Runner: d.helpers.engine}
 	}
-	d.api = &api.Server{DB: db, Engine: d.engine, Runner: d.helpers.api, Config: cfg, Accounts: d.accounts,
+	d.engines = d.workflowEngines(context.Background())
+	d.engine.EngineProcess, d.engine.MaxEngineJobs = d.engines.EngineProcess, cfg.EngineMaxJobs
+	d.api = &api.Server{DB: db, Engine: d.engine, Engines: d.engines, Runner: d.helpers.api, Config: cfg, Accounts: d.accounts,
 		Version: version, Log: log.With("component", "api"), Metrics: d.metrics}
 	if d.metrics != nil {
 		allow, err := cfg.MetricsNetworks()
@@ -143,6 +147,30 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 		d.api.MetricsHandler = d.metrics.Handler(allow, log.With("component", "metrics"))
 	}
 	return d, nil
+}
+
+// workflowEngines finds out which engines the site's interpreter has; the
+// versions go to the log.
+func (d *daemon) workflowEngines(ctx context.Context) *workflowengine.Launcher {
+	l := &workflowengine.Launcher{Python: d.cfg.EnginePython, Adapters: d.cfg.EngineAdapters, Socket: d.cfg.EngineSocket, MaxJobs: d.cfg.EngineMaxJobs}
+	if l.Python == "" {
+		d.log.Info("no workflow engines: REANA_SITE_ENGINE_PYTHON is not set; only serial workflows run")
+		return l
+	}
+	if _, ok := d.backends[local.Name]; !ok {
+		l.Broken = fmt.Errorf("engine processes run on this host's local backend, which REANA_SITE_BACKENDS does not offer")
+		d.log.Warn("no workflow engines", "err", l.Broken)
+		return l
+	}
+	v, err := workflowengine.Probe(ctx, l.Python)
+	if err != nil {
+		l.Broken = err
+		d.log.Warn("no workflow engines", "err", err)
+		return l
+	}
+	l.Versions = v
+	d.log.Info("workflow engines", "python", l.Python, "snakemake", v["snakemake"], "cwltool", v["cwl"], "yadage", v["yadage"])
+	return l
 }
 
 // account is the engine's way to the owner of a workflow. It marks the
@@ -238,6 +266,20 @@ func (d *daemon) serveLocalSockets(ctx context.Context, socks systemd.Sockets) (
 	} else {
 		closers = append(closers, adminLn.Close)
 		go serveAdmin(ctx, adminLn, adminDeps{db: d.db, accounts: d.accounts, runner: d.runner, cfg: d.cfg}, d.log.With("component", "admin"))
+	}
+	if d.engines.Python != "" {
+		// Any user may connect; the server checks who and the run's secret.
+		if ln, err := localsock.Listen(d.cfg.EngineSocket, 0o666); err != nil {
+			d.log.Error("no engine socket: cwl, snakemake and yadage runs cannot submit jobs", "socket", d.cfg.EngineSocket, "err", err)
+		} else {
+			closers = append(closers, ln.Close)
+			srv := &workflowengine.Server{DB: d.db, Engine: d.engine, Log: d.log.With("component", "engine-socket")}
+			go func() {
+				if err := srv.Serve(ctx, ln); err != nil {
+					d.log.Error("engine socket", "err", err)
+				}
+			}()
+		}
 	}
 	tokenLn, err := tokenListener(d.cfg, socks)
 	if err != nil {

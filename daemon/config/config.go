@@ -92,6 +92,21 @@ type Config struct {
 	// engine and backends have a budget of the same size of their own, and
 	// wait instead. Zero means no bound.
 	MaxHelpersPerUser int `envconfig:"MAX_HELPERS_PER_USER" default:"16"`
+	// EnginePython is the interpreter of a Python environment that has
+	// the workflow engines (snakemake 7.32.4, cwltool 3.1.20210628163208,
+	// yadage 0.20.1; see engines/requirements.txt). Empty means cwl,
+	// snakemake and yadage workflows are refused at start.
+	EnginePython string `envconfig:"ENGINE_PYTHON"`
+	// EngineAdapters is the directory of reana-site's engine adapters
+	// (the package reana_site_engines), run by EnginePython as the user.
+	EngineAdapters string `envconfig:"ENGINE_ADAPTERS" default:"/usr/share/reana-site/engines"`
+	// EngineSocket is the local socket the engine adapters hand their
+	// jobs to; every user may connect, the daemon checks who (SO_PEERCRED)
+	// and the run's secret.
+	EngineSocket string `envconfig:"ENGINE_SOCKET" default:"/run/reana-site/engine.sock"`
+	// EngineMaxJobs caps the active jobs of one cwl, snakemake or yadage
+	// run; an adapter asking for more waits.
+	EngineMaxJobs int `envconfig:"ENGINE_MAX_JOBS" default:"300"`
 	// AdminSocket is the root-only local socket `reana-site admin` uses to
 	// act through the running daemon.
 	AdminSocket string `envconfig:"ADMIN_SOCKET" default:"/run/reana-site/admin.sock"`
@@ -330,6 +345,18 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxHelpersPerUser < 0 {
 		bad("MAX_HELPERS_PER_USER", "must not be negative")
+	}
+	if !filepath.IsAbs(c.EngineSocket) {
+		bad("ENGINE_SOCKET", "must be an absolute path, got %q", c.EngineSocket)
+	}
+	if c.EnginePython != "" && !filepath.IsAbs(c.EnginePython) {
+		bad("ENGINE_PYTHON", "must be an absolute path, got %q", c.EnginePython)
+	}
+	if !filepath.IsAbs(c.EngineAdapters) {
+		bad("ENGINE_ADAPTERS", "must be an absolute path, got %q", c.EngineAdapters)
+	}
+	if c.EngineMaxJobs < 1 {
+		bad("ENGINE_MAX_JOBS", "must be at least 1, got %d", c.EngineMaxJobs)
 	}
 	if !filepath.IsAbs(c.TokenSocket) {
 		bad("TOKEN_SOCKET", "must be an absolute path, got %q", c.TokenSocket)

@@ -78,6 +78,14 @@ type Engine struct {
 	// so that one user's thousands of ready jobs do not hold up another
 	// user's few; zero means no bound.
 	RoundShare int
+	// EngineProcess, when set, runs the workflows that are not serial
+	// (cwl, snakemake, yadage; daemon/workflowengine): it returns the job
+	// that starts a run's engine process as the owner, which is recorded
+	// and submitted like a step (driven.go). Nil fails such workflows.
+	EngineProcess func(ctx context.Context, wf store.Workflow) (store.Job, error)
+	// MaxEngineJobs caps the active jobs of one driven workflow; zero
+	// means 300, REANA's SNAKEMAKE_MAX_PARALLEL_JOBS.
+	MaxEngineJobs int
 
 	wake  chan struct{}
 	mu    sync.Mutex
@@ -229,6 +237,10 @@ func (e *Engine) advance(ctx context.Context, id string, r *round) {
 	p, err := e.planFor(wf)
 	if err != nil {
 		e.finish(ctx, wf.ID, store.StatusFailed, "Workflow exited unexpectedly.\n"+err.Error()+"\n")
+		return
+	}
+	if p.driven {
+		handedOver = e.advanceDriven(ctx, wf, r, unlock)
 		return
 	}
 	if wf.Status == store.StatusQueued {

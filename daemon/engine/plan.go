@@ -19,6 +19,8 @@ type plan struct {
 	total    int
 	warning  string
 	kerberos bool // workflow.resources.kerberos: every step gets a ticket
+	// driven marks a workflow run by an engine process (driven.go).
+	driven bool
 }
 
 // planFor is the cached plan of wf, built on first use.
@@ -46,6 +48,11 @@ func BuildPlan(wf store.Workflow) (*plan, error) {
 	s, _, err := spec.Parse(wf.Spec)
 	if err != nil {
 		return nil, err
+	}
+	if s.Workflow.Type != "serial" {
+		// The engine itself reads the rest; workflow.resources.kerberos
+		// gives every job it asks for a ticket, as for a serial run.
+		return &plan{driven: true, kerberos: s.Workflow.Resources.Kerberos}, nil
 	}
 	steps, err := s.SerialSteps()
 	if err != nil {
@@ -121,31 +128,40 @@ func (e *Engine) JobSpec(ctx context.Context, wf store.Workflow, j store.Job) (b
 	if err != nil {
 		return batch.Spec{}, err
 	}
-	var hints batch.Hints
+	req := requestOf(j)
+	hints := req.Hints
 	var secrets batch.Secrets
 	if e.SecretsDir != nil {
 		secrets = batch.Secrets{Dir: e.SecretsDir(acct), KeytabSecrets: e.KeytabSecrets, UserSecrets: e.UserSecrets, KrbConfig: e.KrbConfig}
 	}
-	if p, err := e.planFor(wf); err == nil && j.StepIndex < len(p.steps) {
+	if p, err := e.planFor(wf); err == nil && p.driven {
+		secrets.Kerberos = secrets.Dir != "" && p.kerberos && j.StepIndex != store.EngineStepIndex
+	} else if err == nil && j.StepIndex < len(p.steps) {
 		hints = hintsOf(p.steps[j.StepIndex])
 		secrets.Kerberos = secrets.Dir != "" && (p.kerberos || p.steps[j.StepIndex].Kerberos)
+	}
+	env := map[string]string{}
+	for k, v := range req.Env {
+		env[k] = v
+	}
+	env["REANA_WORKSPACE"], env["REANA_WORKFLOW_UUID"] = wf.WorkspacePath, wf.ID
+	command := j.Command
+	if req.Command != "" {
+		command = req.Command
 	}
 	return batch.Spec{
 		JobID:        j.ID,
 		WorkflowID:   wf.ID,
 		WorkflowName: wf.FullName(),
 		StepName:     j.StepName,
-		Command:      j.Command,
+		Command:      command,
 		Image:        j.Image,
 		Workspace:    wf.WorkspacePath,
 		JobDir:       filepath.Join(wf.JobsPath, j.ID),
-		Env: map[string]string{
-			"REANA_WORKSPACE":     wf.WorkspacePath,
-			"REANA_WORKFLOW_UUID": wf.ID,
-		},
-		Hints:   hints,
-		User:    acct,
-		Secrets: secrets,
+		Env:          env,
+		Hints:        hints,
+		User:         acct,
+		Secrets:      secrets,
 	}, nil
 }
 

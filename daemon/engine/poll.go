@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -237,50 +239,66 @@ func (e *Engine) Stop(ctx context.Context, id string) (store.Workflow, error) {
 	if err != nil {
 		return wf, err
 	}
+	// A driven workflow's engine process is stopped after its jobs, so
+	// it submits nothing meanwhile that would be left running.
+	slices.SortStableFunc(jobs, func(a, b store.Job) int {
+		return cmp.Compare(b2i(a.StepIndex == store.EngineStepIndex), b2i(b.StepIndex == store.EngineStepIndex))
+	})
 	for _, j := range jobs {
-		switch j.Status {
-		case store.JobRunning, store.JobCreated, store.JobSubmitting:
-		default:
+		if !active(j.Status) {
 			continue
 		}
-		logs := j.Logs
-		be := e.Backends[j.Backend]
-		switch {
-		case len(j.Handle) > 0 && be != nil:
-			bj, err := e.BatchJob(ctx, wf, j)
-			if err == nil {
-				if cerr := be.Cancel(ctx, bj); cerr != nil {
-					return wf, fmt.Errorf("stop job %s: %w", j.ID, cerr)
-				}
-				if out, lerr := be.Logs(ctx, bj); lerr == nil {
-					logs = out
-				}
-			}
-		case j.Status == store.JobSubmitting:
-			// The submission began but its handle was never recorded: the
-			// job may exist all the same, and must not run on.
-			if c, ok := be.(batch.UnrecordedCanceller); ok {
-				if s, err := e.JobSpec(ctx, wf, j); err == nil {
-					if cerr := c.CancelUnrecorded(ctx, s); cerr != nil {
-						return wf, fmt.Errorf("stop job %s: %w", j.ID, cerr)
-					}
-				}
-			}
-		}
-		t := now()
-		_, err := e.DB.UpdateJob(ctx, j.ID, func(x *store.Job) error {
-			x.Status = store.JobStopped
-			x.Logs = logs + "reana-site: stopped by the user\n"
-			x.Reason = "stopped by the user"
-			x.FinishedAt = &t
-			return nil
-		})
-		if err != nil {
+		if err := e.stopJob(ctx, wf, j, "stopped by the user"); err != nil {
 			return wf, err
 		}
 	}
 	e.finish(ctx, id, store.StatusStopped, "Workflow stopped by the user.\n")
 	return e.DB.GetWorkflow(ctx, id)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// stopJob cancels an active job, keeps its output and marks it stopped
+// with reason.
+func (e *Engine) stopJob(ctx context.Context, wf store.Workflow, j store.Job, reason string) error {
+	logs := j.Logs
+	be := e.Backends[j.Backend]
+	switch {
+	case len(j.Handle) > 0 && be != nil:
+		bj, err := e.BatchJob(ctx, wf, j)
+		if err == nil {
+			if cerr := be.Cancel(ctx, bj); cerr != nil {
+				return fmt.Errorf("stop job %s: %w", j.ID, cerr)
+			}
+			if out, lerr := be.Logs(ctx, bj); lerr == nil {
+				logs = out
+			}
+		}
+	case j.Status == store.JobSubmitting:
+		// The submission began but its handle was never recorded: the
+		// job may exist all the same, and must not run on.
+		if c, ok := be.(batch.UnrecordedCanceller); ok {
+			if s, err := e.JobSpec(ctx, wf, j); err == nil {
+				if cerr := c.CancelUnrecorded(ctx, s); cerr != nil {
+					return fmt.Errorf("stop job %s: %w", j.ID, cerr)
+				}
+			}
+		}
+	}
+	t := now()
+	_, err := e.DB.UpdateJob(ctx, j.ID, func(x *store.Job) error {
+		x.Status = store.JobStopped
+		x.Logs = logs + "reana-site: " + reason + "\n"
+		x.Reason = reason
+		x.FinishedAt = &t
+		return nil
+	})
+	return err
 }
 
 // ErrNotRunning means the workflow is in no state that can be stopped.

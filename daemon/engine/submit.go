@@ -79,7 +79,7 @@ func (e *Engine) readyToSubmit(ctx context.Context, wf store.Workflow, j store.J
 	if r != nil && now().Before(r.next) {
 		return s, nil, false
 	}
-	if e.Images != nil && !imageNative(be) {
+	if e.Images != nil && !imageNative(be) && !requestOf(j).Host {
 		ready, err := e.prepareImage(ctx, j, &s)
 		if !ready {
 			return s, nil, false
@@ -155,5 +155,8 @@ func (e *Engine) failJob(ctx context.Context, wf store.Workflow, j store.Job, re
 		x.FinishedAt = &t
 		return nil
 	})
+	if p, err := e.planFor(wf); err == nil && p.driven && j.StepIndex != store.EngineStepIndex {
+		return // the engine process hears of it and decides
+	}
 	e.finish(ctx, wf.ID, store.StatusFailed, "")
 }

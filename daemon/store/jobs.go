@@ -32,6 +32,12 @@ const (
 	JobRetried JobStatus = "retried"
 )
 
+// EngineStepIndex is the step index of the row that records the engine
+// process of a cwl, snakemake or yadage run. It is not one of the run's
+// jobs, so progress leaves it out; the jobs its engine asks for are
+// numbered from 0 in the order they were asked for.
+const EngineStepIndex = -1
+
 // Job is one try of one command of one step.
 type Job struct {
 	ID           string // a UUID; CreateJob assigns it if empty
@@ -51,14 +57,17 @@ type Job struct {
 	ExitCode     *int
 	Reason       string // why the job ended, if not simply by exiting
 	Logs         string
-	CreatedAt    time.Time
-	StartedAt    *time.Time
-	FinishedAt   *time.Time
+	// Request is what a workflow engine's adapter asked for the job
+	// (daemon/engine.JobRequest); empty for serial steps.
+	Request    json.RawMessage
+	CreatedAt  time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
 }
 
 const jobCols = `id, workflow_id, step_index, command_index, attempt, step_name, command,
 	image, backend, status, handle, backend_job_id, exit_code, reason, logs,
-	created_at, started_at, finished_at`
+	created_at, started_at, finished_at, request`
 
 var jobColsNoLogs = strings.Replace(jobCols, ", logs,", ", '' AS logs,", 1)
 
@@ -67,7 +76,7 @@ func scanJob(sc scanner) (Job, error) {
 	var exit sql.NullInt64
 	err := sc.Scan(&j.ID, &j.WorkflowID, &j.StepIndex, &j.CommandIndex, &j.Attempt, &j.StepName, &j.Command,
 		&j.Image, &j.Backend, &j.Status, rawCol{(*[]byte)(&j.Handle)}, &j.BackendJobID, &exit, &j.Reason, &j.Logs,
-		timeCol{&j.CreatedAt}, nullTimeCol{&j.StartedAt}, nullTimeCol{&j.FinishedAt})
+		timeCol{&j.CreatedAt}, nullTimeCol{&j.StartedAt}, nullTimeCol{&j.FinishedAt}, rawCol{(*[]byte)(&j.Request)})
 	if exit.Valid {
 		c := int(exit.Int64)
 		j.ExitCode = &c
@@ -108,10 +117,10 @@ func (db *DB) CreateJobs(ctx context.Context, jobs []*Job) error {
 		for _, v := range vs {
 			bad = v
 			_, err := tx.ExecContext(ctx, `INSERT INTO jobs (`+jobCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				v.ID, v.WorkflowID, v.StepIndex, v.CommandIndex, v.Attempt, v.StepName, v.Command,
 				v.Image, v.Backend, string(v.Status), string(v.Handle), v.BackendJobID, exitArg(v.ExitCode), v.Reason, v.Logs,
-				encTime(v.CreatedAt), encTimePtr(v.StartedAt), encTimePtr(v.FinishedAt))
+				encTime(v.CreatedAt), encTimePtr(v.StartedAt), encTimePtr(v.FinishedAt), string(v.Request))
 			if err != nil {
 				return err
 			}
@@ -300,7 +309,7 @@ func (db *DB) JobCounts(ctx context.Context, workflowIDs []string) (map[string]J
 			}
 			rows, err := tx.QueryContext(ctx, `SELECT workflow_id, id, command, step_name, status,
 				status = 'running' OR started_at IS NOT NULL, created_at, rowid
-				FROM jobs WHERE workflow_id IN (`+placeholders(len(ids))+`)`, args...)
+				FROM jobs WHERE workflow_id IN (`+placeholders(len(ids))+`) AND step_index != `+fmt.Sprint(EngineStepIndex), args...)
 			got, err := collect(rows, err, func(sc scanner) (row, error) {
 				var r row
 				err := sc.Scan(&r.wf, &r.id, &r.command, &r.step, &r.status, &r.submitted, &r.created, &r.seq)

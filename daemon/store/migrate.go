@@ -112,6 +112,9 @@ CREATE TABLE secrets (
 	`
 CREATE INDEX jobs_backend_status ON jobs(backend, status);
 `,
+	// 4: what a workflow engine's adapter asked for a job (its resource
+	// hints and environment), for the jobs of cwl, snakemake and yadage runs.
+	`ALTER TABLE jobs ADD COLUMN request TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema up to date. Two processes may open the store

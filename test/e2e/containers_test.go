@@ -23,7 +23,7 @@ import (
 // one when installed, else the stand-in of test/apptainer), finding images
 // in the unpacked (CVMFS-style) tree that test/images/build.sh made; this
 // site does not pull.
-func containerDaemon(t *testing.T, slurm bool) (*Daemon, *User) {
+func containerDaemon(t *testing.T, slurm bool, extraEnv ...string) (*Daemon, *User) {
 	t.Helper()
 	prog := apptainer(t)
 	backends := "local"
@@ -31,13 +31,13 @@ func containerDaemon(t *testing.T, slurm bool) (*Daemon, *User) {
 		harness.EnsureSlurm(t, env.Repo)
 		backends = "local,slurm"
 	}
-	d := StartDaemon(t,
-		"REANA_SITE_BACKENDS="+backends,
+	d := StartDaemon(t, append([]string{
+		"REANA_SITE_BACKENDS=" + backends,
 		"REANA_SITE_CONTAINERS=apptainer",
-		"REANA_SITE_APPTAINER="+prog,
-		"REANA_SITE_IMAGE_UNPACKED_ROOTS="+filepath.Join(env.Images, "unpacked"),
+		"REANA_SITE_APPTAINER=" + prog,
+		"REANA_SITE_IMAGE_UNPACKED_ROOTS=" + filepath.Join(env.Images, "unpacked"),
 		"REANA_SITE_IMAGE_PULL=false",
-	)
+	}, extraEnv...)...)
 	return d, d.AddUser(t, "alice")
 }
 

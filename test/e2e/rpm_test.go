@@ -82,6 +82,16 @@ func TestRPM(t *testing.T) {
 		"/usr/share/reana-site/kubernetes/rolebinding.yaml":    {"-rw-r--r--", "root", "root", ""},
 		"/usr/share/reana-site/kubernetes/README.md":           {"-rw-r--r--", "root", "root", "d"},
 	}
+	// The engines' adapters, whatever the tree has.
+	want["/usr/share/reana-site/engines"] = entry{"drwxr-xr-x", "root", "root", ""}
+	want["/usr/share/reana-site/engines/reana_site_engines"] = entry{"drwxr-xr-x", "root", "root", ""}
+	want["/usr/share/reana-site/engines/requirements.txt"] = entry{"-rw-r--r--", "root", "root", ""}
+	adapters, err := filepath.Glob(filepath.Join(env.Repo, "engines", "reana_site_engines", "*.py"))
+	require.NoError(t, err)
+	require.NotEmpty(t, adapters)
+	for _, a := range adapters {
+		want["/usr/share/reana-site/engines/reana_site_engines/"+filepath.Base(a)] = entry{"-rw-r--r--", "root", "root", ""}
+	}
 	t.Run("Files", func(t *testing.T) {
 		out := rpmQuery(t, "-qp", "--qf", `[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILEFLAGS:fflags} %{FILENAMES}\n]`, pkg)
 		got := map[string]entry{}
