@@ -100,12 +100,8 @@ func (e *Engine) advanceDriven(ctx context.Context, wf store.Workflow, r *round,
 		e.submit(ctx, wf, *proc, nil, nil)
 		return false
 	case store.JobRunning:
-		if r == nil {
-			for _, j := range waiting[:min(len(waiting), max(0, e.maxEngineJobs()-running))] {
-				e.submit(ctx, wf, j, nil, nil)
-			}
-			return false
-		}
+		// Without a round, submit submits at once and keeps no share, so
+		// the lock is released by the last done below.
 		release := shareLock(unlock)
 		for _, j := range waiting[:min(len(waiting), max(0, e.maxEngineJobs()-running))] {
 			release.add()
