@@ -26,6 +26,11 @@ const (
 	// that holds the file secrets while the job runs ($REANA_SECRETS_DIR);
 	// the job script removes it when the command ends.
 	SecretsJobDir = "secrets"
+	// SecretsEnvJobDir is the private directory, inside a job's
+	// directory, that holds a copy of the env secrets while a container
+	// step runs (Apptainer's --cleanenv keeps the host's out); the job
+	// script removes it when the command ends.
+	SecretsEnvJobDir = "secrets-env"
 	// SecretsMountPath is where REANA mounts file secrets in a job's
 	// container, and so where reana-site binds them too.
 	SecretsMountPath = "/etc/reana/secrets"

@@ -25,8 +25,18 @@
 //     the namespace's end takes every process of the step along.
 //   - --bind <ws>:<ws> and --pwd <ws>: the workspace at the same path, so
 //     REANA_WORKSPACE and absolute paths in commands stay valid.
-//   - --env K=V for the step's variables, in sorted order.
 //   - --bind for each site bind (REANA_SITE_APPTAINER_BINDS).
+//
+// The step's variables are not passed with --env (nor env secrets as
+// APPTAINERENV_<name>): Apptainer injects those only right after the
+// image's /.singularity.d/env/99-base.sh, so an image tree that has
+// /.singularity.d/env without that file (an OCI image unpacked with
+// umoci, or by hand, with a %environment-style script added) silently
+// gets none of them (seen with 1.4.5), and Apptainer shell-evaluates the
+// values it does inject. ShellLauncher sets them instead, inside the
+// container after the image's scripts have run: the variables from its
+// own arguments (K=V up to "--"), env secrets from files the job script
+// copies into a private directory bound at EnvSecretsMountPath.
 //
 // No --contain: a step keeps the host's /tmp and /dev as any batch job
 // on the node does; --contain would put /tmp on a small session tmpfs.
@@ -37,6 +47,7 @@ package containers
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -208,12 +219,30 @@ type Resolved struct {
 	Source string
 }
 
-// ShellLauncher is run inside the container with the step's command: it
-// runs it with bash when the image has bash and sh otherwise, as the
-// host job script does, so a step means the same with or without
-// containers. jobscript appends "-c" and the command, which arrive here
-// as "$@".
-const ShellLauncher = `if [ -x /bin/bash ]; then exec /bin/bash "$@"; fi; exec /bin/sh "$@"`
+// ShellLauncher is run inside the container with the step's command. It
+// exports the K=V arguments that come before "--" and the env secrets
+// found in EnvSecretsMountPath (one file per variable, its content the
+// value, read as the host job script reads them), then runs the command
+// with bash when the image has bash and sh otherwise, as the host job
+// script does, so a step means the same with or without containers.
+// jobscript appends "-c" and the command, which arrive after "--".
+const ShellLauncher = `while [ "$#" -gt 0 ] && [ "$1" != -- ]; do export "$1"; shift; done; shift
+if [ -d ` + EnvSecretsMountPath + ` ]; then
+  for __reana_f in ` + EnvSecretsMountPath + `/*; do
+    [ -f "$__reana_f" ] || continue
+    __reana_v=$(cat -- "$__reana_f"; printf x); export "${__reana_f##*/}=${__reana_v%x}"
+  done
+  unset __reana_f __reana_v
+fi
+if [ -x /bin/bash ]; then exec /bin/bash "$@"; fi; exec /bin/sh "$@"`
+
+// EnvSecretsMountPath is where a container step finds the job's private
+// copy of the user's env secrets (see ShellLauncher). It is read-only and
+// gone when the step ends.
+const EnvSecretsMountPath = "/etc/reana/env-secrets"
+
+// envName is what the launcher's export takes as a variable name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // ExecArgs is the `apptainer exec` argument vector for a step, ending in
 // a shell that takes "-c <command>" (see jobscript.Options.Runner). It
@@ -228,44 +257,40 @@ func ExecArgs(cfg Config, image Resolved, spec batch.Spec) ([]string, error) {
 	}
 	args := []string{cfg.apptainer(), "exec", "--cleanenv", "--no-home", "--pid",
 		"--bind", spec.Workspace + ":" + spec.Workspace, "--pwd", spec.Workspace}
-	keys := make([]string, 0, len(spec.Env))
-	for k := range spec.Env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if err := checkEnvValue(k, spec.Env[k]); err != nil {
-			return nil, err
+	vars := map[string]string{}
+	for k, v := range spec.Env {
+		if !envName.MatchString(k) {
+			return nil, fmt.Errorf("containers: bad environment variable name %q", k)
 		}
-		args = append(args, "--env", k+"="+spec.Env[k])
+		vars[k] = v
 	}
 	if spec.Secrets.Dir != "" {
-		// The job script fills this directory before apptainer starts;
-		// REANA mounts file secrets at the same place. Only paths are
-		// in argv: env secrets come in as APPTAINERENV_<name>.
-		dir := filepath.Join(spec.JobDir, asuser.SecretsJobDir)
-		if strings.ContainsAny(dir, ",:") {
+		// The job script fills these directories before apptainer
+		// starts; REANA mounts file secrets at the same place. Only
+		// paths are in argv.
+		files := filepath.Join(spec.JobDir, asuser.SecretsJobDir)
+		envs := filepath.Join(spec.JobDir, asuser.SecretsEnvJobDir)
+		if strings.ContainsAny(spec.JobDir, ",:") {
 			return nil, fmt.Errorf("containers: job directory %q contains ',' or ':', which apptainer's --bind cannot take", spec.JobDir)
 		}
-		args = append(args, "--bind", dir+":"+asuser.SecretsMountPath+":ro",
-			"--env", "REANA_SECRETS_DIR="+asuser.SecretsMountPath)
+		args = append(args, "--bind", files+":"+asuser.SecretsMountPath+":ro",
+			"--bind", envs+":"+EnvSecretsMountPath+":ro")
+		vars["REANA_SECRETS_DIR"] = asuser.SecretsMountPath
 		if spec.Secrets.Kerberos {
-			args = append(args, "--env", "KRB5CCNAME=FILE:"+asuser.SecretsMountPath+"/"+asuser.KrbCacheFile)
+			vars["KRB5CCNAME"] = "FILE:" + asuser.SecretsMountPath + "/" + asuser.KrbCacheFile
 		}
 	}
 	for _, b := range cfg.ExtraBinds {
 		args = append(args, "--bind", b)
 	}
-	return append(args, image.Path, "/bin/sh", "-c", ShellLauncher, "sh"), nil
-}
-
-// checkEnvValue refuses what --env would not pass through unchanged:
-// Apptainer splits a value holding '=' as CSV, trims surrounding double
-// quotes, and evaluates $, backticks and backslashes in a shell inside
-// the container. REANA's variables (paths and UUIDs) never hold these.
-func checkEnvValue(k, v string) error {
-	if strings.ContainsAny(v, "=\"$`\\\n") {
-		return fmt.Errorf("containers: the value of %s (%q) has a character apptainer's --env would change (= \" $ ` \\ or a newline)", k, v)
+	args = append(args, image.Path, "/bin/sh", "-c", ShellLauncher, "sh")
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
 	}
-	return nil
+	sort.Strings(keys)
+	for _, k := range keys {
+		args = append(args, k+"="+vars[k])
+	}
+	return append(args, "--"), nil
 }

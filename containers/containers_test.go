@@ -18,7 +18,8 @@ func TestExecArgs(t *testing.T) {
 	img := Resolved{Path: "/cvmfs/unpacked.cern.ch/registry.hub.docker.com/library/debian:12-slim"}
 	spec := batch.Spec{Workspace: "/home/alice/reana/workflows/w1",
 		Env: map[string]string{"REANA_WORKSPACE": "/home/alice/reana/workflows/w1", "REANA_WORKFLOW_UUID": "w1"}}
-	tail := []string{img.Path, "/bin/sh", "-c", ShellLauncher, "sh"}
+	launch := []string{img.Path, "/bin/sh", "-c", ShellLauncher, "sh"}
+	tail := append(launch, "--")
 	cases := []struct {
 		name    string
 		cfg     Config
@@ -27,14 +28,22 @@ func TestExecArgs(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", spec: spec, want: append([]string{"apptainer", "exec", "--cleanenv", "--no-home", "--pid",
-			"--bind", "/home/alice/reana/workflows/w1:/home/alice/reana/workflows/w1", "--pwd", "/home/alice/reana/workflows/w1",
-			"--env", "REANA_WORKFLOW_UUID=w1", "--env", "REANA_WORKSPACE=/home/alice/reana/workflows/w1"}, tail...)},
+			"--bind", "/home/alice/reana/workflows/w1:/home/alice/reana/workflows/w1", "--pwd", "/home/alice/reana/workflows/w1"},
+			append(launch, "REANA_WORKFLOW_UUID=w1", "REANA_WORKSPACE=/home/alice/reana/workflows/w1", "--")...)},
+		{name: "secrets", spec: batch.Spec{Workspace: "/w", JobDir: "/j", Secrets: batch.Secrets{Dir: "/s", Kerberos: true}},
+			want: append([]string{"apptainer", "exec", "--cleanenv", "--no-home", "--pid", "--bind", "/w:/w", "--pwd", "/w",
+				"--bind", "/j/secrets:/etc/reana/secrets:ro", "--bind", "/j/secrets-env:/etc/reana/env-secrets:ro"},
+				append(launch, "KRB5CCNAME=FILE:/etc/reana/secrets/krb5cc", "REANA_SECRETS_DIR=/etc/reana/secrets", "--")...)},
 		{name: "site binds and apptainer path", cfg: Config{Apptainer: "/opt/apptainer/bin/apptainer", ExtraBinds: []string{"/cvmfs", "/scratch:/scratch:ro"}},
 			spec: batch.Spec{Workspace: "/w"},
 			want: append([]string{"/opt/apptainer/bin/apptainer", "exec", "--cleanenv", "--no-home", "--pid", "--bind", "/w:/w", "--pwd", "/w",
 				"--bind", "/cvmfs", "--bind", "/scratch:/scratch:ro"}, tail...)},
-		{name: "value apptainer would evaluate", spec: batch.Spec{Workspace: "/w", Env: map[string]string{"X": "$HOME"}}, wantErr: "X"},
-		{name: "value apptainer would split", spec: batch.Spec{Workspace: "/w", Env: map[string]string{"X": "a=b,c=d"}}, wantErr: "X"},
+		// Values pass through the launcher's argv untouched, unlike
+		// --env, which Apptainer splits at commas and shell-evaluates.
+		{name: "values apptainer would change", spec: batch.Spec{Workspace: "/w", Env: map[string]string{"X": "$HOME a=b,c=d `x` \\"}},
+			want: append([]string{"apptainer", "exec", "--cleanenv", "--no-home", "--pid", "--bind", "/w:/w", "--pwd", "/w"},
+				append(launch, "X=$HOME a=b,c=d `x` \\", "--")...)},
+		{name: "bad variable name", spec: batch.Spec{Workspace: "/w", Env: map[string]string{"1X": "a"}}, wantErr: "1X"},
 		{name: "workspace with a colon", spec: batch.Spec{Workspace: "/w:x"}, wantErr: "--bind"},
 		{name: "relative workspace", spec: batch.Spec{Workspace: "w"}, wantErr: "absolute"},
 	}
@@ -72,12 +81,12 @@ func TestExecArgsInJobScript(t *testing.T) {
 	script, err := jobscript.Render(spec, jobscript.Options{RedirectOutput: true, Runner: argv})
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(jd, asuser.ScriptFile), []byte(script), 0o700))
-	command := `echo "shell=${BASH_VERSION:+bash} it's $((6*7))"; exit 4`
+	command := `echo "shell=${BASH_VERSION:+bash} it's $((6*7)) ws=${REANA_WORKSPACE##*/}"; exit 4`
 	require.NoError(t, os.WriteFile(filepath.Join(jd, asuser.CommandFile), []byte(command), 0o600))
 	_ = exec.Command("/bin/sh", filepath.Join(jd, asuser.ScriptFile)).Run()
 	out, err := os.ReadFile(filepath.Join(jd, asuser.OutputFile))
 	require.NoError(t, err)
-	require.Equal(t, "shell=bash it's 42\n", string(out))
+	require.Equal(t, "shell=bash it's 42 ws=ws\n", string(out), "the launcher set the step's variables")
 	code, err := os.ReadFile(filepath.Join(jd, asuser.ExitFile))
 	require.NoError(t, err)
 	require.Equal(t, "4", strings.TrimSpace(string(code)))

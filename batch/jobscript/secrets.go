@@ -13,9 +13,10 @@ import (
 // argv or the scheduler's view of the job. File secrets are copied into a
 // private directory in the job directory ($REANA_SECRETS_DIR, 0700, files
 // 0600), which the script removes, with the Kerberos ticket, before it
-// records the exit status; env secrets are exported (and, for Apptainer,
-// whose --cleanenv drops the host's environment, exported again as
-// APPTAINERENV_<name>, which Apptainer passes in without argv).
+// records the exit status; env secrets are exported, or, for Apptainer,
+// whose --cleanenv drops the host's environment, copied into a second
+// private directory ($jobdir/secrets-env) that the container's launcher
+// reads (see containers.ShellLauncher).
 
 // secretsCleanup is what finish runs before it records the status, so no
 // copy of a secret outlives the command.
@@ -27,7 +28,7 @@ func secretsCleanup(s batch.Secrets) string {
 	if s.Kerberos {
 		b.WriteString("  [ -n \"${krb_ticket:-}\" ] && kdestroy -q 2>/dev/null\n")
 	}
-	b.WriteString("  rm -rf \"$jobdir/" + asuser.SecretsJobDir + "\"\n")
+	b.WriteString("  rm -rf \"$jobdir/" + asuser.SecretsJobDir + "\" \"$jobdir/" + asuser.SecretsEnvJobDir + "\"\n")
 	return b.String()
 }
 
@@ -43,7 +44,13 @@ func secretsBlock(s batch.Secrets, container bool) (string, error) {
 rm -rf "$REANA_SECRETS_DIR"
 umask_was=$(umask); umask 077
 mkdir "$REANA_SECRETS_DIR" || { echo "reana-site: cannot make the job's secret directory" >&2; finish 127; }
-if [ -h "$secrets" ]; then echo "reana-site: your secret directory $secrets is a symbolic link: refusing to read secrets through it" >&2; finish 127; fi
+`)
+	if container {
+		b.WriteString(`rm -rf "$jobdir/` + asuser.SecretsEnvJobDir + `"
+mkdir "$jobdir/` + asuser.SecretsEnvJobDir + `" || { echo "reana-site: cannot make the job's secret directory" >&2; finish 127; }
+`)
+	}
+	b.WriteString(`if [ -h "$secrets" ]; then echo "reana-site: your secret directory $secrets is a symbolic link: refusing to read secrets through it" >&2; finish 127; fi
 for f in "$secrets/` + asuser.SecretsFileDir + `"/* "$secrets/` + asuser.SecretsFileDir + `"/.[!.]*; do
   [ -f "$f" ] && [ ! -h "$f" ] || continue
   case ${f##*/} in .reana-upload-*) continue ;; esac
@@ -53,11 +60,14 @@ for f in "$secrets/` + asuser.SecretsEnvDir + `"/*; do
   [ -f "$f" ] && [ ! -h "$f" ] || continue
   n=${f##*/}
   case $n in *[!A-Za-z0-9_]* | [0-9]* | REANA_* | KRB5CCNAME) continue ;; esac
-  v=$(cat -- "$f"; printf x); v=${v%x}
-  export "$n=$v"
 `)
 	if container {
-		b.WriteString("  export \"APPTAINERENV_$n=$v\"\n")
+		// Copied for the container's launcher to export (see
+		// containers.ShellLauncher): no value passes through argv or
+		// through Apptainer's own environment handling.
+		b.WriteString("  cp -- \"$f\" \"$jobdir/" + asuser.SecretsEnvJobDir + "/$n\" || { echo \"reana-site: cannot copy secret $n\" >&2; finish 127; }\n")
+	} else {
+		b.WriteString("  v=$(cat -- \"$f\"; printf x); v=${v%x}\n  export \"$n=$v\"\n")
 	}
 	b.WriteString("done\nunset f n v\numask \"$umask_was\"\n")
 	if s.Kerberos {

@@ -192,33 +192,85 @@ func TestReadOnlyBind(t *testing.T) {
 	}
 }
 
+// TestCleanenv checks what reaches the payload with --cleanenv, and that
+// SINGULARITYENV_/APPTAINERENV_/--env variables arrive only in images whose
+// /.singularity.d/env has 99-base.sh, after which Apptainer injects them
+// (the test image has env scripts but no 99-base.sh). Each case runs
+// against the stand-in and, when installed, the real Apptainer.
 func TestCleanenv(t *testing.T) {
 	s := load(t)
-	env := []string{"SECRET_HOST_VAR=1", "APPTAINERENV_FROM_PREFIX=p"}
-	r := run(t, "alice", "/", env, s.standin, "exec", "--cleanenv", "--no-home", "--env", "STEP=fit", "--env", "A=1,B=2",
-		s.image, "env")
-	wantOK(t, r)
-	got := map[string]string{}
-	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
-		k, v, _ := strings.Cut(l, "=")
-		got[k] = v
+	progs := map[string]string{"standin": s.standin}
+	if s.real != "" {
+		progs["apptainer"] = s.real
 	}
-	for k, v := range map[string]string{"STEP": "fit", "A": "1", "B": "2", "FROM_PREFIX": "p", "LANG": "C",
-		"PATH": "/opt/reana-test/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/home/alice",
-		"APPTAINER_CONTAINER": s.image} {
-		if got[k] != v {
-			t.Errorf("%s=%q inside, want %q", k, got[k], v)
+	images := map[string]struct {
+		path   string
+		inject bool
+	}{
+		"no 99-base.sh":   {s.image, false},
+		"with 99-base.sh": {imageWithBase(t, s.image), true},
+	}
+	env := []string{"SECRET_HOST_VAR=1", "APPTAINERENV_FROM_PREFIX=p"}
+	for pname, prog := range progs {
+		for iname, img := range images {
+			t.Run(pname+"/"+iname, func(t *testing.T) {
+				r := run(t, "alice", "/", env, prog, "exec", "--cleanenv", "--no-home", "--env", "STEP=fit", "--env", "A=1,B=2",
+					img.path, "env")
+				wantOK(t, r)
+				got := map[string]string{}
+				for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+					k, v, _ := strings.Cut(l, "=")
+					got[k] = v
+				}
+				want := map[string]string{"LANG": "C",
+					"PATH": "/opt/reana-test/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/home/alice",
+					"APPTAINER_CONTAINER": img.path}
+				for _, k := range []string{"STEP", "A", "B", "FROM_PREFIX"} {
+					want[k] = ""
+				}
+				if img.inject {
+					want["STEP"], want["A"], want["B"], want["FROM_PREFIX"] = "fit", "1", "2", "p"
+				}
+				for k, v := range want {
+					if got[k] != v {
+						t.Errorf("%s=%q inside, want %q", k, got[k], v)
+					}
+				}
+				if _, ok := got["SECRET_HOST_VAR"]; ok {
+					t.Error("--cleanenv passed a host variable")
+				}
+			})
 		}
 	}
-	if _, ok := got["SECRET_HOST_VAR"]; ok {
-		t.Error("--cleanenv passed a host variable")
-	}
 	// Without --cleanenv host variables pass, but never the host PATH.
-	r = run(t, "alice", "/", env, s.standin, "exec", "--no-home", s.image, "env")
+	r := run(t, "alice", "/", env, s.standin, "exec", "--no-home", s.image, "env")
 	wantOK(t, r)
 	if !strings.Contains(r.stdout, "SECRET_HOST_VAR=1\n") {
 		t.Error("without --cleanenv a host variable did not pass")
 	}
+}
+
+// imageWithBase is a copy of the image tree (hard links, so it is quick
+// and small) whose /.singularity.d/env also has an empty 99-base.sh, as
+// images built by Apptainer have.
+func imageWithBase(t *testing.T, image string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(filepath.Dir(image), ".with-base-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(dir, "image")
+	if out, err := exec.Command("cp", "-al", image, copied).CombinedOutput(); err != nil {
+		t.Fatalf("cp -al %s: %v: %s", image, err, out)
+	}
+	if err := os.WriteFile(filepath.Join(copied, ".singularity.d", "env", "99-base.sh"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return copied
 }
 
 func TestRefusals(t *testing.T) {
