@@ -136,38 +136,27 @@ func (s *Server) user(ctx context.Context, acct asuser.Account) (store.User, int
 
 func (s *Server) act(w http.ResponseWriter, r *http.Request, action string, u store.User) {
 	ctx := r.Context()
-	if action == ActionIssue {
-		tokens, err := s.DB.ListTokens(ctx, u.ID)
-		if err != nil {
-			s.Log.Error("token socket: list tokens", "user", u.Name, "err", err)
-			reply(w, http.StatusInternalServerError, Answer{Message: "Internal error; the admins will find it in the log."})
-			return
-		}
-		for _, t := range tokens {
-			if t.RevokedAt == nil {
-				// Only a hash is kept, so the token cannot be shown again.
-				reply(w, http.StatusConflict, Answer{User: u.Name, Message: fmt.Sprintf(
-					"You already have a token (ending in %s, issued %s). Tokens are shown once; `reana-site token --rotate` gives you a new one and ends the old.",
-					t.Hint, t.CreatedAt.Format("2006-01-02 15:04 MST"))})
-				return
-			}
-		}
-	}
-	if action == ActionRotate || action == ActionRevoke {
+	if action == ActionRevoke {
 		if _, err := s.DB.RevokeTokens(ctx, u.ID); err != nil {
 			s.Log.Error("token socket: revoke", "user", u.Name, "err", err)
 			reply(w, http.StatusInternalServerError, Answer{Message: "Internal error; the admins will find it in the log."})
 			return
 		}
-	}
-	if action == ActionRevoke {
 		s.Log.Info("tokens revoked through self-service", "user", u.Name)
 		reply(w, http.StatusOK, Answer{User: u.Name, Message: "Your tokens are revoked."})
 		return
 	}
-	token, hash, err := identity.NewToken()
-	if err == nil {
-		_, err = s.DB.CreateToken(ctx, u.ID, hash, token[len(token)-4:])
+	mode := store.TokenFirst
+	if action == ActionRotate {
+		mode = store.TokenRotate
+	}
+	token, t, err := identity.IssueToken(ctx, s.DB, u.ID, mode)
+	if errors.Is(err, store.ErrExists) && mode == store.TokenFirst {
+		// Only a hash is kept, so the token cannot be shown again.
+		reply(w, http.StatusConflict, Answer{User: u.Name, Message: fmt.Sprintf(
+			"You already have a token (ending in %s, issued %s). Tokens are shown once; `reana-site token --rotate` gives you a new one and ends the old.",
+			t.Hint, t.CreatedAt.Format("2006-01-02 15:04 MST"))})
+		return
 	}
 	if err != nil {
 		s.Log.Error("token socket: issue", "user", u.Name, "err", err)

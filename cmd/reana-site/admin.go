@@ -189,11 +189,8 @@ func adminCmd(ctx context.Context, out io.Writer, d adminDeps, noun, verb string
 		if _, err := accounts.Serve(u); err != nil {
 			return err
 		}
-		token, hash, err := identity.NewToken()
+		token, _, err := identity.IssueToken(ctx, db, u.ID, store.TokenAdd)
 		if err != nil {
-			return err
-		}
-		if _, err := db.CreateToken(ctx, u.ID, hash, token[len(token)-4:]); err != nil {
 			return err
 		}
 		fmt.Fprintln(out, token)

@@ -5,6 +5,7 @@
 package identity
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 
 	"github.com/reana-site/reana-site/asuser"
+	"github.com/reana-site/reana-site/daemon/store"
 )
 
 var (
@@ -115,6 +117,29 @@ func NewToken() (token string, hash []byte, err error) {
 	}
 	token = base64.RawURLEncoding.EncodeToString(b)
 	return token, HashToken(token), nil
+}
+
+// TokenIssuer is the part of the store that issuing a token needs.
+type TokenIssuer interface {
+	IssueToken(ctx context.Context, userID string, hash []byte, hint string, mode store.TokenMode) (store.Token, error)
+}
+
+// IssueToken makes a new token for the user and records its hash, treating
+// the user's other tokens as mode says. Every path that gives a user a
+// token (the admin CLI, the token socket, the web profile page, a Kerberos
+// or OIDC login) goes through here, so they agree on form and rules. With
+// store.TokenFirst and a valid token already there, it returns that
+// token's record with store.ErrExists.
+func IssueToken(ctx context.Context, db TokenIssuer, userID string, mode store.TokenMode) (string, store.Token, error) {
+	token, hash, err := NewToken()
+	if err != nil {
+		return "", store.Token{}, err
+	}
+	t, err := db.IssueToken(ctx, userID, hash, token[len(token)-4:], mode)
+	if err != nil {
+		return "", t, err
+	}
+	return token, t, nil
 }
 
 // HashToken is the stored form of a token. Tokens are 256 random bits, so a

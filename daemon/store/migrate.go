@@ -115,6 +115,41 @@ CREATE INDEX jobs_backend_status ON jobs(backend, status);
 	// 4: what a workflow engine's adapter asked for a job (its resource
 	// hints and environment), for the jobs of cwl, snakemake and yadage runs.
 	`ALTER TABLE jobs ADD COLUMN request TEXT NOT NULL DEFAULT '';`,
+	// 5: sign-in for the web interface and the site's identity. Sessions
+	// and one-time login links are kept by the SHA-256 of their secret,
+	// as tokens are, so a copy of the store signs nobody in. An OIDC
+	// account is bound to a user by its issuer and subject, which the
+	// provider never reassigns (a username claim may be).
+	`
+CREATE TABLE web_sessions (
+	hash         BLOB PRIMARY KEY,
+	user_id      TEXT NOT NULL REFERENCES users(id),
+	method       TEXT NOT NULL,
+	created_at   TEXT NOT NULL,
+	last_seen_at TEXT NOT NULL,
+	expires_at   TEXT NOT NULL
+);
+CREATE INDEX web_sessions_user ON web_sessions(user_id);
+CREATE INDEX web_sessions_expires ON web_sessions(expires_at);
+
+CREATE TABLE login_links (
+	hash       BLOB PRIMARY KEY,
+	user_id    TEXT NOT NULL REFERENCES users(id),
+	created_at TEXT NOT NULL,
+	expires_at TEXT NOT NULL,
+	used_at    TEXT
+);
+
+CREATE TABLE login_identities (
+	issuer        TEXT NOT NULL,
+	subject       TEXT NOT NULL,
+	user_id       TEXT NOT NULL REFERENCES users(id),
+	created_at    TEXT NOT NULL,
+	last_login_at TEXT NOT NULL,
+	PRIMARY KEY (issuer, subject)
+);
+CREATE INDEX login_identities_user ON login_identities(user_id);
+`,
 }
 
 // migrate brings the schema up to date. Two processes may open the store

@@ -774,3 +774,46 @@ func TestRunNumber(t *testing.T) {
 		assert.Equal(t, "w."+tt.want, w.FullName())
 	}
 }
+
+func TestIssueToken(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	alice := addUser(t, db, "alice")
+
+	valid := func() []string {
+		toks, err := db.ListTokens(ctx, alice.ID)
+		require.NoError(t, err)
+		var hints []string
+		for _, tok := range toks {
+			if tok.RevokedAt == nil {
+				hints = append(hints, tok.Hint)
+			}
+		}
+		return hints
+	}
+	steps := []struct {
+		hash  string
+		mode  TokenMode
+		err   error
+		valid []string
+	}{
+		{"t1", TokenFirst, nil, []string{"t1"}},
+		{"t2", TokenFirst, ErrExists, []string{"t1"}}, // shown once: no second first token
+		{"t3", TokenAdd, nil, []string{"t1", "t3"}},
+		{"t4", TokenRotate, nil, []string{"t4"}},
+		{"t4", TokenAdd, ErrExists, []string{"t4"}}, // same hash twice
+	}
+	for _, st := range steps {
+		tok, err := db.IssueToken(ctx, alice.ID, []byte(st.hash), st.hash, st.mode)
+		if st.err != nil {
+			require.ErrorIs(t, err, st.err, st.hash)
+			if st.mode == TokenFirst {
+				assert.Equal(t, "t1", tok.Hint, "the valid token is named for the message")
+			}
+		} else {
+			require.NoError(t, err, st.hash)
+			assert.Equal(t, st.hash, tok.Hint)
+		}
+		assert.Equal(t, st.valid, valid(), "after %s", st.hash)
+	}
+}

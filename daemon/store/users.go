@@ -152,6 +152,67 @@ func (db *DB) CreateToken(ctx context.Context, userID string, hash []byte, hint 
 	return t, nil
 }
 
+// TokenMode says what issuing a token does to the user's other tokens.
+type TokenMode int
+
+const (
+	// TokenFirst issues a token only if the user has no valid one:
+	// tokens are shown once, so a second "first" token would leave the
+	// user with one they can no longer see. It fails with ErrExists.
+	TokenFirst TokenMode = iota
+	// TokenRotate revokes every valid token of the user and issues a new
+	// one, in one transaction, so no moment exists with both or neither.
+	TokenRotate
+	// TokenAdd issues another token beside the valid ones (an admin's
+	// choice, for a second machine).
+	TokenAdd
+)
+
+// IssueToken records a new token of the user by its hash, treating the
+// user's other tokens as mode says. With TokenFirst and a valid token
+// already there, it returns that token (hint and time, for the message)
+// with ErrExists.
+func (db *DB) IssueToken(ctx context.Context, userID string, hash []byte, hint string, mode TokenMode) (Token, error) {
+	t := Token{UserID: userID, Hint: hint, CreatedAt: now()}
+	var existing Token
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		switch mode {
+		case TokenFirst:
+			old, err := scanToken(tx.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE user_id = ? AND revoked_at IS NULL ORDER BY id DESC LIMIT 1`, userID))
+			if err == nil {
+				existing = old
+				return ErrExists
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		case TokenRotate:
+			if _, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, encTime(t.CreatedAt), userID); err != nil {
+				return err
+			}
+		case TokenAdd:
+		default:
+			return fmt.Errorf("unknown token mode %d", mode)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (user_id, hash, hint, created_at) VALUES (?, ?, ?, ?)`,
+			userID, hash, hint, encTime(t.CreatedAt))
+		if err != nil {
+			return err
+		}
+		t.ID, err = res.LastInsertId()
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrExists):
+		return existing, fmt.Errorf("issue token of user %s: a valid token exists: %w", userID, ErrExists)
+	case isConflict(err):
+		return Token{}, fmt.Errorf("issue token of user %s: %w", userID, ErrExists)
+	case err != nil:
+		return Token{}, fmt.Errorf("issue token of user %s: %w", userID, err)
+	}
+	return t, nil
+}
+
 // UserByTokenHash authenticates: it returns the user owning the token with
 // this hash, and the token. An unknown token, or one of a removed user, is
 // ErrNotFound; a revoked token of a current user is ErrRevoked.
