@@ -131,25 +131,10 @@ func scanToken(sc scanner) (Token, error) {
 	return t, err
 }
 
-// CreateToken records a new token of the user by its hash.
+// CreateToken records a new token of the user by its hash, beside any
+// others.
 func (db *DB) CreateToken(ctx context.Context, userID string, hash []byte, hint string) (Token, error) {
-	t := Token{UserID: userID, Hint: hint, CreatedAt: now()}
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (user_id, hash, hint, created_at) VALUES (?, ?, ?, ?)`,
-			userID, hash, hint, encTime(t.CreatedAt))
-		if err != nil {
-			return err
-		}
-		t.ID, err = res.LastInsertId()
-		return err
-	})
-	if isConflict(err) {
-		return Token{}, fmt.Errorf("add token of user %s: %w", userID, ErrExists)
-	}
-	if err != nil {
-		return Token{}, fmt.Errorf("add token of user %s: %w", userID, err)
-	}
-	return t, nil
+	return db.IssueToken(ctx, userID, hash, hint, TokenAdd)
 }
 
 // TokenMode says what issuing a token does to the user's other tokens.
