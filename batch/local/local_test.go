@@ -113,7 +113,14 @@ func TestSubmitTwice(t *testing.T) {
 
 func TestCancel(t *testing.T) {
 	f := newFixture(t)
-	j := f.submit(t, f.spec("cancelled", "sleep 60"))
+	j := f.submit(t, f.spec("cancelled", "touch cancel-started; sleep 60"))
+	// A TERM that comes before the script set its traps kills the script
+	// itself (the job settles with no exit status); the command running
+	// means they are set.
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(f.ws, "cancel-started"))
+		return err == nil
+	}, 20*time.Second, 20*time.Millisecond, "the command starts")
 	got, err := f.be.Status(context.Background(), []batch.Job{j})
 	require.NoError(t, err)
 	assert.Equal(t, batch.Status{State: batch.Running}, got["cancelled"])
