@@ -34,8 +34,10 @@ type Kerberos struct {
 	SPN string
 	// MaxClockSkew is how far a client's clock may be off.
 	MaxClockSkew time.Duration
-	// KVNO is the newest key version the keytab holds for SPN.
-	KVNO int
+	// KVNO is the newest key version the keytab holds for SPN, and Realm
+	// that key's realm.
+	KVNO  int
+	Realm string
 }
 
 // KeytabInfo is what the keytab holds for a principal.
@@ -90,7 +92,7 @@ func NewKerberos(path, spn string, skew time.Duration) (*Kerberos, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Kerberos{keytab: kt, SPN: spn, MaxClockSkew: skew, KVNO: info.KVNO}, nil
+	return &Kerberos{keytab: kt, SPN: spn, MaxClockSkew: skew, KVNO: info.KVNO, Realm: info.Realm}, nil
 }
 
 // Authenticate verifies the request's Negotiate token and returns the
