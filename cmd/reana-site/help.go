@@ -58,7 +58,7 @@ standard error.
 
 Check the site setup (apptainer, user namespaces, image cache, batch
 commands, Kubernetes admission, workspace root, uid policy, address,
-certificate), one line per finding: ok, warning or problem. With -image
+certificate, the Kerberos keytab and the OIDC issuer), one line per finding: ok, warning or problem. With -image
 and -user, also run "apptainer exec IMAGE true" as that user, as a step
 would. Exit status 1 when anything is a problem.
 `,
