@@ -168,11 +168,19 @@ func TestNegotiateMustFail(t *testing.T) {
 				cc = k.Kinit(t, tc.principal, "")
 			}
 			r := curl(t, k, cc, "--negotiate", "-u", ":", "-X", "POST", url+"/site/token")
-			assert.Equal(t, tc.status, r.status)
-			assert.Contains(t, decodeAnswer(t, r.body).Message, tc.msg)
+			assert.Equal(t, tc.status, r.status, "curl")
+			assert.Contains(t, decodeAnswer(t, r.body).Message, tc.msg, "curl")
 			if tc.status == http.StatusUnauthorized {
 				assert.Contains(t, strings.ToLower(r.headers), "www-authenticate: negotiate\r\n")
 			}
+			// The same with gokrb5's client.
+			h := ""
+			if tc.principal != "" {
+				h = negotiateHeader(t, krbClient(t, k, tc.principal), k.ServicePrincipal)
+			}
+			resp, a := post(t, s, url+"/site/token", h)
+			assert.Equal(t, tc.status, resp.StatusCode, "gokrb5")
+			assert.Contains(t, a.Message, tc.msg, "gokrb5")
 			assert.Zero(t, s.tokens(t), "no token may be issued")
 		})
 	}
@@ -187,6 +195,19 @@ func TestSelfServiceRegistersAtSignIn(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 4102, u.UID)
 	assert.Equal(t, 1, s.tokens(t))
+}
+
+// curl asks for HTTP/<the URL's host>: naming the daemon other.test makes
+// it send a ticket for HTTP/other.test, another service, to the daemon.
+func TestNegotiateOtherServiceWithCurl(t *testing.T) {
+	k := harness.StartKDC(t)
+	s, url := kerberosSite(t, k, nil)
+	_, port, _ := strings.Cut(strings.TrimPrefix(url, "https://"), ":")
+	r := curl(t, k, k.Kinit(t, "alice", ""), "--negotiate", "-u", ":", "-X", "POST",
+		"--resolve", "other.test:"+port+":127.0.0.1", "https://other.test:"+port+"/site/token")
+	assert.Equal(t, http.StatusUnauthorized, r.status)
+	assert.Contains(t, decodeAnswer(t, r.body).Message, "Kerberos sign-in failed")
+	assert.Zero(t, s.tokens(t))
 }
 
 // A ticket for another service, and an authenticator sent twice, are
