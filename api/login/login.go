@@ -96,10 +96,12 @@ func reply(w http.ResponseWriter, status int, a Answer) {
 	_ = json.NewEncoder(w).Encode(a)
 }
 
-// refusal is an answer that ends a sign-in.
+// refusal is an answer that ends a sign-in. challenge adds the Negotiate
+// challenge to a 401, so that a client with a ticket tries again with it.
 type refusal struct {
-	status int
-	msg    string
+	status    int
+	msg       string
+	challenge bool
 }
 
 func (e *refusal) Error() string { return e.msg }
@@ -114,7 +116,7 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, what string, err 
 	var ref *refusal
 	if errors.As(err, &ref) {
 		s.Log.Info("sign-in refused", "path", r.URL.Path, "status", ref.status, "why", ref.msg)
-		if ref.status == http.StatusUnauthorized && s.Kerberos != nil {
+		if ref.challenge && s.Kerberos != nil {
 			w.Header().Set("WWW-Authenticate", "Negotiate")
 		}
 		reply(w, ref.status, Answer{Message: ref.msg})
@@ -147,6 +149,11 @@ func (s *Service) user(ctx context.Context, id identity.LoginIdentity) (store.Us
 	return u, nil
 }
 
+// challenge is a 401 refusal with the Negotiate challenge.
+func challenge(format string, args ...any) error {
+	return &refusal{status: http.StatusUnauthorized, msg: fmt.Sprintf(format, args...), challenge: true}
+}
+
 // negotiate signs the request's Kerberos principal in.
 func (s *Service) negotiate(w http.ResponseWriter, r *http.Request) (store.User, error) {
 	if s.Kerberos == nil {
@@ -154,12 +161,12 @@ func (s *Service) negotiate(w http.ResponseWriter, r *http.Request) (store.User,
 	}
 	principal, err := s.Kerberos.Authenticate(r)
 	if errors.Is(err, ErrNoTicket) {
-		return store.User{}, refuse(http.StatusUnauthorized,
+		return store.User{}, challenge(
 			"No Kerberos ticket was sent. Get one with kinit, then: curl --negotiate -u : -X POST %s/site/token (the service principal is %s).",
 			s.serverURL(r), s.Kerberos.SPN)
 	}
 	if err != nil {
-		return store.User{}, refuse(http.StatusUnauthorized, "Kerberos sign-in failed: %v.", err)
+		return store.User{}, challenge("Kerberos sign-in failed: %v.", err)
 	}
 	u, err := s.user(r.Context(), identity.LoginIdentity{Method: identity.MethodKerberos, Name: principal})
 	if err != nil {
@@ -204,7 +211,7 @@ func (s *Service) sessionUser(r *http.Request) (store.User, error) {
 	u, ok := s.Sessions.User(r)
 	if !ok {
 		if s.Kerberos != nil {
-			return u, refuse(http.StatusUnauthorized, "Not signed in: sign in on the web page, or send a Kerberos ticket (curl --negotiate -u : -X POST %s/site/token).", s.serverURL(r))
+			return u, challenge("Not signed in: sign in on the web page, or send a Kerberos ticket (curl --negotiate -u : -X POST %s/site/token).", s.serverURL(r))
 		}
 		return u, refuse(http.StatusUnauthorized, "Not signed in: sign in on the web page first.")
 	}
@@ -226,7 +233,7 @@ func (s *Service) serverURL(r *http.Request) string {
 
 // webOff answers the browser sign-ins when the web interface is off.
 func webOff(w http.ResponseWriter) {
-	reply(w, http.StatusServiceUnavailable, Answer{Message: "The web interface is off on this site (REANA_SITE_WEB), so there is no browser sign-in; get a token with curl --negotiate -u : -X POST <server>/site/token or reana-site token --server <server>."})
+	reply(w, http.StatusServiceUnavailable, Answer{Message: "The web interface is off on this site, so there is no browser sign-in; get a token with curl --negotiate -u : -X POST <server>/site/token or reana-site token --server <server>."})
 }
 
 // kerberosLogin signs a browser in with Negotiate and starts a web session.
