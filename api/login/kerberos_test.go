@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -14,8 +15,11 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/gssapi"
 	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/spnego"
+	"github.com/jcmturner/gokrb5/v8/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -298,5 +302,38 @@ func TestTokenFromWebSession(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, a.Message)
 	assert.Equal(t, "alice", a.User)
 	assert.NotEmpty(t, a.Token)
+	assert.Equal(t, 1, s.tokens(t))
+}
+
+// skewedHeader is a Negotiate header whose authenticator claims the
+// client's clock is off by skew.
+func skewedHeader(t *testing.T, cl *client.Client, spn string, skew time.Duration) string {
+	t.Helper()
+	tkt, key, err := cl.GetServiceTicket(spn)
+	require.NoError(t, err)
+	tok, err := spnego.NewKRB5TokenAPREQ(cl, tkt, key, []int{gssapi.ContextFlagInteg, gssapi.ContextFlagConf}, []int{})
+	require.NoError(t, err)
+	auth, err := types.NewAuthenticator(cl.Credentials.Domain(), cl.Credentials.CName())
+	require.NoError(t, err)
+	auth.CTime = auth.CTime.Add(skew)
+	tok.APReq, err = messages.NewAPReq(tkt, key, auth)
+	require.NoError(t, err)
+	b, err := tok.Marshal()
+	require.NoError(t, err)
+	return "Negotiate " + base64.StdEncoding.EncodeToString(b)
+}
+
+func TestNegotiateClockSkew(t *testing.T) {
+	k := harness.StartKDC(t)
+	s, url := kerberosSite(t, k, func(s *Service) { s.Kerberos.MaxClockSkew = 2 * time.Minute })
+	cl := krbClient(t, k, "alice")
+
+	resp, a := post(t, s, url+"/site/token", skewedHeader(t, cl, k.ServicePrincipal, -5*time.Minute))
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Contains(t, a.Message, "clock skew")
+	assert.Zero(t, s.tokens(t))
+
+	resp, a = post(t, s, url+"/site/token", skewedHeader(t, cl, k.ServicePrincipal, -time.Minute))
+	assert.Equal(t, http.StatusOK, resp.StatusCode, a.Message)
 	assert.Equal(t, 1, s.tokens(t))
 }
