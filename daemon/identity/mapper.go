@@ -196,6 +196,9 @@ func (m Mapper) runCommand(ctx context.Context, id LoginIdentity, name string) (
 	}
 	cmd := exec.CommandContext(ctx, m.Command[0], m.Command[1:]...)
 	cmd.Stdin = bytes.NewReader(in)
+	// The daemon's environment (its settings, systemd's credentials
+	// directory) is none of the command's business.
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
 	var out limitedBuffer
 	cmd.Stdout = &out
 	// A command that left a child holding stdout must not hang the login.

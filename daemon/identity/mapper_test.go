@@ -19,6 +19,7 @@ func mustRules(t *testing.T, s string) []MapRule {
 }
 
 func TestMapperName(t *testing.T) {
+	t.Setenv("SECRET_OF_THE_DAEMON", "x")
 	const realm = "SITE.TEST"
 	krb := func(p string) LoginIdentity { return LoginIdentity{Method: MethodKerberos, Name: p} }
 	oidc := func(n string) LoginIdentity {
@@ -48,6 +49,7 @@ func TestMapperName(t *testing.T) {
 		{"rule gives a bad name", Mapper{Rules: mustRules(t, `.* => ../x`)}, oidc("alice"), "not a user name", true},
 		{"command", Mapper{Command: []string{"sh", "-c", `read -r in; case "$in" in *'"mapped":"alice"'*) echo bob;; esac`}}, oidc("alice"), "bob", false},
 		{"command sees the realm-stripped name", Mapper{Realms: []string{realm}, Command: []string{"sh", "-c", `grep -q '"mapped":"alice"' && grep -q . /dev/null || echo carol`}}, krb("alice@" + realm), "carol", false},
+		{"command has a clean environment", Mapper{Command: []string{"sh", "-c", `read -r _; test -z "$SECRET_OF_THE_DAEMON" && echo clean`}}, oidc("alice"), "clean", false},
 		{"command hangs", Mapper{Command: []string{"sleep", "30"}, Timeout: 200 * time.Millisecond}, oidc("alice"), "did not answer within 200ms", true},
 		{"command hangs with a child holding stdout", Mapper{Command: []string{"sh", "-c", "sleep 30 & sleep 30"}, Timeout: 200 * time.Millisecond}, oidc("alice"), "did not answer", true},
 		{"command prints two names", Mapper{Command: []string{"printf", `alice\nbob\n`}}, oidc("alice"), "gave 2 names", true},
