@@ -50,9 +50,11 @@ const (
 type OIDC struct {
 	cfg OIDCConfig
 
-	mu       sync.Mutex
-	provider *oidc.Provider // found on first use, so a provider down at start delays nothing
-	pending  map[string]pendingLogin
+	discoverMu sync.Mutex
+	provider   *oidc.Provider // found on first use, so a provider down at start delays nothing
+
+	mu      sync.Mutex
+	pending map[string]pendingLogin
 }
 
 type pendingLogin struct {
@@ -89,16 +91,21 @@ func (o *OIDC) clientContext(ctx context.Context) context.Context {
 	return oidc.ClientContext(ctx, o.cfg.HTTPClient)
 }
 
+// discoveryTimeout bounds fetching the discovery document.
+const discoveryTimeout = 15 * time.Second
+
 // Discover loads the provider's discovery document (and keeps it).
 func (o *OIDC) Discover(ctx context.Context) (*oidc.Provider, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	o.discoverMu.Lock()
+	defer o.discoverMu.Unlock()
 	if o.provider != nil {
 		return o.provider, nil
 	}
-	// The provider keeps this context for fetching its keys later, so it
-	// must not be the request's.
-	p, err := oidc.NewProvider(o.clientContext(context.WithoutCancel(ctx)), o.cfg.Issuer)
+	// go-oidc keeps only the HTTP client of this context for fetching the
+	// keys later, so the timeout ends with this call.
+	ctx, cancel := context.WithTimeout(o.clientContext(ctx), discoveryTimeout)
+	defer cancel()
+	p, err := oidc.NewProvider(ctx, o.cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("OIDC discovery at %s: %w", o.cfg.Issuer, err)
 	}
