@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -203,4 +204,26 @@ func TestOIDCWebOffAndOptions(t *testing.T) {
 	s.OIDC = o
 	s.Kerberos = &Kerberos{SPN: "HTTP/x"}
 	assert.Equal(t, []Option{{"Sign in with Kerberos", "/site/login/kerberos"}, {"Sign in with Example SSO", "/site/login/oidc"}}, s.Options())
+}
+
+func TestOIDCPendingIsBounded(t *testing.T) {
+	o, err := NewOIDC(OIDCConfig{Issuer: "https://idp", ClientID: "c", RedirectURL: "https://x/site/oidc/callback"})
+	require.NoError(t, err)
+	now := time.Now()
+	for i := range maxPending {
+		o.pending[strconv.Itoa(i)] = pendingLogin{expires: now.Add(-time.Second)}
+	}
+	state, _, err := o.begin(now)
+	require.NoError(t, err, "expired sign-ins make room")
+	assert.Len(t, o.pending, 1)
+	_, ok := o.take(state, now.Add(pendingTTL+time.Second))
+	assert.False(t, ok, "a sign-in older than its lifetime is refused")
+
+	for i := range maxPending {
+		o.pending[strconv.Itoa(i)] = pendingLogin{expires: now.Add(time.Minute)}
+	}
+	_, _, err = o.begin(now)
+	var ref *refusal
+	require.ErrorAs(t, err, &ref)
+	assert.Equal(t, http.StatusServiceUnavailable, ref.status)
 }
