@@ -236,6 +236,17 @@ func TestNegotiateTicketMustFail(t *testing.T) {
 	assert.Contains(t, a.Message, "replay")
 	assert.Equal(t, 1, s.tokens(t), "only the first use of the authenticator gives a token")
 
+	// Another site's page cannot make a browser rotate the token, even
+	// with a valid ticket.
+	req, err := http.NewRequest(http.MethodPost, url+"/site/token", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", negotiateHeader(t, cl, k.ServicePrincipal))
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, a = do(t, s.client(nil), req)
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	assert.Contains(t, a.Message, "only given to this site's own pages")
+	assert.Equal(t, 1, s.tokens(t))
+
 	resp, a = post(t, s, url+"/site/token", "Negotiate bm90IGEgdG9rZW4=")
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	assert.Contains(t, a.Message, "neither SPNEGO nor Kerberos")

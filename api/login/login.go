@@ -179,6 +179,13 @@ func (s *Service) negotiate(w http.ResponseWriter, r *http.Request) (store.User,
 // token gives the caller a new token, ending the old ones: behind
 // Negotiate, or for the signed-in user of a web session.
 func (s *Service) token(w http.ResponseWriter, r *http.Request) {
+	// A browser sends Negotiate, like a cookie, with another site's form
+	// too: nobody else's page may make it rotate the user's token. curl and
+	// reana-site token send neither Sec-Fetch-Site nor Origin and pass.
+	if err := http.NewCrossOriginProtection().Check(r); err != nil {
+		s.fail(w, r, "sign in", refuse(http.StatusForbidden, "A token is only given to this site's own pages and to command-line clients (%v).", err))
+		return
+	}
 	var (
 		u   store.User
 		err error
@@ -205,8 +212,8 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request) {
 		Message: "Your new REANA access token; it is shown once, and your earlier tokens no longer work."})
 }
 
-// sessionUser is the web session's user, for a same-origin request only:
-// a cookie is sent by the browser with any site's form.
+// sessionUser is the web session's user (token has refused cross-site
+// requests already).
 func (s *Service) sessionUser(r *http.Request) (store.User, error) {
 	u, ok := s.Sessions.User(r)
 	if !ok {
@@ -214,9 +221,6 @@ func (s *Service) sessionUser(r *http.Request) (store.User, error) {
 			return u, challenge("Not signed in: sign in on the web page, or send a Kerberos ticket (curl --negotiate -u : -X POST %s/site/token).", s.serverURL(r))
 		}
 		return u, refuse(http.StatusUnauthorized, "Not signed in: sign in on the web page first.")
-	}
-	if err := http.NewCrossOriginProtection().Check(r); err != nil {
-		return u, refuse(http.StatusForbidden, "A token is only given to this site's own pages (%v).", err)
 	}
 	if _, err := s.Mapper.Accounts.Serve(u); err != nil {
 		return u, refuse(http.StatusForbidden, "%s may not use this service: %v.", u.Name, err)
