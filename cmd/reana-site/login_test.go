@@ -41,14 +41,25 @@ func TestSiteLogin(t *testing.T) {
 	assert.Equal(t, []string{k.Realm}, s.Mapper.Realms, "the realm of the SPN's key")
 	assert.Positive(t, s.Kerberos.KVNO)
 
+	// As systemd's LoadCredential= hands it over: a relative name in
+	// $CREDENTIALS_DIRECTORY, mode 0400.
+	creds := t.TempDir()
+	kt, err := os.ReadFile(k.ServiceKeytab)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(creds, "krb5.keytab"), kt, 0o400))
+	t.Setenv("CREDENTIALS_DIRECTORY", creds)
+	cred := krb
+	cred.Krb5Keytab = "krb5.keytab"
+	s, err = siteLogin(cred, nil, identity.Resolver{}, log)
+	require.NoError(t, err)
+	assert.Equal(t, k.Realm, s.Kerberos.Realm)
+
 	krb.Krb5SPN = "HTTP/not-in-the-keytab"
 	_, err = siteLogin(krb, nil, identity.Resolver{}, log)
 	assert.ErrorContains(t, err, "has no key for HTTP/not-in-the-keytab")
 
 	open := filepath.Join(t.TempDir(), "open.keytab")
-	b, err := os.ReadFile(k.ServiceKeytab)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(open, b, 0o644))
+	require.NoError(t, os.WriteFile(open, kt, 0o644))
 	krb.Krb5Keytab, krb.Krb5SPN = open, k.ServicePrincipal
 	_, err = siteLogin(krb, nil, identity.Resolver{}, log)
 	assert.ErrorContains(t, err, "mode 0644: it must be readable by its owner only")
