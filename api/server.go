@@ -52,6 +52,10 @@ type Server struct {
 	// nil leaves /metrics unknown (404), as a site that turned it off
 	// wants.
 	MetricsHandler http.Handler
+	// Site, when set, serves /site/*: sign-in with the site's Kerberos or
+	// OIDC and tokens for reana-client (package api/login). It answers
+	// for itself, without an access token.
+	Site http.Handler
 
 	reserved reservations // of uploads in flight
 	upkeep   upkeep       // background re-measurements
@@ -114,6 +118,9 @@ func (s *Server) Handler() http.Handler {
 			})
 		})
 	})
+	if s.Site != nil {
+		r.Mount("/site", s.Site)
+	}
 	if s.MetricsHandler != nil {
 		r.Method(http.MethodGet, "/metrics", s.MetricsHandler)
 	}

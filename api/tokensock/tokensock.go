@@ -115,21 +115,18 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 // user finds the caller's service account, making it on first use: with
 // self-service on, the site's login is the sign-up.
 func (s *Server) user(ctx context.Context, acct asuser.Account) (store.User, int, string) {
-	u, err := s.DB.UserByName(ctx, acct.Name)
-	if errors.Is(err, store.ErrNotFound) {
-		u, err = s.DB.CreateUser(ctx, store.User{Name: acct.Name, UID: acct.UID})
-		if err == nil {
-			s.Log.Info("user added through self-service", "user", acct.Name, "uid", acct.UID)
-		}
-	}
+	u, created, err := identity.Register(ctx, s.DB, acct, true)
 	switch {
+	case errors.Is(err, identity.ErrRemoved):
+		return u, http.StatusForbidden, fmt.Sprintf("%s was removed from this service by its admins.", acct.Name)
+	case errors.Is(err, identity.ErrUIDChanged):
+		return u, http.StatusForbidden, fmt.Sprintf("The account %s changed (uid %d, was %d); ask the admins.", acct.Name, acct.UID, u.UID)
 	case err != nil:
 		s.Log.Error("token socket: user record", "user", acct.Name, "err", err)
 		return u, http.StatusInternalServerError, "Internal error; the admins will find it in the log."
-	case u.RemovedAt != nil:
-		return u, http.StatusForbidden, fmt.Sprintf("%s was removed from this service by its admins.", acct.Name)
-	case identity.SameAccount(u, acct) != nil:
-		return u, http.StatusForbidden, fmt.Sprintf("The account %s changed (uid %d, was %d); ask the admins.", acct.Name, acct.UID, u.UID)
+	}
+	if created {
+		s.Log.Info("user added through self-service", "user", acct.Name, "uid", acct.UID)
 	}
 	return u, 0, ""
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -46,6 +47,9 @@ type doctorEnv struct {
 	// through the helper as the daemon does; it returns the image path
 	// and the output.
 	TryImage func(ctx context.Context, cfg config.Config, user, image string) (path, out string, err error)
+	// HTTPClient fetches the OIDC issuer's discovery document; nil means
+	// the default client.
+	HTTPClient *http.Client
 }
 
 func realDoctorEnv() doctorEnv {
@@ -209,6 +213,7 @@ func (env doctorEnv) checkAll(ctx context.Context, cfg config.Config, opt doctor
 		out = append(out, env.checkKubernetes(ctx, cfg))
 	}
 	out = append(out, env.checkEngines(ctx, cfg)...)
+	out = append(out, checkLogin(ctx, cfg, env.HTTPClient)...)
 	out = append(out, checkWorkspaceRoot(cfg.WorkspaceRoot), checkRoot("secrets root", cfg.SecretsRoot))
 	out = append(out, env.checkUIDPolicy(cfg)...)
 	out = append(out, env.checkListen(cfg))

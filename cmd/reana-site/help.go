@@ -37,18 +37,28 @@ admin socket (REANA_SITE_ADMIN_SOCKET), or work on the store directly when
 no daemon runs.
 `,
 		"token": `Usage: reana-site token [--rotate|--revoke] [--socket PATH]
+       reana-site token --server URL [--spn HTTP/HOST] [--cacert FILE]
 
 Get your own REANA access token from the daemon on this machine, when the
 site allows self-service (REANA_SITE_SELF_SERVICE). The daemon learns who
 you are from the kernel. A token is shown once; --rotate replaces it,
 --revoke ends it. --socket names the daemon's token socket
 (REANA_SITE_TOKEN_SOCKET).
+
+With --server, get a new token (ending the old ones) from that reana-site
+server with your Kerberos ticket: the credential cache of KRB5CCNAME, or
+/tmp/krb5cc_<uid>, which must be a FILE: cache (otherwise use
+curl --negotiate -u : -X POST URL/site/token). --spn is the server's
+service principal (default HTTP/<the URL's host>); --cacert a PEM file to
+trust instead of the system's CAs, such as the daemon's self-signed
+certificate. The token goes to standard output, the export lines to
+standard error.
 `,
 		"doctor": `Usage: reana-site doctor [-image IMAGE -user NAME]
 
 Check the site setup (apptainer, user namespaces, image cache, batch
 commands, Kubernetes admission, workspace root, uid policy, address,
-certificate), one line per finding: ok, warning or problem. With -image
+certificate, the Kerberos keytab and the OIDC issuer), one line per finding: ok, warning or problem. With -image
 and -user, also run "apptainer exec IMAGE true" as that user, as a step
 would. Exit status 1 when anything is a problem.
 `,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -22,8 +23,25 @@ func token(args []string) int {
 	rotate := fs.Bool("rotate", false, "replace your token with a new one (the old one stops working)")
 	revoke := fs.Bool("revoke", false, "revoke your token")
 	socket := fs.String("socket", socketPath(), "the daemon's token socket")
+	server := fs.String("server", "", "get a new token from this server (https://host:port) with your Kerberos ticket instead")
+	spn := fs.String("spn", "", "with --server: the server's service principal (default HTTP/<the server's host>)")
+	cacert := fs.String("cacert", "", "with --server: a PEM file of the CA (or the self-signed certificate) to trust")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *server != "" {
+		if *revoke {
+			fmt.Fprintln(os.Stderr, "reana-site token: --revoke works on the local socket only")
+			return 2
+		}
+		a, err := serverToken(context.Background(), *server, *spn, *cacert)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "reana-site token:", err)
+			return 1
+		}
+		fmt.Println(a.Token)
+		fmt.Fprint(os.Stderr, a.Message+"\n"+a.Export)
+		return 0
 	}
 	action := tokensock.ActionIssue
 	switch {

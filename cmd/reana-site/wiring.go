@@ -11,6 +11,7 @@ import (
 
 	"github.com/reana-site/reana-site/api"
 	"github.com/reana-site/reana-site/api/localsock"
+	"github.com/reana-site/reana-site/api/login"
 	"github.com/reana-site/reana-site/api/tokensock"
 	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
@@ -42,6 +43,9 @@ type daemon struct {
 	engines  *workflowengine.Launcher
 	api      *api.Server
 	metrics  *metrics.Metrics // nil when the site turned metrics off
+	// login is the Kerberos and OIDC sign-in, nil when the site set up
+	// neither; its Sessions are the web interface's, when that is on.
+	login *login.Service
 }
 
 // backendBuilder makes one backend from the site's configuration.
@@ -139,6 +143,13 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 	d.engine.EngineProcess, d.engine.MaxEngineJobs = d.engines.EngineProcess, cfg.EngineMaxJobs
 	d.api = &api.Server{DB: db, Engine: d.engine, Engines: d.engines, Runner: d.helpers.api, Config: cfg, Accounts: d.accounts,
 		Version: version, Log: log.With("component", "api"), Metrics: d.metrics}
+	signIn, err := siteLogin(cfg, db, d.accounts, log.With("component", "login"))
+	if err != nil {
+		return nil, err
+	}
+	if signIn != nil {
+		d.login, d.api.Site = signIn, signIn.Handler()
+	}
 	if d.metrics != nil {
 		allow, err := cfg.MetricsNetworks()
 		if err != nil {

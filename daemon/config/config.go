@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 	"github.com/reana-site/reana-site/batch/htcondor"
 	"github.com/reana-site/reana-site/batch/kubernetes"
 	"github.com/reana-site/reana-site/containers"
+	"github.com/reana-site/reana-site/daemon/identity"
 	"github.com/reana-site/reana-site/daemon/spec"
 )
 
@@ -84,6 +86,50 @@ type Config struct {
 	// SelfServiceGroups, when not empty, limits self-service to members of
 	// these POSIX groups.
 	SelfServiceGroups []string `envconfig:"SELF_SERVICE_GROUPS"`
+	// Krb5Keytab is the keytab holding Krb5SPN's key, for Kerberos sign-in
+	// (HTTP Negotiate); it must be readable by its owner, root, only. A
+	// relative name is a systemd credential (LoadCredential=), looked up in
+	// $CREDENTIALS_DIRECTORY. Empty turns Kerberos sign-in off.
+	Krb5Keytab string `envconfig:"KRB5_KEYTAB"`
+	// Krb5SPN is the service principal without realm, HTTP/<host name
+	// users type>. Empty means HTTP/<this host's name>.
+	Krb5SPN string `envconfig:"KRB5_SPN"`
+	// Krb5Realms are the realms whose one-component principals are local
+	// users. Empty means the realm of Krb5SPN's key in the keytab.
+	Krb5Realms []string `envconfig:"KRB5_REALMS"`
+	// Krb5MaxClockSkew is how far a client's clock may be off.
+	Krb5MaxClockSkew time.Duration `envconfig:"KRB5_MAX_CLOCK_SKEW" default:"5m"`
+	// OIDCIssuer is the OIDC provider's issuer URL; empty turns OIDC
+	// sign-in off.
+	OIDCIssuer string `envconfig:"OIDC_ISSUER"`
+	// OIDCClientID is this service's client id at the provider.
+	OIDCClientID string `envconfig:"OIDC_CLIENT_ID"`
+	// OIDCClientSecretFile holds the client secret (a relative name is a
+	// systemd credential, as for Krb5Keytab). Empty means a public client
+	// (PKCE only).
+	OIDCClientSecretFile string `envconfig:"OIDC_CLIENT_SECRET_FILE"`
+	// OIDCRedirectURL is the callback registered at the provider,
+	// https://<host>:<port>/site/oidc/callback.
+	OIDCRedirectURL string `envconfig:"OIDC_REDIRECT_URL"`
+	// OIDCScopes are asked for besides openid.
+	OIDCScopes []string `envconfig:"OIDC_SCOPES" default:"profile,email"`
+	// OIDCUsernameClaim names the ID token claim that names the user;
+	// with email, the provider must have verified it.
+	OIDCUsernameClaim string `envconfig:"OIDC_USERNAME_CLAIM" default:"preferred_username"`
+	// OIDCLabel is the text of the sign-in button.
+	OIDCLabel string `envconfig:"OIDC_LABEL" default:"Sign in with single sign-on"`
+	// LoginMapRules map a signed-in name to a POSIX user: "regex =>
+	// output" rules separated by ";", anchored, the first match wins,
+	// {0} is the match and {1}... its groups. Empty keeps the name.
+	LoginMapRules string `envconfig:"LOGIN_MAP_RULES"`
+	// LoginMapCommand, when set, is run (split at spaces, no shell) with
+	// the identity as JSON on stdin and must print one user name.
+	LoginMapCommand string `envconfig:"LOGIN_MAP_COMMAND"`
+	// LoginMapTimeout bounds LoginMapCommand.
+	LoginMapTimeout time.Duration `envconfig:"LOGIN_MAP_TIMEOUT" default:"10s"`
+	// LoginSelfService registers a user who signs in with Kerberos or OIDC
+	// and is not yet a user of the service; false refuses them.
+	LoginSelfService bool `envconfig:"LOGIN_SELF_SERVICE"`
 	// TokenSocket is the local socket `reana-site token` talks to. The
 	// daemon binds it when systemd passed none.
 	TokenSocket string `envconfig:"TOKEN_SOCKET" default:"/run/reana-site/token.sock"`
@@ -361,6 +407,7 @@ func (c *Config) Validate() error {
 	if !filepath.IsAbs(c.TokenSocket) {
 		bad("TOKEN_SOCKET", "must be an absolute path, got %q", c.TokenSocket)
 	}
+	c.validateLogin(bad)
 	if c.OutageGrace < 0 {
 		bad("OUTAGE_GRACE", "must not be negative")
 	}
@@ -592,4 +639,69 @@ func kindNames() []string {
 		out = append(out, k.Name)
 	}
 	return out
+}
+
+// validateLogin checks the Kerberos, OIDC and mapping settings.
+func (c *Config) validateLogin(bad func(name, format string, args ...any)) {
+	if c.Krb5Keytab != "" {
+		if _, err := CredentialPath(c.Krb5Keytab); err != nil {
+			bad("KRB5_KEYTAB", "%v", err)
+		}
+		if c.Krb5SPN == "" {
+			if h, err := os.Hostname(); err == nil {
+				c.Krb5SPN = "HTTP/" + h
+			}
+		}
+		if svc, host, ok := strings.Cut(c.Krb5SPN, "/"); !ok || svc == "" || host == "" || strings.ContainsAny(c.Krb5SPN, "@ ") {
+			bad("KRB5_SPN", "must be SERVICE/host without realm, such as HTTP/login01.example.org, got %q", c.Krb5SPN)
+		}
+	}
+	if c.Krb5MaxClockSkew <= 0 {
+		bad("KRB5_MAX_CLOCK_SKEW", "must be positive")
+	}
+	if c.OIDCIssuer != "" {
+		if u, err := url.Parse(c.OIDCIssuer); err != nil || u.Scheme != "https" || u.Host == "" {
+			bad("OIDC_ISSUER", "must be an https URL, got %q", c.OIDCIssuer)
+		}
+		if c.OIDCClientID == "" {
+			bad("OIDC_CLIENT_ID", "must be set with REANA_SITE_OIDC_ISSUER")
+		}
+		if u, err := url.Parse(c.OIDCRedirectURL); err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "/site/oidc/callback" {
+			bad("OIDC_REDIRECT_URL", "must be https://<this host>[:port]/site/oidc/callback, got %q", c.OIDCRedirectURL)
+		}
+		if c.OIDCClientSecretFile != "" {
+			if _, err := CredentialPath(c.OIDCClientSecretFile); err != nil {
+				bad("OIDC_CLIENT_SECRET_FILE", "%v", err)
+			}
+		}
+		if c.OIDCUsernameClaim == "" {
+			bad("OIDC_USERNAME_CLAIM", "must not be empty")
+		}
+	}
+	if _, err := identity.ParseMapRules(c.LoginMapRules); err != nil {
+		bad("LOGIN_MAP_RULES", "%v", err)
+	}
+	if f := strings.Fields(c.LoginMapCommand); len(f) > 0 && !filepath.IsAbs(f[0]) {
+		bad("LOGIN_MAP_COMMAND", "the program must be an absolute path, got %q", f[0])
+	}
+	if c.LoginMapTimeout <= 0 {
+		bad("LOGIN_MAP_TIMEOUT", "must be positive")
+	}
+}
+
+// CredentialPath resolves a credential's file: an absolute path as it is,
+// a relative name in systemd's $CREDENTIALS_DIRECTORY (LoadCredential=),
+// so the secret never needs a path readable outside the service.
+func CredentialPath(p string) (string, error) {
+	if filepath.IsAbs(p) {
+		return p, nil
+	}
+	dir := os.Getenv("CREDENTIALS_DIRECTORY")
+	if dir == "" {
+		return "", fmt.Errorf("%q is not an absolute path, and there is no $CREDENTIALS_DIRECTORY (systemd LoadCredential=) to find it in", p)
+	}
+	if strings.Contains(p, "/") {
+		return "", fmt.Errorf("credential name %q must not contain /", p)
+	}
+	return filepath.Join(dir, p), nil
 }

@@ -44,6 +44,15 @@ func TestValidateReportsEveryBadValueOnItsOwnLine(t *testing.T) {
 			[]string{"REANA_SITE_CONTAINERS: apptainer pull cache must be an absolute path"}},
 		{"metrics networks", map[string]string{"METRICS_ALLOW": "10.0.0.0/8,prometheus.example.org"},
 			[]string{`REANA_SITE_METRICS_ALLOW: "prometheus.example.org" is neither a network`}},
+		{"keytab credential without systemd", map[string]string{"KRB5_KEYTAB": "krb5.keytab", "KRB5_SPN": "HTTP/x"},
+			[]string{"REANA_SITE_KRB5_KEYTAB: \"krb5.keytab\" is not an absolute path, and there is no $CREDENTIALS_DIRECTORY"}},
+		{"spn with realm", map[string]string{"KRB5_KEYTAB": "/etc/krb5.keytab", "KRB5_SPN": "HTTP/x@R"}, []string{"REANA_SITE_KRB5_SPN: must be SERVICE/host"}},
+		{"oidc issuer", map[string]string{"OIDC_ISSUER": "http://idp", "OIDC_CLIENT_ID": "c", "OIDC_REDIRECT_URL": "https://h/site/oidc/callback"},
+			[]string{"REANA_SITE_OIDC_ISSUER: must be an https URL"}},
+		{"oidc without client", map[string]string{"OIDC_ISSUER": "https://idp"},
+			[]string{"REANA_SITE_OIDC_CLIENT_ID", "REANA_SITE_OIDC_REDIRECT_URL: must be https://<this host>[:port]/site/oidc/callback"}},
+		{"map rules", map[string]string{"LOGIN_MAP_RULES": "(x => y"}, []string{"REANA_SITE_LOGIN_MAP_RULES: rule"}},
+		{"map command", map[string]string{"LOGIN_MAP_COMMAND": "mapper --json"}, []string{"REANA_SITE_LOGIN_MAP_COMMAND: the program must be an absolute path"}},
 		{"several at once", map[string]string{"LISTEN": "x", "LOG_LEVEL": "loud", "POLL_INTERVAL": "1ms"},
 			[]string{"REANA_SITE_LISTEN", "REANA_SITE_LOG_LEVEL", "REANA_SITE_POLL_INTERVAL"}},
 	}
@@ -106,4 +115,16 @@ func TestContainersOffByDefault(t *testing.T) {
 	c, err := Load()
 	require.NoError(t, err)
 	assert.False(t, c.ContainersConfig().Enabled)
+}
+
+func TestCredentialPath(t *testing.T) {
+	t.Setenv("CREDENTIALS_DIRECTORY", "/run/credentials/reana-site.service")
+	p, err := CredentialPath("krb5.keytab")
+	require.NoError(t, err)
+	assert.Equal(t, "/run/credentials/reana-site.service/krb5.keytab", p)
+	p, err = CredentialPath("/etc/reana-site/http.keytab")
+	require.NoError(t, err)
+	assert.Equal(t, "/etc/reana-site/http.keytab", p)
+	_, err = CredentialPath("../x")
+	assert.ErrorContains(t, err, "must not contain /")
 }
