@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/reana-site/reana-site/api"
+	"github.com/reana-site/reana-site/api/authlimit"
 	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/daemon/config"
 )
@@ -105,7 +106,7 @@ func TestHelpersPerUserCap(t *testing.T) {
 func TestFailedTokensAreRateLimited(t *testing.T) {
 	const burst = 5
 	e := newEnv(t, config.Config{}, func(s *api.Server) {
-		s.AuthFailures = api.NewAuthLimiter(api.AuthLimits{
+		s.AuthFailures = authlimit.New(authlimit.Limits{
 			PerAddr: rate.Every(time.Hour), PerAddrBurst: burst, Overall: rate.Every(time.Hour), OverallBurst: 100, MaxAddrs: 100,
 		})
 	})

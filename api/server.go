@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/reana-site/reana-site/api/authlimit"
 	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/daemon/config"
 	"github.com/reana-site/reana-site/daemon/engine"
@@ -44,8 +45,9 @@ type Server struct {
 	Version  string
 	Log      *slog.Logger
 	// AuthFailures limits how fast wrong tokens are answered; nil means
-	// DefaultAuthLimits.
-	AuthFailures *AuthLimiter
+	// one of its own with authlimit.Default. The daemon gives the API and
+	// /site the same one.
+	AuthFailures *authlimit.Limiter
 	// Metrics, when set, counts and times every request by route pattern.
 	Metrics *metrics.Metrics
 	// MetricsHandler, when set, is served at /metrics without a token;
@@ -71,7 +73,7 @@ func (s *Server) Handler() http.Handler {
 		s.Log = slog.Default()
 	}
 	if s.AuthFailures == nil {
-		s.AuthFailures = NewAuthLimiter(DefaultAuthLimits())
+		s.AuthFailures = authlimit.New(authlimit.Default())
 	}
 	r := chi.NewRouter()
 	r.Use(s.recoverer, s.logRequests)
@@ -167,9 +169,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, authStatus(r), "User not signed in. Please provide your access token (REANA_ACCESS_TOKEN).")
 			return
 		}
-		attempt, wait, ok := s.AuthFailures.begin(r.RemoteAddr, time.Now())
+		attempt, wait, ok := s.AuthFailures.Begin(r.RemoteAddr, time.Now())
 		if !ok {
-			tooManyFailures(w, wait)
+			writeError(w, http.StatusTooManyRequests, authlimit.Refuse(w, wait))
 			return
 		}
 		u, _, err := s.DB.UserByTokenHash(r.Context(), identity.HashToken(token))
@@ -181,11 +183,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, "User access token revoked.")
 			return
 		case err != nil:
-			attempt.succeeded() // the store failed: no guess to charge
+			attempt.Succeeded() // the store failed: no guess to charge
 			s.internal(w, r, "authenticate", err)
 			return
 		}
-		attempt.succeeded()
+		attempt.Succeeded()
 		acct, err := s.Accounts.Serve(u)
 		if err != nil {
 			status, msg := accountRefusal(u, err)

@@ -100,11 +100,11 @@ func NewKerberos(path, spn string, skew time.Duration) (*Kerberos, error) {
 // other error says why the ticket was not accepted (another service's, a
 // replayed authenticator, a clock too far off).
 func (k *Kerberos) Authenticate(r *http.Request) (string, error) {
-	scheme, value, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "Negotiate") || strings.TrimSpace(value) == "" {
+	value, ok := negotiateValue(r)
+	if !ok {
 		return "", ErrNoTicket
 	}
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(value))
+	b, err := base64.StdEncoding.DecodeString(value)
 	if err != nil {
 		return "", fmt.Errorf("the Negotiate token is not base64: %w", err)
 	}
@@ -137,6 +137,19 @@ func (k *Kerberos) Authenticate(r *http.Request) (string, error) {
 		return "", errors.New("the Kerberos ticket was not accepted")
 	}
 	return creds.CName().PrincipalNameString() + "@" + creds.Domain(), nil
+}
+
+// negotiateValue is the request's Negotiate token, still in base64.
+func negotiateValue(r *http.Request) (string, bool) {
+	scheme, value, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	value = strings.TrimSpace(value)
+	return value, strings.EqualFold(scheme, "Negotiate") && value != ""
+}
+
+// hasTicket says whether the request sent a Negotiate token at all.
+func hasTicket(r *http.Request) bool {
+	_, ok := negotiateValue(r)
+	return ok
 }
 
 // krb5MechToken takes the Kerberos token out of an SPNEGO NegTokenInit,

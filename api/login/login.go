@@ -13,9 +13,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/reana-site/reana-site/api/authlimit"
 	"github.com/reana-site/reana-site/daemon/identity"
 	"github.com/reana-site/reana-site/daemon/store"
 )
@@ -47,7 +49,13 @@ type Service struct {
 	// ServerURL is what users export as REANA_SERVER_URL; empty means
 	// https://<the request's host>.
 	ServerURL string
-	Log       *slog.Logger
+	// Failures limits how fast failed sign-ins (a Kerberos ticket that is
+	// not accepted, an OIDC callback that does not end in a verified ID
+	// token) are answered; nil means one of its own with
+	// authlimit.Default. The daemon passes the API's, so that guesses on
+	// /api and /site are counted together.
+	Failures *authlimit.Limiter
+	Log      *slog.Logger
 }
 
 // Option is one way to sign in, for the web interface's sign-in page.
@@ -72,6 +80,9 @@ func (s *Service) Options() []Option {
 func (s *Service) Handler() http.Handler {
 	if s.Log == nil {
 		s.Log = slog.Default()
+	}
+	if s.Failures == nil {
+		s.Failures = authlimit.New(authlimit.Default())
 	}
 	r := chi.NewRouter()
 	r.Post("/token", s.token)
@@ -98,10 +109,13 @@ func reply(w http.ResponseWriter, status int, a Answer) {
 
 // refusal is an answer that ends a sign-in. challenge adds the Negotiate
 // challenge to a 401, so that a client with a ticket tries again with it.
+// limited is a 429 from the Failures limiter, to come back after wait.
 type refusal struct {
 	status    int
 	msg       string
 	challenge bool
+	limited   bool
+	wait      time.Duration
 }
 
 func (e *refusal) Error() string { return e.msg }
@@ -114,6 +128,12 @@ func refuse(status int, format string, args ...any) error {
 // cause goes to the log only.
 func (s *Service) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
 	var ref *refusal
+	if errors.As(err, &ref) && ref.limited {
+		// At Debug only: a guessing loop must not fill the log either.
+		s.Log.Debug("sign-in refused without a check", "path", r.URL.Path, "remote", r.RemoteAddr)
+		reply(w, http.StatusTooManyRequests, Answer{Message: authlimit.Refuse(w, ref.wait)})
+		return
+	}
 	if errors.As(err, &ref) {
 		s.Log.Info("sign-in refused", "path", r.URL.Path, "status", ref.status, "why", ref.msg)
 		if ref.challenge && s.Kerberos != nil {
@@ -154,20 +174,40 @@ func challenge(format string, args ...any) error {
 	return &refusal{status: http.StatusUnauthorized, msg: fmt.Sprintf(format, args...), challenge: true}
 }
 
-// negotiate signs the request's Kerberos principal in.
+// attempt charges a sign-in to the Failures limiter up front (see
+// authlimit.Limiter); the caller gives the charge back with Succeeded
+// once the credential is proven. While the client's bucket is empty it
+// refuses the sign-in unchecked.
+func (s *Service) attempt(r *http.Request) (authlimit.Attempt, error) {
+	a, wait, ok := s.Failures.Begin(r.RemoteAddr, time.Now())
+	if !ok {
+		return a, &refusal{status: http.StatusTooManyRequests, limited: true, wait: wait}
+	}
+	return a, nil
+}
+
+// negotiate signs the request's Kerberos principal in. Only a ticket that
+// is not accepted is charged as a failure: asking without one is the
+// first step of every Negotiate exchange, and a principal the site
+// refuses has proven who it is.
 func (s *Service) negotiate(w http.ResponseWriter, r *http.Request) (store.User, error) {
 	if s.Kerberos == nil {
 		return store.User{}, refuse(http.StatusUnauthorized, "Kerberos sign-in is not configured on this site (REANA_SITE_KRB5_KEYTAB).")
 	}
-	principal, err := s.Kerberos.Authenticate(r)
-	if errors.Is(err, ErrNoTicket) {
+	if !hasTicket(r) {
 		return store.User{}, challenge(
 			"No Kerberos ticket was sent. Get one with kinit, then: curl --negotiate -u : -X POST %s/site/token (the service principal is %s).",
 			s.serverURL(r), s.Kerberos.SPN)
 	}
+	attempt, err := s.attempt(r)
+	if err != nil {
+		return store.User{}, err
+	}
+	principal, err := s.Kerberos.Authenticate(r)
 	if err != nil {
 		return store.User{}, challenge("Kerberos sign-in failed: %v.", err)
 	}
+	attempt.Succeeded()
 	u, err := s.user(r.Context(), identity.LoginIdentity{Method: identity.MethodKerberos, Name: principal})
 	if err != nil {
 		return u, err

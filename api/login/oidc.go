@@ -14,6 +14,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/reana-site/reana-site/api/authlimit"
 	"github.com/reana-site/reana-site/daemon/identity"
 	"github.com/reana-site/reana-site/daemon/store"
 )
@@ -206,34 +207,18 @@ func (s *Service) oidcUser(r *http.Request) (store.User, error) {
 	if e := q.Get("error"); e != "" {
 		return store.User{}, refuse(http.StatusUnauthorized, "The sign-in provider refused: %s %s.", e, q.Get("error_description"))
 	}
-	state := q.Get("state")
-	c, err := r.Cookie(stateCookie)
-	if state == "" || err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
-		return store.User{}, refuse(http.StatusUnauthorized, "This sign-in was not started by this browser (the state does not match); start again from the sign-in page.")
-	}
-	pl, ok := s.OIDC.take(state, time.Now())
-	if !ok {
-		return store.User{}, refuse(http.StatusUnauthorized, "This sign-in expired or was already used; start again from the sign-in page.")
-	}
-	p, err := s.OIDC.Discover(ctx)
+	// Every callback is charged until its ID token is verified: a wrong
+	// state or code is a guess, and a code costs a round trip to the
+	// provider.
+	attempt, err := s.attempt(r)
 	if err != nil {
 		return store.User{}, err
 	}
-	tok, err := s.OIDC.oauth2(p).Exchange(s.OIDC.clientContext(ctx), q.Get("code"), oauth2.VerifierOption(pl.verifier))
+	idt, err := s.oidcToken(r, attempt)
 	if err != nil {
-		return store.User{}, refuse(http.StatusUnauthorized, "The sign-in provider did not accept the code: %v.", err)
+		return store.User{}, err
 	}
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
-		return store.User{}, refuse(http.StatusUnauthorized, "The sign-in provider sent no ID token.")
-	}
-	idt, err := p.Verifier(&oidc.Config{ClientID: s.OIDC.cfg.ClientID}).Verify(s.OIDC.clientContext(ctx), raw)
-	if err != nil {
-		return store.User{}, refuse(http.StatusUnauthorized, "The ID token is not valid: %v.", err)
-	}
-	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pl.nonce)) != 1 {
-		return store.User{}, refuse(http.StatusUnauthorized, "The ID token's nonce is not this sign-in's; start again from the sign-in page.")
-	}
+	attempt.Succeeded()
 	id, err := s.OIDC.identity(idt)
 	if err != nil {
 		return store.User{}, err
@@ -249,6 +234,48 @@ func (s *Service) oidcUser(r *http.Request) (store.User, error) {
 		return u, err
 	}
 	return u, nil
+}
+
+// oidcToken checks the callback's state against the browser's, trades its
+// code for an ID token and verifies that and its nonce. A failure of the
+// provider itself is no guess and gives attempt's charge back.
+func (s *Service) oidcToken(r *http.Request, attempt authlimit.Attempt) (*oidc.IDToken, error) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	state := q.Get("state")
+	c, err := r.Cookie(stateCookie)
+	if state == "" || err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
+		return nil, refuse(http.StatusUnauthorized, "This sign-in was not started by this browser (the state does not match); start again from the sign-in page.")
+	}
+	pl, ok := s.OIDC.take(state, time.Now())
+	if !ok {
+		return nil, refuse(http.StatusUnauthorized, "This sign-in expired or was already used; start again from the sign-in page.")
+	}
+	p, err := s.OIDC.Discover(ctx)
+	if err != nil {
+		attempt.Succeeded()
+		return nil, err
+	}
+	tok, err := s.OIDC.oauth2(p).Exchange(s.OIDC.clientContext(ctx), q.Get("code"), oauth2.VerifierOption(pl.verifier))
+	if err != nil {
+		var answered *oauth2.RetrieveError
+		if !errors.As(err, &answered) {
+			attempt.Succeeded() // the provider did not answer: not the caller's fault
+		}
+		return nil, refuse(http.StatusUnauthorized, "The sign-in provider did not accept the code: %v.", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return nil, refuse(http.StatusUnauthorized, "The sign-in provider sent no ID token.")
+	}
+	idt, err := p.Verifier(&oidc.Config{ClientID: s.OIDC.cfg.ClientID}).Verify(s.OIDC.clientContext(ctx), raw)
+	if err != nil {
+		return nil, refuse(http.StatusUnauthorized, "The ID token is not valid: %v.", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pl.nonce)) != 1 {
+		return nil, refuse(http.StatusUnauthorized, "The ID token's nonce is not this sign-in's; start again from the sign-in page.")
+	}
+	return idt, nil
 }
 
 // identity reads the verified token's claims.

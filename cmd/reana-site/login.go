@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/reana-site/reana-site/api/authlimit"
 	"github.com/reana-site/reana-site/api/login"
 	"github.com/reana-site/reana-site/daemon/config"
 	"github.com/reana-site/reana-site/daemon/identity"
@@ -15,7 +16,7 @@ import (
 // siteLogin builds the sign-in service (Kerberos, OIDC) the site
 // configured; nil when it configured neither. The keytab and the client
 // secret are read here, once, at start.
-func siteLogin(cfg config.Config, db *store.DB, accounts identity.Resolver, log *slog.Logger) (*login.Service, error) {
+func siteLogin(cfg config.Config, db *store.DB, accounts identity.Resolver, failures *authlimit.Limiter, log *slog.Logger) (*login.Service, error) {
 	if cfg.Krb5Keytab == "" && cfg.OIDCIssuer == "" {
 		return nil, nil
 	}
@@ -23,7 +24,7 @@ func siteLogin(cfg config.Config, db *store.DB, accounts identity.Resolver, log 
 	if err != nil {
 		return nil, fmt.Errorf("REANA_SITE_LOGIN_MAP_RULES: %w", err)
 	}
-	s := &login.Service{DB: db, SelfService: cfg.LoginSelfService, Log: log,
+	s := &login.Service{DB: db, SelfService: cfg.LoginSelfService, Failures: failures, Log: log,
 		Mapper: identity.Mapper{Realms: cfg.Krb5Realms, Rules: rules, Command: strings.Fields(cfg.LoginMapCommand),
 			Timeout: cfg.LoginMapTimeout, Accounts: accounts}}
 	if cfg.Krb5Keytab != "" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/reana-site/reana-site/api"
+	"github.com/reana-site/reana-site/api/authlimit"
 	"github.com/reana-site/reana-site/api/localsock"
 	"github.com/reana-site/reana-site/api/login"
 	"github.com/reana-site/reana-site/api/tokensock"
@@ -141,9 +142,12 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 	}
 	d.engines = d.workflowEngines(context.Background())
 	d.engine.EngineProcess, d.engine.MaxEngineJobs = d.engines.EngineProcess, cfg.EngineMaxJobs
+	// One limiter for failed token checks and failed sign-ins: a guesser
+	// gains nothing by turning from /api to /site.
+	failures := authlimit.New(authlimit.Default())
 	d.api = &api.Server{DB: db, Engine: d.engine, Engines: d.engines, Runner: d.helpers.api, Config: cfg, Accounts: d.accounts,
-		Version: version, Log: log.With("component", "api"), Metrics: d.metrics}
-	signIn, err := siteLogin(cfg, db, d.accounts, log.With("component", "login"))
+		Version: version, Log: log.With("component", "api"), Metrics: d.metrics, AuthFailures: failures}
+	signIn, err := siteLogin(cfg, db, d.accounts, failures, log.With("component", "login"))
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,8 @@
-package api
+package authlimit
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -37,45 +38,45 @@ func TestAuthLimiter(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		limits AuthLimits
+		limits Limits
 		steps  []step
 		addrs  int // how many addresses are remembered at the end; -1: don't check
 	}{
 		{
 			name:   "an address is refused after its burst of failures, another is not",
-			limits: AuthLimits{PerAddr: slow, PerAddrBurst: 3, Overall: rate.Inf, OverallBurst: 1, MaxAddrs: 10},
+			limits: Limits{PerAddr: slow, PerAddrBurst: 3, Overall: rate.Inf, OverallBurst: 1, MaxAddrs: 10},
 			steps: cat(repeat(3, step{addr: "192.0.2.1:1000", want: true}),
 				[]step{{addr: "192.0.2.1:1001", want: false}, {addr: "192.0.2.1:1002", right: true, want: false}, {addr: "192.0.2.2:1000", want: true}}),
 			addrs: 2,
 		},
 		{
 			name:   "right tokens are never charged",
-			limits: AuthLimits{PerAddr: slow, PerAddrBurst: 3, Overall: slow, OverallBurst: 3, MaxAddrs: 10},
+			limits: Limits{PerAddr: slow, PerAddrBurst: 3, Overall: slow, OverallBurst: 3, MaxAddrs: 10},
 			steps:  cat(repeat(100, step{addr: "192.0.2.1:1", right: true, want: true}), repeat(3, step{addr: "192.0.2.1:1", want: true}), []step{{addr: "192.0.2.1:1", want: false}}),
 			addrs:  1,
 		},
 		{
 			name:   "the overall bucket bounds many addresses together",
-			limits: AuthLimits{PerAddr: slow, PerAddrBurst: 100, Overall: slow, OverallBurst: 5, MaxAddrs: 100},
+			limits: Limits{PerAddr: slow, PerAddrBurst: 100, Overall: slow, OverallBurst: 5, MaxAddrs: 100},
 			steps: cat([]step{{addr: "192.0.2.1:1", want: true}, {addr: "192.0.2.2:1", want: true}, {addr: "192.0.2.3:1", want: true}, {addr: "192.0.2.4:1", want: true}, {addr: "192.0.2.5:1", want: true}},
 				[]step{{addr: "192.0.2.6:1", want: false}}),
 			addrs: 6,
 		},
 		{
 			name:   "buckets refill",
-			limits: AuthLimits{PerAddr: 1, PerAddrBurst: 2, Overall: rate.Inf, OverallBurst: 1, MaxAddrs: 10},
+			limits: Limits{PerAddr: 1, PerAddrBurst: 2, Overall: rate.Inf, OverallBurst: 1, MaxAddrs: 10},
 			steps:  []step{{addr: "192.0.2.1:1", want: true}, {addr: "192.0.2.1:1", want: true}, {addr: "192.0.2.1:1", want: false}, {addr: "192.0.2.1:1", at: 1100 * time.Millisecond, want: true}},
 			addrs:  1,
 		},
 		{
 			name:   "an IPv6 /64 is one client",
-			limits: AuthLimits{PerAddr: slow, PerAddrBurst: 2, Overall: rate.Inf, OverallBurst: 1, MaxAddrs: 10},
+			limits: Limits{PerAddr: slow, PerAddrBurst: 2, Overall: rate.Inf, OverallBurst: 1, MaxAddrs: 10},
 			steps:  []step{{addr: "[2001:db8::1]:1", want: true}, {addr: "[2001:db8::2]:1", want: true}, {addr: "[2001:db8::3]:1", want: false}, {addr: "[2001:db8:0:1::1]:1", want: true}},
 			addrs:  2,
 		},
 		{
 			name:   "addresses beyond the cap share one bucket",
-			limits: AuthLimits{PerAddr: slow, PerAddrBurst: 2, Overall: rate.Inf, OverallBurst: 1, MaxAddrs: 3},
+			limits: Limits{PerAddr: slow, PerAddrBurst: 2, Overall: rate.Inf, OverallBurst: 1, MaxAddrs: 3},
 			steps: func() []step {
 				var s []step
 				for i := range 3 {
@@ -87,7 +88,7 @@ func TestAuthLimiter(t *testing.T) {
 		},
 		{
 			name:   "addresses whose bucket refilled are forgotten to make room",
-			limits: AuthLimits{PerAddr: 1, PerAddrBurst: 2, Overall: rate.Inf, OverallBurst: 1, MaxAddrs: 2},
+			limits: Limits{PerAddr: 1, PerAddrBurst: 2, Overall: rate.Inf, OverallBurst: 1, MaxAddrs: 2},
 			steps: []step{{addr: "192.0.2.1:1", want: true}, {addr: "192.0.2.2:1", want: true},
 				{addr: "192.0.2.3:1", at: 10 * time.Second, want: true}, {addr: "192.0.2.3:1", at: 10 * time.Second, want: true}, {addr: "192.0.2.3:1", at: 10 * time.Second, want: false}},
 			addrs: 1,
@@ -95,16 +96,16 @@ func TestAuthLimiter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := NewAuthLimiter(tt.limits)
+			l := New(tt.limits)
 			for i, s := range tt.steps {
-				a, wait, ok := l.begin(s.addr, t0.Add(s.at))
+				a, wait, ok := l.Begin(s.addr, t0.Add(s.at))
 				require.Equal(t, s.want, ok, "step %d (%s)", i, s.addr)
 				if !ok {
 					assert.Positive(t, wait, "step %d: a refusal says how long to wait", i)
 					continue
 				}
 				if s.right {
-					a.succeeded()
+					a.Succeeded()
 				}
 			}
 			if tt.addrs >= 0 {
@@ -124,4 +125,27 @@ func TestClientPrefix(t *testing.T) {
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, clientPrefix(tt.remote).String(), tt.remote)
 	}
+}
+
+func TestRefuse(t *testing.T) {
+	tests := []struct {
+		wait time.Duration
+		want string
+	}{
+		{1500 * time.Millisecond, "2"},
+		{time.Hour, "3600"},
+		{0, "60"},
+		{rate.InfDuration, "60"},
+	}
+	for _, tt := range tests {
+		w := httptest.NewRecorder()
+		msg := Refuse(w, tt.wait)
+		assert.Equal(t, tt.want, w.Header().Get("Retry-After"), tt.wait)
+		assert.Equal(t, "close", w.Header().Get("Connection"))
+		assert.Contains(t, msg, "try again in "+tt.want+" seconds")
+	}
+}
+
+func TestZeroAttemptSucceeds(t *testing.T) {
+	assert.NotPanics(t, func() { Attempt{}.Succeeded() }, "an attempt that reserved nothing gives nothing back")
 }
