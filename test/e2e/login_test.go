@@ -78,6 +78,41 @@ func TestKerberosTokenForReanaClient(t *testing.T) {
 	assert.Contains(t, out, "No Kerberos ticket was sent")
 }
 
+// TestFailedSignInsAreRateLimited: a loop of wrong Negotiate tickets at
+// /site/token is cut off with 429, and so, from that address, are the
+// API's token checks and a real ticket: one limiter guards both ways in.
+func TestFailedSignInsAreRateLimited(t *testing.T) {
+	k := harness.StartKDC(t)
+	d := StartDaemon(t, "REANA_SITE_KRB5_KEYTAB="+k.ServiceKeytab, "REANA_SITE_KRB5_SPN="+k.ServicePrincipal)
+	alice := d.AddUser(t, "alice")
+	_, st := whoAmI(t, d, alice.Token)
+	require.Equal(t, http.StatusOK, st)
+
+	limited := 0
+	var body []byte
+	for i := 0; i < 100 && limited == 0; i++ {
+		st, b, err := d.Do(http.MethodPost, "/site/token", "", nil, "Authorization", "Negotiate bm90IGEgdG9rZW4=")
+		require.NoError(t, err)
+		switch st {
+		case http.StatusTooManyRequests:
+			limited, body = i, b
+		default:
+			require.Equal(t, http.StatusUnauthorized, st, "%s", b)
+		}
+	}
+	require.NotZero(t, limited, "100 wrong tickets in a row must be cut off")
+	assert.Contains(t, string(body), "Too many failed authentication attempts")
+
+	_, st = whoAmI(t, d, alice.Token)
+	assert.Equal(t, http.StatusTooManyRequests, st, "the API's token checks share the limit")
+	_, port, _ := strings.Cut(d.Addr, ":")
+	u := posixUser(t, d, "alice")
+	out, code := u.Run(t, "/", kinitAs(t, k, u), "curl", "-sS", "-k", "-o", "/dev/null", "-w", "%{http_code}",
+		"--negotiate", "-u", ":", "-X", "POST", "https://localhost:"+port+"/site/token")
+	require.Zero(t, code, out)
+	assert.Equal(t, strconv.Itoa(http.StatusTooManyRequests), strings.TrimSpace(out), "a right ticket is not checked either while the address is refused")
+}
+
 // kinitAs runs kinit as u with u's password (the test KDC's <name>pw) into
 // a credential cache of u's own, and returns the environment that uses it.
 func kinitAs(t *testing.T, k *harness.KDC, u *User) []string {
