@@ -38,6 +38,8 @@ type Kerberos struct {
 	// that key's realm.
 	KVNO  int
 	Realm string
+
+	seen replays // the authenticators accepted
 }
 
 // KeytabInfo is what the keytab holds for a principal.
@@ -136,7 +138,13 @@ func (k *Kerberos) Authenticate(r *http.Request) (string, error) {
 	if !ok || creds == nil {
 		return "", errors.New("the Kerberos ticket was not accepted")
 	}
-	return creds.CName().PrincipalNameString() + "@" + creds.Domain(), nil
+	principal := creds.CName().PrincipalNameString() + "@" + creds.Domain()
+	a := tok.APReq.Authenticator // decrypted by VerifyAPREQ
+	ctime := a.CTime.Add(time.Duration(a.Cusec) * time.Microsecond)
+	if !k.seen.first(principal, ctime, k.MaxClockSkew, time.Now()) {
+		return "", errors.New("the Kerberos ticket was not accepted: replay detected (this authenticator was used before)")
+	}
+	return principal, nil
 }
 
 // negotiateValue is the request's Negotiate token, still in base64.
