@@ -204,6 +204,18 @@ func adminCmd(ctx context.Context, out io.Writer, d adminDeps, noun, verb string
 			return err
 		}
 		fmt.Fprintf(out, "%d token(s) of %s revoked\n", n, u.Name)
+	case "login list":
+		return listLogins(ctx, out, db, args)
+	case "login remove":
+		u, err := needUser()
+		if err != nil {
+			return err
+		}
+		n, err := db.UnbindLogins(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%d sign-in binding(s) of %s removed; their next OIDC sign-in binds the account it comes from\n", n, u.Name)
 	default:
 		return usageError(fmt.Sprintf("unknown admin command %q", noun+" "+verb))
 	}
@@ -240,4 +252,31 @@ func (d adminDeps) removeSecrets(ctx context.Context, out io.Writer, name string
 		fmt.Fprintf(out, "%d secret(s) of %s removed\n", n, name)
 	}
 	return nil
+}
+
+// listLogins prints the OIDC accounts bound to users (see store.BindLogin),
+// of the one user args names, or of all.
+func listLogins(ctx context.Context, out io.Writer, db *store.DB, args []string) error {
+	var userID string
+	switch len(args) {
+	case 0:
+	case 1:
+		u, err := db.UserByName(ctx, args[0])
+		if err != nil {
+			return fmt.Errorf("no user %s: %w", args[0], err)
+		}
+		userID = u.ID
+	default:
+		return usageError("usage: reana-site admin login list [NAME]")
+	}
+	list, err := db.LoginBindings(ctx, userID)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tISSUER\tSUBJECT\tBOUND\tLAST SIGN-IN")
+	for _, b := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.User, b.Issuer, b.Subject, b.CreatedAt.Format(time.DateTime), b.LastLoginAt.Format(time.DateTime))
+	}
+	return tw.Flush()
 }

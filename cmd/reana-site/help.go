@@ -31,6 +31,11 @@ See man 8 reana-site.
   reana-site admin token revoke NAME   revoke all access tokens of a user
   reana-site admin secrets list NAME   list a user's secret names and types
                                        (never their values)
+  reana-site admin login list [NAME]   list the OIDC accounts (issuer and
+                                       subject) bound to users, or to NAME
+  reana-site admin login remove NAME   forget the OIDC accounts bound to NAME:
+                                       their next OIDC sign-in binds the
+                                       account it comes from
 
 Admin commands are for root. They go to the running daemon through its
 admin socket (REANA_SITE_ADMIN_SOCKET), or work on the store directly when

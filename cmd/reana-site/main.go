@@ -10,6 +10,8 @@
 //	reana-site admin user remove NAME    stop a user from using the service (revokes their tokens)
 //	reana-site admin token issue NAME    issue an access token for a user (printed once)
 //	reana-site admin token revoke NAME   revoke all access tokens of a user
+//	reana-site admin login list [NAME]   list the OIDC accounts bound to users
+//	reana-site admin login remove NAME   forget the OIDC accounts bound to a user
 //	reana-site token [--rotate|--revoke] get your own access token (self-service)
 //	reana-site token --server URL        get a new token with your Kerberos ticket
 //	reana-site doctor [-image I -user U] check the site setup, one line per finding
@@ -42,6 +44,9 @@ Usage:
   reana-site admin user remove NAME    stop a user from using the service
   reana-site admin token issue NAME    issue an access token (printed once)
   reana-site admin token revoke NAME   revoke all access tokens of a user
+  reana-site admin login list [NAME]   list the OIDC accounts bound to users
+  reana-site admin login remove NAME   forget the OIDC accounts bound to a
+                                       user (their next sign-in binds anew)
   reana-site token [--rotate|--revoke] get your own access token from the
                                        local daemon (when the site allows
                                        self-service)
