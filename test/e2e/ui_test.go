@@ -1,0 +1,218 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"archive/zip"
+	"fmt"
+	"html/template"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reana-site/reana-site/test/browser"
+)
+
+// ui is a daemon, alice registered with it, and a browser that trusts the
+// daemon's own certificate (and no other) and browses it as
+// https://localhost:PORT, the way a user on the node would.
+type ui struct {
+	d     *Daemon
+	alice *User
+	sock  string
+	b     *browser.Browser
+	base  string
+}
+
+func startUI(t *testing.T, opts ...browser.Option) *ui {
+	t.Helper()
+	d, sock := tokenDaemon(t, false)
+	alice := d.AddUser(t, "alice")
+	_, port, err := net.SplitHostPort(d.Addr)
+	require.NoError(t, err)
+	b := browser.Start(t, append([]browser.Option{browser.TrustCertFile(d.StateDir + "/tls.crt"), browser.Timeout(45 * time.Second)}, opts...)...)
+	return &ui{d: d, alice: alice, sock: sock, b: b, base: "https://localhost:" + port}
+}
+
+// loginLink runs `reana-site login-link` as alice and returns the link,
+// on this test's origin (the path and key as printed).
+func (s *ui) loginLink(t *testing.T) string {
+	t.Helper()
+	out, code := s.alice.Run(t, "/", []string{"REANA_SITE_TOKEN_SOCKET=" + s.sock}, s.d.Env().Bin, "login-link")
+	require.Zero(t, code, "reana-site login-link as alice: %s", out)
+	var link string
+	for _, f := range strings.Fields(out) {
+		if strings.HasPrefix(f, "https://") {
+			link = f
+		}
+	}
+	require.NotEmpty(t, link, "login-link printed no link: %s", out)
+	u, err := url.Parse(link)
+	require.NoError(t, err)
+	return s.base + u.RequestURI()
+}
+
+// signIn signs alice in with a fresh login link and lands on the runs page.
+func (s *ui) signIn(t *testing.T) {
+	t.Helper()
+	assert.EqualValues(t, http.StatusOK, s.b.Navigate(s.loginLink(t)))
+	s.b.WaitTrue(`location.pathname === "/runs"`, 10*time.Second)
+}
+
+// submit runs a workflow with the real reana-client as alice and returns
+// the run's API id.
+func (s *ui) submit(t *testing.T, testdata, name string, args ...string) (dir, id string) {
+	t.Helper()
+	dir = s.alice.WorkDir(t, testdata)
+	s.alice.MustClient(t, dir, append([]string{"run", "-w", name}, args...)...)
+	w, st := s.alice.Status(t, name+".1")
+	require.Equal(t, http.StatusOK, st)
+	return dir, w.ID
+}
+
+// js quotes a Go string for a JavaScript expression.
+func js(s string) string { return fmt.Sprintf("%q", s) }
+
+func TestUISignInWithLoginLink(t *testing.T) {
+	s := startUI(t)
+	link := s.loginLink(t)
+	assert.EqualValues(t, http.StatusOK, s.b.Navigate(link))
+	s.b.WaitTrue(`location.pathname === "/runs"`, 10*time.Second)
+	assert.NotContains(t, browser.Run(s.b, chromedp.Location()), "k=", "the key leaves the address bar")
+	assert.Contains(t, browser.Run(s.b, chromedp.Text(chromedp.CSS("body"))), "alice")
+	s.b.Screenshot(t, "runs-empty")
+	s.b.AssertClean(t)
+
+	// The link is spent: a second browser cannot use it.
+	other := browser.Start(t, browser.TrustCertFile(filepath.Join(s.d.StateDir, "tls.crt")))
+	assert.EqualValues(t, http.StatusForbidden, other.Navigate(link))
+	other.Screenshot(t, "link-spent")
+}
+
+// TestUIRoot6Fit follows root6-fit, submitted with the real reana-client,
+// on the pages: it appears on the open runs page and finishes there
+// without a reload, its plot's preview decodes, and its results directory
+// downloads as a zip with the run's files.
+func TestUIRoot6Fit(t *testing.T) {
+	s := startUI(t)
+	s.signIn(t)
+	// A mark in the page's window: a reload would lose it.
+	browser.Eval[int](s.b, `window.__uiTestMark = 42`)
+
+	_, id := s.submit(t, "root6-fit", "root6-fit", "-p", "events=2000")
+	row := `document.querySelector("[data-run-id=` + js(id) + `]")`
+	s.b.WaitTrue(row, 30*time.Second)
+	s.b.WaitTrue(row+`.querySelector("[data-status]").dataset.status === "finished"`, 3*time.Minute)
+	assert.Equal(t, 42, browser.Eval[int](s.b, `window.__uiTestMark`), "the runs page updated without a reload")
+	s.b.Screenshot(t, "runs-finished")
+	s.b.AssertClean(t)
+
+	ws := s.d.WorkspaceOf(s.alice, id)
+	plot, err := os.ReadFile(filepath.Join(ws, "results", "plot.png"))
+	require.NoError(t, err)
+
+	t.Run("plot preview", func(t *testing.T) {
+		s.b.Navigate(s.base + "/runs/" + id + "/files/results")
+		s.b.Do(chromedp.Click(chromedp.CSS(`a[href$="plot.png"]`)))
+		img := `document.querySelector("img.preview")`
+		s.b.WaitTrue(img+` && `+img+`.complete`, 15*time.Second)
+		assert.Positive(t, browser.Eval[int](s.b, img+`.naturalWidth`), "the plot decodes")
+		s.b.Screenshot(t, "plot-preview")
+		s.b.AssertClean(t)
+	})
+
+	t.Run("directory as zip", func(t *testing.T) {
+		s.b.Navigate(s.base + "/runs/" + id + "/files/results")
+		path := s.b.Download(t, chromedp.Click(chromedp.CSS(`a[href*="/zip"]`)))
+		s.b.Screenshot(t, "files-results")
+		zr, err := zip.OpenReader(path)
+		require.NoError(t, err)
+		defer zr.Close()
+		got := map[string][]byte{}
+		for _, f := range zr.File {
+			rc, err := f.Open()
+			require.NoError(t, err)
+			b, err := io.ReadAll(rc)
+			rc.Close()
+			require.NoError(t, err)
+			got[f.Name] = b
+		}
+		var png []byte
+		for name, b := range got {
+			if strings.HasSuffix(name, "plot.png") {
+				png = b
+			}
+		}
+		assert.Equal(t, plot, png, "the zip holds the run's plot: %v", keys(got))
+	})
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestUILiveLogTail watches a running step's log grow on its page.
+func TestUILiveLogTail(t *testing.T) {
+	s := startUI(t)
+	s.signIn(t)
+	_, id := s.submit(t, "ticker", "ticker", "-p", "ticks=12")
+	s.b.Navigate(s.base + "/runs/" + id + "/")
+	browser.Eval[int](s.b, `window.__uiTestMark = 42`)
+	tail := `(document.querySelector("[data-tail]") || {textContent: ""}).textContent`
+	s.b.WaitTrue(tail+`.includes("tick 2")`, 60*time.Second)
+	s.b.Screenshot(t, "tail-early")
+	s.b.WaitTrue(tail+`.includes("tick 6")`, 30*time.Second)
+	assert.Equal(t, 42, browser.Eval[int](s.b, `window.__uiTestMark`), "the log grew without a reload")
+	s.b.Screenshot(t, "tail-later")
+	s.b.AssertClean(t)
+}
+
+var crossSitePage = template.Must(template.New("").Parse(`<!doctype html><title>another site</title>` +
+	`<form method="post" action="{{.}}"><button id="go">win a prize</button></form>`))
+
+// TestUIStopRunAndCrossSitePOST stops a running workflow from its page,
+// after a cross-site form that posts the same stop was refused.
+func TestUIStopRunAndCrossSitePOST(t *testing.T) {
+	// Another site (127.0.0.1 is not localhost's site) with a form that
+	// posts to the address in its query, for the signed-in browser.
+	evil := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		crossSitePage.Execute(w, r.URL.Query().Get("action"))
+	}))
+	t.Cleanup(evil.Close)
+	s := startUI(t, browser.TrustCert(evil.Certificate()))
+	s.signIn(t)
+	_, id := s.submit(t, "ticker", "stoppable", "-p", "ticks=600")
+	s.alice.WaitStatus(t, "stoppable.1", time.Minute, "running")
+
+	s.b.Navigate(evil.URL + "/?action=" + url.QueryEscape(s.base+"/runs/"+id+"/stop"))
+	resp, err := chromedp.RunResponse(s.b.Context(), chromedp.Click(chromedp.ID("go")))
+	require.NoError(t, err)
+	assert.EqualValues(t, http.StatusForbidden, resp.Status, "a cross-site POST is refused")
+	s.b.Screenshot(t, "cross-site-refused")
+	w, _ := s.alice.Status(t, "stoppable.1")
+	assert.Equal(t, "running", w.Status, "the refused POST stopped nothing")
+
+	s.b.Navigate(s.base + "/runs/" + id + "/")
+	s.b.ClearProblems()
+	s.b.Do(chromedp.Click(chromedp.CSS(`form[action$="/stop"] button`)))
+	s.b.WaitTrue(`document.querySelector("[data-status]") && document.querySelector("[data-status]").dataset.status === "stopped"`, time.Minute)
+	s.b.Screenshot(t, "stopped")
+	s.alice.WaitStatus(t, "stoppable.1", 30*time.Second, "stopped")
+	s.b.AssertClean(t)
+}
