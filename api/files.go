@@ -332,10 +332,18 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) sendZip(w http.ResponseWriter, r *http.Request, wf store.Workflow, rel string, paths []string) {
-	sess, err := asuser.OpenZip(r.Context(), s.Runner, callerOf(r).Account, asuser.ZipArgs{Workspace: wf.WorkspacePath, Paths: paths})
-	if err != nil {
+	if err := s.ServeZip(w, r, callerOf(r).Account, wf, rel, paths); err != nil {
 		s.zipError(w, r, rel, err)
-		return
+	}
+}
+
+// ServeZip sends paths of wf's workspace as one zip, read by acct's
+// helper, named after rel. An error means nothing was sent, so the caller
+// can still answer; a failure after the first byte aborts the response.
+func (s *Server) ServeZip(w http.ResponseWriter, r *http.Request, acct asuser.Account, wf store.Workflow, rel string, paths []string) error {
+	sess, err := asuser.OpenZip(r.Context(), s.Runner, acct, asuser.ZipArgs{Workspace: wf.WorkspacePath, Paths: paths})
+	if err != nil {
+		return err
 	}
 	base := strings.NewReplacer("*", "", "?", "", "[", "", "]", "").Replace(path.Base(rel))
 	if base == "" || base == "." {
@@ -350,6 +358,7 @@ func (s *Server) sendZip(w http.ResponseWriter, r *http.Request, wf store.Workfl
 	if copyErr != nil || endErr != nil {
 		abortStream(s.Log, "zip download failed after it began", "workflow", wf.ID, "copy", copyErr, "helper", endErr)
 	}
+	return nil
 }
 
 func (s *Server) deleteFiles(w http.ResponseWriter, r *http.Request) {
