@@ -49,10 +49,10 @@ func workspaceAvailable(w http.ResponseWriter, wf store.Workflow) bool {
 	return true
 }
 
-// clientPath strips the leading "/" that reana-client puts before
+// ClientPath strips the leading "/" that reana-client puts before
 // workspace-relative names. Deeper validation happens in the user's
 // process, which is the only one that can open anything.
-func clientPath(p string) (string, bool) {
+func ClientPath(p string) (string, bool) {
 	if strings.ContainsAny(p, "\x00\\") {
 		return "", false
 	}
@@ -187,7 +187,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.URL.Query().Get("file_name")
-	rel, ok := clientPath(name)
+	rel, ok := ClientPath(name)
 	if !ok {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid file name %q: it must name a file inside the workspace (no '..', NUL or backslash).", name))
 		return
@@ -201,10 +201,10 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	limit, quotaLimited := s.Config.MaxUploadBytes, false
 	tooLarge := func() {
 		if quotaLimited {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("Uploading %s would exceed your disk quota of %s.", name, humanBytes(s.Config.DiskQuotaBytes)))
+			writeError(w, http.StatusForbidden, fmt.Sprintf("Uploading %s would exceed your disk quota of %s.", name, HumanBytes(s.Config.DiskQuotaBytes)))
 			return
 		}
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("File %s exceeds the maximum upload size of %s.", name, humanBytes(s.Config.MaxUploadBytes)))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("File %s exceeds the maximum upload size of %s.", name, HumanBytes(s.Config.MaxUploadBytes)))
 	}
 	if limit > 0 && r.ContentLength > limit {
 		tooLarge()
@@ -283,12 +283,12 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	if !ok || !workspaceAvailable(w, wf) {
 		return
 	}
-	raw, err := pathParam(r, "*")
+	raw, err := PathParam(r, "*")
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "Malformed file name.")
 		return
 	}
-	rel, ok := clientPath(raw)
+	rel, ok := ClientPath(raw)
 	if !ok {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid file name %q: it must name a file inside the workspace (no '..', NUL or backslash).", raw))
 		return
@@ -366,12 +366,12 @@ func (s *Server) deleteFiles(w http.ResponseWriter, r *http.Request) {
 	if !ok || !workspaceAvailable(w, wf) {
 		return
 	}
-	raw, err := pathParam(r, "*")
+	raw, err := PathParam(r, "*")
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "Malformed file name.")
 		return
 	}
-	rel, ok := clientPath(raw)
+	rel, ok := ClientPath(raw)
 	if !ok {
 		// The contract lists no 400 for delete: refuse as forbidden.
 		writeError(w, http.StatusForbidden, fmt.Sprintf("Invalid file name %q: it must name a file inside the workspace (no '..', NUL or backslash).", raw))
@@ -421,8 +421,8 @@ func (s *Server) moveFiles(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	src, ok1 := clientPath(q.Get("source"))
-	dst, ok2 := clientPath(q.Get("target"))
+	src, ok1 := ClientPath(q.Get("source"))
+	dst, ok2 := ClientPath(q.Get("target"))
 	if !ok1 || !ok2 {
 		writeError(w, http.StatusBadRequest, "Source and target must name paths inside the workspace (no '..', NUL or backslash).")
 		return

@@ -246,6 +246,7 @@ func (s *Server) stop(w http.ResponseWriter, r *http.Request, wf store.Workflow)
 
 // StopRun stops a running run. One that is not running is a *Refusal.
 func (s *Server) StopRun(ctx context.Context, wf store.Workflow) (store.Workflow, error) {
+	s.defaults()
 	stopped, err := s.Engine.Stop(ctx, wf.ID)
 	if errors.Is(err, engine.ErrNotRunning) {
 		return wf, refuse(http.StatusConflict, "Workflow %s is not running.", wf.FullName())
@@ -281,12 +282,14 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflo
 // DeleteRun deletes wf (with allRuns, every run of its name that is not
 // active) and its workspace, as acct. A refusal is a *Refusal.
 func (s *Server) DeleteRun(ctx context.Context, u store.User, acct asuser.Account, wf store.Workflow, allRuns bool) error {
+	s.defaults()
 	return s.deleteRun(ctx, caller{User: u, Account: acct}, wf, allRuns)
 }
 
 // RestartRun starts a new run of a finished or failed run, in its
 // workspace, as acct, and returns it. A refusal is a *Refusal.
 func (s *Server) RestartRun(ctx context.Context, u store.User, acct asuser.Account, wf store.Workflow) (store.Workflow, error) {
+	s.defaults()
 	return s.startRun(ctx, caller{User: u, Account: acct}, wf, startRequest{Restart: true})
 }
 

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -55,21 +56,24 @@ type Server struct {
 
 	reserved reservations // of uploads in flight
 	upkeep   upkeep       // background re-measurements
+	once     sync.Once    // fills in the defaults
 }
 
 // ServerVersion is what /api/you reports as reana_server_version: the
 // REANA API version this server implements.
 const ServerVersion = "0.9.4"
 
-// defaults fills in what was left nil. Handler calls it; so must anyone
-// who calls the exported methods without serving Handler.
+// defaults fills in what was left nil, once: Handler and the exported
+// methods that need them call it.
 func (s *Server) defaults() {
-	if s.Log == nil {
-		s.Log = slog.Default()
-	}
-	if s.AuthFailures == nil {
-		s.AuthFailures = NewAuthLimiter(DefaultAuthLimits())
-	}
+	s.once.Do(func() {
+		if s.Log == nil {
+			s.Log = slog.Default()
+		}
+		if s.AuthFailures == nil {
+			s.AuthFailures = NewAuthLimiter(DefaultAuthLimits())
+		}
+	})
 }
 
 // Handler returns the HTTP handler for the whole API.
@@ -191,6 +195,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 // sign in is a *Refusal (with RetryAfter set when the limit is reached);
 // any other error is the site failing.
 func (s *Server) Authenticate(ctx context.Context, remoteAddr, token string) (store.User, asuser.Account, error) {
+	s.defaults()
 	attempt, wait, ok := s.AuthFailures.begin(remoteAddr, time.Now())
 	if !ok {
 		return store.User{}, asuser.Account{}, tooManyFailuresRefusal(wait)
@@ -213,6 +218,7 @@ func (s *Server) Authenticate(ctx context.Context, remoteAddr, token string) (st
 // Account is u's POSIX account if the site may still serve u; if not, a
 // *Refusal that says why.
 func (s *Server) Account(u store.User) (asuser.Account, error) {
+	s.defaults()
 	acct, err := s.Accounts.Serve(u)
 	if err != nil {
 		status, msg := accountRefusal(u, err)
@@ -319,10 +325,10 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, what string, e
 	writeError(w, http.StatusInternalServerError, fmt.Sprintf("Internal server error while trying to %s.", what))
 }
 
-// pathParam returns a decoded path parameter. chi routes on the escaped
+// PathParam returns a decoded path parameter. chi routes on the escaped
 // path when the request has one (RawPath), so %2F inside a parameter
 // arrives encoded; otherwise it is decoded already.
-func pathParam(r *http.Request, name string) (string, error) {
+func PathParam(r *http.Request, name string) (string, error) {
 	v := chi.URLParam(r, name)
 	if r.URL.RawPath == "" {
 		// chi routed on the decoded path: decoding again would turn a

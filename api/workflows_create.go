@@ -143,5 +143,5 @@ func (s *Server) overQuota(ctx context.Context, c caller) (string, bool) {
 	if err != nil || used < lim {
 		return "", false
 	}
-	return fmt.Sprintf("User %s has exceeded the disk quota (%s of %s used).", c.Account.Name, humanBytes(used), humanBytes(lim)), true
+	return fmt.Sprintf("User %s has exceeded the disk quota (%s of %s used).", c.Account.Name, HumanBytes(used), HumanBytes(lim)), true
 }
