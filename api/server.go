@@ -249,18 +249,28 @@ func accountRefusal(u store.User, err error) (int, string) {
 }
 
 func (s *Server) recoverer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
+	return Recoverer(s.Log, func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusInternalServerError, "Internal server error.")
+	})(next)
+}
+
+// Recoverer logs a handler's panic and answers with fail instead of
+// dropping the connection; http.ErrAbortHandler still aborts.
+func Recoverer(log *slog.Logger, fail func(w http.ResponseWriter, r *http.Request)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					log.Error("panic in handler", "path", r.URL.Path, "panic", v)
+					fail(w, r)
 				}
-				s.Log.Error("panic in handler", "path", r.URL.Path, "panic", v)
-				writeError(w, http.StatusInternalServerError, "Internal server error.")
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 type statusRecorder struct {

@@ -132,21 +132,18 @@ func pretty(raw []byte) string {
 }
 
 func (s *Server) detailsPage(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.run(w, r)
-	if !ok {
-		return
-	}
-	d, err := s.details(r, wf)
-	if err != nil {
-		s.internal(w, r, "show the run", err)
-		return
-	}
-	s.page(w, r, http.StatusOK, "details", wf.FullName(), d)
+	s.withDetails(w, r, func(wf store.Workflow, d detailsData) {
+		s.page(w, r, http.StatusOK, "details", wf.FullName(), d)
+	})
 }
 
 // detailsSummary is the part of the details page that a script refreshes
 // while the run is active (status, progress, steps); the logs stream.
 func (s *Server) detailsSummary(w http.ResponseWriter, r *http.Request) {
+	s.withDetails(w, r, func(_ store.Workflow, d detailsData) { s.fragment(w, "summary", d) })
+}
+
+func (s *Server) withDetails(w http.ResponseWriter, r *http.Request, show func(store.Workflow, detailsData)) {
 	wf, ok := s.run(w, r)
 	if !ok {
 		return
@@ -156,30 +153,30 @@ func (s *Server) detailsSummary(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "show the run", err)
 		return
 	}
-	s.fragment(w, "summary", d)
+	show(wf, d)
 }
 
-// job is the {job} of the run wf; a job of another run is not found.
-func (s *Server) job(w http.ResponseWriter, r *http.Request, wf store.Workflow) (store.Job, bool) {
+// job is the {id} run and its {job}; a job of another run is not found.
+func (s *Server) job(w http.ResponseWriter, r *http.Request) (store.Workflow, store.Job, bool) {
+	wf, ok := s.run(w, r)
+	if !ok {
+		return wf, store.Job{}, false
+	}
 	j, err := s.API.DB.GetJob(r.Context(), chi.URLParam(r, "job"))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && j.WorkflowID != wf.ID) {
 		s.errorPage(w, r, http.StatusNotFound, "No such job", "This run has no job with this id. Open the run's page and pick a step there.")
-		return j, false
+		return wf, j, false
 	}
 	if err != nil {
 		s.internal(w, r, "look up the job", err)
-		return j, false
+		return wf, j, false
 	}
-	return j, true
+	return wf, j, true
 }
 
 // logDownload sends a job's output as a text file.
 func (s *Server) logDownload(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.run(w, r)
-	if !ok {
-		return
-	}
-	j, ok := s.job(w, r, wf)
+	wf, j, ok := s.job(w, r)
 	if !ok {
 		return
 	}
@@ -197,11 +194,7 @@ const tailEvery = time.Second
 // if what was sent is no longer its start, and "end" with the job's
 // status once it ended. Output is read as the user, through the backend.
 func (s *Server) tail(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.run(w, r)
-	if !ok {
-		return
-	}
-	j, ok := s.job(w, r, wf)
+	wf, j, ok := s.job(w, r)
 	if !ok {
 		return
 	}

@@ -64,24 +64,39 @@ func (s *Server) workspace(w http.ResponseWriter, r *http.Request) (store.Workfl
 	return wf, true
 }
 
-// relPath is the workspace path after the route's prefix ("" for the
-// workspace itself), refused if it could leave the workspace.
-func (s *Server) relPath(w http.ResponseWriter, r *http.Request) (string, bool) {
+// workspaceFile is the {id} run (refused if its workspace was deleted)
+// and the workspace path after the route's prefix ("" for the workspace
+// itself), refused if it could leave the workspace.
+func (s *Server) workspaceFile(w http.ResponseWriter, r *http.Request) (store.Workflow, string, bool) {
+	wf, ok := s.workspace(w, r)
+	if !ok {
+		return wf, "", false
+	}
 	raw, err := api.PathParam(r, "*")
 	if err != nil {
 		s.errorPage(w, r, http.StatusBadRequest, "Malformed file name", "The address names no file. Pick one from the run's files.")
-		return "", false
+		return wf, "", false
 	}
 	raw = strings.Trim(raw, "/")
 	if raw == "" {
-		return "", true
+		return wf, "", true
 	}
 	rel, ok := api.ClientPath(raw)
 	if !ok {
 		s.errorPage(w, r, http.StatusBadRequest, "Invalid file name", "A file name must stay inside the workspace (no '..', NUL or backslash).")
-		return "", false
+		return wf, "", false
 	}
-	return rel, true
+	return wf, rel, true
+}
+
+// listing is every file of wf's workspace, as its owner's helper lists it.
+func (s *Server) listing(w http.ResponseWriter, r *http.Request, wf store.Workflow) ([]asuser.Entry, bool) {
+	all, err := asuser.List(r.Context(), s.API.Runner, viewerOf(r).Account, asuser.ListArgs{Workspace: wf.WorkspacePath})
+	if err != nil {
+		s.fileError(w, r, "list the files", err)
+		return nil, false
+	}
+	return all, true
 }
 
 // fileError shows a failed file operation of the helper.
@@ -167,18 +182,12 @@ func fileURL(wf store.Workflow, route, rel string) string {
 }
 
 func (s *Server) filesPage(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.workspace(w, r)
+	wf, rel, ok := s.workspaceFile(w, r)
 	if !ok {
 		return
 	}
-	rel, ok := s.relPath(w, r)
+	all, ok := s.listing(w, r, wf)
 	if !ok {
-		return
-	}
-	acct := viewerOf(r).Account
-	all, err := asuser.List(r.Context(), s.API.Runner, acct, asuser.ListArgs{Workspace: wf.WorkspacePath})
-	if err != nil {
-		s.fileError(w, r, "list the files", err)
 		return
 	}
 	d := filesData{Run: newRunRow(wf, store.JobCounts{}), Path: rel, Crumbs: breadcrumbs(wf, rel)}
@@ -256,11 +265,7 @@ var inlineTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/
 
 // raw sends a workspace file as its owner's helper reads it.
 func (s *Server) raw(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.workspace(w, r)
-	if !ok {
-		return
-	}
-	rel, ok := s.relPath(w, r)
+	wf, rel, ok := s.workspaceFile(w, r)
 	if !ok || rel == "" {
 		if ok {
 			s.errorPage(w, r, http.StatusBadRequest, "No file named", "Pick a file from the run's files.")
@@ -317,20 +322,15 @@ func isText(rel string) bool {
 // zip sends a directory (or the whole workspace) as one zip, through the
 // API's zip path.
 func (s *Server) zip(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.workspace(w, r)
-	if !ok {
-		return
-	}
-	rel, ok := s.relPath(w, r)
+	wf, rel, ok := s.workspaceFile(w, r)
 	if !ok {
 		return
 	}
 	acct := viewerOf(r).Account
 	paths := []string{rel}
 	if rel == "" {
-		all, err := asuser.List(r.Context(), s.API.Runner, acct, asuser.ListArgs{Workspace: wf.WorkspacePath})
-		if err != nil {
-			s.fileError(w, r, "list the files", err)
+		all, ok := s.listing(w, r, wf)
+		if !ok {
 			return
 		}
 		top, _ := children(all, "")
@@ -360,9 +360,8 @@ func (s *Server) galleryPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	all, err := asuser.List(r.Context(), s.API.Runner, viewerOf(r).Account, asuser.ListArgs{Workspace: wf.WorkspacePath})
-	if err != nil {
-		s.fileError(w, r, "list the files", err)
+	all, ok := s.listing(w, r, wf)
+	if !ok {
 		return
 	}
 	d := galleryData{Run: newRunRow(wf, store.JobCounts{})}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/reana-site/reana-site/api"
 	"github.com/reana-site/reana-site/daemon/store"
 )
 
@@ -254,51 +253,50 @@ func actionDone(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, safeNext(r.PostFormValue("back")), http.StatusSeeOther)
 }
 
-func (s *Server) stopAction(w http.ResponseWriter, r *http.Request) {
+// action runs do on the {id} run; its error is shown as "Could not
+// <what> <run>".
+func (s *Server) action(w http.ResponseWriter, r *http.Request, what string, do func(v viewer, wf store.Workflow) error) {
 	wf, ok := s.run(w, r)
 	if !ok {
 		return
 	}
-	if _, err := s.API.StopRun(r.Context(), wf); err != nil {
-		s.internal(w, r, "stop "+wf.FullName(), err)
-		return
+	if err := do(viewerOf(r), wf); err != nil {
+		s.internal(w, r, what+" "+wf.FullName(), err)
 	}
-	actionDone(w, r)
+}
+
+func (s *Server) stopAction(w http.ResponseWriter, r *http.Request) {
+	s.action(w, r, "stop", func(_ viewer, wf store.Workflow) error {
+		if _, err := s.API.StopRun(r.Context(), wf); err != nil {
+			return err
+		}
+		actionDone(w, r)
+		return nil
+	})
 }
 
 func (s *Server) deleteAction(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.run(w, r)
-	if !ok {
-		return
-	}
-	v := viewerOf(r)
-	if err := s.API.DeleteRun(r.Context(), v.User, v.Account, wf, r.PostFormValue("all_runs") == "1"); err != nil {
-		s.internal(w, r, "delete "+wf.FullName(), err)
-		return
-	}
-	if back := r.PostFormValue("back"); back == "/runs/"+wf.ID {
-		// The details of a deleted run are still there, but say little.
-		http.Redirect(w, r, "/runs", http.StatusSeeOther)
-		return
-	}
-	actionDone(w, r)
+	s.action(w, r, "delete", func(v viewer, wf store.Workflow) error {
+		if err := s.API.DeleteRun(r.Context(), v.User, v.Account, wf, r.PostFormValue("all_runs") == "1"); err != nil {
+			return err
+		}
+		if r.PostFormValue("back") == "/runs/"+wf.ID {
+			// The details of a deleted run say little: back to the list.
+			http.Redirect(w, r, "/runs", http.StatusSeeOther)
+			return nil
+		}
+		actionDone(w, r)
+		return nil
+	})
 }
 
 func (s *Server) restartAction(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.run(w, r)
-	if !ok {
-		return
-	}
-	v := viewerOf(r)
-	started, err := s.API.RestartRun(r.Context(), v.User, v.Account, wf)
-	if err != nil {
-		var ref *api.Refusal
-		if errors.As(err, &ref) {
-			s.errorPage(w, r, ref.Status, "Could not restart "+wf.FullName(), ref.Message)
-			return
+	s.action(w, r, "restart", func(v viewer, wf store.Workflow) error {
+		started, err := s.API.RestartRun(r.Context(), v.User, v.Account, wf)
+		if err != nil {
+			return err
 		}
-		s.internal(w, r, "restart "+wf.FullName(), err)
-		return
-	}
-	http.Redirect(w, r, "/runs/"+started.ID, http.StatusSeeOther)
+		http.Redirect(w, r, "/runs/"+started.ID, http.StatusSeeOther)
+		return nil
+	})
 }

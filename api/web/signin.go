@@ -76,13 +76,7 @@ func (s *Server) signinLink(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusForbidden, "Login link not valid", "This login link was used already, or it expired. Run `reana-site login-link` on the login node for a new one.")
 		return
 	}
-	if _, err := s.API.Account(u); err != nil {
-		var ref *api.Refusal
-		if errors.As(err, &ref) {
-			s.errorPage(w, r, ref.Status, "Access refused", ref.Message)
-			return
-		}
-		s.internal(w, r, "look up your POSIX account", err)
+	if _, ok := s.account(w, r, u); !ok {
 		return
 	}
 	if err := s.Sessions.Start(w, r, u, MethodLink); err != nil {

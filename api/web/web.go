@@ -150,18 +150,9 @@ func (s *Server) crossOrigin(next http.Handler) http.Handler {
 }
 
 func (s *Server) recoverer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.Log.Error("panic in page", "path", r.URL.Path, "panic", v)
-				s.errorPage(w, r, http.StatusInternalServerError, "Internal error", "Something went wrong on the site. Try again; if it keeps failing, tell the site's admins the time it happened.")
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
+	return api.Recoverer(s.Log, func(w http.ResponseWriter, r *http.Request) {
+		s.errorPage(w, r, http.StatusInternalServerError, "Internal error", "Something went wrong on the site. Try again; if it keeps failing, tell the site's admins the time it happened.")
+	})(next)
 }
 
 type ctxKey int
@@ -194,19 +185,29 @@ func (s *Server) requireUser(next http.Handler) http.Handler {
 			s.errorPage(w, r, http.StatusUnauthorized, "Signed out", "Your session ended. Sign in again.")
 			return
 		}
-		acct, err := s.API.Account(u)
-		if err != nil {
-			var ref *api.Refusal
-			if errors.As(err, &ref) {
-				s.errorPage(w, r, ref.Status, "Access refused", ref.Message)
-				return
-			}
-			s.internal(w, r, "look up your POSIX account", err)
+		acct, ok := s.account(w, r, u)
+		if !ok {
 			return
 		}
 		v := viewer{User: u, Account: acct, Admin: s.isAdmin(acct)}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey, v)))
 	})
+}
+
+// account is u's POSIX account if the site may still serve u; if not, it
+// answers with a page that says why.
+func (s *Server) account(w http.ResponseWriter, r *http.Request, u store.User) (asuser.Account, bool) {
+	acct, err := s.API.Account(u)
+	if err != nil {
+		var ref *api.Refusal
+		if errors.As(err, &ref) {
+			s.errorPage(w, r, ref.Status, "Access refused", ref.Message)
+			return acct, false
+		}
+		s.internal(w, r, "look up your POSIX account", err)
+		return acct, false
+	}
+	return acct, true
 }
 
 // isFragment says whether a script asked (a part of a page, a stream).
