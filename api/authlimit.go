@@ -140,13 +140,20 @@ func clientPrefix(remote string) netip.Prefix {
 	return p
 }
 
-// tooManyFailures answers a token check refused by the AuthLimiter.
-func tooManyFailures(w http.ResponseWriter, wait time.Duration) {
+// tooManyFailuresRefusal is the answer to a token check refused by the
+// AuthLimiter, wait being how long until one would be allowed.
+func tooManyFailuresRefusal(wait time.Duration) *Refusal {
 	secs := max(1, int(math.Ceil(wait.Seconds())))
 	if wait <= 0 || wait == rate.InfDuration {
 		secs = 60
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	return &Refusal{Status: http.StatusTooManyRequests, RetryAfter: secs,
+		Message: fmt.Sprintf("Too many failed authentication attempts from your address; try again in %d seconds.", secs)}
+}
+
+// tooManyFailures answers a token check refused by the AuthLimiter.
+func tooManyFailures(w http.ResponseWriter, ref *Refusal) {
+	w.Header().Set("Retry-After", strconv.Itoa(ref.RetryAfter))
 	w.Header().Set("Connection", "close") // a guesser pays a new handshake; see tooBusy
-	writeError(w, http.StatusTooManyRequests, fmt.Sprintf("Too many failed authentication attempts from your address; try again in %d seconds.", secs))
+	writeError(w, ref.Status, ref.Message)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/reana-site/reana-site/daemon/engine"
 	"github.com/reana-site/reana-site/daemon/identity"
 	"github.com/reana-site/reana-site/daemon/store"
+	"github.com/reana-site/reana-site/test/fakebackend"
 	"github.com/reana-site/reana-site/test/helpertest"
 )
 
@@ -33,7 +34,7 @@ type env struct {
 	srv    *httptest.Server
 	api    *api.Server
 	db     *store.DB
-	be     *fakeBackend
+	be     *fakebackend.Backend
 	eng    *engine.Engine
 	acct   asuser.Account
 	user   store.User
@@ -59,7 +60,7 @@ func newEnv(t *testing.T, cfg config.Config, opts ...func(*api.Server)) *env {
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "reana-site.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	e := &env{t: t, db: db, be: newFakeBackend(), acct: acct, tokens: map[string]string{}, vars: map[string]string{}}
+	e := &env{t: t, db: db, be: fakebackend.New(), acct: acct, tokens: map[string]string{}, vars: map[string]string{}}
 	e.user, e.token = e.addUser(acct.Name, acct.UID)
 	for i, name := range []string{otherUser, revokedUser, goneUser} {
 		_, e.tokens[name] = e.addUser(name, acct.UID+uint32(i)+1)

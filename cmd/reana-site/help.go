@@ -44,6 +44,14 @@ you are from the kernel. A token is shown once; --rotate replaces it,
 --revoke ends it. --socket names the daemon's token socket
 (REANA_SITE_TOKEN_SOCKET).
 `,
+		"login-link": `Usage: reana-site login-link [--socket PATH]
+
+Print a link that signs you in to the site's web pages: open it in your
+browser within 10 minutes; it works once. The daemon learns who you are
+from the kernel, over its token socket (REANA_SITE_TOKEN_SOCKET, or
+--socket). A user the admins have not added gets one only where
+self-service (REANA_SITE_SELF_SERVICE) would add them.
+`,
 		"doctor": `Usage: reana-site doctor [-image IMAGE -user NAME]
 
 Check the site setup (apptainer, user namespaces, image cache, batch

@@ -11,6 +11,7 @@
 //	reana-site admin token issue NAME    issue an access token for a user (printed once)
 //	reana-site admin token revoke NAME   revoke all access tokens of a user
 //	reana-site token [--rotate|--revoke] get your own access token (self-service)
+//	reana-site login-link                a one-time link that signs you in to the web pages
 //	reana-site doctor [-image I -user U] check the site setup, one line per finding
 //	reana-site version                   print the version
 package main
@@ -44,6 +45,8 @@ Usage:
   reana-site token [--rotate|--revoke] get your own access token from the
                                        local daemon (when the site allows
                                        self-service)
+  reana-site login-link                print a one-time link that signs you
+                                       in to the web pages
   reana-site doctor [-image IMAGE -user NAME]
                                        check the site setup (apptainer, user
                                        namespaces, image cache, SIF tools,
@@ -110,6 +113,8 @@ func run(args []string) int {
 		return helper.Main(context.Background(), os.Stdin, os.Stdout)
 	case "token":
 		return token(args[1:])
+	case "login-link":
+		return loginLink(args[1:])
 	case "doctor":
 		return doctor(args[1:])
 	case "version", "--version":

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/reana-site/reana-site/api"
 	"github.com/reana-site/reana-site/api/localsock"
 	"github.com/reana-site/reana-site/api/tokensock"
+	"github.com/reana-site/reana-site/api/web"
 	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/htcondor"
@@ -41,6 +43,7 @@ type daemon struct {
 	engine   *engine.Engine
 	engines  *workflowengine.Launcher
 	api      *api.Server
+	web      *web.Server      // nil when the site turned the web pages off
 	metrics  *metrics.Metrics // nil when the site turned metrics off
 }
 
@@ -146,7 +149,34 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 		}
 		d.api.MetricsHandler = d.metrics.Handler(allow, log.With("component", "metrics"))
 	}
+	if cfg.Web {
+		w, err := web.New(d.api, web.Config{PublicURL: cfg.PublicURL, AdminGroups: cfg.AdminGroups, SessionLifetime: cfg.WebSessionLifetime},
+			log.With("component", "web"))
+		if err != nil {
+			return nil, err
+		}
+		d.web = w
+	}
 	return d, nil
+}
+
+// handler serves the API, and the web pages on every path that is not
+// the API's (/api/*, /metrics, /gitlab*) nor the identity package's
+// (/site/*, answered by the API's 404 until it is wired in).
+func (d *daemon) handler() http.Handler {
+	apiHandler := d.api.Handler()
+	if d.web == nil {
+		return apiHandler
+	}
+	pages := d.web.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/api/") || p == "/api" || p == "/metrics" || strings.HasPrefix(p, "/gitlab") || strings.HasPrefix(p, "/site/") {
+			apiHandler.ServeHTTP(w, r)
+			return
+		}
+		pages.ServeHTTP(w, r)
+	})
 }
 
 // workflowEngines finds out which engines the site's interpreter has; the
@@ -288,6 +318,9 @@ func (d *daemon) serveLocalSockets(ctx context.Context, socks systemd.Sockets) (
 	if tokenLn != nil {
 		closers = append(closers, tokenLn.Close)
 		tok := &tokensock.Server{DB: d.db, Accounts: d.accounts, Enabled: d.cfg.SelfService, Groups: d.cfg.SelfServiceGroups, Log: d.log.With("component", "token")}
+		if d.web != nil {
+			tok.LoginLink = d.web.NewLoginLink
+		}
 		go func() {
 			if err := tok.Serve(ctx, tokenLn); err != nil {
 				d.log.Error("token socket", "err", err)

@@ -1,11 +1,18 @@
 package main
 
 import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/reana-site/reana-site/batch"
+	"github.com/reana-site/reana-site/daemon/config"
+	"github.com/reana-site/reana-site/daemon/store"
 )
 
 // TestEveryKindHasABuilder: a backend added to batch.Kinds must be
@@ -19,5 +26,32 @@ func TestEveryKindHasABuilder(t *testing.T) {
 	}
 	for name := range builders {
 		assert.Contains(t, names, name)
+	}
+}
+
+// TestHandlerRoutes: the API keeps its paths, /site/* is left to the
+// identity package, and the web pages get the rest, unless turned off.
+func TestHandlerRoutes(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		cfg, err := config.Load()
+		require.NoError(t, err)
+		cfg.Web = on
+		cfg.StateDir = t.TempDir()
+		db, err := store.Open(context.Background(), filepath.Join(cfg.StateDir, "reana-site.db"))
+		require.NoError(t, err)
+		defer db.Close()
+		d, err := wire(cfg, db, slog.New(slog.DiscardHandler))
+		require.NoError(t, err)
+		h := d.handler()
+		for path, want := range map[string]string{
+			"/api/ping": "application/json",
+			"/site/x":   "application/json",
+			"/signin":   map[bool]string{true: "text/html; charset=utf-8", false: "application/json"}[on],
+			"/":         map[bool]string{true: "text/html; charset=utf-8", false: "application/json"}[on], // a redirect to sign in, or the API's 404
+		} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+			assert.Equal(t, want, rec.Header().Get("Content-Type"), "web %v, %s", on, path)
+		}
 	}
 }
