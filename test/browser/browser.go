@@ -287,6 +287,10 @@ func (b *Browser) WaitTrue(expr string, d time.Duration) {
 			return
 		}
 		if err != nil {
+			// A typo in the expression will not heal by waiting.
+			if strings.Contains(err.Error(), "SyntaxError") {
+				b.t.Fatalf("browser: %q: %v", expr, err)
+			}
 			last = err
 		}
 		select {

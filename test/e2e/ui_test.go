@@ -81,6 +81,20 @@ func (s *ui) submit(t *testing.T, testdata, name string, args ...string) (dir, i
 	return dir, w.ID
 }
 
+// assertClean fails the test when a page reported a problem (see
+// browser.Problems), except the one known gap: the web interface serves
+// no /favicon.ico yet, so Chromium's request for it is a 404 on every page.
+func assertClean(t *testing.T, b *browser.Browser) {
+	t.Helper()
+	for _, p := range b.Problems() {
+		if p.Kind == "network" && strings.HasSuffix(p.URL, "/favicon.ico") {
+			t.Logf("known gap, not a failure: %s", p)
+			continue
+		}
+		t.Errorf("the page did not load clean: %s", p)
+	}
+}
+
 // js quotes a Go string for a JavaScript expression.
 func js(s string) string { return fmt.Sprintf("%q", s) }
 
@@ -90,9 +104,9 @@ func TestUISignInWithLoginLink(t *testing.T) {
 	assert.EqualValues(t, http.StatusOK, s.b.Navigate(link))
 	s.b.WaitTrue(`location.pathname === "/runs"`, 10*time.Second)
 	assert.NotContains(t, browser.Run(s.b, chromedp.Location()), "k=", "the key leaves the address bar")
-	assert.Contains(t, browser.Run(s.b, chromedp.Text(chromedp.CSS("body"))), "alice")
+	assert.Equal(t, "alice", browser.Run(s.b, chromedp.Text(chromedp.ID("who"))))
 	s.b.Screenshot(t, "runs-empty")
-	s.b.AssertClean(t)
+	assertClean(t, s.b)
 
 	// The link is spent: a second browser cannot use it.
 	other := browser.Start(t, browser.TrustCertFile(filepath.Join(s.d.StateDir, "tls.crt")))
@@ -111,12 +125,13 @@ func TestUIRoot6Fit(t *testing.T) {
 	browser.Eval[int](s.b, `window.__uiTestMark = 42`)
 
 	_, id := s.submit(t, "root6-fit", "root6-fit", "-p", "events=2000")
-	row := `document.querySelector("[data-run-id=` + js(id) + `]")`
+	row := `document.querySelector(` + js(`tr.run[data-run-id="`+id+`"]`) + `)`
 	s.b.WaitTrue(row, 30*time.Second)
-	s.b.WaitTrue(row+`.querySelector("[data-status]").dataset.status === "finished"`, 3*time.Minute)
+	s.b.WaitTrue(row+`.dataset.status === "finished"`, 3*time.Minute)
+	assert.Equal(t, "2/2", browser.Eval[string](s.b, row+`.querySelector("td.run-steps").textContent.trim()`))
 	assert.Equal(t, 42, browser.Eval[int](s.b, `window.__uiTestMark`), "the runs page updated without a reload")
 	s.b.Screenshot(t, "runs-finished")
-	s.b.AssertClean(t)
+	assertClean(t, s.b)
 
 	ws := s.d.WorkspaceOf(s.alice, id)
 	plot, err := os.ReadFile(filepath.Join(ws, "results", "plot.png"))
@@ -124,17 +139,17 @@ func TestUIRoot6Fit(t *testing.T) {
 
 	t.Run("plot preview", func(t *testing.T) {
 		s.b.Navigate(s.base + "/runs/" + id + "/files/results")
-		s.b.Do(chromedp.Click(chromedp.CSS(`a[href$="plot.png"]`)))
-		img := `document.querySelector("img.preview")`
+		s.b.Do(chromedp.Click(chromedp.CSS(`tr.file[data-path$="plot.png"] a.file-link`)))
+		img := `document.querySelector("img#preview-image")`
 		s.b.WaitTrue(img+` && `+img+`.complete`, 15*time.Second)
 		assert.Positive(t, browser.Eval[int](s.b, img+`.naturalWidth`), "the plot decodes")
 		s.b.Screenshot(t, "plot-preview")
-		s.b.AssertClean(t)
+		assertClean(t, s.b)
 	})
 
 	t.Run("directory as zip", func(t *testing.T) {
 		s.b.Navigate(s.base + "/runs/" + id + "/files/results")
-		path := s.b.Download(t, chromedp.Click(chromedp.CSS(`a[href*="/zip"]`)))
+		path := s.b.Download(t, chromedp.Click(chromedp.ID("zip-download")))
 		s.b.Screenshot(t, "files-results")
 		zr, err := zip.OpenReader(path)
 		require.NoError(t, err)
@@ -166,20 +181,34 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-// TestUILiveLogTail watches a running step's log grow on its page.
+// TestUILiveLogTail watches a running step's log grow on its page, over
+// the page's live tail, without a reload; the page is opened as soon as
+// the run is submitted, so its step may start after the page loaded.
 func TestUILiveLogTail(t *testing.T) {
 	s := startUI(t)
 	s.signIn(t)
 	_, id := s.submit(t, "ticker", "ticker", "-p", "ticks=12")
-	s.b.Navigate(s.base + "/runs/" + id + "/")
+	s.b.Navigate(s.base + "/runs/" + id)
 	browser.Eval[int](s.b, `window.__uiTestMark = 42`)
-	tail := `(document.querySelector("[data-tail]") || {textContent: ""}).textContent`
-	s.b.WaitTrue(tail+`.includes("tick 2")`, 60*time.Second)
+	live := `document.querySelector("#job-logs pre.log-tail")`
+	tail := `(` + live + ` || {textContent: ""}).textContent`
+	s.b.WaitTrue(tail+`.includes("tick 2")`, time.Minute)
 	s.b.Screenshot(t, "tail-early")
+
+	// Pause stops following the end, not the log.
+	s.b.Do(chromedp.Click(chromedp.CSS(`#job-logs button.log-follow`)))
+	assert.Equal(t, "false", browser.Eval[string](s.b, `document.querySelector("#job-logs button.log-follow").getAttribute("aria-pressed")`))
 	s.b.WaitTrue(tail+`.includes("tick 6")`, 30*time.Second)
 	assert.Equal(t, 42, browser.Eval[int](s.b, `window.__uiTestMark`), "the log grew without a reload")
 	s.b.Screenshot(t, "tail-later")
-	s.b.AssertClean(t)
+
+	// When the step ends, the stream says so, and the log is whole.
+	s.b.WaitTrue(live+`.dataset.ended === "finished"`, 30*time.Second)
+	got := browser.Eval[string](s.b, tail)
+	for i := 1; i <= 12; i++ {
+		assert.Contains(t, got, fmt.Sprintf("tick %d\n", i))
+	}
+	assertClean(t, s.b)
 }
 
 var crossSitePage = template.Must(template.New("").Parse(`<!doctype html><title>another site</title>` +
@@ -208,11 +237,11 @@ func TestUIStopRunAndCrossSitePOST(t *testing.T) {
 	w, _ := s.alice.Status(t, "stoppable.1")
 	assert.Equal(t, "running", w.Status, "the refused POST stopped nothing")
 
-	s.b.Navigate(s.base + "/runs/" + id + "/")
+	s.b.Navigate(s.base + "/runs/" + id)
 	s.b.ClearProblems()
-	s.b.Do(chromedp.Click(chromedp.CSS(`form[action$="/stop"] button`)))
-	s.b.WaitTrue(`document.querySelector("[data-status]") && document.querySelector("[data-status]").dataset.status === "stopped"`, time.Minute)
+	s.b.Do(chromedp.Click(chromedp.CSS(`#summary form.action-stop button.stop`)))
+	s.b.WaitTrue(`(document.querySelector("#run-status .status") || {}).textContent === "stopped"`, time.Minute)
 	s.b.Screenshot(t, "stopped")
 	s.alice.WaitStatus(t, "stoppable.1", 30*time.Second, "stopped")
-	s.b.AssertClean(t)
+	assertClean(t, s.b)
 }
