@@ -149,6 +149,11 @@ func TestCleanPageScreenshotAndDownload(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"results/a.txt", "results/b.txt"}, names)
 
+	// Going to an attachment's address downloads it too.
+	again := b.Download(t, chromedp.Navigate(srv.URL+"/results.zip"))
+	assert.NotEqual(t, path, again, "each download keeps its own file")
+	assert.Equal(t, "results.zip", filepath.Base(again))
+
 	b.AssertClean(t)
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
@@ -67,26 +68,38 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// Download runs action (a click on a download link or button), waits for
-// the download it starts to complete and returns the saved file's path,
-// named as the server suggested (Content-Disposition).
+// Download runs action (a click on a download link or button, or a
+// Navigate to an address the server sends as an attachment), waits for the
+// download it starts to complete and returns the saved file's path, named
+// as the server suggested (Content-Disposition).
 func (b *Browser) Download(t testing.TB, action chromedp.Action[chromedp.Void]) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
 	defer cancel()
 	// Subscribe before the click, so neither event can be missed.
-	begins := chromedp.Events(ctx, browser.DownloadWillBegin)
+	beginCtx, cancelBegin := context.WithCancel(ctx)
+	defer cancelBegin()
+	begins := chromedp.Events(beginCtx, browser.DownloadWillBegin)
 	progress := chromedp.Events(ctx, browser.DownloadProgress)
-	if err := chromedp.Do(ctx, action); err != nil {
-		t.Fatalf("browser: start the download: %v%s", err, b.problems.summary())
+	// A navigation that turns into a download ends as an aborted load
+	// (net::ERR_ABORTED): that error counts only when no download began
+	// soon after.
+	actionErr := chromedp.Do(ctx, action)
+	if actionErr != nil {
+		stop := time.AfterFunc(5*time.Second, cancelBegin)
+		defer stop.Stop()
 	}
 	var begin browser.EventDownloadWillBegin
+	began := false
 	for ev, err := range begins {
 		if err != nil {
-			t.Fatalf("browser: no download began: %v%s", err, b.problems.summary())
+			break
 		}
-		begin = ev
+		begin, began = ev, true
 		break
+	}
+	if !began {
+		t.Fatalf("browser: no download began (action: %v)%s", actionErr, b.problems.summary())
 	}
 	for ev, err := range progress {
 		if err != nil {

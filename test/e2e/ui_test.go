@@ -211,6 +211,48 @@ func TestUILiveLogTail(t *testing.T) {
 	assertClean(t, s.b)
 }
 
+// TestUIUserFilesRunNoScript: a run's evil.html and evil.svg, which try to
+// write to the site's localStorage, are shown and downloaded without ever
+// running in the site's origin.
+func TestUIUserFilesRunNoScript(t *testing.T) {
+	s := startUI(t)
+	s.signIn(t)
+	dir, id := s.submit(t, "evil-files", "evil")
+	s.alice.WaitStatus(t, "evil.1", 2*time.Minute, "finished")
+	pwned := `localStorage.getItem("pwned")`
+
+	// The preview of evil.html is its text, with line numbers.
+	s.b.Navigate(s.base + "/runs/" + id + "/files/evil.html")
+	assert.Contains(t, browser.Run(s.b, chromedp.Text(chromedp.ID("preview"))), `<script>localStorage.setItem("pwned"`)
+	s.b.Screenshot(t, "evil-html-preview")
+
+	// evil.svg shows in an <img>, where it runs nothing.
+	s.b.Navigate(s.base + "/runs/" + id + "/files/evil.svg")
+	img := `document.getElementById("preview-image")`
+	s.b.WaitTrue(img+` && `+img+`.complete`, 15*time.Second)
+	assert.Positive(t, browser.Eval[int](s.b, img+`.naturalWidth`), "the SVG decodes")
+	s.b.Screenshot(t, "evil-svg-preview")
+
+	// Opened on their own, as a lure in a mail would, both are downloaded,
+	// not shown.
+	for _, name := range []string{"evil.html", "evil.svg"} {
+		path := s.b.Download(t, chromedp.Navigate(s.base+"/runs/"+id+"/raw/"+name))
+		got, err := os.ReadFile(path)
+		require.NoError(t, err)
+		want, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(got), name)
+	}
+
+	s.b.Navigate(s.base + "/runs")
+	assert.Nil(t, browser.Eval[*string](s.b, pwned), "a user's file ran script in the site's origin")
+	// The check means something: the site's origin has a working
+	// localStorage that a script there could have written.
+	assert.Equal(t, "ok", browser.Eval[string](s.b, `localStorage.setItem("probe", "ok"), localStorage.getItem("probe")`))
+	assert.NotEqual(t, "pwned", browser.Run(s.b, chromedp.Title()))
+	assertClean(t, s.b)
+}
+
 var crossSitePage = template.Must(template.New("").Parse(`<!doctype html><title>another site</title>` +
 	`<form method="post" action="{{.}}"><button id="go">win a prize</button></form>`))
 
