@@ -114,6 +114,37 @@ func TestUISignInWithLoginLink(t *testing.T) {
 	other.Screenshot(t, "link-spent")
 }
 
+// TestUISignInWithTokenAndSignOut signs in by typing the token into the
+// sign-in form (only with the keyboard), lands where the first page
+// asked, finds the token nowhere in the page or its address, and signs
+// out.
+func TestUISignInWithTokenAndSignOut(t *testing.T) {
+	s := startUI(t)
+	assert.EqualValues(t, http.StatusOK, s.b.Navigate(s.base+"/profile"))
+	s.b.WaitTrue(`location.pathname === "/signin"`, 10*time.Second)
+	s.b.Screenshot(t, "signin")
+
+	// A wrong token is refused, and says what to do.
+	s.b.Do(chromedp.SendKeys(chromedp.ID("token"), "not-a-token\r"))
+	s.b.WaitTrue(`document.getElementById("signin-error")`, 10*time.Second)
+	assert.Contains(t, browser.Run(s.b, chromedp.Text(chromedp.ID("signin-error"))), "login-link")
+	s.b.ClearProblems() // the refusal's 403, which was the point
+
+	s.b.Do(chromedp.SendKeys(chromedp.ID("token"), s.alice.Token+"\r"))
+	s.b.WaitTrue(`location.pathname === "/profile"`, 10*time.Second)
+	assert.Equal(t, "alice", browser.Run(s.b, chromedp.Text(chromedp.ID("profile-user"))))
+	html := browser.Run(s.b, chromedp.OuterHTML(chromedp.CSS("html")))
+	assert.NotContains(t, html, s.alice.Token, "the token is not shown again")
+	assert.NotContains(t, browser.Run(s.b, chromedp.Location()), s.alice.Token)
+	s.b.Screenshot(t, "profile")
+	assertClean(t, s.b)
+
+	s.b.Do(chromedp.Click(chromedp.ID("logout-button")))
+	s.b.WaitTrue(`location.pathname === "/signin"`, 10*time.Second)
+	s.b.Navigate(s.base + "/runs")
+	assert.Equal(t, "/signin", browser.Eval[string](s.b, `location.pathname`), "signed out")
+}
+
 // TestUIRoot6Fit follows root6-fit, submitted with the real reana-client,
 // on the pages: it appears on the open runs page and finishes there
 // without a reload, its plot's preview decodes, and its results directory
