@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,7 +25,13 @@ type jobRow struct {
 	Created                                                    time.Time
 	Started, Finished                                          *time.Time
 	Running, Engine                                            bool
-	Log, LogURL, TailURL                                       string
+	Inline                                                     bool // Log holds the output; else the page loads it
+	Open                                                       bool // the log is shown unfolded
+	// Formatted once here: a template function call per cell is what a
+	// page of hundreds of jobs spends its time on.
+	Label, QueuedS, StartedS, EndedS, ExitS string
+	Y                                       int // the timeline row
+	Log, LogURL, TailURL                    string
 	// The timeline's bars, as percentages of the run's span: waiting
 	// (created to started) and running (started to ended).
 	WaitX, WaitW, RunX, RunW float64
@@ -36,7 +43,8 @@ type detailsData struct {
 	Started, Finished       *time.Time
 	Progress                int
 	Jobs                    []jobRow
-	Engine                  *jobRow // the engine process of a cwl, snakemake or yadage run
+	JobsHTML                jobsHTML // their rows, bars and logs
+	Engine                  *jobRow  // the engine process of a cwl, snakemake or yadage run
 	WorkflowLog             string
 	Spec, Params            string
 	Back, SummaryURL        string
@@ -45,7 +53,10 @@ type detailsData struct {
 }
 
 func (s *Server) details(r *http.Request, wf store.Workflow) (detailsData, error) {
-	jobs, err := s.API.DB.JobsForWorkflow(r.Context(), wf.ID)
+	// Without their output: a run of hundreds of jobs would otherwise read
+	// and send every log. The page shows a failed job's at once, streams
+	// a running one's, and loads the others when opened.
+	jobs, err := s.API.DB.JobStates(r.Context(), wf.ID)
 	if err != nil {
 		return detailsData{}, err
 	}
@@ -70,6 +81,21 @@ func (s *Server) details(r *http.Request, wf store.Workflow) (detailsData, error
 			Reason: j.Reason, Image: j.Image, Command: j.Command, Attempt: j.Attempt, Exit: j.ExitCode, Created: j.CreatedAt,
 			Started: j.StartedAt, Finished: j.FinishedAt, Running: j.Status == store.JobRunning, Engine: j.StepIndex == store.EngineStepIndex, Log: j.Logs,
 			LogURL: "/runs/" + wf.ID + "/jobs/" + j.ID + "/log", TailURL: "/runs/" + wf.ID + "/jobs/" + j.ID + "/tail"}
+		jr.Label, jr.QueuedS, jr.StartedS, jr.EndedS = j.StepName, when(&j.CreatedAt), when(j.StartedAt), when(j.FinishedAt)
+		if j.Attempt > 0 {
+			jr.Label += fmt.Sprintf(" (try %d)", j.Attempt+1)
+		}
+		if j.ExitCode != nil {
+			jr.ExitS = strconv.Itoa(*j.ExitCode)
+		}
+		jr.Open = jr.Running || j.Status == store.JobFailed
+		if jr.Engine || j.Status == store.JobFailed {
+			full, err := s.API.DB.GetJob(r.Context(), j.ID)
+			if err != nil {
+				return detailsData{}, err
+			}
+			jr.Log, jr.Inline = full.Logs, true
+		}
 		if jr.Engine {
 			d.Engine = &jr
 			continue
@@ -89,7 +115,9 @@ func (s *Server) details(r *http.Request, wf store.Workflow) (detailsData, error
 	span := t1.Sub(t0)
 	for i := range d.Jobs {
 		timeline(&d.Jobs[i], t0, span)
+		d.Jobs[i].Y = i * 14
 	}
+	d.JobsHTML = renderJobs(d.Jobs)
 	d.TimelineH = fmt.Sprint(len(d.Jobs) * 14)
 	d.TimelineSpan = humanDuration(span)
 	return d, nil

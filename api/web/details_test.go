@@ -141,4 +141,29 @@ func TestLiveTail(t *testing.T) {
 	got := readEvents(t, sc, 2)
 	assert.Equal(t, []event{{"append", "done\n"}, {"end", "finished"}}, got)
 	assert.False(t, sc.Scan(), "the stream ends with the job")
+
+	page := b.get("/runs/" + r.ID)
+	assert.Contains(t, page.Body, `<pre class="log-tail" data-log-url="/runs/`+r.ID+`/jobs/`+j.JobID+`/log"></pre>`, "a finished job's log loads when opened")
+	assert.NotContains(t, page.Body, "rotated\ndone")
+}
+
+// TestJobFieldsEscaped: the job parts are written without html/template,
+// so every field a user controls must still come out escaped.
+func TestJobFieldsEscaped(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	b := e.signedIn(e.token)
+	r := e.create("esc", nil)
+	code := 2
+	require.NoError(t, e.db.CreateJob(context.Background(), &store.Job{WorkflowID: r.ID, StepName: `<script>x</script>`, Command: `echo "a" > '<b>'`,
+		Image: `img"onload="x`, Backend: "local", Status: store.JobFailed, ExitCode: &code, Reason: "<i>held</i>", Logs: "</pre><script>alert(1)</script>"}))
+	res := b.get("/runs/" + r.ID)
+	require.Equal(t, http.StatusOK, res.Status)
+	assert.NotContains(t, res.Body, "<script>x")
+	assert.NotContains(t, res.Body, "<script>alert")
+	assert.NotContains(t, res.Body, `img"onload`)
+	assert.NotContains(t, res.Body, "<i>held")
+	assert.Contains(t, res.Body, `data-step="&lt;script&gt;x&lt;/script&gt;"`)
+	assert.Contains(t, res.Body, `<td class="job-command"><code>echo &#34;a&#34; &gt; &#39;&lt;b&gt;&#39;</code></td>`)
+	assert.Contains(t, res.Body, `&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;`, "a failed job's log, inline and escaped")
+	assert.Contains(t, res.Body, `<td class="job-exit">2</td>`)
 }

@@ -3,14 +3,12 @@ package web_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,10 +21,9 @@ import (
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/daemon/config"
 	"github.com/reana-site/reana-site/daemon/engine"
-	"github.com/reana-site/reana-site/daemon/identity"
 	"github.com/reana-site/reana-site/daemon/store"
+	"github.com/reana-site/reana-site/test/apitest"
 	"github.com/reana-site/reana-site/test/fakebackend"
-	"github.com/reana-site/reana-site/test/helpertest"
 )
 
 // env is the web pages and the API over a fresh store, a fake batch
@@ -46,6 +43,7 @@ type env struct {
 	bob    store.User
 	bobTok string
 	logs   *strings.Builder
+	base   *apitest.Env
 }
 
 // specJSON is a serial workflow of one step, as reana-client sends it.
@@ -57,34 +55,12 @@ const specJSON = `{"version": "0.9.0",
 
 func newEnv(t *testing.T, cfg web.Config, opts ...func(*api.Server)) *env {
 	t.Helper()
-	ctx := context.Background()
-	runner, acct, dir := helpertest.Runner(t)
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "reana-site.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	e := &env{t: t, db: db, be: fakebackend.New(), acct: acct, logs: &strings.Builder{}}
-	e.user, e.token = e.addUser(acct.Name, acct.UID)
-	e.bob, e.bobTok = e.addUser("bob", acct.UID+1)
-	accountOf := func(name string) (asuser.Account, error) {
-		switch name {
-		case acct.Name:
-			return acct, nil
-		case "bob":
-			return asuser.Account{Name: name, UID: acct.UID + 1, GID: acct.GID, Home: dir}, nil
-		}
-		return asuser.Account{}, fmt.Errorf("%w: %s", identity.ErrUnknownUser, name)
-	}
-	e.eng = &engine.Engine{
-		DB: db, Backends: map[string]batch.Backend{"local": e.be}, DefaultBackend: "local",
-		Account: func(context.Context, string) (asuser.Account, error) { return acct, nil },
-		Log:     slog.New(slog.DiscardHandler),
-	}
-	log := slog.New(slog.NewTextHandler(syncWriter{e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.api = &api.Server{
-		DB: db, Engine: e.eng, Runner: runner, Version: "test", Log: log,
-		Config:   config.Config{WorkspaceRoot: dir, SecretsRoot: filepath.Join(dir, ".secrets-{user}"), MaxSecretBytes: 1 << 20},
-		Accounts: identity.Resolver{Policy: identity.Policy{MinUID: 1}, Lookup: accountOf},
-	}
+	logs := &strings.Builder{}
+	log := slog.New(slog.NewTextHandler(syncWriter{logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	base := apitest.New(t, config.Config{}, log, "bob")
+	e := &env{t: t, db: base.DB, be: base.Backend, eng: base.Engine, api: base.API, acct: base.Acct, base: base, logs: logs}
+	e.user, e.token = base.AddUser(t, e.acct.Name, e.acct.UID)
+	e.bob, e.bobTok = base.AddUser(t, "bob", e.acct.UID+1)
 	for _, o := range opts {
 		o(e.api)
 	}
@@ -94,6 +70,7 @@ func newEnv(t *testing.T, cfg web.Config, opts ...func(*api.Server)) *env {
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = e.srv.URL
 	}
+	var err error
 	e.web, err = web.New(e.api, cfg, log)
 	require.NoError(t, err)
 	e.web.TailEvery = 20 * time.Millisecond
@@ -105,19 +82,8 @@ func newEnv(t *testing.T, cfg web.Config, opts ...func(*api.Server)) *env {
 		}
 		webHandler.ServeHTTP(w, r)
 	})
-	t.Cleanup(e.api.Wait)
 	t.Cleanup(func() { rendered.add(e.web) })
 	return e
-}
-
-func (e *env) addUser(name string, uid uint32) (store.User, string) {
-	e.t.Helper()
-	ctx := context.Background()
-	u, err := e.db.CreateUser(ctx, store.User{Name: name, UID: uid, Email: name + "@example.org"})
-	require.NoError(e.t, err)
-	token, _, err := identity.IssueToken(ctx, e.db, u.ID, store.TokenFirst)
-	require.NoError(e.t, err)
-	return u, token
 }
 
 // browser is a client with its own cookies that does not follow
@@ -232,11 +198,7 @@ func (e *env) start(r run) batch.Spec {
 	return jobs[before]
 }
 
-func (e *env) tick() {
-	for range 5 {
-		e.eng.Tick(context.Background())
-	}
-}
+func (e *env) tick() { e.base.Tick() }
 
 // finish ends a submitted job with the given exit code and output.
 func (e *env) finish(j batch.Spec, code int, output string) {

@@ -96,7 +96,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 
 // safeNext is where to go after signing in: a path on this site only.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") || strings.HasPrefix(next, "/signin") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n\t") || strings.HasPrefix(next, "/signin") {
 		return "/runs"
 	}
 	return next

@@ -151,3 +151,21 @@ func TestSessionsStartForOtherMethods(t *testing.T) {
 	assert.False(t, ok)
 	_ = identity.HashToken
 }
+
+// TestSigninNextStaysOnSite: after signing in, only a path of this site.
+func TestSigninNextStaysOnSite(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	for next, want := range map[string]string{
+		"/runs/x?q=1":          "/runs/x?q=1",
+		"":                     "/runs",
+		"https://evil.example": "/runs",
+		"//evil.example":       "/runs",
+		"/\\evil.example":      "/runs",
+		"/\t/evil.example":     "/runs",
+		"/signin":              "/runs",
+	} {
+		res := e.browser().post("/signin", url.Values{"token": {e.token}, "next": {next}})
+		require.Equal(t, http.StatusSeeOther, res.Status)
+		assert.Equal(t, want, res.Header.Get("Location"), "next %q", next)
+	}
+}

@@ -44,7 +44,9 @@
   // A job that started after the page loaded gets a log section too.
   function addNewLogs(root) {
     var box = document.getElementById("job-logs");
-    if (!box) return;
+    var details = document.getElementById("details");
+    if (!box || !details) return;
+    var jobs = "/runs/" + details.dataset.runId + "/jobs/";
     root.querySelectorAll("tr.job[data-running='true']").forEach(function (tr) {
       var id = "log-" + tr.dataset.jobId;
       if (document.getElementById(id)) return;
@@ -64,12 +66,12 @@
       btn.textContent = "Pause";
       var a = document.createElement("a");
       a.className = "log-download";
-      a.href = tr.dataset.logUrl;
+      a.href = jobs + tr.dataset.jobId + "/log";
       a.textContent = "Download";
       tools.append(btn, a);
       var pre = document.createElement("pre");
       pre.className = "log-tail";
-      pre.dataset.tailUrl = tr.dataset.tailUrl;
+      pre.dataset.tailUrl = jobs + tr.dataset.jobId + "/tail";
       d.append(sum, tools, pre);
       box.append(d);
       tail(pre);
@@ -106,6 +108,22 @@
     });
   }
 
+  // A finished job's log is fetched when its section is opened.
+  function lazyLog(pre) {
+    var box = pre.closest("details");
+    if (!box) return;
+    function load() {
+      if (!box.open || pre.dataset.loaded) return;
+      pre.dataset.loaded = "1";
+      pre.textContent = "Loading…";
+      fetch(pre.dataset.logUrl, { credentials: "same-origin" }).then(function (res) {
+        return res.ok ? res.text() : "The log could not be loaded (HTTP " + res.status + ").";
+      }).then(function (text) { pre.textContent = text; }).catch(function () { delete pre.dataset.loaded; });
+    }
+    box.addEventListener("toggle", load);
+    load();
+  }
+
   function autoSubmit() {
     var f = document.getElementById("runs-filter");
     if (!f) return;
@@ -119,5 +137,6 @@
     autoSubmit();
     document.querySelectorAll("[data-refresh-url]").forEach(refresh);
     document.querySelectorAll("pre[data-tail-url]").forEach(tail);
+    document.querySelectorAll("pre[data-log-url]").forEach(lazyLog);
   });
 })();
