@@ -81,8 +81,8 @@ func (s *ui) submit(t *testing.T, testdata, name string, args ...string) (dir, i
 	return dir, w.ID
 }
 
-// assertClean fails the test when a page reported a problem (see
-// browser.Problems), except the one known gap: the web interface serves
+// assertClean fails the test when a page reported a problem since the last
+// check (see browser.Problems), except the one known gap: the web interface serves
 // no /favicon.ico yet, so Chromium's request for it is a 404 on every page.
 func assertClean(t *testing.T, b *browser.Browser) {
 	t.Helper()
@@ -93,6 +93,8 @@ func assertClean(t *testing.T, b *browser.Browser) {
 		}
 		t.Errorf("the page did not load clean: %s", p)
 	}
+	// The next check looks at what came after this one.
+	b.ClearProblems()
 }
 
 // js quotes a Go string for a JavaScript expression.
@@ -167,6 +169,18 @@ func TestUIRoot6Fit(t *testing.T) {
 	ws := s.d.WorkspaceOf(s.alice, id)
 	plot, err := os.ReadFile(filepath.Join(ws, "results", "plot.png"))
 	require.NoError(t, err)
+
+	t.Run("details and a step log", func(t *testing.T) {
+		s.b.Navigate(s.base + "/runs/" + id)
+		assert.Equal(t, "finished", browser.Run(s.b, chromedp.Text(chromedp.CSS("#run-status .status"))))
+		assert.Equal(t, 2, browser.Eval[int](s.b, `document.querySelectorAll("table#steps tr.job").length`))
+		job := browser.Eval[string](s.b, `document.querySelector('tr.job[data-step="fitdata"]').dataset.jobId`)
+		// A finished step's log is fetched when its section is opened.
+		s.b.Do(chromedp.Click(chromedp.CSS("#log-" + job + " > summary")))
+		s.b.WaitTrue(`document.querySelector("#log-`+job+` pre.log-tail").textContent.includes("fit result:")`, 15*time.Second)
+		s.b.Screenshot(t, "details")
+		assertClean(t, s.b)
+	})
 
 	t.Run("plot preview", func(t *testing.T) {
 		s.b.Navigate(s.base + "/runs/" + id + "/files/results")
