@@ -29,7 +29,6 @@ import (
 
 // Browser is one Chromium process with one tab, for one test.
 type Browser struct {
-	t testing.TB
 	// ctx is the tab's context: actions run against it, each with its own
 	// timeout (the first Run on a chromedp context binds the browser's life
 	// to the context it gets, so that one has none).
@@ -165,7 +164,7 @@ func Start(t testing.TB, opts ...Option) *Browser {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &Browser{t: t, timeout: cfg.timeout, profile: profile, downloads: t.TempDir(),
+	b := &Browser{timeout: cfg.timeout, profile: profile, downloads: t.TempDir(),
 		output: output, problems: &problems{}}
 
 	aopts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -219,7 +218,7 @@ func Start(t testing.TB, opts ...Option) *Browser {
 		t.Fatalf("%s did not start within 60 s:\n%s", bin, b.tail(4000))
 	}
 	b.problems.collect(ctx)
-	b.Do(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+	b.Do(t, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 			Behavior:      browser.SetDownloadBehaviorBehaviorAllowAndName,
 			DownloadPath:  b.downloads,
@@ -236,32 +235,32 @@ func (b *Browser) Context() context.Context { return b.ctx }
 
 // Do runs actions in the tab within the timeout and fails the test when one
 // fails.
-func (b *Browser) Do(steps ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
+func (b *Browser) Do(t testing.TB, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
-		b.t.Fatalf("browser: %v%s", err, b.problems.summary())
+		t.Fatalf("browser: %v%s", err, b.problems.summary())
 	}
 }
 
 // Run runs one action that returns a value, within the browser's timeout,
 // and fails the test when it fails.
-func Run[T any](b *Browser, a chromedp.Action[T]) T {
-	b.t.Helper()
+func Run[T any](t testing.TB, b *Browser, a chromedp.Action[T]) T {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
 	defer cancel()
 	v, err := chromedp.Run(ctx, a)
 	if err != nil {
-		b.t.Fatalf("browser: %v%s", err, b.problems.summary())
+		t.Fatalf("browser: %v%s", err, b.problems.summary())
 	}
 	return v
 }
 
 // Navigate loads url and returns the HTTP status of the main document.
-func (b *Browser) Navigate(url string) int64 {
-	b.t.Helper()
-	resp := Run(b, chromedp.NavigateResponse(url))
+func (b *Browser) Navigate(t testing.TB, url string) int64 {
+	t.Helper()
+	resp := Run(t, b, chromedp.NavigateResponse(url))
 	if resp == nil {
 		return 0
 	}
@@ -269,15 +268,15 @@ func (b *Browser) Navigate(url string) int64 {
 }
 
 // Eval evaluates a JavaScript expression in the page and decodes its value.
-func Eval[T any](b *Browser, expr string) T {
-	b.t.Helper()
-	return Run(b, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+func Eval[T any](t testing.TB, b *Browser, expr string) T {
+	t.Helper()
+	return Run(t, b, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 }
 
 // WaitTrue waits, up to d, until a JavaScript expression is truthy in the
 // page; it survives the page navigating meanwhile.
-func (b *Browser) WaitTrue(expr string, d time.Duration) {
-	b.t.Helper()
+func (b *Browser) WaitTrue(t testing.TB, expr string, d time.Duration) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, d)
 	defer cancel()
 	var last error
@@ -289,13 +288,13 @@ func (b *Browser) WaitTrue(expr string, d time.Duration) {
 		if err != nil {
 			// A typo in the expression will not heal by waiting.
 			if strings.Contains(err.Error(), "SyntaxError") {
-				b.t.Fatalf("browser: %q: %v", expr, err)
+				t.Fatalf("browser: %q: %v", expr, err)
 			}
 			last = err
 		}
 		select {
 		case <-ctx.Done():
-			b.t.Fatalf("browser: %q was not true within %s (last error: %v)%s", expr, d, last, b.problems.summary())
+			t.Fatalf("browser: %q was not true within %s (last error: %v)%s", expr, d, last, b.problems.summary())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -124,10 +124,10 @@ func TestCleanPageScreenshotAndDownload(t *testing.T) {
 	srv := site(t)
 	b := Start(t, TrustCert(srv.Certificate()), WindowSize(800, 600))
 
-	assert.EqualValues(t, http.StatusOK, b.Navigate(srv.URL+"/clean"))
-	b.WaitTrue(`document.getElementById("who").textContent === "script ran"`, 10*time.Second)
-	b.WaitTrue(`document.getElementById("dot").complete`, 10*time.Second)
-	assert.Positive(t, Eval[int](b, `document.getElementById("dot").naturalWidth`), "the image decodes")
+	assert.EqualValues(t, http.StatusOK, b.Navigate(t, srv.URL+"/clean"))
+	b.WaitTrue(t, `document.getElementById("who").textContent === "script ran"`, 10*time.Second)
+	b.WaitTrue(t, `document.getElementById("dot").complete`, 10*time.Second)
+	assert.Positive(t, Eval[int](t, b, `document.getElementById("dot").naturalWidth`), "the image decodes")
 
 	shot := b.Screenshot(t, "clean")
 	f, err := os.Open(shot)
@@ -160,7 +160,7 @@ func TestCleanPageScreenshotAndDownload(t *testing.T) {
 func TestProblemsCatchConsoleErrorsAndCSP(t *testing.T) {
 	srv := site(t)
 	b := Start(t, TrustCert(srv.Certificate()))
-	b.Navigate(srv.URL + "/dirty")
+	b.Navigate(t, srv.URL+"/dirty")
 	// Wait for all three to arrive: the console's events are asynchronous.
 	var got []Problem
 	deadline := time.Now().Add(10 * time.Second)
@@ -179,7 +179,7 @@ func TestProblemsCatchConsoleErrorsAndCSP(t *testing.T) {
 	assert.True(t, csp, "the inline script's CSP violation is a problem: %v", got)
 	assert.True(t, logged, "console.error is a problem: %v", got)
 	assert.True(t, thrown, "an uncaught exception is a problem: %v", got)
-	assert.NotEqual(t, "inline ran", Run(b, chromedp.Title()), "the CSP kept the inline script from running")
+	assert.NotEqual(t, "inline ran", Run(t, b, chromedp.Title()), "the CSP kept the inline script from running")
 
 	b.ClearProblems()
 	assert.Empty(t, b.Problems())
@@ -190,7 +190,7 @@ func TestProblemsCatchConsoleErrorsAndCSP(t *testing.T) {
 func TestTrustsOnlyThePinnedCertificate(t *testing.T) {
 	trusted, other := site(t), site(t)
 	b := Start(t, TrustCert(trusted.Certificate()))
-	assert.EqualValues(t, http.StatusOK, b.Navigate(trusted.URL+"/clean"))
+	assert.EqualValues(t, http.StatusOK, b.Navigate(t, trusted.URL+"/clean"))
 
 	ctxErr := func() error {
 		_, err := chromedp.Run(b.Context(), chromedp.NavigateResponse(other.URL+"/clean"))
@@ -207,7 +207,7 @@ func TestNoProcessOutlivesTheTest(t *testing.T) {
 	t.Run("browse", func(t *testing.T) {
 		srv := site(t)
 		b := Start(t, TrustCert(srv.Certificate()))
-		b.Navigate(srv.URL + "/clean")
+		b.Navigate(t, srv.URL+"/clean")
 		profile = b.profile
 		require.NotEmpty(t, processesWith(profile), "the browser runs with its profile")
 	})

@@ -22,7 +22,7 @@ const ScreenshotDir = ".cache/ui-screenshots"
 // .cache/ui-screenshots/<test>-<name>.png and returns its path.
 func (b *Browser) Screenshot(t testing.TB, name string) string {
 	t.Helper()
-	png := Run(b, chromedp.FullScreenshot(100))
+	png := Run(t, b, chromedp.FullScreenshot(100))
 	dir := filepath.Join(RepoRoot(t), ScreenshotDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("make the screenshot directory: %v", err)

@@ -73,8 +73,8 @@ func TestNegotiateSendsSPNEGOToken(t *testing.T) {
 	b := Start(t, TrustCert(srv.Certificate()), Negotiate("localhost"), Env(kdc.Env(ccache)...))
 	// The service principal is HTTP/<host as typed>: localhost, not
 	// 127.0.0.1.
-	assert.EqualValues(t, http.StatusOK, b.Navigate("https://localhost:"+port+"/"))
-	assert.Equal(t, "token received", Run(b, chromedp.Text(chromedp.ID("who"))))
+	assert.EqualValues(t, http.StatusOK, b.Navigate(t, "https://localhost:"+port+"/"))
+	assert.Equal(t, "token received", Run(t, b, chromedp.Text(chromedp.ID("who"))))
 	b.Screenshot(t, "negotiated")
 
 	mu.Lock()
@@ -116,7 +116,7 @@ func TestNegotiateNeedsTheAllowList(t *testing.T) {
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 
 	b := Start(t, TrustCert(srv.Certificate()), Env(kdc.Env(ccache)...), Timeout(15*time.Second))
-	assert.EqualValues(t, http.StatusUnauthorized, b.Navigate("https://localhost:"+port+"/"))
+	assert.EqualValues(t, http.StatusUnauthorized, b.Navigate(t, "https://localhost:"+port+"/"))
 	asked.Wait()
 }
 

@@ -66,8 +66,8 @@ func (s *ui) loginLink(t *testing.T) string {
 // signIn signs alice in with a fresh login link and lands on the runs page.
 func (s *ui) signIn(t *testing.T) {
 	t.Helper()
-	assert.EqualValues(t, http.StatusOK, s.b.Navigate(s.loginLink(t)))
-	s.b.WaitTrue(`location.pathname === "/runs"`, 10*time.Second)
+	assert.EqualValues(t, http.StatusOK, s.b.Navigate(t, s.loginLink(t)))
+	s.b.WaitTrue(t, `location.pathname === "/runs"`, 10*time.Second)
 }
 
 // submit runs a workflow with the real reana-client as alice and returns
@@ -103,16 +103,16 @@ func js(s string) string { return fmt.Sprintf("%q", s) }
 func TestUISignInWithLoginLink(t *testing.T) {
 	s := startUI(t)
 	link := s.loginLink(t)
-	assert.EqualValues(t, http.StatusOK, s.b.Navigate(link))
-	s.b.WaitTrue(`location.pathname === "/runs"`, 10*time.Second)
-	assert.NotContains(t, browser.Run(s.b, chromedp.Location()), "k=", "the key leaves the address bar")
-	assert.Equal(t, "alice", browser.Run(s.b, chromedp.Text(chromedp.ID("who"))))
+	assert.EqualValues(t, http.StatusOK, s.b.Navigate(t, link))
+	s.b.WaitTrue(t, `location.pathname === "/runs"`, 10*time.Second)
+	assert.NotContains(t, browser.Run(t, s.b, chromedp.Location()), "k=", "the key leaves the address bar")
+	assert.Equal(t, "alice", browser.Run(t, s.b, chromedp.Text(chromedp.ID("who"))))
 	s.b.Screenshot(t, "runs-empty")
 	assertClean(t, s.b)
 
 	// The link is spent: a second browser cannot use it.
 	other := browser.Start(t, browser.TrustCertFile(filepath.Join(s.d.StateDir, "tls.crt")))
-	assert.EqualValues(t, http.StatusForbidden, other.Navigate(link))
+	assert.EqualValues(t, http.StatusForbidden, other.Navigate(t, link))
 	other.Screenshot(t, "link-spent")
 }
 
@@ -122,29 +122,29 @@ func TestUISignInWithLoginLink(t *testing.T) {
 // out.
 func TestUISignInWithTokenAndSignOut(t *testing.T) {
 	s := startUI(t)
-	assert.EqualValues(t, http.StatusOK, s.b.Navigate(s.base+"/profile"))
-	s.b.WaitTrue(`location.pathname === "/signin"`, 10*time.Second)
+	assert.EqualValues(t, http.StatusOK, s.b.Navigate(t, s.base+"/profile"))
+	s.b.WaitTrue(t, `location.pathname === "/signin"`, 10*time.Second)
 	s.b.Screenshot(t, "signin")
 
 	// A wrong token is refused, and says what to do.
-	s.b.Do(chromedp.SendKeys(chromedp.ID("token"), "not-a-token\r"))
-	s.b.WaitTrue(`document.getElementById("signin-error")`, 10*time.Second)
-	assert.Contains(t, browser.Run(s.b, chromedp.Text(chromedp.ID("signin-error"))), "login-link")
+	s.b.Do(t, chromedp.SendKeys(chromedp.ID("token"), "not-a-token\r"))
+	s.b.WaitTrue(t, `document.getElementById("signin-error")`, 10*time.Second)
+	assert.Contains(t, browser.Run(t, s.b, chromedp.Text(chromedp.ID("signin-error"))), "login-link")
 	s.b.ClearProblems() // the refusal's 403, which was the point
 
-	s.b.Do(chromedp.SendKeys(chromedp.ID("token"), s.alice.Token+"\r"))
-	s.b.WaitTrue(`location.pathname === "/profile"`, 10*time.Second)
-	assert.Equal(t, "alice", browser.Run(s.b, chromedp.Text(chromedp.ID("profile-user"))))
-	html := browser.Run(s.b, chromedp.OuterHTML(chromedp.CSS("html")))
+	s.b.Do(t, chromedp.SendKeys(chromedp.ID("token"), s.alice.Token+"\r"))
+	s.b.WaitTrue(t, `location.pathname === "/profile"`, 10*time.Second)
+	assert.Equal(t, "alice", browser.Run(t, s.b, chromedp.Text(chromedp.ID("profile-user"))))
+	html := browser.Run(t, s.b, chromedp.OuterHTML(chromedp.CSS("html")))
 	assert.NotContains(t, html, s.alice.Token, "the token is not shown again")
-	assert.NotContains(t, browser.Run(s.b, chromedp.Location()), s.alice.Token)
+	assert.NotContains(t, browser.Run(t, s.b, chromedp.Location()), s.alice.Token)
 	s.b.Screenshot(t, "profile")
 	assertClean(t, s.b)
 
-	s.b.Do(chromedp.Click(chromedp.ID("logout-button")))
-	s.b.WaitTrue(`location.pathname === "/signin"`, 10*time.Second)
-	s.b.Navigate(s.base + "/runs")
-	assert.Equal(t, "/signin", browser.Eval[string](s.b, `location.pathname`), "signed out")
+	s.b.Do(t, chromedp.Click(chromedp.ID("logout-button")))
+	s.b.WaitTrue(t, `location.pathname === "/signin"`, 10*time.Second)
+	s.b.Navigate(t, s.base+"/runs")
+	assert.Equal(t, "/signin", browser.Eval[string](t, s.b, `location.pathname`), "signed out")
 }
 
 // TestUIRoot6Fit follows root6-fit, submitted with the real reana-client,
@@ -155,14 +155,14 @@ func TestUIRoot6Fit(t *testing.T) {
 	s := startUI(t)
 	s.signIn(t)
 	// A mark in the page's window: a reload would lose it.
-	browser.Eval[int](s.b, `window.__uiTestMark = 42`)
+	browser.Eval[int](t, s.b, `window.__uiTestMark = 42`)
 
 	_, id := s.submit(t, "root6-fit", "root6-fit", "-p", "events=2000")
 	row := `document.querySelector(` + js(`tr.run[data-run-id="`+id+`"]`) + `)`
-	s.b.WaitTrue(row, 30*time.Second)
-	s.b.WaitTrue(row+`.dataset.status === "finished"`, 3*time.Minute)
-	assert.Equal(t, "2/2", browser.Eval[string](s.b, row+`.querySelector("td.run-steps").textContent.trim()`))
-	assert.Equal(t, 42, browser.Eval[int](s.b, `window.__uiTestMark`), "the runs page updated without a reload")
+	s.b.WaitTrue(t, row, 30*time.Second)
+	s.b.WaitTrue(t, row+`.dataset.status === "finished"`, 3*time.Minute)
+	assert.Equal(t, "2/2", browser.Eval[string](t, s.b, row+`.querySelector("td.run-steps").textContent.trim()`))
+	assert.Equal(t, 42, browser.Eval[int](t, s.b, `window.__uiTestMark`), "the runs page updated without a reload")
 	s.b.Screenshot(t, "runs-finished")
 	assertClean(t, s.b)
 
@@ -171,29 +171,29 @@ func TestUIRoot6Fit(t *testing.T) {
 	require.NoError(t, err)
 
 	t.Run("details and a step log", func(t *testing.T) {
-		s.b.Navigate(s.base + "/runs/" + id)
-		assert.Equal(t, "finished", browser.Run(s.b, chromedp.Text(chromedp.CSS("#run-status .status"))))
-		assert.Equal(t, 2, browser.Eval[int](s.b, `document.querySelectorAll("table#steps tr.job").length`))
-		job := browser.Eval[string](s.b, `document.querySelector('tr.job[data-step="fitdata"]').dataset.jobId`)
+		s.b.Navigate(t, s.base+"/runs/"+id)
+		assert.Equal(t, "finished", browser.Run(t, s.b, chromedp.Text(chromedp.CSS("#run-status .status"))))
+		assert.Equal(t, 2, browser.Eval[int](t, s.b, `document.querySelectorAll("table#steps tr.job").length`))
+		job := browser.Eval[string](t, s.b, `document.querySelector('tr.job[data-step="fitdata"]').dataset.jobId`)
 		// A finished step's log is fetched when its section is opened.
-		s.b.Do(chromedp.Click(chromedp.CSS("#log-" + job + " > summary")))
-		s.b.WaitTrue(`document.querySelector("#log-`+job+` pre.log-tail").textContent.includes("fit result:")`, 15*time.Second)
+		s.b.Do(t, chromedp.Click(chromedp.CSS("#log-"+job+" > summary")))
+		s.b.WaitTrue(t, `document.querySelector("#log-`+job+` pre.log-tail").textContent.includes("fit result:")`, 15*time.Second)
 		s.b.Screenshot(t, "details")
 		assertClean(t, s.b)
 	})
 
 	t.Run("plot preview", func(t *testing.T) {
-		s.b.Navigate(s.base + "/runs/" + id + "/files/results")
-		s.b.Do(chromedp.Click(chromedp.CSS(`tr.file[data-path$="plot.png"] a.file-link`)))
+		s.b.Navigate(t, s.base+"/runs/"+id+"/files/results")
+		s.b.Do(t, chromedp.Click(chromedp.CSS(`tr.file[data-path$="plot.png"] a.file-link`)))
 		img := `document.querySelector("img#preview-image")`
-		s.b.WaitTrue(img+` && `+img+`.complete`, 15*time.Second)
-		assert.Positive(t, browser.Eval[int](s.b, img+`.naturalWidth`), "the plot decodes")
+		s.b.WaitTrue(t, img+` && `+img+`.complete`, 15*time.Second)
+		assert.Positive(t, browser.Eval[int](t, s.b, img+`.naturalWidth`), "the plot decodes")
 		s.b.Screenshot(t, "plot-preview")
 		assertClean(t, s.b)
 	})
 
 	t.Run("directory as zip", func(t *testing.T) {
-		s.b.Navigate(s.base + "/runs/" + id + "/files/results")
+		s.b.Navigate(t, s.base+"/runs/"+id+"/files/results")
 		path := s.b.Download(t, chromedp.Click(chromedp.ID("zip-download")))
 		s.b.Screenshot(t, "files-results")
 		zr, err := zip.OpenReader(path)
@@ -233,23 +233,23 @@ func TestUILiveLogTail(t *testing.T) {
 	s := startUI(t)
 	s.signIn(t)
 	_, id := s.submit(t, "ticker", "ticker", "-p", "ticks=12")
-	s.b.Navigate(s.base + "/runs/" + id)
-	browser.Eval[int](s.b, `window.__uiTestMark = 42`)
+	s.b.Navigate(t, s.base+"/runs/"+id)
+	browser.Eval[int](t, s.b, `window.__uiTestMark = 42`)
 	live := `document.querySelector("#job-logs pre.log-tail")`
 	tail := `(` + live + ` || {textContent: ""}).textContent`
-	s.b.WaitTrue(tail+`.includes("tick 2")`, time.Minute)
+	s.b.WaitTrue(t, tail+`.includes("tick 2")`, time.Minute)
 	s.b.Screenshot(t, "tail-early")
 
 	// Pause stops following the end, not the log.
-	s.b.Do(chromedp.Click(chromedp.CSS(`#job-logs button.log-follow`)))
-	assert.Equal(t, "false", browser.Eval[string](s.b, `document.querySelector("#job-logs button.log-follow").getAttribute("aria-pressed")`))
-	s.b.WaitTrue(tail+`.includes("tick 6")`, 30*time.Second)
-	assert.Equal(t, 42, browser.Eval[int](s.b, `window.__uiTestMark`), "the log grew without a reload")
+	s.b.Do(t, chromedp.Click(chromedp.CSS(`#job-logs button.log-follow`)))
+	assert.Equal(t, "false", browser.Eval[string](t, s.b, `document.querySelector("#job-logs button.log-follow").getAttribute("aria-pressed")`))
+	s.b.WaitTrue(t, tail+`.includes("tick 6")`, 30*time.Second)
+	assert.Equal(t, 42, browser.Eval[int](t, s.b, `window.__uiTestMark`), "the log grew without a reload")
 	s.b.Screenshot(t, "tail-later")
 
 	// When the step ends, the stream says so, and the log is whole.
-	s.b.WaitTrue(live+`.dataset.ended === "finished"`, 30*time.Second)
-	got := browser.Eval[string](s.b, tail)
+	s.b.WaitTrue(t, live+`.dataset.ended === "finished"`, 30*time.Second)
+	got := browser.Eval[string](t, s.b, tail)
 	for i := 1; i <= 12; i++ {
 		assert.Contains(t, got, fmt.Sprintf("tick %d\n", i))
 	}
@@ -267,15 +267,15 @@ func TestUIUserFilesRunNoScript(t *testing.T) {
 	pwned := `localStorage.getItem("pwned")`
 
 	// The preview of evil.html is its text, with line numbers.
-	s.b.Navigate(s.base + "/runs/" + id + "/files/evil.html")
-	assert.Contains(t, browser.Run(s.b, chromedp.Text(chromedp.ID("preview"))), `<script>localStorage.setItem("pwned"`)
+	s.b.Navigate(t, s.base+"/runs/"+id+"/files/evil.html")
+	assert.Contains(t, browser.Run(t, s.b, chromedp.Text(chromedp.ID("preview"))), `<script>localStorage.setItem("pwned"`)
 	s.b.Screenshot(t, "evil-html-preview")
 
 	// evil.svg shows in an <img>, where it runs nothing.
-	s.b.Navigate(s.base + "/runs/" + id + "/files/evil.svg")
+	s.b.Navigate(t, s.base+"/runs/"+id+"/files/evil.svg")
 	img := `document.getElementById("preview-image")`
-	s.b.WaitTrue(img+` && `+img+`.complete`, 15*time.Second)
-	assert.Positive(t, browser.Eval[int](s.b, img+`.naturalWidth`), "the SVG decodes")
+	s.b.WaitTrue(t, img+` && `+img+`.complete`, 15*time.Second)
+	assert.Positive(t, browser.Eval[int](t, s.b, img+`.naturalWidth`), "the SVG decodes")
 	s.b.Screenshot(t, "evil-svg-preview")
 
 	// Opened on their own, as a lure in a mail would, both are downloaded,
@@ -289,12 +289,12 @@ func TestUIUserFilesRunNoScript(t *testing.T) {
 		assert.Equal(t, string(want), string(got), name)
 	}
 
-	s.b.Navigate(s.base + "/runs")
-	assert.Nil(t, browser.Eval[*string](s.b, pwned), "a user's file ran script in the site's origin")
+	s.b.Navigate(t, s.base+"/runs")
+	assert.Nil(t, browser.Eval[*string](t, s.b, pwned), "a user's file ran script in the site's origin")
 	// The check means something: the site's origin has a working
 	// localStorage that a script there could have written.
-	assert.Equal(t, "ok", browser.Eval[string](s.b, `localStorage.setItem("probe", "ok"), localStorage.getItem("probe")`))
-	assert.NotEqual(t, "pwned", browser.Run(s.b, chromedp.Title()))
+	assert.Equal(t, "ok", browser.Eval[string](t, s.b, `localStorage.setItem("probe", "ok"), localStorage.getItem("probe")`))
+	assert.NotEqual(t, "pwned", browser.Run(t, s.b, chromedp.Title()))
 	assertClean(t, s.b)
 }
 
@@ -316,7 +316,7 @@ func TestUIStopRunAndCrossSitePOST(t *testing.T) {
 	_, id := s.submit(t, "ticker", "stoppable", "-p", "ticks=600")
 	s.alice.WaitStatus(t, "stoppable.1", time.Minute, "running")
 
-	s.b.Navigate(evil.URL + "/?action=" + url.QueryEscape(s.base+"/runs/"+id+"/stop"))
+	s.b.Navigate(t, evil.URL+"/?action="+url.QueryEscape(s.base+"/runs/"+id+"/stop"))
 	resp, err := chromedp.RunResponse(s.b.Context(), chromedp.Click(chromedp.ID("go")))
 	require.NoError(t, err)
 	assert.EqualValues(t, http.StatusForbidden, resp.Status, "a cross-site POST is refused")
@@ -324,10 +324,10 @@ func TestUIStopRunAndCrossSitePOST(t *testing.T) {
 	w, _ := s.alice.Status(t, "stoppable.1")
 	assert.Equal(t, "running", w.Status, "the refused POST stopped nothing")
 
-	s.b.Navigate(s.base + "/runs/" + id)
+	s.b.Navigate(t, s.base+"/runs/"+id)
 	s.b.ClearProblems()
-	s.b.Do(chromedp.Click(chromedp.CSS(`#summary form.action-stop button.stop`)))
-	s.b.WaitTrue(`(document.querySelector("#run-status .status") || {}).textContent === "stopped"`, time.Minute)
+	s.b.Do(t, chromedp.Click(chromedp.CSS(`#summary form.action-stop button.stop`)))
+	s.b.WaitTrue(t, `(document.querySelector("#run-status .status") || {}).textContent === "stopped"`, time.Minute)
 	s.b.Screenshot(t, "stopped")
 	s.alice.WaitStatus(t, "stoppable.1", 30*time.Second, "stopped")
 	assertClean(t, s.b)
