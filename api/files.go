@@ -49,10 +49,10 @@ func workspaceAvailable(w http.ResponseWriter, wf store.Workflow) bool {
 	return true
 }
 
-// clientPath strips the leading "/" that reana-client puts before
+// ClientPath strips the leading "/" that reana-client puts before
 // workspace-relative names. Deeper validation happens in the user's
 // process, which is the only one that can open anything.
-func clientPath(p string) (string, bool) {
+func ClientPath(p string) (string, bool) {
 	if strings.ContainsAny(p, "\x00\\") {
 		return "", false
 	}
@@ -187,7 +187,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.URL.Query().Get("file_name")
-	rel, ok := clientPath(name)
+	rel, ok := ClientPath(name)
 	if !ok {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid file name %q: it must name a file inside the workspace (no '..', NUL or backslash).", name))
 		return
@@ -201,10 +201,10 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	limit, quotaLimited := s.Config.MaxUploadBytes, false
 	tooLarge := func() {
 		if quotaLimited {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("Uploading %s would exceed your disk quota of %s.", name, humanBytes(s.Config.DiskQuotaBytes)))
+			writeError(w, http.StatusForbidden, fmt.Sprintf("Uploading %s would exceed your disk quota of %s.", name, HumanBytes(s.Config.DiskQuotaBytes)))
 			return
 		}
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("File %s exceeds the maximum upload size of %s.", name, humanBytes(s.Config.MaxUploadBytes)))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("File %s exceeds the maximum upload size of %s.", name, HumanBytes(s.Config.MaxUploadBytes)))
 	}
 	if limit > 0 && r.ContentLength > limit {
 		tooLarge()
@@ -283,12 +283,12 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	if !ok || !workspaceAvailable(w, wf) {
 		return
 	}
-	raw, err := pathParam(r, "*")
+	raw, err := PathParam(r, "*")
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "Malformed file name.")
 		return
 	}
-	rel, ok := clientPath(raw)
+	rel, ok := ClientPath(raw)
 	if !ok {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid file name %q: it must name a file inside the workspace (no '..', NUL or backslash).", raw))
 		return
@@ -332,10 +332,18 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) sendZip(w http.ResponseWriter, r *http.Request, wf store.Workflow, rel string, paths []string) {
-	sess, err := asuser.OpenZip(r.Context(), s.Runner, callerOf(r).Account, asuser.ZipArgs{Workspace: wf.WorkspacePath, Paths: paths})
-	if err != nil {
+	if err := s.ServeZip(w, r, callerOf(r).Account, wf, rel, paths); err != nil {
 		s.zipError(w, r, rel, err)
-		return
+	}
+}
+
+// ServeZip sends paths of wf's workspace as one zip, read by acct's
+// helper, named after rel. An error means nothing was sent, so the caller
+// can still answer; a failure after the first byte aborts the response.
+func (s *Server) ServeZip(w http.ResponseWriter, r *http.Request, acct asuser.Account, wf store.Workflow, rel string, paths []string) error {
+	sess, err := asuser.OpenZip(r.Context(), s.Runner, acct, asuser.ZipArgs{Workspace: wf.WorkspacePath, Paths: paths})
+	if err != nil {
+		return err
 	}
 	base := strings.NewReplacer("*", "", "?", "", "[", "", "]", "").Replace(path.Base(rel))
 	if base == "" || base == "." {
@@ -350,6 +358,7 @@ func (s *Server) sendZip(w http.ResponseWriter, r *http.Request, wf store.Workfl
 	if copyErr != nil || endErr != nil {
 		abortStream(s.Log, "zip download failed after it began", "workflow", wf.ID, "copy", copyErr, "helper", endErr)
 	}
+	return nil
 }
 
 func (s *Server) deleteFiles(w http.ResponseWriter, r *http.Request) {
@@ -357,12 +366,12 @@ func (s *Server) deleteFiles(w http.ResponseWriter, r *http.Request) {
 	if !ok || !workspaceAvailable(w, wf) {
 		return
 	}
-	raw, err := pathParam(r, "*")
+	raw, err := PathParam(r, "*")
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "Malformed file name.")
 		return
 	}
-	rel, ok := clientPath(raw)
+	rel, ok := ClientPath(raw)
 	if !ok {
 		// The contract lists no 400 for delete: refuse as forbidden.
 		writeError(w, http.StatusForbidden, fmt.Sprintf("Invalid file name %q: it must name a file inside the workspace (no '..', NUL or backslash).", raw))
@@ -412,8 +421,8 @@ func (s *Server) moveFiles(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	src, ok1 := clientPath(q.Get("source"))
-	dst, ok2 := clientPath(q.Get("target"))
+	src, ok1 := ClientPath(q.Get("source"))
+	dst, ok2 := ClientPath(q.Get("target"))
 	if !ok1 || !ok2 {
 		writeError(w, http.StatusBadRequest, "Source and target must name paths inside the workspace (no '..', NUL or backslash).")
 		return

@@ -22,9 +22,9 @@ func timeStr(t *time.Time) *string {
 	return &s
 }
 
-// humanBytes renders sizes as REANA does: base 1024, up to two decimals,
+// HumanBytes renders sizes as REANA does: base 1024, up to two decimals,
 // trailing zeros dropped ("0 Bytes", "766 KiB", "1.5 MiB").
-func humanBytes(n int64) string {
+func HumanBytes(n int64) string {
 	if n < 1024 {
 		if n == 1 {
 			return "1 Byte"
@@ -43,8 +43,8 @@ func humanBytes(n int64) string {
 	return s + " " + units[i]
 }
 
-// humanMillis renders CPU time as REANA does ("1h 2m 3s", "0s").
-func humanMillis(ms int64) string {
+// HumanMillis renders CPU time as REANA does ("1h 2m 3s", "0s").
+func HumanMillis(ms int64) string {
 	secs := ms / 1000
 	h, m, s := secs/3600, (secs/60)%60, secs%60
 	var parts []string
@@ -67,5 +67,5 @@ type sizeResponse struct {
 }
 
 func sizeObj(n int64) sizeResponse {
-	return sizeResponse{Raw: n, HumanReadable: humanBytes(n)}
+	return sizeResponse{Raw: n, HumanReadable: HumanBytes(n)}
 }

@@ -211,10 +211,10 @@ func TestLifecycle(t *testing.T) {
 		{"restart while not finished", request{Method: "POST", Path: "/api/workflows/{wf}/start", Body: `{"restart": true}`}, expectation{Status: 403, Keys: messageOnly, Msg: "Only finished or failed workflows can be restarted."}},
 	})
 	e.tick()
-	jobs := e.be.jobs()
+	jobs := e.be.Jobs()
 	require.Len(t, jobs, 1)
 	assert.Equal(t, "sh code/run.sh 7", jobs[0].Command)
-	e.be.set(jobs[0].JobID, batch.Status{State: batch.Running}, "so far\n")
+	e.be.Set(jobs[0].JobID, batch.Status{State: batch.Running}, "so far\n")
 
 	st := e.check(request{Method: "GET", Path: "/api/workflows/{wf}/status"}, expectation{Status: 200, Keys: statusKeys})
 	assert.Equal(t, string(store.StatusRunning), st.JSON["status"])
@@ -224,7 +224,7 @@ func TestLifecycle(t *testing.T) {
 	assert.Equal(t, "so far\n", jobLogs(t, live)["logs"])
 
 	zero := 0
-	e.be.set(jobs[0].JobID, batch.Status{State: batch.Succeeded, ExitCode: &zero}, "all of it\n")
+	e.be.Set(jobs[0].JobID, batch.Status{State: batch.Succeeded, ExitCode: &zero}, "all of it\n")
 	e.tick()
 	st = e.check(request{Method: "GET", Path: "/api/workflows/{wf}/status"}, expectation{Status: 200, Keys: statusKeys})
 	assert.Equal(t, string(store.StatusFinished), st.JSON["status"])
@@ -287,15 +287,15 @@ func TestDeleteKeepsASharedWorkspace(t *testing.T) {
 	e.check(request{Method: "POST", Path: "/api/workflows/{wf}/start", Body: `{}`}, expectation{Status: 200, Keys: startKeys})
 	e.tick()
 	zero := 0
-	first := e.be.jobs()[0]
-	e.be.set(first.JobID, batch.Status{State: batch.Succeeded, ExitCode: &zero}, "")
+	first := e.be.Jobs()[0]
+	e.be.Set(first.JobID, batch.Status{State: batch.Succeeded, ExitCode: &zero}, "")
 	e.tick()
 	res := e.check(request{Method: "POST", Path: "/api/workflows/{wf}/start", Body: `{"restart": true}`}, expectation{Status: 200, Keys: startKeys})
 	e.vars["restart"] = res.JSON["workflow_name"].(string)
 	e.tick()
-	jobs := e.be.jobs()
+	jobs := e.be.Jobs()
 	require.Len(t, jobs, 2)
-	e.be.set(jobs[1].JobID, batch.Status{State: batch.Running}, "")
+	e.be.Set(jobs[1].JobID, batch.Status{State: batch.Running}, "")
 	e.tick()
 
 	run(t, e, []call{
@@ -305,7 +305,7 @@ func TestDeleteKeepsASharedWorkspace(t *testing.T) {
 			expectation{Status: 200, Keys: changeKeys}},
 		{"the restart still has its files", request{Method: "GET", Path: "/api/workflows/{restart}/workspace"}, expectation{Status: 200}},
 	})
-	e.be.set(jobs[1].JobID, batch.Status{State: batch.Succeeded, ExitCode: &zero}, "")
+	e.be.Set(jobs[1].JobID, batch.Status{State: batch.Succeeded, ExitCode: &zero}, "")
 	e.tick()
 	run(t, e, []call{
 		{"delete the restart once it ended", request{Method: "PUT", Path: "/api/workflows/{restart}/status?status=deleted", Body: `{}`}, expectation{Status: 200, Keys: changeKeys}},

@@ -3,12 +3,10 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -18,12 +16,11 @@ import (
 
 	"github.com/reana-site/reana-site/api"
 	"github.com/reana-site/reana-site/asuser"
-	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/daemon/config"
 	"github.com/reana-site/reana-site/daemon/engine"
-	"github.com/reana-site/reana-site/daemon/identity"
 	"github.com/reana-site/reana-site/daemon/store"
-	"github.com/reana-site/reana-site/test/helpertest"
+	"github.com/reana-site/reana-site/test/apitest"
+	"github.com/reana-site/reana-site/test/fakebackend"
 )
 
 // env is one API server over a fresh store, a fake batch backend, a real
@@ -33,11 +30,12 @@ type env struct {
 	srv    *httptest.Server
 	api    *api.Server
 	db     *store.DB
-	be     *fakeBackend
+	be     *fakebackend.Backend
 	eng    *engine.Engine
 	acct   asuser.Account
 	user   store.User
 	token  string
+	base   *apitest.Env
 	tokens map[string]string // of the other users, by name
 	vars   map[string]string // substituted for {name} in request paths
 }
@@ -55,74 +53,28 @@ const (
 func newEnv(t *testing.T, cfg config.Config, opts ...func(*api.Server)) *env {
 	t.Helper()
 	ctx := context.Background()
-	runner, acct, dir := helpertest.Runner(t)
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "reana-site.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	e := &env{t: t, db: db, be: newFakeBackend(), acct: acct, tokens: map[string]string{}, vars: map[string]string{}}
-	e.user, e.token = e.addUser(acct.Name, acct.UID)
+	base := apitest.New(t, cfg, slog.New(slog.DiscardHandler), otherUser, revokedUser)
+	e := &env{t: t, db: base.DB, be: base.Backend, eng: base.Engine, api: base.API, acct: base.Acct, base: base,
+		tokens: map[string]string{}, vars: map[string]string{}}
+	e.user, e.token = e.addUser(e.acct.Name, e.acct.UID)
 	for i, name := range []string{otherUser, revokedUser, goneUser} {
-		_, e.tokens[name] = e.addUser(name, acct.UID+uint32(i)+1)
+		_, e.tokens[name] = e.addUser(name, e.acct.UID+uint32(i)+1)
 	}
-	revoked, err := db.UserByName(ctx, revokedUser)
+	revoked, err := e.db.UserByName(ctx, revokedUser)
 	require.NoError(t, err)
-	_, err = db.RevokeTokens(ctx, revoked.ID)
+	_, err = e.db.RevokeTokens(ctx, revoked.ID)
 	require.NoError(t, err)
-
-	accountOf := func(name string) (asuser.Account, error) {
-		switch name {
-		case acct.Name:
-			return acct, nil
-		case otherUser, revokedUser:
-			return asuser.Account{Name: name, UID: acct.UID + 1, GID: acct.GID, Home: dir}, nil
-		}
-		return asuser.Account{}, fmt.Errorf("%w: %s", identity.ErrUnknownUser, name)
-	}
-	e.eng = &engine.Engine{
-		DB:             db,
-		Backends:       map[string]batch.Backend{"local": e.be},
-		DefaultBackend: "local",
-		Account:        func(context.Context, string) (asuser.Account, error) { return acct, nil },
-		Log:            slog.New(slog.DiscardHandler),
-	}
-	if cfg.WorkspaceRoot == "" {
-		cfg.WorkspaceRoot = dir
-	}
-	if cfg.SecretsRoot == "" {
-		cfg.SecretsRoot = filepath.Join(dir, ".secrets-{user}")
-	}
-	if cfg.MaxSecretBytes == 0 {
-		cfg.MaxSecretBytes = 1 << 20
-	}
-	s := &api.Server{
-		DB:       db,
-		Engine:   e.eng,
-		Runner:   runner,
-		Config:   cfg,
-		Accounts: identity.Resolver{Policy: identity.Policy{MinUID: 1}, Lookup: accountOf},
-		Version:  "test",
-		Log:      slog.New(slog.DiscardHandler),
-	}
-	e.api = s
 	for _, o := range opts {
-		o(s)
+		o(e.api)
 	}
-	e.srv = httptest.NewServer(s.Handler())
+	e.srv = httptest.NewServer(e.api.Handler())
 	t.Cleanup(e.srv.Close)
-	t.Cleanup(s.Wait)
 	return e
 }
 
 func (e *env) addUser(name string, uid uint32) (store.User, string) {
 	e.t.Helper()
-	ctx := context.Background()
-	u, err := e.db.CreateUser(ctx, store.User{Name: name, UID: uid, Email: name + "@example.org"})
-	require.NoError(e.t, err)
-	token, hash, err := identity.NewToken()
-	require.NoError(e.t, err)
-	_, err = e.db.CreateToken(ctx, u.ID, hash, token[len(token)-4:])
-	require.NoError(e.t, err)
-	return u, token
+	return e.base.AddUser(e.t, name, uid)
 }
 
 // request is one call to the API. Path may hold {var}s of env.vars; the
@@ -230,8 +182,4 @@ func sorted(v []string) []string {
 }
 
 // tick lets the engine take a few rounds.
-func (e *env) tick() {
-	for range 5 {
-		e.eng.Tick(context.Background())
-	}
-}
+func (e *env) tick() { e.base.Tick() }

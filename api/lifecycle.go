@@ -40,28 +40,42 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) startWorkflow(w http.ResponseWriter, r *http.Request, wf store.Workflow, req startRequest) {
 	c := callerOf(r)
-	if msg, over := s.overQuota(r, c); over {
-		writeError(w, http.StatusForbidden, msg)
+	wf, err := s.startRun(r.Context(), c, wf, req)
+	if err != nil {
+		s.actionError(w, r, "start the workflow", err)
 		return
+	}
+	writeJSON(w, http.StatusOK, startResponse{
+		Message:      "Workflow submitted.",
+		WorkflowID:   wf.ID,
+		WorkflowName: wf.Name,
+		Status:       string(wf.Status),
+		RunNumber:    wf.RunNumber(),
+		User:         wf.OwnerID,
+	})
+}
+
+// startRun queues wf, or with req.Restart a new run of it, and returns
+// the queued run. A refusal is a *Refusal.
+func (s *Server) startRun(ctx context.Context, c caller, wf store.Workflow, req startRequest) (store.Workflow, error) {
+	if msg, over := s.overQuota(ctx, c); over {
+		return wf, refuse(http.StatusForbidden, "%s", msg)
 	}
 	doc := wf.Spec
 	if req.Restart {
 		if wf.Status != store.StatusFinished && wf.Status != store.StatusFailed {
-			writeError(w, http.StatusForbidden, "Only finished or failed workflows can be restarted.")
-			return
+			return wf, refuse(http.StatusForbidden, "Only finished or failed workflows can be restarted.")
 		}
 		if len(req.ReanaSpecification) > 0 && string(req.ReanaSpecification) != "null" {
 			doc = req.ReanaSpecification
 		}
 	} else if wf.Status != store.StatusCreated {
-		writeError(w, http.StatusForbidden, fmt.Sprintf("Workflow %s is already %s and cannot be started again.", wf.FullName(), wf.Status))
-		return
+		return wf, refuse(http.StatusForbidden, "Workflow %s is already %s and cannot be started again.", wf.FullName(), wf.Status)
 	}
 	// Everything is checked before a restart creates its run, so a refused
 	// restart leaves no run behind and uses up no run number.
-	if status, msg := s.checkStartable(r.Context(), c.Account, wf.WorkspacePath, doc, req); status != 0 {
-		writeError(w, status, msg)
-		return
+	if status, msg := s.checkStartable(ctx, c.Account, wf.WorkspacePath, doc, req); status != 0 {
+		return wf, refuse(status, "%s", msg)
 	}
 	if req.Restart {
 		clone := wf
@@ -76,22 +90,21 @@ func (s *Server) startWorkflow(w http.ResponseWriter, r *http.Request, wf store.
 		clone.Logs, clone.StatusMessage = "", ""
 		clone.ProgressTotal, clone.CPUMillis = 0, 0
 		clone.StopRequested = false
-		if err := asuser.CreateWorkspace(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: clone.WorkspacePath, JobsDir: clone.JobsPath}); err != nil {
-			if tooBusy(w, err) {
-				return
+		if err := asuser.CreateWorkspace(ctx, s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: clone.WorkspacePath, JobsDir: clone.JobsPath}); err != nil {
+			var busy *asuser.BusyError
+			if errors.As(err, &busy) {
+				return wf, err
 			}
-			writeError(w, http.StatusInternalServerError, "Could not prepare the restarted run: "+err.Error())
-			return
+			return wf, refuse(http.StatusInternalServerError, "Could not prepare the restarted run: %v", err)
 		}
-		if err := s.DB.CreateWorkflow(r.Context(), &clone); err != nil {
-			s.internal(w, r, "create the restarted run", err)
-			return
+		if err := s.DB.CreateWorkflow(ctx, &clone); err != nil {
+			return wf, fmt.Errorf("create the restarted run: %w", err)
 		}
 		wf = clone
 	}
 	var err error
 	params, _ := json.Marshal(nonNil(req.InputParameters))
-	wf, err = s.DB.UpdateWorkflow(r.Context(), wf.ID, func(x *store.Workflow) error {
+	wf, err = s.DB.UpdateWorkflow(ctx, wf.ID, func(x *store.Workflow) error {
 		if x.Status != store.StatusCreated {
 			return errAlreadyStarted
 		}
@@ -109,23 +122,14 @@ func (s *Server) startWorkflow(w http.ResponseWriter, r *http.Request, wf store.
 		return nil
 	})
 	if errors.Is(err, errAlreadyStarted) {
-		writeError(w, http.StatusConflict, fmt.Sprintf("Workflow %s was started meanwhile.", wf.FullName()))
-		return
+		return wf, refuse(http.StatusConflict, "Workflow %s was started meanwhile.", wf.FullName())
 	}
 	if err != nil {
-		s.internal(w, r, "start the workflow", err)
-		return
+		return wf, fmt.Errorf("start the workflow: %w", err)
 	}
 	s.Engine.Wake()
 	s.Log.Info("workflow queued", "user", c.Account.Name, "workflow", wf.ID, "name", wf.FullName())
-	writeJSON(w, http.StatusOK, startResponse{
-		Message:      "Workflow submitted.",
-		WorkflowID:   wf.ID,
-		WorkflowName: wf.Name,
-		Status:       string(wf.Status),
-		RunNumber:    wf.RunNumber(),
-		User:         wf.OwnerID,
-	})
+	return wf, nil
 }
 
 // startResponse answers a start and a restart. run_number is not in the
@@ -226,13 +230,9 @@ func (s *Server) setStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) stop(w http.ResponseWriter, r *http.Request, wf store.Workflow) {
-	stopped, err := s.Engine.Stop(r.Context(), wf.ID)
-	if errors.Is(err, engine.ErrNotRunning) {
-		writeError(w, http.StatusConflict, fmt.Sprintf("Workflow %s is not running.", wf.FullName()))
-		return
-	}
+	stopped, err := s.StopRun(r.Context(), wf)
 	if err != nil {
-		s.internal(w, r, "stop the workflow", err)
+		s.actionError(w, r, "stop the workflow", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, statusChangeResponse{
@@ -244,18 +244,61 @@ func (s *Server) stop(w http.ResponseWriter, r *http.Request, wf store.Workflow)
 	})
 }
 
+// StopRun stops a running run. One that is not running is a *Refusal.
+func (s *Server) StopRun(ctx context.Context, wf store.Workflow) (store.Workflow, error) {
+	s.defaults()
+	stopped, err := s.Engine.Stop(ctx, wf.ID)
+	if errors.Is(err, engine.ErrNotRunning) {
+		return wf, refuse(http.StatusConflict, "Workflow %s is not running.", wf.FullName())
+	}
+	if err != nil {
+		return wf, fmt.Errorf("stop the workflow: %w", err)
+	}
+	return stopped, nil
+}
+
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflow, req setStatusRequest) {
-	c := callerOf(r)
 	if req.Workspace != nil && !*req.Workspace {
 		writeError(w, http.StatusBadRequest, "Workspace must always be deleted when deleting a workflow.")
 		return
 	}
-	targets := []store.Workflow{wf}
+	if err := s.deleteRun(r.Context(), callerOf(r), wf, req.AllRuns); err != nil {
+		s.actionError(w, r, "delete the workflow", err)
+		return
+	}
+	msg := "Workflow successfully deleted."
 	if req.AllRuns {
-		all, err := s.DB.WorkflowsByName(r.Context(), c.User.ID, wf.Name)
+		msg = fmt.Sprintf("All workflows named %s successfully deleted.", wf.Name)
+	}
+	writeJSON(w, http.StatusOK, statusChangeResponse{
+		Message:      msg,
+		WorkflowID:   wf.ID,
+		WorkflowName: wf.FullName(),
+		Status:       string(store.StatusDeleted),
+		User:         wf.OwnerID,
+	})
+}
+
+// DeleteRun deletes wf (with allRuns, every run of its name that is not
+// active) and its workspace, as acct. A refusal is a *Refusal.
+func (s *Server) DeleteRun(ctx context.Context, u store.User, acct asuser.Account, wf store.Workflow, allRuns bool) error {
+	s.defaults()
+	return s.deleteRun(ctx, caller{User: u, Account: acct}, wf, allRuns)
+}
+
+// RestartRun starts a new run of a finished or failed run, in its
+// workspace, as acct, and returns it. A refusal is a *Refusal.
+func (s *Server) RestartRun(ctx context.Context, u store.User, acct asuser.Account, wf store.Workflow) (store.Workflow, error) {
+	s.defaults()
+	return s.startRun(ctx, caller{User: u, Account: acct}, wf, startRequest{Restart: true})
+}
+
+func (s *Server) deleteRun(ctx context.Context, c caller, wf store.Workflow, allRuns bool) error {
+	targets := []store.Workflow{wf}
+	if allRuns {
+		all, err := s.DB.WorkflowsByName(ctx, c.User.ID, wf.Name)
 		if err != nil {
-			s.internal(w, r, "list the workflow's runs", err)
-			return
+			return fmt.Errorf("list the workflow's runs: %w", err)
 		}
 		targets = targets[:0]
 		for _, x := range all {
@@ -265,14 +308,11 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflo
 		}
 	} else if running(wf.Status) {
 		// REANA answers 500 here; the contract lists 409, which says what it is.
-		writeError(w, http.StatusConflict, fmt.Sprintf("Workflow %s cannot be deleted as it is currently %s. Stop it first.", wf.FullName(), wf.Status))
-		return
-	} else if other, ok, err := s.sharingRun(r.Context(), wf); err != nil {
-		s.internal(w, r, "list the runs sharing the workspace", err)
-		return
+		return refuse(http.StatusConflict, "Workflow %s cannot be deleted as it is currently %s. Stop it first.", wf.FullName(), wf.Status)
+	} else if other, ok, err := s.sharingRun(ctx, wf); err != nil {
+		return fmt.Errorf("list the runs sharing the workspace: %w", err)
 	} else if ok {
-		writeError(w, http.StatusConflict, fmt.Sprintf("Workflow %s cannot be deleted: its workspace is shared with %s, which is %s. Stop it first, or delete it when it ends.", wf.FullName(), other.FullName(), other.Status))
-		return
+		return refuse(http.StatusConflict, "Workflow %s cannot be deleted: its workspace is shared with %s, which is %s. Stop it first, or delete it when it ends.", wf.FullName(), other.FullName(), other.Status)
 	}
 	for _, x := range targets {
 		// The files go first and the status after: a helper that dies
@@ -281,20 +321,18 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflo
 		// "deleted" runs with their files on disk and nothing to retry.
 		// A restart (name.N.M) runs in the workspace of the run it restarts:
 		// while one that shares it is active, the files stay.
-		other, shared, err := s.sharingRun(r.Context(), x)
+		other, shared, err := s.sharingRun(ctx, x)
 		if err != nil {
-			s.internal(w, r, "list the runs sharing the workspace", err)
-			return
+			return fmt.Errorf("list the runs sharing the workspace: %w", err)
 		}
 		if shared {
 			s.Log.Info("workspace kept for a run that shares it", "workflow", x.ID, "active", other.ID)
-		} else if err := asuser.RemoveWorkspace(r.Context(), s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: x.WorkspacePath, JobsDir: x.JobsPath}); err != nil {
-			s.internal(w, r, "delete the workspace", err)
-			return
+		} else if err := asuser.RemoveWorkspace(ctx, s.Runner, c.Account, asuser.WorkspaceArgs{Workspace: x.WorkspacePath, JobsDir: x.JobsPath}); err != nil {
+			return fmt.Errorf("delete the workspace: %w", err)
 		}
 		// The status is checked again where it is changed, so a start that
 		// slipped in since the check above is refused its delete.
-		_, err = s.DB.UpdateWorkflow(r.Context(), x.ID, func(y *store.Workflow) error {
+		_, err = s.DB.UpdateWorkflow(ctx, x.ID, func(y *store.Workflow) error {
 			if running(y.Status) {
 				return errStartedMeanwhile
 			}
@@ -304,28 +342,16 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, wf store.Workflo
 		})
 		if errors.Is(err, errStartedMeanwhile) {
 			if x.ID == wf.ID {
-				writeError(w, http.StatusConflict, fmt.Sprintf("Workflow %s was started meanwhile. Stop it first.", wf.FullName()))
-				return
+				return refuse(http.StatusConflict, "Workflow %s was started meanwhile. Stop it first.", wf.FullName())
 			}
 			continue
 		}
 		if err != nil {
-			s.internal(w, r, "delete the workflow", err)
-			return
+			return fmt.Errorf("delete the workflow: %w", err)
 		}
 	}
-	msg := "Workflow successfully deleted."
-	if req.AllRuns {
-		msg = fmt.Sprintf("All workflows named %s successfully deleted.", wf.Name)
-	}
-	s.Log.Info("workflow deleted", "user", c.Account.Name, "workflow", wf.ID, "all_runs", req.AllRuns)
-	writeJSON(w, http.StatusOK, statusChangeResponse{
-		Message:      msg,
-		WorkflowID:   wf.ID,
-		WorkflowName: wf.FullName(),
-		Status:       string(store.StatusDeleted),
-		User:         wf.OwnerID,
-	})
+	s.Log.Info("workflow deleted", "user", c.Account.Name, "workflow", wf.ID, "all_runs", allRuns)
+	return nil
 }
 
 var errStartedMeanwhile = errors.New("workflow started meanwhile")

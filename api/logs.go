@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -64,7 +65,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		}
 		engineOut = j.Logs
 		if j.Status == store.JobRunning {
-			engineOut = s.liveLogs(r, wf, j)
+			engineOut = s.LiveLog(r.Context(), wf, j)
 		}
 	}
 	jobs = kept
@@ -89,7 +90,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	for _, j := range jobs {
 		text := j.Logs
 		if j.Status == store.JobRunning {
-			text = s.liveLogs(r, wf, j)
+			text = s.LiveLog(r.Context(), wf, j)
 		}
 		entries.add(j.ID, jobLogEntry{
 			WorkflowUUID: wf.ID, JobName: j.StepName, ComputeBackend: backendDisplay(j.Backend), BackendJobID: j.BackendJobID,
@@ -123,17 +124,21 @@ type logsResponse struct {
 	Logs         string `json:"logs"`
 }
 
-// liveLogs reads a running job's output through its backend (as the user).
-func (s *Server) liveLogs(r *http.Request, wf store.Workflow, j store.Job) string {
+// LiveLog is a job's output: read through its backend (as the user)
+// while it runs, the recorded log otherwise.
+func (s *Server) LiveLog(ctx context.Context, wf store.Workflow, j store.Job) string {
+	if j.Status != store.JobRunning {
+		return j.Logs
+	}
 	be := s.Engine.Backends[j.Backend]
 	if be == nil || len(j.Handle) == 0 {
 		return j.Logs
 	}
-	bj, err := s.Engine.BatchJob(r.Context(), wf, j)
+	bj, err := s.Engine.BatchJob(ctx, wf, j)
 	if err != nil {
 		return j.Logs
 	}
-	text, err := be.Logs(r.Context(), bj)
+	text, err := be.Logs(ctx, bj)
 	if err != nil {
 		return j.Logs + fmt.Sprintf("reana-site: output not available yet: %v\n", err)
 	}

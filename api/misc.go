@@ -73,7 +73,7 @@ func (s *Server) quota(r *http.Request, c caller) (map[string]any, error) {
 		diskQ["health"] = health(float64(disk) / float64(lim))
 	}
 	return map[string]any{
-		"cpu":  map[string]any{"usage": map[string]any{"raw": cpu, "human_readable": humanMillis(cpu)}},
+		"cpu":  map[string]any{"usage": map[string]any{"raw": cpu, "human_readable": HumanMillis(cpu)}},
 		"disk": diskQ,
 	}, nil
 }

@@ -101,7 +101,7 @@ func (s *Server) decodeSecrets(w http.ResponseWriter, r *http.Request) ([]asuser
 	var in map[string]secretIn
 	if err := json.NewDecoder(body).Decode(&in); err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			return nil, http.StatusForbidden, fmt.Sprintf("The request is too large: a secret may hold at most %s.", humanBytes(limit))
+			return nil, http.StatusForbidden, fmt.Sprintf("The request is too large: a secret may hold at most %s.", HumanBytes(limit))
 		}
 		return nil, http.StatusForbidden, `Malformed secrets: the body must be a JSON object such as {"NAME": {"value": "<base64>", "type": "env"}}.`
 	}
@@ -126,14 +126,14 @@ func (s *Server) decodeSecrets(w http.ResponseWriter, r *http.Request) ([]asuser
 			return nil, http.StatusForbidden, fmt.Sprintf("Secret %q has no value.", n)
 		}
 		if int64(base64.StdEncoding.DecodedLen(len(*x.Value))) > limit+2 {
-			return nil, http.StatusForbidden, fmt.Sprintf("Secret %q is too large: a secret may hold at most %s.", n, humanBytes(limit))
+			return nil, http.StatusForbidden, fmt.Sprintf("Secret %q is too large: a secret may hold at most %s.", n, HumanBytes(limit))
 		}
 		v, err := base64.StdEncoding.DecodeString(*x.Value)
 		if err != nil {
 			return nil, http.StatusForbidden, fmt.Sprintf("The value of secret %q is not base64 (as reana-client sends it): %v.", n, err)
 		}
 		if int64(len(v)) > limit {
-			return nil, http.StatusForbidden, fmt.Sprintf("Secret %q is too large: a secret may hold at most %s.", n, humanBytes(limit))
+			return nil, http.StatusForbidden, fmt.Sprintf("Secret %q is too large: a secret may hold at most %s.", n, HumanBytes(limit))
 		}
 		if x.Type == asuser.SecretEnv && strings.IndexByte(string(v), 0) >= 0 {
 			return nil, http.StatusForbidden, fmt.Sprintf("The value of env secret %q holds a NUL byte, which no environment variable can; add it as a file secret instead.", n)

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -61,20 +62,29 @@ type Server struct {
 
 	reserved reservations // of uploads in flight
 	upkeep   upkeep       // background re-measurements
+	once     sync.Once    // fills in the defaults
 }
 
 // ServerVersion is what /api/you reports as reana_server_version: the
 // REANA API version this server implements.
 const ServerVersion = "0.9.4"
 
+// defaults fills in what was left nil, once: Handler and the exported
+// methods that need them call it.
+func (s *Server) defaults() {
+	s.once.Do(func() {
+		if s.Log == nil {
+			s.Log = slog.Default()
+		}
+		if s.AuthFailures == nil {
+			s.AuthFailures = authlimit.New(authlimit.Default())
+		}
+	})
+}
+
 // Handler returns the HTTP handler for the whole API.
 func (s *Server) Handler() http.Handler {
-	if s.Log == nil {
-		s.Log = slog.Default()
-	}
-	if s.AuthFailures == nil {
-		s.AuthFailures = authlimit.New(authlimit.Default())
-	}
+	s.defaults()
 	r := chi.NewRouter()
 	r.Use(s.recoverer, s.logRequests)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -169,39 +179,65 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, authStatus(r), "User not signed in. Please provide your access token (REANA_ACCESS_TOKEN).")
 			return
 		}
-		attempt, wait, ok := s.AuthFailures.Begin(r.RemoteAddr, time.Now())
-		if !ok {
-			writeError(w, http.StatusTooManyRequests, authlimit.Refuse(w, wait))
-			return
-		}
-		u, _, err := s.DB.UserByTokenHash(r.Context(), identity.HashToken(token))
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			writeError(w, http.StatusForbidden, "Token not valid.")
-			return
-		case errors.Is(err, store.ErrRevoked):
-			writeError(w, http.StatusForbidden, "User access token revoked.")
-			return
-		case err != nil:
-			attempt.Succeeded() // the store failed: no guess to charge
-			s.internal(w, r, "authenticate", err)
-			return
-		}
-		attempt.Succeeded()
-		acct, err := s.Accounts.Serve(u)
+		u, acct, err := s.Authenticate(r.Context(), r.RemoteAddr, token)
 		if err != nil {
-			status, msg := accountRefusal(u, err)
-			if status == http.StatusInternalServerError {
-				s.internal(w, r, "look up the POSIX account", err)
+			var ref *Refusal
+			if !errors.As(err, &ref) {
+				s.internal(w, r, "authenticate", err)
 				return
 			}
-			s.Log.Warn("token of a user who may no longer be served", "user", u.Name, "err", err)
-			writeError(w, status, msg)
+			if ref.RetryAfter > 0 {
+				tooManyFailures(w, ref)
+				return
+			}
+			writeError(w, ref.Status, ref.Message)
 			return
 		}
 		ctx := context.WithValue(r.Context(), callerKey, caller{User: u, Account: acct, Token: token})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// Authenticate checks an access token sent from remoteAddr, as every API
+// call is checked: through the failed-token rate limit, then the store,
+// then the site's policy for the POSIX account. A token that does not
+// sign in is a *Refusal (with RetryAfter set when the limit is reached);
+// any other error is the site failing.
+func (s *Server) Authenticate(ctx context.Context, remoteAddr, token string) (store.User, asuser.Account, error) {
+	s.defaults()
+	attempt, wait, ok := s.AuthFailures.Begin(remoteAddr, time.Now())
+	if !ok {
+		return store.User{}, asuser.Account{}, tooManyFailuresRefusal(wait)
+	}
+	u, _, err := s.DB.UserByTokenHash(ctx, identity.HashToken(token))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.User{}, asuser.Account{}, refuse(http.StatusForbidden, "Token not valid.")
+	case errors.Is(err, store.ErrRevoked):
+		return store.User{}, asuser.Account{}, refuse(http.StatusForbidden, "User access token revoked.")
+	case err != nil:
+		attempt.Succeeded() // the store failed: no guess to charge
+		return store.User{}, asuser.Account{}, fmt.Errorf("authenticate: %w", err)
+	}
+	attempt.Succeeded()
+	acct, err := s.Account(u)
+	return u, acct, err
+}
+
+// Account is u's POSIX account if the site may still serve u; if not, a
+// *Refusal that says why.
+func (s *Server) Account(u store.User) (asuser.Account, error) {
+	s.defaults()
+	acct, err := s.Accounts.Serve(u)
+	if err != nil {
+		status, msg := accountRefusal(u, err)
+		if status == http.StatusInternalServerError {
+			return acct, fmt.Errorf("look up the POSIX account: %w", err)
+		}
+		s.Log.Warn("a user who may no longer be served", "user", u.Name, "err", err)
+		return acct, &Refusal{Status: status, Message: msg}
+	}
+	return acct, nil
 }
 
 // accountRefusal is the answer to a token whose user may no longer be
@@ -222,18 +258,28 @@ func accountRefusal(u store.User, err error) (int, string) {
 }
 
 func (s *Server) recoverer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
+	return Recoverer(s.Log, func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusInternalServerError, "Internal server error.")
+	})(next)
+}
+
+// Recoverer logs a handler's panic and answers with fail instead of
+// dropping the connection; http.ErrAbortHandler still aborts.
+func Recoverer(log *slog.Logger, fail func(w http.ResponseWriter, r *http.Request)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					log.Error("panic in handler", "path", r.URL.Path, "panic", v)
+					fail(w, r)
 				}
-				s.Log.Error("panic in handler", "path", r.URL.Path, "panic", v)
-				writeError(w, http.StatusInternalServerError, "Internal server error.")
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 type statusRecorder struct {
@@ -298,10 +344,10 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, what string, e
 	writeError(w, http.StatusInternalServerError, fmt.Sprintf("Internal server error while trying to %s.", what))
 }
 
-// pathParam returns a decoded path parameter. chi routes on the escaped
+// PathParam returns a decoded path parameter. chi routes on the escaped
 // path when the request has one (RawPath), so %2F inside a parameter
 // arrives encoded; otherwise it is decoded already.
-func pathParam(r *http.Request, name string) (string, error) {
+func PathParam(r *http.Request, name string) (string, error) {
 	v := chi.URLParam(r, name)
 	if r.URL.RawPath == "" {
 		// chi routed on the decoded path: decoding again would turn a

@@ -11,7 +11,7 @@ import (
 // workflow resolves the {w} path parameter for the caller. Another user's
 // workflow is "not found", never "forbidden", so names don't leak.
 func (s *Server) workflow(w http.ResponseWriter, r *http.Request, param string) (store.Workflow, bool) {
-	name, err := pathParam(r, param)
+	name, err := PathParam(r, param)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "Malformed workflow name or id.")
 		return store.Workflow{}, false

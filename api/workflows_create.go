@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,7 +76,7 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if msg, over := s.overQuota(r, c); over {
+	if msg, over := s.overQuota(r.Context(), c); over {
 		writeError(w, http.StatusForbidden, msg)
 		return
 	}
@@ -133,14 +134,14 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request) {
 const retentionCreated = "created"
 
 // overQuota reports whether the caller has used up their disk quota.
-func (s *Server) overQuota(r *http.Request, c caller) (string, bool) {
+func (s *Server) overQuota(ctx context.Context, c caller) (string, bool) {
 	lim := s.Config.DiskQuotaBytes
 	if lim <= 0 {
 		return "", false
 	}
-	used, err := s.DB.UserDiskUsage(r.Context(), c.User.ID)
+	used, err := s.DB.UserDiskUsage(ctx, c.User.ID)
 	if err != nil || used < lim {
 		return "", false
 	}
-	return fmt.Sprintf("User %s has exceeded the disk quota (%s of %s used).", c.Account.Name, humanBytes(used), humanBytes(lim)), true
+	return fmt.Sprintf("User %s has exceeded the disk quota (%s of %s used).", c.Account.Name, HumanBytes(used), HumanBytes(lim)), true
 }

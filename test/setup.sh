@@ -25,6 +25,8 @@
 #     one named by REANA_SITE_TEST_APPTAINER; without either, or with
 #     REANA_SITE_TEST_APPTAINER=standin, the container tests use the stand-in.
 #   - the workflow engines' venv in .cache/engines-venv (test/engines/install.sh).
+#   - Debian's chromium, for the browser tests (test/browser); without it
+#     they skip, except under CI=true, where they fail.
 # It is idempotent and does nothing slow when everything is already there.
 set -euo pipefail
 
@@ -44,10 +46,13 @@ OPTIONAL_REQUIREMENTS="htcondor"
 # systemd gives the tests systemd-socket-activate, systemd-analyze and
 # systemd-tmpfiles; none needs systemd to run as PID 1. rpm (rpmbuild),
 # rpmlint and groff-base (for the man page) are for `make rpm` and its test.
+# chromium is the headless browser of the web interface's tests
+# (test/browser, through chromedp; no chromium-driver needed), and
+# fonts-liberation gives its screenshots real text instead of boxes.
 PACKAGES=(build-essential gcc make git python3-venv python3-pip util-linux
     procps passwd openssl curl zip unzip sqlite3 ca-certificates systemd
     slurmctld slurmd slurm-client munge rpm rpmlint groff-base
-    bubblewrap debootstrap)
+    bubblewrap debootstrap chromium fonts-liberation)
 
 log() { printf 'setup: %s\n' "$*"; }
 warn() { printf 'setup: WARNING: %s\n' "$*" >&2; }

@@ -152,15 +152,31 @@ func clientPrefix(remote string) netip.Prefix {
 	return p
 }
 
+// RetryAfter is how many whole seconds a refused client is told to wait,
+// wait being how long until a check would be allowed.
+func RetryAfter(wait time.Duration) int {
+	if wait <= 0 || wait == rate.InfDuration {
+		return 60
+	}
+	return max(1, int(math.Ceil(wait.Seconds())))
+}
+
+// Message is what a refused client is told.
+func Message(retryAfter int) string {
+	return fmt.Sprintf("Too many failed authentication attempts from your address; try again in %d seconds.", retryAfter)
+}
+
+// SetHeaders sets the headers of a 429 answer to a refused check.
+func SetHeaders(w http.ResponseWriter, retryAfter int) {
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	// A guesser pays a new TLS handshake for each further try.
+	w.Header().Set("Connection", "close")
+}
+
 // Refuse sets the headers of a 429 answer to a check the Limiter refused
 // and returns its message; the caller writes the body in its own format.
 func Refuse(w http.ResponseWriter, wait time.Duration) string {
-	secs := max(1, int(math.Ceil(wait.Seconds())))
-	if wait <= 0 || wait == rate.InfDuration {
-		secs = 60
-	}
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	// A guesser pays a new TLS handshake for each further try.
-	w.Header().Set("Connection", "close")
-	return fmt.Sprintf("Too many failed authentication attempts from your address; try again in %d seconds.", secs)
+	secs := RetryAfter(wait)
+	SetHeaders(w, secs)
+	return Message(secs)
 }

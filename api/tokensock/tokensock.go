@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/reana-site/reana-site/api/localsock"
 	"github.com/reana-site/reana-site/asuser"
@@ -39,12 +40,16 @@ type Server struct {
 	Log    *slog.Logger
 	// LookupUID resolves the peer's uid; nil means identity.LookupUID.
 	LookupUID func(uid uint32) (asuser.Account, error)
+	// LoginLink makes a one-time link that signs the user in to the web
+	// pages, and says until when it works; nil when the pages are off.
+	LoginLink func(ctx context.Context, u store.User) (string, time.Time, error)
 }
 
 // Answer is the reply body.
 type Answer struct {
 	User    string `json:"user,omitempty"`
 	Token   string `json:"token,omitempty"`
+	Link    string `json:"link,omitempty"`
 	Message string `json:"message"`
 }
 
@@ -58,6 +63,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", s.token)
+	mux.HandleFunc("POST /login-link", s.loginLink)
 	if err := localsock.Serve(ctx, ln, mux); err != nil {
 		return fmt.Errorf("token socket: %w", err)
 	}
@@ -73,7 +79,7 @@ func reply(w http.ResponseWriter, status int, a Answer) {
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	cred, ok := localsock.Peer(r)
 	if !ok {
-		reply(w, http.StatusForbidden, Answer{Message: "The kernel did not say who you are; connect through the local socket."})
+		reply(w, http.StatusForbidden, Answer{Message: noPeer})
 		return
 	}
 	action := r.URL.Query().Get("action")
@@ -89,22 +95,15 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusForbidden, Answer{Message: "Self-service tokens are turned off on this site (REANA_SITE_SELF_SERVICE); ask the site's admins for a token."})
 		return
 	}
-	acct, err := s.LookupUID(cred.Uid)
-	if err != nil {
-		reply(w, http.StatusForbidden, Answer{Message: fmt.Sprintf("uid %d is not known to this site: %v.", cred.Uid, err)})
+	acct, ok := s.account(w, cred.Uid)
+	if !ok {
 		return
 	}
-	if err := s.Accounts.Policy.Check(acct); err != nil {
-		reply(w, http.StatusForbidden, Answer{Message: fmt.Sprintf("Access refused: %v.", err)})
+	if !s.inGroups(acct) {
+		reply(w, http.StatusForbidden, Answer{Message: fmt.Sprintf("Self-service tokens are for members of %v only; ask the site's admins.", s.Groups)})
 		return
 	}
-	if len(s.Groups) > 0 {
-		if err := (identity.Policy{MinUID: 1, AllowedGroups: s.Groups}).Check(acct); err != nil {
-			reply(w, http.StatusForbidden, Answer{Message: fmt.Sprintf("Self-service tokens are for members of %v only; ask the site's admins.", s.Groups)})
-			return
-		}
-	}
-	u, status, msg := s.user(r.Context(), acct)
+	u, status, msg := s.user(r.Context(), acct, true)
 	if status != 0 {
 		reply(w, status, Answer{User: acct.Name, Message: msg})
 		return
@@ -112,11 +111,71 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.act(w, r, action, u)
 }
 
-// user finds the caller's service account, making it on first use: with
-// self-service on, the site's login is the sign-up.
-func (s *Server) user(ctx context.Context, acct asuser.Account) (store.User, int, string) {
-	u, created, err := identity.Register(ctx, s.DB, acct, true)
+const noPeer = "The kernel did not say who you are; connect through the local socket."
+
+// account is the caller's POSIX account, if the site's policy allows it.
+func (s *Server) account(w http.ResponseWriter, uid uint32) (asuser.Account, bool) {
+	acct, err := s.LookupUID(uid)
+	if err != nil {
+		reply(w, http.StatusForbidden, Answer{Message: fmt.Sprintf("uid %d is not known to this site: %v.", uid, err)})
+		return acct, false
+	}
+	if err := s.Accounts.Policy.Check(acct); err != nil {
+		reply(w, http.StatusForbidden, Answer{Message: fmt.Sprintf("Access refused: %v.", err)})
+		return acct, false
+	}
+	return acct, true
+}
+
+// inGroups says whether acct may use self-service.
+func (s *Server) inGroups(acct asuser.Account) bool {
+	return len(s.Groups) == 0 || (identity.Policy{MinUID: 1, AllowedGroups: s.Groups}).Check(acct) == nil
+}
+
+// loginLink hands the caller a one-time link that signs them in to the
+// web pages. A user the site has not added gets one only where
+// self-service would add them.
+func (s *Server) loginLink(w http.ResponseWriter, r *http.Request) {
+	if s.LoginLink == nil {
+		reply(w, http.StatusNotFound, Answer{Message: "The web interface is turned off on this site (REANA_SITE_WEB)."})
+		return
+	}
+	cred, ok := localsock.Peer(r)
+	if !ok {
+		reply(w, http.StatusForbidden, Answer{Message: noPeer})
+		return
+	}
+	if cred.Uid == 0 {
+		reply(w, http.StatusForbidden, Answer{Message: "root cannot sign in to the web pages; sign in as a user of the service."})
+		return
+	}
+	acct, ok := s.account(w, cred.Uid)
+	if !ok {
+		return
+	}
+	u, status, msg := s.user(r.Context(), acct, s.Enabled && s.inGroups(acct))
+	if status != 0 {
+		reply(w, status, Answer{User: acct.Name, Message: msg})
+		return
+	}
+	link, expires, err := s.LoginLink(r.Context(), u)
+	if err != nil {
+		s.Log.Error("token socket: login link", "user", u.Name, "err", err)
+		reply(w, http.StatusInternalServerError, Answer{Message: "Internal error; the admins will find it in the log."})
+		return
+	}
+	s.Log.Info("login link issued", "user", u.Name)
+	reply(w, http.StatusOK, Answer{User: u.Name, Link: link, Message: fmt.Sprintf(
+		"Open this link in your browser before %s; it works once.", expires.Format("15:04 MST"))})
+}
+
+// user finds the caller's service account, making it on first use if
+// create is set: with self-service on, the site's login is the sign-up.
+func (s *Server) user(ctx context.Context, acct asuser.Account, create bool) (store.User, int, string) {
+	u, created, err := identity.Register(ctx, s.DB, acct, create)
 	switch {
+	case errors.Is(err, identity.ErrNotRegistered):
+		return u, http.StatusForbidden, fmt.Sprintf("%s is not a user of this service yet; ask the site's admins to add you.", acct.Name)
 	case errors.Is(err, identity.ErrRemoved):
 		return u, http.StatusForbidden, fmt.Sprintf("%s was removed from this service by its admins.", acct.Name)
 	case errors.Is(err, identity.ErrUIDChanged):

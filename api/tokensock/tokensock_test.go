@@ -35,6 +35,9 @@ const (
 	clientAction = "REANA_SITE_TEST_TOKEN_ACTION"
 )
 
+// loginLinkAction makes the client ask for a login link instead.
+const loginLinkAction = "login-link"
+
 func TestMain(m *testing.M) {
 	helpertest.MaybeRunHelper()
 	if sock := os.Getenv(clientEnv); sock != "" {
@@ -44,7 +47,11 @@ func TestMain(m *testing.M) {
 }
 
 func runClient(sock, action string) int {
-	res, err := localsock.Client(sock, 10*time.Second).Post("http://token/token?action="+action, "", nil)
+	target := "http://token/token?action=" + action
+	if action == loginLinkAction {
+		target = "http://token/login-link"
+	}
+	res, err := localsock.Client(sock, 10*time.Second).Post(target, "", nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -212,4 +219,48 @@ func TestRootIsRefused(t *testing.T) {
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&a))
 	assert.Equal(t, http.StatusForbidden, res.StatusCode)
 	assert.Contains(t, a.Message, "root has no REANA token")
+}
+
+func TestLoginLink(t *testing.T) {
+	link := func(f *fixture) {
+		f.srv.LoginLink = func(_ context.Context, u store.User) (string, time.Time, error) {
+			return "https://site.example/signin/link?k=for-" + u.Name, time.Now().Add(10 * time.Minute), nil
+		}
+	}
+	addUser := func(f *fixture) {
+		_, err := f.db.CreateUser(context.Background(), store.User{Name: f.acct.Name, UID: f.acct.UID})
+		require.NoError(t, err)
+	}
+	tests := []struct {
+		name   string
+		adjust func(f *fixture)
+		status int
+		msg    string
+	}{
+		{"a link, the user made on first use", link, http.StatusOK, "it works once"},
+		{"web pages off", nil, http.StatusNotFound, "REANA_SITE_WEB"},
+		{"self-service off, user unknown", func(f *fixture) { link(f); f.srv.Enabled = false }, http.StatusForbidden, "is not a user of this service yet"},
+		{"self-service off, user added by the admins", func(f *fixture) { link(f); f.srv.Enabled = false; addUser(f) }, http.StatusOK, "it works once"},
+		{"not in the self-service groups", func(f *fixture) { link(f); f.srv.Groups = []string{"reana-site-test-no-such-group"} }, http.StatusForbidden, "is not a user of this service yet"},
+		{"removed by the admins", func(f *fixture) {
+			link(f)
+			addUser(f)
+			require.NoError(t, f.db.RemoveUser(context.Background(), f.acct.Name))
+		}, http.StatusForbidden, "was removed from this service"},
+		{"site policy", func(f *fixture) { link(f); f.srv.Accounts.Policy.MinUID = f.acct.UID + 1 }, http.StatusForbidden, "Access refused: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.adjust)
+			status, a := f.ask(t, loginLinkAction)
+			assert.Equal(t, tt.status, status, a.Message)
+			assert.Contains(t, a.Message, tt.msg)
+			assert.Empty(t, a.Token)
+			if status == http.StatusOK {
+				assert.Equal(t, "https://site.example/signin/link?k=for-"+f.acct.Name, a.Link)
+			} else {
+				assert.Empty(t, a.Link)
+			}
+		})
+	}
 }

@@ -59,6 +59,14 @@ trust instead of the system's CAs, such as the daemon's self-signed
 certificate. The token goes to standard output, the export lines to
 standard error.
 `,
+		"login-link": `Usage: reana-site login-link [--socket PATH]
+
+Print a link that signs you in to the site's web pages: open it in your
+browser within 10 minutes; it works once. The daemon learns who you are
+from the kernel, over its token socket (REANA_SITE_TOKEN_SOCKET, or
+--socket). A user the admins have not added gets one only where
+self-service (REANA_SITE_SELF_SERVICE) would add them.
+`,
 		"doctor": `Usage: reana-site doctor [-image IMAGE -user NAME]
 
 Check the site setup (apptainer, user namespaces, image cache, batch

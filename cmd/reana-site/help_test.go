@@ -18,6 +18,7 @@ func TestCommandHelp(t *testing.T) {
 		{"admin", []string{"--help"}, "reana-site admin user add NAME"},
 		{"admin", []string{"user", "add", "-h"}, "reana-site admin token issue NAME"},
 		{"token", []string{"--help"}, "Usage: reana-site token"},
+		{"login-link", []string{"--help"}, "Usage: reana-site login-link"},
 		{"doctor", []string{"-h"}, "Usage: reana-site doctor"},
 		{"version", []string{"--help"}, "Usage: reana-site version"},
 		{"serve", nil, ""},

@@ -14,6 +14,7 @@
 //	reana-site admin login remove NAME   forget the OIDC accounts bound to a user
 //	reana-site token [--rotate|--revoke] get your own access token (self-service)
 //	reana-site token --server URL        get a new token with your Kerberos ticket
+//	reana-site login-link                a one-time link that signs you in to the web pages
 //	reana-site doctor [-image I -user U] check the site setup, one line per finding
 //	reana-site version                   print the version
 package main
@@ -52,6 +53,8 @@ Usage:
                                        self-service)
   reana-site token --server URL        get a new token from a reana-site
                                        server with your Kerberos ticket
+  reana-site login-link                print a one-time link that signs you
+                                       in to the web pages
   reana-site doctor [-image IMAGE -user NAME]
                                        check the site setup (apptainer, user
                                        namespaces, image cache, SIF tools,
@@ -118,6 +121,8 @@ func run(args []string) int {
 		return helper.Main(context.Background(), os.Stdin, os.Stdout)
 	case "token":
 		return token(args[1:])
+	case "login-link":
+		return loginLink(args[1:])
 	case "doctor":
 		return doctor(args[1:])
 	case "version", "--version":

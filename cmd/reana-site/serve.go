@@ -79,7 +79,7 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hs, err := httpsServer(cfg, d.api.Handler(), log)
+	hs, err := httpsServer(cfg, d.handler(), log)
 	if err != nil {
 		return err
 	}
@@ -89,6 +89,9 @@ func serve(ctx context.Context) error {
 	d.startBackends(engCtx)
 	go func() { defer close(engDone); d.engine.Run(engCtx) }()
 	go d.cleanOrphanedUploads(engCtx)
+	if d.web != nil {
+		go d.web.Cleanup(engCtx)
+	}
 	stopAll := func() { stopEngine(); <-engDone }
 	defer d.serveLocalSockets(engCtx, socks)()
 

@@ -74,8 +74,31 @@ func socketPath() string {
 }
 
 func askToken(socket, action string) (tokensock.Answer, error) {
+	return askSocket(socket, "/token?action="+action)
+}
+
+// loginLink asks the local daemon for a one-time link that signs the
+// caller in to the web pages.
+func loginLink(args []string) int {
+	fs := flag.NewFlagSet("login-link", flag.ContinueOnError)
+	socket := fs.String("socket", socketPath(), "the daemon's token socket")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	a, err := askSocket(*socket, "/login-link")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reana-site login-link:", err)
+		return 1
+	}
+	fmt.Println(a.Link)
+	fmt.Fprintln(os.Stderr, a.Message)
+	return 0
+}
+
+// askSocket posts to path on the daemon's token socket.
+func askSocket(socket, path string) (tokensock.Answer, error) {
 	client := localsock.Client(socket, 30*time.Second)
-	resp, err := client.Post("http://reana-site/token?action="+action, "application/json", nil)
+	resp, err := client.Post("http://reana-site"+path, "application/json", nil)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return tokensock.Answer{}, fmt.Errorf("no reana-site daemon answers on %s (is self-service on, and the daemon running?)", socket)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/reana-site/reana-site/api/localsock"
 	"github.com/reana-site/reana-site/api/login"
 	"github.com/reana-site/reana-site/api/tokensock"
+	"github.com/reana-site/reana-site/api/web"
 	"github.com/reana-site/reana-site/asuser"
 	"github.com/reana-site/reana-site/batch"
 	"github.com/reana-site/reana-site/batch/htcondor"
@@ -43,6 +45,7 @@ type daemon struct {
 	engine   *engine.Engine
 	engines  *workflowengine.Launcher
 	api      *api.Server
+	web      *web.Server      // nil when the site turned the web pages off
 	metrics  *metrics.Metrics // nil when the site turned metrics off
 	// login is the Kerberos and OIDC sign-in, nil when the site set up
 	// neither; its Sessions are the web interface's, when that is on.
@@ -147,13 +150,6 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 	failures := authlimit.New(authlimit.Default())
 	d.api = &api.Server{DB: db, Engine: d.engine, Engines: d.engines, Runner: d.helpers.api, Config: cfg, Accounts: d.accounts,
 		Version: version, Log: log.With("component", "api"), Metrics: d.metrics, AuthFailures: failures}
-	signIn, err := siteLogin(cfg, db, d.accounts, failures, log.With("component", "login"))
-	if err != nil {
-		return nil, err
-	}
-	if signIn != nil {
-		d.login, d.api.Site = signIn, signIn.Handler()
-	}
 	if d.metrics != nil {
 		allow, err := cfg.MetricsNetworks()
 		if err != nil {
@@ -161,7 +157,50 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 		}
 		d.api.MetricsHandler = d.metrics.Handler(allow, log.With("component", "metrics"))
 	}
+	if cfg.Web {
+		w, err := web.New(d.api, web.Config{PublicURL: cfg.PublicURL, AdminGroups: cfg.AdminGroups, SessionLifetime: cfg.WebSessionLifetime},
+			log.With("component", "web"))
+		if err != nil {
+			return nil, err
+		}
+		d.web = w
+	}
+	signIn, err := siteLogin(cfg, db, d.accounts, failures, log.With("component", "login"))
+	if err != nil {
+		return nil, err
+	}
+	if signIn != nil {
+		signIn.ServerURL = cfg.PublicURL
+		if d.web != nil {
+			// Browser sign-ins start the web pages' sessions, and the
+			// sign-in page offers them.
+			signIn.Sessions = d.web.Sessions
+			for _, o := range signIn.Options() {
+				d.web.Config.SignInOptions = append(d.web.Config.SignInOptions, web.SignInOption{Label: o.Label, URL: o.URL})
+			}
+		}
+		d.login, d.api.Site = signIn, signIn.Handler()
+	}
 	return d, nil
+}
+
+// handler serves the API, and the web pages on every path that is not
+// the API's (/api/*, /metrics, /gitlab*) nor the sign-ins' (/site/*,
+// package api/login, mounted in the API).
+func (d *daemon) handler() http.Handler {
+	apiHandler := d.api.Handler()
+	if d.web == nil {
+		return apiHandler
+	}
+	pages := d.web.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/api/") || p == "/api" || p == "/metrics" || strings.HasPrefix(p, "/gitlab") || strings.HasPrefix(p, "/site/") {
+			apiHandler.ServeHTTP(w, r)
+			return
+		}
+		pages.ServeHTTP(w, r)
+	})
 }
 
 // workflowEngines finds out which engines the site's interpreter has; the
@@ -303,6 +342,9 @@ func (d *daemon) serveLocalSockets(ctx context.Context, socks systemd.Sockets) (
 	if tokenLn != nil {
 		closers = append(closers, tokenLn.Close)
 		tok := &tokensock.Server{DB: d.db, Accounts: d.accounts, Enabled: d.cfg.SelfService, Groups: d.cfg.SelfServiceGroups, Log: d.log.With("component", "token")}
+		if d.web != nil {
+			tok.LoginLink = d.web.NewLoginLink
+		}
 		go func() {
 			if err := tok.Serve(ctx, tokenLn); err != nil {
 				d.log.Error("token socket", "err", err)

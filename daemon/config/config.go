@@ -130,6 +130,18 @@ type Config struct {
 	// LoginSelfService registers a user who signs in with Kerberos or OIDC
 	// and is not yet a user of the service; false refuses them.
 	LoginSelfService bool `envconfig:"LOGIN_SELF_SERVICE"`
+	// Web serves the web pages on the API's address (every path but /api/*
+	// and /site/*).
+	Web bool `envconfig:"WEB" default:"true"`
+	// PublicURL is the site's address as users reach it, for login links
+	// and the export lines of the profile page. Empty means https:// and
+	// the listen address (this host's name for a wildcard address).
+	PublicURL string `envconfig:"PUBLIC_URL"`
+	// AdminGroups are the POSIX groups whose members (and root) see the
+	// web pages' read-only admin page.
+	AdminGroups []string `envconfig:"ADMIN_GROUPS"`
+	// WebSessionLifetime is how long a web sign-in lasts.
+	WebSessionLifetime time.Duration `envconfig:"WEB_SESSION_LIFETIME" default:"12h"`
 	// TokenSocket is the local socket `reana-site token` talks to. The
 	// daemon binds it when systemd passed none.
 	TokenSocket string `envconfig:"TOKEN_SOCKET" default:"/run/reana-site/token.sock"`
@@ -305,6 +317,24 @@ type Config struct {
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s"`
 }
 
+// defaultPublicURL is https:// and the listen address, naming this host
+// where the address is a wildcard or empty.
+func defaultPublicURL(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "https://" + listen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	if port == "443" {
+		return "https://" + strings.TrimSuffix(net.JoinHostPort(host, port), ":443")
+	}
+	return "https://" + net.JoinHostPort(host, port)
+}
+
 // Load reads the environment and validates the result. All problems are
 // reported together, one line each.
 func Load() (Config, error) {
@@ -329,6 +359,15 @@ func (c *Config) Validate() error {
 	}
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 		bad("LISTEN", "must be host:port, got %q", c.Listen)
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = defaultPublicURL(c.Listen)
+	} else if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme != "https" || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
+		bad("PUBLIC_URL", "must be https://host[:port] with no path, got %q", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.WebSessionLifetime <= 0 {
+		bad("WEB_SESSION_LIFETIME", "must be positive, got %s", c.WebSessionLifetime)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("TLS_CERT", "TLS_CERT and TLS_KEY must be set together")

@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,6 +20,27 @@ func TestDefaultsAreValid(t *testing.T) {
 	assert.Equal(t, "localhost:8443", c.Listen)
 	assert.Equal(t, []string{"local"}, c.Backends)
 	assert.Equal(t, "{home}/reana", c.WorkspaceRoot)
+	assert.True(t, c.Web)
+	assert.Equal(t, "https://localhost:8443", c.PublicURL)
+	assert.Equal(t, 12*time.Hour, c.WebSessionLifetime)
+}
+
+func TestDefaultPublicURL(t *testing.T) {
+	host, err := os.Hostname()
+	require.NoError(t, err)
+	for listen, want := range map[string]string{
+		"localhost:8443":    "https://localhost:8443",
+		"0.0.0.0:8443":      "https://" + host + ":8443",
+		":443":              "https://" + host,
+		"[2001:db8::1]:443": "https://[2001:db8::1]",
+		"[::]:9443":         "https://" + host + ":9443",
+	} {
+		assert.Equal(t, want, defaultPublicURL(listen), listen)
+	}
+	t.Setenv(Prefix+"_PUBLIC_URL", "https://reana.example.org/")
+	c, err := Load()
+	require.NoError(t, err)
+	assert.Equal(t, "https://reana.example.org", c.PublicURL, "the trailing slash goes")
 }
 
 func TestValidateReportsEveryBadValueOnItsOwnLine(t *testing.T) {
@@ -53,6 +75,9 @@ func TestValidateReportsEveryBadValueOnItsOwnLine(t *testing.T) {
 			[]string{"REANA_SITE_OIDC_CLIENT_ID", "REANA_SITE_OIDC_REDIRECT_URL: must be https://<this host>[:port]/site/oidc/callback"}},
 		{"map rules", map[string]string{"LOGIN_MAP_RULES": "(x => y"}, []string{"REANA_SITE_LOGIN_MAP_RULES: rule"}},
 		{"map command", map[string]string{"LOGIN_MAP_COMMAND": "mapper --json"}, []string{"REANA_SITE_LOGIN_MAP_COMMAND: the program must be an absolute path"}},
+		{"public url scheme", map[string]string{"PUBLIC_URL": "http://reana.example.org"}, []string{"REANA_SITE_PUBLIC_URL: must be https://host[:port]"}},
+		{"public url path", map[string]string{"PUBLIC_URL": "https://reana.example.org/reana"}, []string{"REANA_SITE_PUBLIC_URL"}},
+		{"session lifetime", map[string]string{"WEB_SESSION_LIFETIME": "0s"}, []string{"REANA_SITE_WEB_SESSION_LIFETIME: must be positive"}},
 		{"several at once", map[string]string{"LISTEN": "x", "LOG_LEVEL": "loud", "POLL_INTERVAL": "1ms"},
 			[]string{"REANA_SITE_LISTEN", "REANA_SITE_LOG_LEVEL", "REANA_SITE_POLL_INTERVAL"}},
 	}

@@ -230,6 +230,15 @@ func uuidV4(s string) (string, bool) {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], true
 }
 
+// SortKey is what a listing is ordered by besides creation time.
+type SortKey string
+
+// The orders of a listing besides creation time.
+const (
+	SortDisk     SortKey = "disk"
+	SortDuration SortKey = "duration"
+)
+
 // ListQuery selects one owner's workflows for a listing.
 type ListQuery struct {
 	OwnerID string
@@ -242,6 +251,9 @@ type ListQuery struct {
 	NameOrID string
 	// SortAsc lists oldest first; the default is newest first.
 	SortAsc bool
+	// SortBy, when set, orders by disk use or by duration instead,
+	// largest first (SortAsc: smallest first); ties go newest first.
+	SortBy SortKey
 	// Offset and Limit select a page; Limit 0 means no limit.
 	Offset, Limit int
 }
@@ -279,6 +291,15 @@ func (db *DB) ListWorkflows(ctx context.Context, q ListQuery) ([]Workflow, int, 
 	if q.SortAsc {
 		order = "ASC"
 	}
+	orderBy := `created_at ` + order + `, rowid ` + order
+	switch q.SortBy {
+	case SortDisk:
+		orderBy = `disk_usage ` + order + `, created_at DESC, rowid DESC`
+	case SortDuration:
+		// A run that never started has no duration: it sorts as 0. One
+		// still going has lasted until now.
+		orderBy = `COALESCE(julianday(COALESCE(finished_at, stopped_at, ?)) - julianday(started_at), 0) ` + order + `, created_at DESC, rowid DESC`
+	}
 	limit := -1 // SQLite: no limit
 	if q.Limit > 0 {
 		limit = q.Limit
@@ -292,9 +313,13 @@ func (db *DB) ListWorkflows(ctx context.Context, q ListQuery) ([]Workflow, int, 
 			return err
 		}
 		// rowid breaks ties between runs created in the same instant.
+		page := append([]any{}, args...)
+		if q.SortBy == SortDuration {
+			page = append(page, encTime(now()))
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT `+wfListCols+` FROM workflows WHERE `+cond+
-			` ORDER BY created_at `+order+`, rowid `+order+` LIMIT ? OFFSET ?`,
-			append(args, limit, max(q.Offset, 0))...)
+			` ORDER BY `+orderBy+` LIMIT ? OFFSET ?`,
+			append(page, limit, max(q.Offset, 0))...)
 		wfs, err = collect(rows, err, scanWorkflow)
 		return err
 	})

@@ -1,4 +1,6 @@
-package api_test
+// Package fakebackend is a batch backend for handler tests: it runs
+// nothing, and reports what the test decides.
+package fakebackend
 
 import (
 	"context"
@@ -7,9 +9,9 @@ import (
 	"github.com/reana-site/reana-site/batch"
 )
 
-// fakeBackend runs nothing: Submit records the job, Status reports what
+// Backend runs nothing: Submit records the job, Status reports what
 // the test set for it (running until then), Logs what the test wrote.
-type fakeBackend struct {
+type Backend struct {
 	mu        sync.Mutex
 	submitted []batch.Spec
 	states    map[string]batch.Status // by job id
@@ -17,20 +19,21 @@ type fakeBackend struct {
 	cancelled map[string]bool
 }
 
-func newFakeBackend() *fakeBackend {
-	return &fakeBackend{states: map[string]batch.Status{}, output: map[string]string{}, cancelled: map[string]bool{}}
+// New makes a Backend with no jobs.
+func New() *Backend {
+	return &Backend{states: map[string]batch.Status{}, output: map[string]string{}, cancelled: map[string]bool{}}
 }
 
-func (f *fakeBackend) Name() string { return "local" }
+func (f *Backend) Name() string { return "local" }
 
-func (f *fakeBackend) Submit(_ context.Context, s batch.Spec) (batch.Handle, error) {
+func (f *Backend) Submit(_ context.Context, s batch.Spec) (batch.Handle, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.submitted = append(f.submitted, s)
 	return batch.Handle{Backend: "local", ID: "fake-" + s.JobID}, nil
 }
 
-func (f *fakeBackend) Status(_ context.Context, jobs []batch.Job) (map[string]batch.Status, error) {
+func (f *Backend) Status(_ context.Context, jobs []batch.Job) (map[string]batch.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := map[string]batch.Status{}
@@ -47,28 +50,28 @@ func (f *fakeBackend) Status(_ context.Context, jobs []batch.Job) (map[string]ba
 	return out, nil
 }
 
-func (f *fakeBackend) Cancel(_ context.Context, j batch.Job) error {
+func (f *Backend) Cancel(_ context.Context, j batch.Job) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cancelled[j.Spec.JobID] = true
 	return nil
 }
 
-func (f *fakeBackend) Logs(_ context.Context, j batch.Job) (string, error) {
+func (f *Backend) Logs(_ context.Context, j batch.Job) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.output[j.Spec.JobID], nil
 }
 
-// jobs returns what was submitted so far.
-func (f *fakeBackend) jobs() []batch.Spec {
+// Jobs returns what was submitted so far.
+func (f *Backend) Jobs() []batch.Spec {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]batch.Spec(nil), f.submitted...)
 }
 
-// set decides how a job is reported from now on, and its output.
-func (f *fakeBackend) set(jobID string, st batch.Status, output string) {
+// Set decides how a job is reported from now on, and its output.
+func (f *Backend) Set(jobID string, st batch.Status, output string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.states[jobID] = st

@@ -1,0 +1,172 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reana-site/reana-site/api"
+	"github.com/reana-site/reana-site/api/authlimit"
+	"github.com/reana-site/reana-site/api/web"
+	"github.com/reana-site/reana-site/daemon/identity"
+)
+
+func TestSigninWithToken(t *testing.T) {
+	e := newEnv(t, web.Config{SignInOptions: []web.SignInOption{{Label: "Kerberos", URL: "/site/kerberos"}}})
+	b := e.browser()
+
+	res := b.get("/runs?q=x")
+	require.Equal(t, http.StatusSeeOther, res.Status, "a page needs a session")
+	assert.Equal(t, "/signin?next="+url.QueryEscape("/runs?q=x"), res.Header.Get("Location"))
+	res = b.get("/runs/rows")
+	assert.Equal(t, http.StatusUnauthorized, res.Status, "a fragment is refused, not redirected")
+
+	res = b.get("/signin")
+	require.Equal(t, http.StatusOK, res.Status)
+	assert.Contains(t, res.Body, `id="signin-token"`)
+	assert.Contains(t, res.Body, `class="signin-option button" href="/site/kerberos">Kerberos</a>`)
+	assert.NotContains(t, res.Body, "signup")
+	assert.Equal(t, http.StatusNotFound, b.get("/signup").Status, "there is no sign-up route")
+
+	res = b.post("/signin", url.Values{"token": {"wrong-token"}})
+	assert.Equal(t, http.StatusForbidden, res.Status)
+	assert.Contains(t, res.Body, "That token is not valid")
+	assert.NotContains(t, res.Body, "wrong-token", "a token is never shown back")
+	res = b.post("/signin", url.Values{"token": {""}})
+	assert.Equal(t, http.StatusBadRequest, res.Status)
+
+	res = b.post("/signin", url.Values{"token": {e.token}, "next": {"/profile"}})
+	require.Equal(t, http.StatusSeeOther, res.Status, res.Body)
+	assert.Equal(t, "/profile", res.Header.Get("Location"))
+	cookie := res.Header.Get("Set-Cookie")
+	for _, attr := range []string{"__Host-reana-site-session=", "Path=/", "HttpOnly", "Secure", "SameSite=Lax", "Max-Age=43200"} {
+		assert.Contains(t, cookie, attr)
+	}
+	assert.NotContains(t, cookie, e.token, "the cookie is a session, not the token")
+
+	res = b.get("/runs")
+	require.Equal(t, http.StatusOK, res.Status)
+	assert.Contains(t, res.Body, `<span id="who" title="uid `)
+	assert.NotContains(t, res.Body, e.token)
+	res = b.get("/signin")
+	assert.Equal(t, http.StatusSeeOther, res.Status, "signed in already")
+
+	res = b.post("/logout", nil)
+	require.Equal(t, http.StatusSeeOther, res.Status)
+	assert.Contains(t, res.Header.Get("Set-Cookie"), "Max-Age=0")
+	assert.Equal(t, http.StatusSeeOther, b.get("/runs").Status, "signed out")
+
+	assert.NotContains(t, e.logs.String(), e.token, "no token in the log")
+}
+
+func TestSigninRefusals(t *testing.T) {
+	e := newEnv(t, web.Config{}, func(s *api.Server) {
+		s.AuthFailures = authlimit.New(authlimit.Limits{PerAddr: 0.001, PerAddrBurst: 2, Overall: 100, OverallBurst: 100, MaxAddrs: 10})
+	})
+	b := e.browser()
+	// A revoked token and a removed user are refused as by the API.
+	ctx := context.Background()
+	_, err := e.db.RevokeTokens(ctx, e.bob.ID)
+	require.NoError(t, err)
+	res := b.post("/signin", url.Values{"token": {e.bobTok}})
+	assert.Equal(t, http.StatusForbidden, res.Status)
+	assert.Contains(t, res.Body, "User access token revoked.")
+	res = b.post("/signin", url.Values{"token": {"guess"}})
+	assert.Equal(t, http.StatusForbidden, res.Status)
+	res = b.post("/signin", url.Values{"token": {"guess"}})
+	assert.Equal(t, http.StatusTooManyRequests, res.Status, "wrong tokens are rate-limited")
+	assert.NotEmpty(t, res.Header.Get("Retry-After"))
+	assert.Contains(t, res.Body, "Too many failed authentication attempts")
+	res = b.post("/signin", url.Values{"token": {e.token}})
+	assert.Equal(t, http.StatusTooManyRequests, res.Status, "even a right token waits: the answer would tell")
+}
+
+func TestSessionExpiryAndRemoval(t *testing.T) {
+	e := newEnv(t, web.Config{SessionLifetime: 300 * time.Millisecond})
+	b := e.signedIn(e.token)
+	assert.Equal(t, http.StatusOK, b.get("/runs").Status)
+	time.Sleep(400 * time.Millisecond)
+	assert.Equal(t, http.StatusSeeOther, b.get("/runs").Status, "the store ends the session, whatever the cookie says")
+
+	b = e.signedIn(e.bobTok)
+	require.NoError(t, e.db.RemoveUser(context.Background(), "bob"))
+	assert.Equal(t, http.StatusSeeOther, b.get("/runs").Status, "a removed user is signed out")
+}
+
+func TestAccountRefusedAfterSignin(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	b := e.signedIn(e.token)
+	e.api.Accounts.Policy.MinUID = e.acct.UID + 10
+	res := b.get("/runs")
+	assert.Equal(t, http.StatusForbidden, res.Status, "the site's policy applies on every page")
+	assert.Contains(t, res.Body, "Access refused")
+}
+
+func TestLoginLink(t *testing.T) {
+	e := newEnv(t, web.Config{PublicURL: "https://reana.example.org:8443"})
+	link, expires, err := e.web.NewLoginLink(context.Background(), e.user)
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now().Add(10*time.Minute), expires, time.Minute)
+	require.True(t, strings.HasPrefix(link, "https://reana.example.org:8443/signin/link?k="), link)
+	key := strings.TrimPrefix(link, "https://reana.example.org:8443/signin/link?k=")
+
+	b := e.browser()
+	res := b.get("/signin/link?k=" + key)
+	require.Equal(t, http.StatusSeeOther, res.Status, res.Body)
+	assert.Equal(t, "/runs", res.Header.Get("Location"), "the key leaves the address bar at once")
+	assert.Equal(t, "no-referrer", res.Header.Get("Referrer-Policy"))
+	assert.Equal(t, http.StatusOK, b.get("/runs").Status)
+
+	other := e.browser()
+	res = other.get("/signin/link?k=" + key)
+	assert.Equal(t, http.StatusForbidden, res.Status, "a link is used once")
+	assert.Contains(t, res.Body, "reana-site login-link")
+	assert.Equal(t, http.StatusBadRequest, other.get("/signin/link").Status)
+	assert.NotContains(t, e.logs.String(), key, "no key in the log")
+}
+
+func TestSessionsStartForOtherMethods(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	// What package api/login does after Kerberos or OIDC: Start, then User.
+	mux := http.NewServeMux()
+	mux.HandleFunc("/site/kerberos", func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, e.web.Sessions.Start(w, r, e.user, "kerberos"))
+		assert.Error(t, e.web.Sessions.Start(w, r, e.user, "password"), "only the known methods")
+	})
+	rec := httptestRecorder(mux, "/site/kerberos")
+	cookie := rec.Result().Cookies()[0]
+	req, _ := http.NewRequest("GET", "/", nil)
+	req.AddCookie(cookie)
+	u, ok := e.web.Sessions.User(req)
+	require.True(t, ok)
+	assert.Equal(t, e.user.ID, u.ID)
+	req.Header.Del("Cookie")
+	req.AddCookie(&http.Cookie{Name: cookie.Name, Value: "forged"})
+	_, ok = e.web.Sessions.User(req)
+	assert.False(t, ok)
+	_ = identity.HashToken
+}
+
+// TestSigninNextStaysOnSite: after signing in, only a path of this site.
+func TestSigninNextStaysOnSite(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	for next, want := range map[string]string{
+		"/runs/x?q=1":          "/runs/x?q=1",
+		"":                     "/runs",
+		"https://evil.example": "/runs",
+		"//evil.example":       "/runs",
+		"/\\evil.example":      "/runs",
+		"/\t/evil.example":     "/runs",
+		"/signin":              "/runs",
+	} {
+		res := e.browser().post("/signin", url.Values{"token": {e.token}, "next": {next}})
+		require.Equal(t, http.StatusSeeOther, res.Status)
+		assert.Equal(t, want, res.Header.Get("Location"), "next %q", next)
+	}
+}
