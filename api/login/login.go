@@ -258,7 +258,8 @@ func (s *Service) sessionUser(r *http.Request) (store.User, error) {
 	u, ok := s.Sessions.User(r)
 	if !ok {
 		if s.Kerberos != nil {
-			return u, challenge("Not signed in: sign in on the web page, or send a Kerberos ticket (curl --negotiate -u : -X POST %s/site/token).", s.serverURL(r))
+			return u, challenge("Not signed in: sign in on the web page, or get a Kerberos ticket with kinit and send it: curl --negotiate -u : -X POST %s/site/token (the service principal is %s).",
+				s.serverURL(r), s.Kerberos.SPN)
 		}
 		return u, refuse(http.StatusUnauthorized, "Not signed in: sign in on the web page first.")
 	}

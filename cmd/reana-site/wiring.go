@@ -170,7 +170,6 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 		return nil, err
 	}
 	if signIn != nil {
-		signIn.ServerURL = cfg.PublicURL
 		if d.web != nil {
 			// Browser sign-ins start the web pages' sessions, and the
 			// sign-in page offers them.

@@ -62,7 +62,7 @@ func TestHandlerRoutes(t *testing.T) {
 func TestWireSignIn(t *testing.T) {
 	cfg, err := config.Load()
 	require.NoError(t, err)
-	cfg.Web, cfg.StateDir, cfg.PublicURL = true, t.TempDir(), "https://reana.example.org:8443"
+	cfg.Web, cfg.StateDir = true, t.TempDir()
 	cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCRedirectURL, cfg.OIDCLabel = "https://sso.example.org", "reana", "https://reana.example.org:8443/site/oidc/callback", "Sign in with Example SSO"
 	db, err := store.Open(context.Background(), filepath.Join(cfg.StateDir, "reana-site.db"))
 	require.NoError(t, err)
@@ -72,7 +72,6 @@ func TestWireSignIn(t *testing.T) {
 	require.NotNil(t, d.login)
 	assert.Same(t, d.web.Sessions, d.login.Sessions)
 	assert.Same(t, d.api.AuthFailures, d.login.Failures)
-	assert.Equal(t, cfg.PublicURL, d.login.ServerURL)
 
 	rec := httptest.NewRecorder()
 	d.handler().ServeHTTP(rec, httptest.NewRequest("GET", "/signin", nil))

@@ -12,6 +12,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"html/template"
@@ -76,6 +77,10 @@ func Start(t interface{ Cleanup(func()) }, clientID, secret string) *Provider {
 
 // Client trusts the provider's certificate.
 func (p *Provider) Client() *http.Client { return p.server.Client() }
+
+// Certificate is the provider's TLS certificate, for clients in other
+// processes (a daemon's SSL_CERT_FILE, a browser's TrustCert).
+func (p *Provider) Certificate() *x509.Certificate { return p.server.Certificate() }
 
 // AddUser adds (or replaces) an account.
 func (p *Provider) AddUser(login string, u User) {
