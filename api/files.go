@@ -448,24 +448,14 @@ func (s *Server) prune(w http.ResponseWriter, r *http.Request) {
 	if !ok || !workspaceAvailable(w, wf) {
 		return
 	}
-	if running(wf.Status) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("Workflow %s is %s: its workspace cannot be pruned until it ends.", wf.FullName(), wf.Status))
+	q := r.URL.Query()
+	err := s.PruneRun(r.Context(), callerOf(r).Account, wf, q.Get("include_inputs") == "true", q.Get("include_outputs") == "true")
+	var ref *Refusal
+	if errors.As(err, &ref) {
+		writeError(w, ref.Status, ref.Message)
 		return
 	}
-	var doc struct {
-		Inputs  struct{ Files, Directories []string } `json:"inputs"`
-		Outputs struct{ Files, Directories []string } `json:"outputs"`
-	}
-	_ = json.Unmarshal(wf.Spec, &doc)
-	q := r.URL.Query()
-	args := asuser.PruneArgs{
-		Workspace:      wf.WorkspacePath,
-		Inputs:         append(doc.Inputs.Files, doc.Inputs.Directories...),
-		Outputs:        append(doc.Outputs.Files, doc.Outputs.Directories...),
-		IncludeInputs:  q.Get("include_inputs") == "true",
-		IncludeOutputs: q.Get("include_outputs") == "true",
-	}
-	if err := asuser.Prune(r.Context(), s.Runner, callerOf(r).Account, args); err != nil {
+	if err != nil {
 		s.fileError(w, r, "Prune the workspace", err)
 		return
 	}
@@ -473,6 +463,27 @@ func (s *Server) prune(w http.ResponseWriter, r *http.Request) {
 		Message:      "The workspace has been correctly pruned.",
 		WorkflowID:   wf.ID,
 		WorkflowName: wf.FullName(),
+	})
+}
+
+// PruneRun removes, as acct, the files of wf's workspace that are neither
+// its inputs nor its outputs (with includeInputs or includeOutputs, those
+// too). A run that is still active is a *Refusal.
+func (s *Server) PruneRun(ctx context.Context, acct asuser.Account, wf store.Workflow, includeInputs, includeOutputs bool) error {
+	if running(wf.Status) {
+		return refuse(http.StatusBadRequest, "Workflow %s is %s: its workspace cannot be pruned until it ends.", wf.FullName(), wf.Status)
+	}
+	var doc struct {
+		Inputs  struct{ Files, Directories []string } `json:"inputs"`
+		Outputs struct{ Files, Directories []string } `json:"outputs"`
+	}
+	_ = json.Unmarshal(wf.Spec, &doc)
+	return asuser.Prune(ctx, s.Runner, acct, asuser.PruneArgs{
+		Workspace:      wf.WorkspacePath,
+		Inputs:         append(doc.Inputs.Files, doc.Inputs.Directories...),
+		Outputs:        append(doc.Outputs.Files, doc.Outputs.Directories...),
+		IncludeInputs:  includeInputs,
+		IncludeOutputs: includeOutputs,
 	})
 }
 

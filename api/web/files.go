@@ -41,6 +41,9 @@ type filesData struct {
 	Crumbs  []crumb
 	Entries []fileRow
 	ZipURL  string
+	Rules   []store.RetentionRule
+	// CanPrune: the run ended, so what is neither input nor output may go.
+	CanPrune bool
 	// For a file:
 	Lines    []string
 	Image    bool
@@ -209,6 +212,14 @@ func (s *Server) filesPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.Entries = entries
+	if rel == "" {
+		var err error
+		if d.Rules, err = s.API.DB.RetentionRules(r.Context(), wf.ID); err != nil {
+			s.internal(w, r, "read the retention rules", err)
+			return
+		}
+		d.CanPrune = !d.Run.CanStop
+	}
 	d.ZipURL = "/runs/" + wf.ID + "/zip"
 	if rel != "" {
 		d.ZipURL = fileURL(wf, "zip", rel)

@@ -107,6 +107,7 @@ func (s *Server) Handler() http.Handler {
 			r.Post("/stop", s.stopAction)
 			r.Post("/delete", s.deleteAction)
 			r.Post("/restart", s.restartAction)
+			r.Post("/prune", s.pruneAction)
 			r.Get("/files", s.filesPage)
 			r.Get("/files/*", s.filesPage)
 			r.Get("/raw/*", s.raw)
