@@ -114,6 +114,7 @@ func (s *Server) Handler() http.Handler {
 			r.Get("/zip", s.zip)
 			r.Get("/zip/*", s.zip)
 			r.Get("/gallery", s.galleryPage)
+			r.Get("/diff", s.diffPage)
 		})
 		r.Get("/profile", s.profilePage)
 		r.Post("/profile/token", s.rotateToken)
