@@ -261,6 +261,9 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-s.stopping:
+			// The browser's EventSource reconnects to the next daemon.
+			return
 		case <-t.C:
 		}
 		next, err := s.API.DB.GetJob(r.Context(), j.ID)

@@ -197,3 +197,30 @@ func TestDiff(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, res.Status, "another user's run is not found")
 	assert.NotContains(t, res.Body, "secret")
 }
+
+// TestTailEndsOnShutdown: a graceful stop of the server does not wait for
+// live tails.
+func TestTailEndsOnShutdown(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	b := e.signedIn(e.token)
+	r := e.create("stop", nil)
+	j := e.start(r)
+	e.be.Set(j.JobID, batch.Status{State: batch.Running}, "working\n")
+	res, err := b.c.Get(e.srv.URL + "/runs/" + r.ID + "/jobs/" + j.JobID + "/tail")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	readEvents(t, sc, 1)
+	e.web.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for sc.Scan() {
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the tail did not end on shutdown")
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -57,7 +58,16 @@ type Server struct {
 	// means every second.
 	TailEvery time.Duration
 
-	pages *renderer
+	pages    *renderer
+	stopping chan struct{} // closed by Shutdown
+	stopOnce sync.Once
+}
+
+// Shutdown ends the live streams (log tails), which would otherwise hold
+// a graceful stop of the HTTP server until its timeout; register it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) Shutdown() {
+	s.stopOnce.Do(func() { close(s.stopping) })
 }
 
 // New makes the pages' server over the API's.
@@ -75,7 +85,7 @@ func New(a *api.Server, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{API: a, Config: cfg, Log: log, pages: pages,
+	return &Server{API: a, Config: cfg, Log: log, pages: pages, stopping: make(chan struct{}),
 		Sessions: &Sessions{DB: a.DB, Lifetime: cfg.SessionLifetime, Log: log}}, nil
 }
 
