@@ -115,13 +115,16 @@ func (s *Server) details(r *http.Request, wf store.Workflow) (detailsData, error
 	span := t1.Sub(t0)
 	for i := range d.Jobs {
 		timeline(&d.Jobs[i], t0, span)
-		d.Jobs[i].Y = i * 14
+		d.Jobs[i].Y = i*timelineRow + 1
 	}
 	d.JobsHTML = renderJobs(d.Jobs)
-	d.TimelineH = fmt.Sprint(len(d.Jobs) * 14)
+	d.TimelineH = fmt.Sprint(len(d.Jobs)*timelineRow + 2)
 	d.TimelineSpan = humanDuration(span)
 	return d, nil
 }
+
+// timelineRow is the height of a job's row in the timeline, in pixels.
+const timelineRow = 10
 
 // timeline places a job's bars on a span that starts at t0.
 func timeline(j *jobRow, t0 time.Time, span time.Duration) {
