@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/png"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -215,4 +216,27 @@ func TestRetentionRulesAndPrune(t *testing.T) {
 	_, err := e.db.UpdateWorkflow(context.Background(), r.ID, func(w *store.Workflow) error { w.Status = store.StatusDeleted; return nil })
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusNotFound, b.post("/runs/"+r.ID+"/prune", nil).Status)
+}
+
+func TestFileSearchAndSort(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	b := e.signedIn(e.token)
+	r := e.filesRun(t)
+	paths := regexp.MustCompile(`<tr class="(?:file|dir)" data-path="([^"]+)">`)
+	list := func(q string) []string {
+		res := b.get("/runs/" + r.ID + "/files" + q)
+		require.Equal(t, http.StatusOK, res.Status, res.Body)
+		var out []string
+		for _, m := range paths.FindAllStringSubmatch(res.Body, -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	assert.Equal(t, []string{"results/deep/fit.txt"}, list("?q=FIT"), "below the directory, any depth, any case")
+	assert.Equal(t, []string{"results/evil.svg", "evil.html"}, list("?q=evil&sort=size"))
+	assert.Equal(t, []string{"results/deep", "results/evil.svg", "results/plot.png"}, list("/results"))
+	assert.Equal(t, "results/evil.svg", list("/results?sort=size")[0], "largest first")
+	assert.Empty(t, list("/results?q=html"), "only below this directory")
+	assert.Contains(t, b.get("/runs/"+r.ID+"/files?q=zzz").Body, "No file matches.")
+	assert.Equal(t, http.StatusBadRequest, b.get("/runs/"+r.ID+"/files?sort=owner").Status)
 }
