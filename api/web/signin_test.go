@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/reana-site/reana-site/api"
 	"github.com/reana-site/reana-site/api/web"
 	"github.com/reana-site/reana-site/daemon/identity"
+	"github.com/reana-site/reana-site/daemon/store"
 )
 
 func TestSigninWithToken(t *testing.T) {
@@ -168,4 +170,32 @@ func TestSigninNextStaysOnSite(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, res.Status)
 		assert.Equal(t, want, res.Header.Get("Location"), "next %q", next)
 	}
+}
+
+// sessionStarter is what package api/login needs of the web sessions.
+type sessionStarter interface {
+	Start(w http.ResponseWriter, r *http.Request, u store.User, method string) error
+	User(r *http.Request) (store.User, bool)
+}
+
+var _ sessionStarter = (*web.Sessions)(nil)
+
+func TestCleanupRemovesExpired(t *testing.T) {
+	e := newEnv(t, web.Config{LoginLinkLifetime: time.Millisecond})
+	ctx := context.Background()
+	link, _, err := e.web.NewLoginLink(ctx, e.user)
+	require.NoError(t, err)
+	sum := sha256.Sum256([]byte(link[strings.Index(link, "?k=")+3:]))
+	time.Sleep(10 * time.Millisecond)
+	// While the expired row is there, its key cannot be stored again.
+	require.ErrorIs(t, e.db.CreateLoginLink(ctx, sum[:], e.user.ID, time.Now()), store.ErrExists)
+
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); e.web.Cleanup(cctx) }() // sweeps at once
+	require.Eventually(t, func() bool {
+		return e.db.CreateLoginLink(ctx, sum[:], e.user.ID, time.Now()) == nil
+	}, 5*time.Second, 20*time.Millisecond, "the sweep removes the expired link")
+	cancel()
+	<-done
 }
