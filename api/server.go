@@ -80,7 +80,7 @@ func (s *Server) defaults() {
 func (s *Server) Handler() http.Handler {
 	s.defaults()
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.logRequests)
+	r.Use(s.recoverer, s.LogRequests)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "The requested URL was not found on this server.")
 	})
@@ -285,7 +285,11 @@ func (s *statusRecorder) WriteHeader(code int) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-func (s *Server) logRequests(next http.Handler) http.Handler {
+// LogRequests logs each request at debug level (never its query, which
+// may carry a token) and counts and times it in the metrics by its route
+// pattern; the web pages use it too.
+func (s *Server) LogRequests(next http.Handler) http.Handler {
+	s.defaults()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}

@@ -229,11 +229,9 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		s.errorPage(w, r, http.StatusInternalServerError, "No streaming", "This connection cannot stream; reload the page to see the log.")
-		return
-	}
+	// Through the request logger's wrapper, which unwraps to the
+	// connection's writer.
+	flusher := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
@@ -257,10 +255,12 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request) {
 		sent = text
 		if j.Status != store.JobRunning && j.Status != store.JobCreated && j.Status != store.JobSubmitting {
 			sendEvent(w, "end", string(j.Status))
-			flusher.Flush()
+			_ = flusher.Flush()
 			return
 		}
-		flusher.Flush()
+		if err := flusher.Flush(); err != nil {
+			return // the connection cannot stream, or is gone
+		}
 		select {
 		case <-r.Context().Done():
 			return

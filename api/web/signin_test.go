@@ -64,6 +64,7 @@ func TestSigninWithToken(t *testing.T) {
 	assert.Equal(t, http.StatusSeeOther, b.get("/runs").Status, "signed out")
 
 	assert.NotContains(t, e.logs.String(), e.token, "no token in the log")
+	assert.Contains(t, e.logs.String(), "method=POST path=/signin status=303", "pages are logged as API calls are")
 }
 
 func TestSigninRefusals(t *testing.T) {

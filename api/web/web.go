@@ -92,7 +92,7 @@ func New(a *api.Server, cfg Config, log *slog.Logger) (*Server, error) {
 // Handler serves every page and the assets.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, securityHeaders, s.crossOrigin)
+	r.Use(s.recoverer, s.API.LogRequests, securityHeaders, s.crossOrigin)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusNotFound, "Page not found", "There is no page at this address. Start again from the list of your runs.")
 	})
