@@ -114,12 +114,19 @@ func readEvents(t *testing.T, sc *bufio.Scanner, n int) []event {
 	return out
 }
 
+// runningJob is a new run whose job runs and has printed output so far.
+func (e *env) runningJob(name, output string) (run, batch.Spec) {
+	e.t.Helper()
+	r := e.create(name, nil)
+	j := e.start(r)
+	e.be.Set(j.JobID, batch.Status{State: batch.Running}, output)
+	return r, j
+}
+
 func TestLiveTail(t *testing.T) {
 	e := newEnv(t, web.Config{})
 	b := e.signedIn(e.token)
-	r := e.create("tail", nil)
-	j := e.start(r)
-	e.be.Set(j.JobID, batch.Status{State: batch.Running}, "line 1\n")
+	r, j := e.runningJob("tail", "line 1\n")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -203,9 +210,7 @@ func TestDiff(t *testing.T) {
 func TestTailEndsOnShutdown(t *testing.T) {
 	e := newEnv(t, web.Config{})
 	b := e.signedIn(e.token)
-	r := e.create("stop", nil)
-	j := e.start(r)
-	e.be.Set(j.JobID, batch.Status{State: batch.Running}, "working\n")
+	r, j := e.runningJob("stop", "working\n")
 	res, err := b.c.Get(e.srv.URL + "/runs/" + r.ID + "/jobs/" + j.JobID + "/tail")
 	require.NoError(t, err)
 	defer res.Body.Close()

@@ -21,11 +21,14 @@ type diffData struct {
 	Others   []runRow // the other runs of the same name, to pick from
 	With     string
 	Other    *runRow
-	Sections []struct {
-		Name  string
-		Lines []diffLine
-	}
-	Listing string
+	Sections []diffSection
+	Listing  string
+}
+
+// diffSection is one top-level section of the specifications.
+type diffSection struct {
+	Name  string
+	Lines []diffLine
 }
 
 // diffPage compares the run with the one named by ?with= (an id or a
@@ -73,10 +76,7 @@ func (s *Server) diffPage(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		sec := struct {
-			Name  string
-			Lines []diffLine
-		}{Name: n}
+		sec := diffSection{Name: n}
 		for _, l := range diff.Spec[n] {
 			kind := "add"
 			if strings.HasPrefix(l, "- ") {

@@ -167,19 +167,19 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})(next)
 }
 
-type ctxKey int
-
-const viewerKey ctxKey = 0
-
-// viewer is the signed-in user of a request and their POSIX account.
+// viewer is the signed-in user of a request, their POSIX account, and
+// whether they see the admin page. It is the request context's value of
+// type viewerKey.
 type viewer struct {
 	User    store.User
 	Account asuser.Account
 	Admin   bool
 }
 
+type viewerKey struct{}
+
 func viewerOf(r *http.Request) viewer {
-	v, _ := r.Context().Value(viewerKey).(viewer)
+	v, _ := r.Context().Value(viewerKey{}).(viewer)
 	return v
 }
 
@@ -202,7 +202,7 @@ func (s *Server) requireUser(next http.Handler) http.Handler {
 			return
 		}
 		v := viewer{User: u, Account: acct, Admin: s.isAdmin(acct)}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey, v)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey{}, v)))
 	})
 }
 
