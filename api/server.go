@@ -215,6 +215,25 @@ func (s *Server) Authenticate(ctx context.Context, remoteAddr, token string) (st
 	return u, acct, err
 }
 
+// LimitFailures runs check of a secret sent from remoteAddr (a login
+// link's key) under the limit of wrong tokens: check says whether the
+// secret was right; one that was not is charged to the address, and
+// while the address (or everyone) is over the limit, check is not run and
+// the answer is a *Refusal with status 429. An error of check is no
+// guess, so it is not charged.
+func (s *Server) LimitFailures(remoteAddr string, check func() (bool, error)) error {
+	s.defaults()
+	attempt, wait, ok := s.AuthFailures.begin(remoteAddr, time.Now())
+	if !ok {
+		return tooManyFailuresRefusal(wait)
+	}
+	right, err := check()
+	if right || err != nil {
+		attempt.succeeded()
+	}
+	return err
+}
+
 // Account is u's POSIX account if the site may still serve u; if not, a
 // *Refusal that says why.
 func (s *Server) Account(u store.User) (asuser.Account, error) {

@@ -200,3 +200,19 @@ func TestCleanupRemovesExpired(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestLoginLinkGuessesAreLimited(t *testing.T) {
+	e := newEnv(t, web.Config{}, func(s *api.Server) {
+		s.AuthFailures = api.NewAuthLimiter(api.AuthLimits{PerAddr: 0.001, PerAddrBurst: 2, Overall: 100, OverallBurst: 100, MaxAddrs: 10})
+	})
+	link, _, err := e.web.NewLoginLink(context.Background(), e.user)
+	require.NoError(t, err)
+	b := e.browser()
+	assert.Equal(t, http.StatusForbidden, b.get("/signin/link?k=guess1").Status)
+	assert.Equal(t, http.StatusForbidden, b.get("/signin/link?k=guess2").Status)
+	res := b.get("/signin/link?k=guess3")
+	assert.Equal(t, http.StatusTooManyRequests, res.Status, "wrong keys are limited as wrong tokens are")
+	assert.NotEmpty(t, res.Header.Get("Retry-After"))
+	res = b.get(link[strings.Index(link, "/signin/"):])
+	assert.Equal(t, http.StatusTooManyRequests, res.Status, "even the right key waits, and stays unspent")
+}
