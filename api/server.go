@@ -195,22 +195,31 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 // sign in is a *Refusal (with RetryAfter set when the limit is reached);
 // any other error is the site failing.
 func (s *Server) Authenticate(ctx context.Context, remoteAddr, token string) (store.User, asuser.Account, error) {
-	s.defaults()
-	attempt, wait, ok := s.AuthFailures.begin(remoteAddr, time.Now())
-	if !ok {
-		return store.User{}, asuser.Account{}, tooManyFailuresRefusal(wait)
+	var (
+		u       store.User
+		refusal error
+	)
+	err := s.LimitFailures(remoteAddr, func() (bool, error) {
+		var err error
+		u, _, err = s.DB.UserByTokenHash(ctx, identity.HashToken(token))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			refusal = refuse(http.StatusForbidden, "Token not valid.")
+			return false, nil
+		case errors.Is(err, store.ErrRevoked):
+			refusal = refuse(http.StatusForbidden, "User access token revoked.")
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("authenticate: %w", err)
+		}
+		return true, nil
+	})
+	if err == nil {
+		err = refusal
 	}
-	u, _, err := s.DB.UserByTokenHash(ctx, identity.HashToken(token))
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return store.User{}, asuser.Account{}, refuse(http.StatusForbidden, "Token not valid.")
-	case errors.Is(err, store.ErrRevoked):
-		return store.User{}, asuser.Account{}, refuse(http.StatusForbidden, "User access token revoked.")
-	case err != nil:
-		attempt.succeeded() // the store failed: no guess to charge
-		return store.User{}, asuser.Account{}, fmt.Errorf("authenticate: %w", err)
+	if err != nil {
+		return store.User{}, asuser.Account{}, err
 	}
-	attempt.succeeded()
 	acct, err := s.Account(u)
 	return u, acct, err
 }
