@@ -130,8 +130,8 @@ type BatchSubmitManyArgs struct {
 // submits as one transaction (HTCondor's condor_submit of a description
 // with one block per job). Each job is claimed and its files written as
 // for BatchSubmitArgs (its Argv is not run); the jobs' DescFile texts, in
-// order, are Argv's standard input, and Argv answers on stdout with one
-// line "C.P0 - C.PN": the jobs got ids C.P0 to C.PN, in order. Jobs with a
+// order, are Argv's standard input, and Argv answers on stdout with lines
+// "C.P0 - C.PN" that name the jobs' ids C.P0 to C.PN, in order. Jobs with a
 // recorded id or an interrupted claim are answered without being in it.
 type BatchSubmitClusterArgs struct {
 	Jobs     []BatchSubmitArgs `json:"jobs"`

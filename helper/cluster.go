@@ -17,7 +17,7 @@ import (
 	"github.com/reana-site/reana-site/asuser"
 )
 
-// procRange is the submission command's answer for one cluster: "C.P0 -
+// procRange is the submission command's answer for each cluster: "C.P0 -
 // C.PN" (condor_submit -terse), the jobs' ids C.P0 to C.PN in order.
 var procRange = regexp.MustCompile(`^(\d+)\.(\d+) - (\d+)\.(\d+)$`)
 
@@ -135,10 +135,14 @@ func jobSubmitCluster(ctx context.Context, raw json.RawMessage, _ *net.UnixConn)
 	return out, nil
 }
 
-// clusterIDs reads the one "C.P0 - C.PN" line of the answer (a wrapper or
-// a site's submit hook may print more around it) and returns the n ids
-// "C.P" it names, or false when no such line names exactly n jobs.
+// clusterIDs reads the "C.P0 - C.PN" lines of the answer, in order (a
+// wrapper or a site's submit hook may print more around them), and
+// returns the n ids "C.P" they name, or false when they do not name
+// exactly n jobs. condor_submit starts a new cluster whenever the
+// executable changes between queue statements, so a description with one
+// job script per block is answered with one line per job.
 func clusterIDs(answer string, n int) ([]string, bool) {
+	var ids []string
 	for _, line := range strings.Split(answer, "\n") {
 		m := procRange.FindStringSubmatch(strings.TrimSpace(line))
 		if m == nil || m[1] != m[3] {
@@ -146,14 +150,12 @@ func clusterIDs(answer string, n int) ([]string, bool) {
 		}
 		first, err1 := strconv.Atoi(m[2])
 		last, err2 := strconv.Atoi(m[4])
-		if err1 != nil || err2 != nil || last-first+1 != n {
+		if err1 != nil || err2 != nil || last < first || len(ids)+last-first+1 > n {
 			return nil, false
 		}
-		ids := make([]string, n)
-		for k := range ids {
-			ids[k] = m[1] + "." + strconv.Itoa(first+k)
+		for p := first; p <= last; p++ {
+			ids = append(ids, m[1]+"."+strconv.Itoa(p))
 		}
-		return ids, true
 	}
-	return nil, false
+	return ids, len(ids) == n
 }

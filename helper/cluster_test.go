@@ -165,7 +165,11 @@ func TestClusterIDs(t *testing.T) {
 	ids, ok := clusterIDs("hook says hi\n7.3 - 7.5\n", 3)
 	assert.True(t, ok)
 	assert.Equal(t, []string{"7.3", "7.4", "7.5"}, ids)
-	for _, bad := range []string{"7.0 - 7.1", "7.0 - 8.2", "", "3 job(s) submitted to cluster 7."} {
+	// A new executable starts a new cluster (the real condor_submit 24.0).
+	ids, ok = clusterIDs("1.0 - 1.0\n2.0 - 2.1\n", 3)
+	assert.True(t, ok)
+	assert.Equal(t, []string{"1.0", "2.0", "2.1"}, ids)
+	for _, bad := range []string{"7.0 - 7.1", "7.0 - 8.2", "", "3 job(s) submitted to cluster 7.", "7.0 - 7.3", "1.0 - 1.0\n2.0 - 2.0\n3.0 - 3.0\n4.0 - 4.0"} {
 		_, ok := clusterIDs(bad, 3)
 		assert.False(t, ok, bad)
 	}

@@ -128,3 +128,96 @@ func TestSubmitManyIsOneCondorSubmitPerCluster(t *testing.T) {
 	assert.Len(t, n, 4, "job-b and job-c, not found, were submitted once more each, on their own")
 	assert.NotEmpty(t, queries)
 }
+
+// realPool is the real personal pool of test/htcondor/pool.sh, when it is
+// up on this machine (it needs root); the test is skipped otherwise.
+func realPool(t *testing.T) Config {
+	t.Helper()
+	if os.Geteuid() != 0 || os.Getenv("REANA_SITE_HTCONDOR_POOL") == "standin" {
+		t.Skip("the real HTCondor pool needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	script, err := filepath.Abs("../../test/htcondor/pool.sh")
+	require.NoError(t, err)
+	if out, err := exec.CommandContext(ctx, "bash", script, "start").CombinedOutput(); err != nil {
+		t.Skipf("the real HTCondor pool does not start here: %v: %s", err, out)
+	}
+	out, err := exec.CommandContext(ctx, "bash", script, "env").Output()
+	require.NoError(t, err)
+	var cfg Config
+	for _, line := range strings.Split(string(out), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "BIN":
+			cfg.BinDir = v
+		case "CONFIG":
+			cfg.ConfigFile = v
+		}
+	}
+	require.NotEmpty(t, cfg.BinDir)
+	return cfg
+}
+
+// TestSubmitManyOnTheRealPool submits a group with the real condor_submit
+// to the real schedd: one cluster whose procs are the jobs in order, each
+// with its own event log and attributes; submitting the group again after
+// its ids were lost finds the jobs instead of queueing them twice.
+func TestSubmitManyOnTheRealPool(t *testing.T) {
+	cfg := realPool(t)
+	r, acct, dir := helpertest.Runner(t)
+	require.NoError(t, os.Chmod(dir, 0o755), "the schedd and shadow reach the job directories")
+	ctx := context.Background()
+	require.NoError(t, asuser.CreateWorkspace(ctx, r, acct, asuser.WorkspaceArgs{Workspace: filepath.Join(dir, "ws"), JobsDir: filepath.Join(dir, "jobs")}))
+	b := &Backend{Runner: r, Config: cfg, Parser: Parser{Location: time.Local}}
+	specs := groupSpecs(acct, dir, 3)
+	for i := range specs {
+		specs[i].JobID = filepath.Base(dir) + "-" + specs[i].JobID
+	}
+	condor := func(name string, args ...string) string {
+		cmd := exec.Command(filepath.Join(cfg.BinDir, name), args...)
+		cmd.Env = append(os.Environ(), "CONDOR_CONFIG="+cfg.ConfigFile)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s: %s", name, out)
+		return string(out)
+	}
+	out := b.SubmitMany(ctx, specs)
+	var ids []string
+	for _, o := range out {
+		require.NoError(t, o.Err)
+		ids = append(ids, o.Handle.ID)
+	}
+	t.Cleanup(func() { condor("condor_rm", append([]string{"-reason", "test over"}, ids...)...) })
+	// Each job's own script is its executable, and condor_submit starts a
+	// new cluster when the executable changes: one proc per cluster.
+	for i, s := range specs {
+		q := condor("condor_q", "-allusers", ids[i], "-af", "ReanaJob", "UserLog", "Owner", "ReanaStep")
+		assert.Equal(t, strings.Join([]string{s.JobID, filepath.Join(s.JobDir, EventLogFile), acct.Name, "fitdata"}, " "), firstLine(q), ids[i])
+	}
+
+	// Lose the recorded ids, as a helper killed after condor_submit
+	// answered leaves the group: it is found, not queued again.
+	for _, s := range specs[:3] {
+		require.NoError(t, os.Remove(filepath.Join(s.JobDir, "batch_id")))
+	}
+	again := b.SubmitMany(ctx, specs)
+	for i, o := range again {
+		require.NoError(t, o.Err)
+		assert.Equal(t, ids[i], o.Handle.ID)
+	}
+	n := condor("condor_q", "-allusers", "-constraint", `ReanaWorkflow == "wf-1" && Owner == "`+acct.Name+`"`, "-af", "ReanaJob")
+	for _, s := range specs {
+		assert.Equal(t, 1, strings.Count(n, s.JobID+"\n"), "%s queued once: %s", s.JobID, n)
+	}
+}
+
+// firstLine is the first line of a command's output that is not one of
+// HTCondor's warnings.
+func firstLine(out string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if l != "" && !strings.HasPrefix(l, "Warning") && !strings.HasPrefix(l, " ") && !strings.HasPrefix(l, "http") {
+			return l
+		}
+	}
+	return ""
+}
