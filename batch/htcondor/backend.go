@@ -134,6 +134,11 @@ func oneLineMsg(s string) string {
 // ending the message).
 const maybeSubmitted = `(?i)timed? ?out|CEDAR:6002|SECMAN:2007|end classad message`
 
+// multiQueueWarning is condor_submit 24.0's warning about a description
+// with several queue statements (a group, see SubmitMany), left out of the
+// step's message when the submission failed: it is not the reason.
+var multiQueueWarning = regexp.MustCompile(`(?s)Warning: Use of multiple queue statements in a single submit file is deprecated\..*?convert-multi-queue-statements\s*`)
+
 // terse is condor_submit -terse's answer: "C.P0 - C.PN" per cluster; we
 // queue one job, so P0 = PN.
 var terse = regexp.MustCompile(`^(\d+)\.(\d+) - (\d+)\.(\d+)$`)
@@ -271,7 +276,7 @@ func (b *Backend) prepare(s batch.Spec) (batch.Prepared, error) {
 				return b.handle(s, ad.Cluster, ad.Proc), nil
 			}
 			if res.ExitCode != 0 || res.ID == "" {
-				return batch.Handle{}, classify("condor_submit", res.Stderr, fmt.Errorf("exit status %d", res.ExitCode))
+				return batch.Handle{}, classify("condor_submit", multiQueueWarning.ReplaceAllString(res.Stderr, ""), fmt.Errorf("exit status %d", res.ExitCode))
 			}
 			cluster, proc, err := ParseTerse(res.ID)
 			if err != nil {

@@ -28,14 +28,17 @@ type fakeCondor struct {
 	submitOut asuser.BatchSubmitResult
 	// interrupted makes the next job.submit report an earlier interrupted attempt.
 	interrupted bool
-	execs       [][]string
-	execErr     string
-	queries     [][]string
-	queue       string // condor_q -af output
-	history     string // condor_history -af output
-	queryErr    string
-	follows     int
-	followErr   string
+	// clusters are the job.submitcluster calls, answered with cluster.
+	clusters  []asuser.BatchSubmitClusterArgs
+	cluster   []asuser.BatchSubmitOutcome
+	execs     [][]string
+	execErr   string
+	queries   [][]string
+	queue     string // condor_q -af output
+	history   string // condor_history -af output
+	queryErr  string
+	follows   int
+	followErr string
 }
 
 func newFake() *fakeCondor {
@@ -63,6 +66,9 @@ func (f *fakeCondor) Call(_ context.Context, _ asuser.Account, op asuser.Op, arg
 		}
 		f.submits = append(f.submits, a)
 		return roundTrip(f.submitOut, result)
+	case "job.submitcluster":
+		f.clusters = append(f.clusters, args.(asuser.BatchSubmitClusterArgs))
+		return roundTrip(f.cluster, result)
 	case "job.follow":
 		f.follows++
 		a := args.(asuser.JobFollowArgs)

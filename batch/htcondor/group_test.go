@@ -221,3 +221,42 @@ func firstLine(out string) string {
 	}
 	return ""
 }
+
+// TestRefusedGroupReportsTheSchedd: the schedd takes a group whole or not
+// at all, so its refusal is each job's outcome, with the schedd's reason
+// and without condor_submit's warning about several queue statements; an
+// unreachable schedd is an outage for every job of the group (it waits).
+func TestRefusedGroupReportsTheSchedd(t *testing.T) {
+	const warning = "\nWarning: Use of multiple queue statements in a single submit file is deprecated.\n" +
+		"         This functionality will be removed in the 25.x feature series. To see\n" +
+		"         how multiple queue statements can be converted into one visit:\n" +
+		"https://htcondor.readthedocs.io/en/latest/auto-redirect.html?category=example&tag=convert-multi-queue-statements\n"
+	tests := []struct {
+		name, stderr, msg string
+		unavailable       bool
+	}{
+		{"refused", warning + "\nERROR: Failed to commit job submission into the queue.\nERROR: SUBMIT_REQUIREMENTS not met\n",
+			"htcondor: condor_submit: ERROR: Failed to commit job submission into the queue. ERROR: SUBMIT_REQUIREMENTS not met", false},
+		{"schedd unreachable", warning + "\nERROR: Failed to connect to local queue manager\nCEDAR:6001:Failed to connect to <127.0.0.1:9618>\n",
+			"htcondor: condor_submit: ERROR: Failed to connect to local queue manager CEDAR:6001:Failed to connect to <127.0.0.1:9618>: batch system unavailable", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, c := newFake(), &clock{t: time.Now()}
+			b := newBackend(f, c)
+			res := asuser.BatchSubmitOutcome{Result: asuser.BatchSubmitResult{ExitCode: 1, Stderr: tt.stderr}}
+			f.cluster = []asuser.BatchSubmitOutcome{res, res}
+			out := b.SubmitMany(context.Background(), []batch.Spec{spec("job-a"), spec("job-b")})
+			require.Len(t, f.clusters, 1, "one condor_submit for the group")
+			assert.Equal(t, []string{"/opt/condor/bin/condor_submit", "-terse", "-"}, f.clusters[0].Argv)
+			assert.Equal(t, SubmitFile, f.clusters[0].DescFile)
+			require.Len(t, out, 2)
+			for _, o := range out {
+				require.Error(t, o.Err)
+				assert.Equal(t, tt.msg, o.Err.Error())
+				assert.Equal(t, tt.unavailable, errorsIsUnavailable(o.Err))
+			}
+			assert.Empty(t, f.submits, "no job is submitted on its own")
+		})
+	}
+}
