@@ -77,15 +77,7 @@ func TestHTCondorKillAfterAGroupWasQueued(t *testing.T) {
 	d := StartDaemon(t, "REANA_SITE_BACKENDS=local,htcondor", "REANA_SITE_HTCONDOR_BIN_DIR="+binDir,
 		"REANA_SITE_HTCONDOR_CONFIG="+pool.Config)
 	alice := d.AddUser(t, "alice")
-	ids := make([]string, n)
-	for i := range ids {
-		var r struct {
-			ID string `json:"workflow_id"`
-		}
-		code := d.JSON(t, http.MethodPost, fmt.Sprintf("/api/workflows?workflow_name=cgroup%d", i), alice.Token, oneCondorStep, &r)
-		require.Equal(t, http.StatusCreated, code)
-		ids[i] = r.ID
-	}
+	ids := createWorkflows(t, d, alice, "cgroup", oneCondorStep, n)
 	// The first round's condor_submit waits at the gate while the others
 	// are started, so they are gathered into the next round's one group.
 	for _, id := range ids {
