@@ -134,6 +134,8 @@ func oneLineMsg(s string) string {
 // ending the message).
 const maybeSubmitted = `(?i)timed? ?out|CEDAR:6002|SECMAN:2007|end classad message`
 
+var maybeSubmittedRe = regexp.MustCompile(maybeSubmitted)
+
 // multiQueueWarning is condor_submit 24.0's warning about a description
 // with several queue statements (a group, see SubmitMany), left out of the
 // step's message when the submission failed: it is not the reason.
@@ -208,11 +210,52 @@ func (b *Backend) submitClusters(ctx context.Context, acct asuser.Account, preps
 		if err != nil {
 			return nil, err
 		}
+		if fall := refused(res); len(fall) > 1 {
+			// The schedd takes a cluster whole or not at all, so one bad
+			// job refuses the others with it: submit the refused jobs
+			// again one condor_submit each, so it fails alone.
+			//
+			// This is done here rather than in the helper because the
+			// daemon is what knows which failures mean an unreachable
+			// schedd (unreachable, classify): those are not refusals, and
+			// the group backs off whole instead of trying its jobs one by
+			// one against a schedd that is not there. The helper's claims
+			// were released with the refusal, and job.submitmany claims
+			// and records each job as job.submit does. Refusals are rare,
+			// so the extra helper start costs nothing in steady state.
+			alone := asuser.BatchSubmitManyArgs{Jobs: make([]asuser.BatchSubmitArgs, len(fall))}
+			for n, k := range fall {
+				alone.Jobs[n] = preps[idx[k]].Args
+			}
+			one, err := asuser.SubmitJobs(ctx, b.Runner, acct, alone)
+			if err == nil && len(one) == len(fall) {
+				for n, k := range fall {
+					res[k] = one[n]
+				}
+			}
+			// Otherwise (the helper did not answer) each job keeps the
+			// group's refusal: the schedd's reason, if not its own.
+		}
 		for k, i := range idx {
 			out[i] = res[k]
 		}
 	}
 	return out, nil
+}
+
+// refused are the jobs of a cluster that condor_submit refused (it ran,
+// failed, and the schedd is neither unreachable nor maybe holding the
+// jobs: those keep their claims and are reported interrupted), by index.
+func refused(res []asuser.BatchSubmitOutcome) []int {
+	var out []int
+	for k, o := range res {
+		r := o.Result
+		if o.Error == nil && !r.Interrupted && !r.Already && r.ID == "" && r.ExitCode != 0 &&
+			!unreachable.MatchString(r.Stderr) && !maybeSubmittedRe.MatchString(r.Stderr) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // clusters splits jobs into the groups one description can hold, by

@@ -28,6 +28,9 @@ type fakeCondor struct {
 	submitOut asuser.BatchSubmitResult
 	// interrupted makes the next job.submit report an earlier interrupted attempt.
 	interrupted bool
+	// refuse, when set, is condor_submit's stderr refusing a job submitted
+	// on its own (job.submit, job.submitmany), or "" to take it.
+	refuse func(asuser.BatchSubmitArgs) string
 	// clusters are the job.submitcluster calls, answered with cluster.
 	clusters  []asuser.BatchSubmitClusterArgs
 	cluster   []asuser.BatchSubmitOutcome
@@ -65,7 +68,14 @@ func (f *fakeCondor) Call(_ context.Context, _ asuser.Account, op asuser.Op, arg
 			return roundTrip(asuser.BatchSubmitResult{Interrupted: true}, result)
 		}
 		f.submits = append(f.submits, a)
-		return roundTrip(f.submitOut, result)
+		return roundTrip(f.submitOne(a), result)
+	case "job.submitmany":
+		var out []asuser.BatchSubmitOutcome
+		for _, a := range args.(asuser.BatchSubmitManyArgs).Jobs {
+			f.submits = append(f.submits, a)
+			out = append(out, asuser.BatchSubmitOutcome{Result: f.submitOne(a)})
+		}
+		return roundTrip(out, result)
 	case "job.submitcluster":
 		f.clusters = append(f.clusters, args.(asuser.BatchSubmitClusterArgs))
 		return roundTrip(f.cluster, result)
@@ -100,6 +110,16 @@ func (f *fakeCondor) Call(_ context.Context, _ asuser.Account, op asuser.Op, arg
 		return roundTrip(asuser.ExecResult{Stdout: "Job 12.0 marked for removal\n"}, result)
 	}
 	return fmt.Errorf("unexpected op %s", op)
+}
+
+// submitOne is condor_submit's answer for one job on its own.
+func (f *fakeCondor) submitOne(a asuser.BatchSubmitArgs) asuser.BatchSubmitResult {
+	if f.refuse != nil {
+		if msg := f.refuse(a); msg != "" {
+			return asuser.BatchSubmitResult{ExitCode: 1, Stderr: msg}
+		}
+	}
+	return f.submitOut
 }
 
 func (f *fakeCondor) query(_ context.Context, argv []string) ([]byte, []byte, error) {

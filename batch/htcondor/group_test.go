@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,78 @@ func TestSubmitManyIsOneCondorSubmitPerCluster(t *testing.T) {
 	assert.NotEmpty(t, queries)
 }
 
+// refusingSubmitScript is submitScript, but refuses any description
+// holding job-b's block, as the schedd refuses a whole cluster for one
+// bad job; it notes what each run read from ("-" for a group).
+const refusingSubmitScript = `#!/bin/sh
+for f; do :; done
+if [ "$f" = - ]; then d=$(cat); else d=$(cat "$f"); fi
+echo "$f" >>"$0.calls"
+case "$d" in *'"job-b"'*) printf '\nERROR: Parse error in expression: \n\trequest_memory = 100 +\n' >&2; exit 1;; esac
+n=$(printf '%s\n' "$d" | grep -c '^queue')
+c=$((100 + $(wc -l <"$0.calls")))
+echo "$c.0 - $c.$((n-1))"
+`
+
+// TestRefusedGroupThroughTheHelper runs a refused group through the real
+// helper: the group's condor_submit is refused for job-b's sake, then
+// each job goes on its own; job-a and job-c are queued and recorded,
+// job-b fails alone and is left unclaimed for a later attempt.
+func TestRefusedGroupThroughTheHelper(t *testing.T) {
+	r, acct, dir := helpertest.Runner(t)
+	bin := filepath.Join(dir, "bin")
+	require.NoError(t, os.MkdirAll(bin, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "condor_submit"), []byte(refusingSubmitScript), 0o755))
+	if os.Geteuid() == 0 {
+		require.NoError(t, exec.Command("chown", "-R", acct.Name, dir).Run())
+	}
+	ctx := context.Background()
+	require.NoError(t, asuser.CreateWorkspace(ctx, r, acct, asuser.WorkspaceArgs{Workspace: filepath.Join(dir, "ws"), JobsDir: filepath.Join(dir, "jobs")}))
+	b := &Backend{Runner: r, Config: Config{BinDir: bin}, Parser: Parser{Location: time.UTC},
+		Query: func(context.Context, []string) ([]byte, []byte, error) {
+			t.Error("nothing is looked up")
+			return nil, nil, nil
+		}}
+	specs := groupSpecs(acct, dir, 3)[:3]
+	calls := func() []string {
+		b, err := os.ReadFile(filepath.Join(bin, "condor_submit.calls"))
+		require.NoError(t, err)
+		return strings.Fields(string(b))
+	}
+	out := b.SubmitMany(ctx, specs)
+	require.NoError(t, out[0].Err)
+	assert.Equal(t, "102.0", out[0].Handle.ID)
+	require.Error(t, out[1].Err)
+	assert.Equal(t, "htcondor: condor_submit: ERROR: Parse error in expression: request_memory = 100 +", out[1].Err.Error())
+	require.NoError(t, out[2].Err)
+	assert.Equal(t, "104.0", out[2].Handle.ID)
+	var alone []string
+	for _, s := range specs {
+		alone = append(alone, filepath.Join(s.JobDir, SubmitFile))
+	}
+	assert.Equal(t, append([]string{"-"}, alone...), calls(), "the group, then each job on its own")
+	for i, want := range []string{"102.0 - 102.0\n", "", "104.0 - 104.0\n"} {
+		got, err := os.ReadFile(filepath.Join(specs[i].JobDir, "batch_id"))
+		if want == "" {
+			assert.True(t, os.IsNotExist(err), "no id for the refused job")
+			_, err = os.Stat(filepath.Join(specs[i].JobDir, "started"))
+			assert.True(t, os.IsNotExist(err), "the refused job is not claimed")
+			continue
+		}
+		require.NoError(t, err)
+		assert.Equal(t, want, string(got))
+	}
+
+	// Again: job-a and job-c have their ids (as job.submit records
+	// condor_submit -terse's answer); job-b alone is refused once
+	// more, in a group of one, and not tried a second time on its own.
+	again := b.SubmitMany(ctx, specs)
+	assert.Equal(t, "102.0", again[0].Handle.ID)
+	assert.Error(t, again[1].Err)
+	assert.Equal(t, "104.0", again[2].Handle.ID)
+	assert.Len(t, calls(), 5)
+}
+
 // realPool is the real personal pool of test/htcondor/pool.sh, when it is
 // up on this machine (it needs root); the test is skipped otherwise.
 func realPool(t *testing.T) Config {
@@ -222,41 +295,81 @@ func firstLine(out string) string {
 	return ""
 }
 
-// TestRefusedGroupReportsTheSchedd: the schedd takes a group whole or not
-// at all, so its refusal is each job's outcome, with the schedd's reason
-// and without condor_submit's warning about several queue statements; an
-// unreachable schedd is an outage for every job of the group (it waits).
-func TestRefusedGroupReportsTheSchedd(t *testing.T) {
+// TestRefusedGroupFailsTheBadJobAlone: the schedd takes a group whole or
+// not at all, so after a refusal its jobs are submitted again one
+// condor_submit each, and only the job the schedd refuses on its own
+// fails, with its own reason. A schedd that is unreachable is an outage
+// for every job of the group (it waits), and a failure after which the
+// jobs may be queued keeps them for the lookup: neither is tried job by
+// job.
+func TestRefusedGroupFailsTheBadJobAlone(t *testing.T) {
 	const warning = "\nWarning: Use of multiple queue statements in a single submit file is deprecated.\n" +
 		"         This functionality will be removed in the 25.x feature series. To see\n" +
 		"         how multiple queue statements can be converted into one visit:\n" +
 		"https://htcondor.readthedocs.io/en/latest/auto-redirect.html?category=example&tag=convert-multi-queue-statements\n"
+	const badJob = "\nERROR: Parse error in expression: \n\trequest_memory = 100 +\n"
 	tests := []struct {
-		name, stderr, msg string
-		unavailable       bool
+		name, stderr string
+		// msgs are the jobs' errors ("" for a job queued as 12.0).
+		msgs        []string
+		unavailable bool
+		// alone are the jobs submitted on their own after the group.
+		alone int
 	}{
-		{"refused", warning + "\nERROR: Failed to commit job submission into the queue.\nERROR: SUBMIT_REQUIREMENTS not met\n",
-			"htcondor: condor_submit: ERROR: Failed to commit job submission into the queue. ERROR: SUBMIT_REQUIREMENTS not met", false},
+		{"refused", warning + "\nERROR: Failed to commit job submission into the queue.\nERROR: Parse error in expression\n",
+			[]string{"", "htcondor: condor_submit: ERROR: Parse error in expression: request_memory = 100 +", ""}, false, 3},
 		{"schedd unreachable", warning + "\nERROR: Failed to connect to local queue manager\nCEDAR:6001:Failed to connect to <127.0.0.1:9618>\n",
-			"htcondor: condor_submit: ERROR: Failed to connect to local queue manager CEDAR:6001:Failed to connect to <127.0.0.1:9618>: batch system unavailable", true},
+			slices.Repeat([]string{"htcondor: condor_submit: ERROR: Failed to connect to local queue manager CEDAR:6001:Failed to connect to <127.0.0.1:9618>: batch system unavailable"}, 3), true, 0},
+		{"maybe submitted", "\nERROR: CEDAR:6002:failed to receive the reply\n",
+			slices.Repeat([]string{"htcondor: condor_submit: ERROR: CEDAR:6002:failed to receive the reply"}, 3), false, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, c := newFake(), &clock{t: time.Now()}
+			f.refuse = func(a asuser.BatchSubmitArgs) string {
+				if strings.HasSuffix(a.JobDir, "/job-b") {
+					return badJob
+				}
+				return ""
+			}
 			b := newBackend(f, c)
 			res := asuser.BatchSubmitOutcome{Result: asuser.BatchSubmitResult{ExitCode: 1, Stderr: tt.stderr}}
-			f.cluster = []asuser.BatchSubmitOutcome{res, res}
-			out := b.SubmitMany(context.Background(), []batch.Spec{spec("job-a"), spec("job-b")})
+			f.cluster = []asuser.BatchSubmitOutcome{res, res, res}
+			out := b.SubmitMany(context.Background(), []batch.Spec{spec("job-a"), spec("job-b"), spec("job-c")})
 			require.Len(t, f.clusters, 1, "one condor_submit for the group")
 			assert.Equal(t, []string{"/opt/condor/bin/condor_submit", "-terse", "-"}, f.clusters[0].Argv)
 			assert.Equal(t, SubmitFile, f.clusters[0].DescFile)
-			require.Len(t, out, 2)
-			for _, o := range out {
+			require.Len(t, out, 3)
+			for i, o := range out {
+				if tt.msgs[i] == "" {
+					require.NoError(t, o.Err)
+					assert.Equal(t, "12.0", o.Handle.ID)
+					continue
+				}
 				require.Error(t, o.Err)
-				assert.Equal(t, tt.msg, o.Err.Error())
+				assert.Equal(t, tt.msgs[i], o.Err.Error())
 				assert.Equal(t, tt.unavailable, errorsIsUnavailable(o.Err))
 			}
-			assert.Empty(t, f.submits, "no job is submitted on its own")
+			require.Len(t, f.submits, tt.alone)
+			for _, a := range f.submits {
+				assert.Equal(t, filepath.Join(a.JobDir, SubmitFile), a.Argv[len(a.Argv)-1], "each job with its own description")
+				assert.False(t, a.Force)
+			}
 		})
 	}
+}
+
+// TestRefusedGroupOfOneIsNotSubmittedAgain: a job refused alone in its
+// cluster has its own refusal already.
+func TestRefusedGroupOfOneIsNotSubmittedAgain(t *testing.T) {
+	f, c := newFake(), &clock{t: time.Now()}
+	b := newBackend(f, c)
+	f.cluster = []asuser.BatchSubmitOutcome{
+		{Result: asuser.BatchSubmitResult{ID: "11.0", Already: true}},
+		{Result: asuser.BatchSubmitResult{ExitCode: 1, Stderr: "ERROR: Parse error in expression"}},
+	}
+	out := b.SubmitMany(context.Background(), []batch.Spec{spec("job-a"), spec("job-b")})
+	require.NoError(t, out[0].Err)
+	assert.EqualError(t, out[1].Err, "htcondor: condor_submit: ERROR: Parse error in expression")
+	assert.Empty(t, f.submits)
 }
