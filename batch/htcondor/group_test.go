@@ -2,6 +2,7 @@ package htcondor
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -281,6 +282,60 @@ func TestSubmitManyOnTheRealPool(t *testing.T) {
 	n := condor("condor_q", "-allusers", "-constraint", `ReanaWorkflow == "wf-1" && Owner == "`+acct.Name+`"`, "-af", "ReanaJob")
 	for _, s := range specs {
 		assert.Equal(t, 1, strings.Count(n, s.JobID+"\n"), "%s queued once: %s", s.JobID, n)
+	}
+}
+
+// TestRefusedGroupOnTheRealPool: the real condor_submit refuses a whole
+// group for one block with an unparseable expression; each job is then
+// submitted on its own, and only that one fails, with the real reason.
+func TestRefusedGroupOnTheRealPool(t *testing.T) {
+	cfg := realPool(t)
+	r, acct, dir := helpertest.Runner(t)
+	require.NoError(t, os.Chmod(dir, 0o755), "the schedd and shadow reach the job directories")
+	ctx := context.Background()
+	require.NoError(t, asuser.CreateWorkspace(ctx, r, acct, asuser.WorkspaceArgs{Workspace: filepath.Join(dir, "ws"), JobsDir: filepath.Join(dir, "jobs")}))
+	b := &Backend{Runner: r, Config: cfg, Parser: Parser{Location: time.Local}}
+	specs := groupSpecs(acct, dir, 3)[:3]
+	for i := range specs {
+		specs[i].JobID = filepath.Base(dir) + "-" + specs[i].JobID
+	}
+	// No step's hints make an unparseable description (they are checked
+	// first), so job-b's is broken after it is made; it keeps the same
+	// commands, so it is in the others' cluster.
+	prepare := func(s batch.Spec) (batch.Prepared, error) {
+		p, err := b.prepare(s)
+		if s.JobID == specs[1].JobID {
+			p.Args.Files[SubmitFile] = strings.Replace(p.Args.Files[SubmitFile], "request_cpus = 1\n", "request_cpus = 1 +\n", 1)
+		}
+		return p, err
+	}
+	out := batch.SubmitGroups(ctx, r, Name, specs, prepare, b.submitClusters)
+	require.Len(t, out, 3)
+	var ids []string
+	for _, i := range []int{0, 2} {
+		require.NoError(t, out[i].Err)
+		ids = append(ids, out[i].Handle.ID)
+	}
+	t.Cleanup(func() {
+		cmd := exec.Command(filepath.Join(cfg.BinDir, "condor_rm"), append([]string{"-reason", "test over"}, ids...)...)
+		cmd.Env = append(os.Environ(), "CONDOR_CONFIG="+cfg.ConfigFile)
+		_ = cmd.Run()
+	})
+	bad, err := os.ReadFile(filepath.Join(specs[1].JobDir, SubmitFile))
+	require.NoError(t, err)
+	require.Contains(t, string(bad), "request_cpus = 1 +\n", "job-b's block is the bad one")
+	require.Error(t, out[1].Err)
+	t.Log(out[1].Err)
+	assert.Contains(t, out[1].Err.Error(), "Parse error in expression")
+	assert.NotContains(t, out[1].Err.Error(), "multiple queue statements")
+	assert.False(t, errorsIsUnavailable(out[1].Err))
+	assert.NotEqual(t, ids[0], ids[1])
+	for k, i := range []int{0, 2} {
+		got, err := os.ReadFile(filepath.Join(specs[i].JobDir, "batch_id"))
+		require.NoError(t, err)
+		cluster, proc, err := ParseTerse(string(got))
+		require.NoError(t, err)
+		assert.Equal(t, ids[k], fmt.Sprintf("%d.%d", cluster, proc))
 	}
 }
 
