@@ -115,7 +115,10 @@ func jobSubmitCluster(ctx context.Context, raw json.RawMessage, _ *net.UnixConn)
 			return out, nil
 		}
 		// The scheduler took none of them (the cluster is one
-		// transaction): the next attempt starts afresh.
+		// transaction): the next attempt starts afresh. That may be one
+		// bad job's doing, so the caller, which knows an unreachable
+		// scheduler from a refusal, submits refused jobs again one by one
+		// (job.submitmany).
 		release()
 		for _, i := range claimed {
 			out[i].Result = res

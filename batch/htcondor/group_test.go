@@ -63,21 +63,29 @@ printf '%s\n' "$d" >"$0.d/$c"
 echo "$c.0 - $c.$((n-1))"
 `
 
+// scriptedSubmit is the real helper for a test user whose condor_submit
+// (in bin) is script, with a workspace and jobs directory under dir.
+func scriptedSubmit(t *testing.T, script string) (r asuser.Caller, acct asuser.Account, dir, bin string) {
+	t.Helper()
+	r, acct, dir = helpertest.Runner(t)
+	bin = filepath.Join(dir, "bin")
+	require.NoError(t, os.MkdirAll(filepath.Join(bin, "condor_submit.d"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "condor_submit"), []byte(script), 0o755))
+	if os.Geteuid() == 0 {
+		require.NoError(t, exec.Command("chown", "-R", acct.Name, dir).Run())
+	}
+	require.NoError(t, asuser.CreateWorkspace(context.Background(), r, acct, asuser.WorkspaceArgs{Workspace: filepath.Join(dir, "ws"), JobsDir: filepath.Join(dir, "jobs")}))
+	return r, acct, dir, bin
+}
+
 // TestSubmitManyIsOneCondorSubmitPerCluster runs SubmitMany through the
 // real helper: one condor_submit for the jobs that share their commands,
 // one for the other, each job's id recorded; an interrupted group (claims
 // without ids, as a helper killed after condor_submit answered leaves
 // them) is looked up in the schedd and not submitted again.
 func TestSubmitManyIsOneCondorSubmitPerCluster(t *testing.T) {
-	r, acct, dir := helpertest.Runner(t)
-	bin := filepath.Join(dir, "bin")
-	require.NoError(t, os.MkdirAll(filepath.Join(bin, "condor_submit.d"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(bin, "condor_submit"), []byte(submitScript), 0o755))
-	if os.Geteuid() == 0 {
-		require.NoError(t, exec.Command("chown", "-R", acct.Name, dir).Run())
-	}
+	r, acct, dir, bin := scriptedSubmit(t, submitScript)
 	ctx := context.Background()
-	require.NoError(t, asuser.CreateWorkspace(ctx, r, acct, asuser.WorkspaceArgs{Workspace: filepath.Join(dir, "ws"), JobsDir: filepath.Join(dir, "jobs")}))
 	var queries [][]string
 	queue := ""
 	b := &Backend{Runner: r, Config: Config{BinDir: bin}, Parser: Parser{Location: time.UTC},
@@ -149,15 +157,8 @@ echo "$c.0 - $c.$((n-1))"
 // each job goes on its own; job-a and job-c are queued and recorded,
 // job-b fails alone and is left unclaimed for a later attempt.
 func TestRefusedGroupThroughTheHelper(t *testing.T) {
-	r, acct, dir := helpertest.Runner(t)
-	bin := filepath.Join(dir, "bin")
-	require.NoError(t, os.MkdirAll(bin, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(bin, "condor_submit"), []byte(refusingSubmitScript), 0o755))
-	if os.Geteuid() == 0 {
-		require.NoError(t, exec.Command("chown", "-R", acct.Name, dir).Run())
-	}
+	r, acct, dir, bin := scriptedSubmit(t, refusingSubmitScript)
 	ctx := context.Background()
-	require.NoError(t, asuser.CreateWorkspace(ctx, r, acct, asuser.WorkspaceArgs{Workspace: filepath.Join(dir, "ws"), JobsDir: filepath.Join(dir, "jobs")}))
 	b := &Backend{Runner: r, Config: Config{BinDir: bin}, Parser: Parser{Location: time.UTC},
 		Query: func(context.Context, []string) ([]byte, []byte, error) {
 			t.Error("nothing is looked up")
@@ -233,21 +234,28 @@ func realPool(t *testing.T) Config {
 	return cfg
 }
 
+// realPoolGroup is a backend on the real pool, through the real helper,
+// and groupSpecs of a test user whose job ids no earlier run used.
+func realPoolGroup(t *testing.T) (Config, *Backend, asuser.Account, []batch.Spec) {
+	t.Helper()
+	cfg := realPool(t)
+	r, acct, dir := helpertest.Runner(t)
+	require.NoError(t, os.Chmod(dir, 0o755), "the schedd and shadow reach the job directories")
+	require.NoError(t, asuser.CreateWorkspace(context.Background(), r, acct, asuser.WorkspaceArgs{Workspace: filepath.Join(dir, "ws"), JobsDir: filepath.Join(dir, "jobs")}))
+	specs := groupSpecs(acct, dir, 3)
+	for i := range specs {
+		specs[i].JobID = filepath.Base(dir) + "-" + specs[i].JobID
+	}
+	return cfg, &Backend{Runner: r, Config: cfg, Parser: Parser{Location: time.Local}}, acct, specs
+}
+
 // TestSubmitManyOnTheRealPool submits a group with the real condor_submit
 // to the real schedd: one cluster whose procs are the jobs in order, each
 // with its own event log and attributes; submitting the group again after
 // its ids were lost finds the jobs instead of queueing them twice.
 func TestSubmitManyOnTheRealPool(t *testing.T) {
-	cfg := realPool(t)
-	r, acct, dir := helpertest.Runner(t)
-	require.NoError(t, os.Chmod(dir, 0o755), "the schedd and shadow reach the job directories")
+	cfg, b, acct, specs := realPoolGroup(t)
 	ctx := context.Background()
-	require.NoError(t, asuser.CreateWorkspace(ctx, r, acct, asuser.WorkspaceArgs{Workspace: filepath.Join(dir, "ws"), JobsDir: filepath.Join(dir, "jobs")}))
-	b := &Backend{Runner: r, Config: cfg, Parser: Parser{Location: time.Local}}
-	specs := groupSpecs(acct, dir, 3)
-	for i := range specs {
-		specs[i].JobID = filepath.Base(dir) + "-" + specs[i].JobID
-	}
 	condor := func(name string, args ...string) string {
 		cmd := exec.Command(filepath.Join(cfg.BinDir, name), args...)
 		cmd.Env = append(os.Environ(), "CONDOR_CONFIG="+cfg.ConfigFile)
@@ -289,16 +297,9 @@ func TestSubmitManyOnTheRealPool(t *testing.T) {
 // group for one block with an unparseable expression; each job is then
 // submitted on its own, and only that one fails, with the real reason.
 func TestRefusedGroupOnTheRealPool(t *testing.T) {
-	cfg := realPool(t)
-	r, acct, dir := helpertest.Runner(t)
-	require.NoError(t, os.Chmod(dir, 0o755), "the schedd and shadow reach the job directories")
+	cfg, b, _, specs := realPoolGroup(t)
+	specs = specs[:3]
 	ctx := context.Background()
-	require.NoError(t, asuser.CreateWorkspace(ctx, r, acct, asuser.WorkspaceArgs{Workspace: filepath.Join(dir, "ws"), JobsDir: filepath.Join(dir, "jobs")}))
-	b := &Backend{Runner: r, Config: cfg, Parser: Parser{Location: time.Local}}
-	specs := groupSpecs(acct, dir, 3)[:3]
-	for i := range specs {
-		specs[i].JobID = filepath.Base(dir) + "-" + specs[i].JobID
-	}
 	// No step's hints make an unparseable description (they are checked
 	// first), so job-b's is broken after it is made; it keeps the same
 	// commands, so it is in the others' cluster.
@@ -309,7 +310,7 @@ func TestRefusedGroupOnTheRealPool(t *testing.T) {
 		}
 		return p, err
 	}
-	out := batch.SubmitGroups(ctx, r, Name, specs, prepare, b.submitClusters)
+	out := batch.SubmitGroups(ctx, b.Runner, Name, specs, prepare, b.submitClusters)
 	require.Len(t, out, 3)
 	var ids []string
 	for _, i := range []int{0, 2} {
