@@ -198,7 +198,8 @@ func (b *Backend) submitClusters(ctx context.Context, acct asuser.Account, preps
 	out := make([]asuser.BatchSubmitOutcome, len(preps))
 	argv := append([]string{b.bin("condor_submit"), "-terse"}, b.scheddArgs()...)
 	argv = append(argv, "-")
-	for _, idx := range clusters(preps) {
+	groups := clusters(preps)
+	for c, idx := range groups {
 		args := asuser.BatchSubmitClusterArgs{DescFile: SubmitFile, Argv: argv, Env: b.env(), MaybeSubmitted: maybeSubmitted}
 		for _, i := range idx {
 			args.Jobs = append(args.Jobs, preps[i].Args)
@@ -207,8 +208,18 @@ func (b *Backend) submitClusters(ctx context.Context, acct asuser.Account, preps
 		if err == nil && len(res) != len(idx) {
 			err = fmt.Errorf("the helper answered %d of %d jobs", len(res), len(idx))
 		}
-		if err != nil {
+		if err != nil && c == 0 {
 			return nil, err
+		}
+		if err != nil {
+			// The earlier clusters are queued: their jobs keep their
+			// handles, and only the jobs not yet submitted fail with err.
+			for _, rest := range groups[c:] {
+				for _, i := range rest {
+					out[i].Error = asuser.Errorf(asuser.KindInternal, "%v", err)
+				}
+			}
+			return out, nil
 		}
 		if fall := refused(res); len(fall) > 1 {
 			// The schedd takes a cluster whole or not at all, so one bad

@@ -32,16 +32,20 @@ type fakeCondor struct {
 	// on its own (job.submit, job.submitmany), or "" to take it.
 	refuse func(asuser.BatchSubmitArgs) string
 	// clusters are the job.submitcluster calls, answered with cluster.
-	clusters  []asuser.BatchSubmitClusterArgs
-	cluster   []asuser.BatchSubmitOutcome
-	execs     [][]string
-	execErr   string
-	queries   [][]string
-	queue     string // condor_q -af output
-	history   string // condor_history -af output
-	queryErr  string
-	follows   int
-	followErr string
+	clusters []asuser.BatchSubmitClusterArgs
+	cluster  []asuser.BatchSubmitOutcome
+	// clusterFails, when set, is the job.submitcluster call (from 1)
+	// whose helper fails; without cluster, each call queues its jobs as
+	// cluster 20+call.
+	clusterFails int
+	execs        [][]string
+	execErr      string
+	queries      [][]string
+	queue        string // condor_q -af output
+	history      string // condor_history -af output
+	queryErr     string
+	follows      int
+	followErr    string
 }
 
 func newFake() *fakeCondor {
@@ -77,8 +81,19 @@ func (f *fakeCondor) Call(_ context.Context, _ asuser.Account, op asuser.Op, arg
 		}
 		return roundTrip(out, result)
 	case "job.submitcluster":
-		f.clusters = append(f.clusters, args.(asuser.BatchSubmitClusterArgs))
-		return roundTrip(f.cluster, result)
+		a := args.(asuser.BatchSubmitClusterArgs)
+		f.clusters = append(f.clusters, a)
+		if len(f.clusters) == f.clusterFails {
+			return errors.New("helper: signal: killed")
+		}
+		if f.cluster != nil {
+			return roundTrip(f.cluster, result)
+		}
+		out := make([]asuser.BatchSubmitOutcome, len(a.Jobs))
+		for i := range out {
+			out[i].Result.ID = fmt.Sprintf("%d.%d", 20+len(f.clusters), i)
+		}
+		return roundTrip(out, result)
 	case "job.follow":
 		f.follows++
 		a := args.(asuser.JobFollowArgs)

@@ -429,3 +429,22 @@ func TestRefusedGroupOfOneIsNotSubmittedAgain(t *testing.T) {
 	assert.EqualError(t, out[1].Err, "htcondor: condor_submit: ERROR: Parse error in expression")
 	assert.Empty(t, f.submits)
 }
+
+// TestHelperFailingForALaterCluster: the jobs of the clusters queued
+// before keep their handles (they are in the schedd); only the jobs not
+// yet submitted fail.
+func TestHelperFailingForALaterCluster(t *testing.T) {
+	f, c := newFake(), &clock{t: time.Now()}
+	f.clusterFails = 2
+	b := newBackend(f, c)
+	other := spec("job-c")
+	other.Hints.MemoryLimit = "100Mi" // a command the others do not set: a cluster of its own
+	out := b.SubmitMany(context.Background(), []batch.Spec{spec("job-a"), spec("job-b"), other})
+	require.Len(t, f.clusters, 2)
+	require.Len(t, out, 3)
+	require.NoError(t, out[0].Err)
+	require.NoError(t, out[1].Err)
+	assert.Equal(t, []string{"21.0", "21.1"}, []string{out[0].Handle.ID, out[1].Handle.ID})
+	require.Error(t, out[2].Err)
+	assert.Contains(t, out[2].Err.Error(), "signal: killed")
+}
