@@ -126,6 +126,22 @@ type BatchSubmitManyArgs struct {
 	Jobs []BatchSubmitArgs `json:"jobs"`
 }
 
+// BatchSubmitClusterArgs are jobs of one user that one run of Argv
+// submits as one transaction (HTCondor's condor_submit of a description
+// with one block per job). Each job is claimed and its files written as
+// for BatchSubmitArgs (its Argv is not run); the jobs' DescFile texts, in
+// order, are Argv's standard input, and Argv answers on stdout with lines
+// "C.P0 - C.PN" that name the jobs' ids C.P0 to C.PN, in order. Jobs with a
+// recorded id or an interrupted claim are answered without being in it.
+type BatchSubmitClusterArgs struct {
+	Jobs     []BatchSubmitArgs `json:"jobs"`
+	DescFile string            `json:"desc_file"`
+	Argv     []string          `json:"argv"`
+	Env      []string          `json:"env,omitempty"`
+	// MaybeSubmitted is as in BatchSubmitArgs, for the whole cluster.
+	MaybeSubmitted string `json:"maybe_submitted,omitempty"`
+}
+
 // BatchSubmitOutcome is one job's answer in a SubmitJobs call: its result,
 // or the error that job alone met (the others are unaffected).
 type BatchSubmitOutcome struct {

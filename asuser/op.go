@@ -33,15 +33,16 @@ const (
 
 // Operations on jobs and programs.
 const (
-	OpJobStart      Op = "job.start"      // JobStartArgs → JobStartResult
-	OpJobStatus     Op = "job.status"     // JobStatusArgs → map[id]JobState
-	OpJobCancel     Op = "job.cancel"     // JobCancelArgs → nothing
-	OpJobLogs       Op = "job.logs"       // JobLogsArgs → JobLogsResult
-	OpJobReadExit   Op = "job.readexit"   // JobReadExitArgs → map[id]ExitInfo
-	OpJobSubmit     Op = "job.submit"     // BatchSubmitArgs → BatchSubmitResult
-	OpJobSubmitMany Op = "job.submitmany" // BatchSubmitManyArgs → []BatchSubmitOutcome
-	OpJobFollow     Op = "job.follow"     // JobFollowArgs → map[id]FollowResult
-	OpExec          Op = "exec"           // ExecArgs → ExecResult
+	OpJobStart         Op = "job.start"         // JobStartArgs → JobStartResult
+	OpJobStatus        Op = "job.status"        // JobStatusArgs → map[id]JobState
+	OpJobCancel        Op = "job.cancel"        // JobCancelArgs → nothing
+	OpJobLogs          Op = "job.logs"          // JobLogsArgs → JobLogsResult
+	OpJobReadExit      Op = "job.readexit"      // JobReadExitArgs → map[id]ExitInfo
+	OpJobSubmit        Op = "job.submit"        // BatchSubmitArgs → BatchSubmitResult
+	OpJobSubmitMany    Op = "job.submitmany"    // BatchSubmitManyArgs → []BatchSubmitOutcome
+	OpJobSubmitCluster Op = "job.submitcluster" // BatchSubmitClusterArgs → []BatchSubmitOutcome
+	OpJobFollow        Op = "job.follow"        // JobFollowArgs → map[id]FollowResult
+	OpExec             Op = "exec"              // ExecArgs → ExecResult
 )
 
 // Ops lists every operation, for the helper's dispatch test.
@@ -50,7 +51,7 @@ func Ops() []Op {
 		OpFSCreate, OpFSRemove, OpFSUpload, OpFSOpen, OpFSZip, OpFSList, OpFSDiskUsage,
 		OpFSDelete, OpFSMove, OpFSGlob, OpFSUsage, OpFSPrune, OpFSCleanTemps,
 		OpSecretsWrite, OpSecretsDelete, OpSecretsRemove, OpSecretsRead,
-		OpJobStart, OpJobStatus, OpJobCancel, OpJobLogs, OpJobReadExit, OpJobSubmit, OpJobSubmitMany, OpJobFollow, OpExec,
+		OpJobStart, OpJobStatus, OpJobCancel, OpJobLogs, OpJobReadExit, OpJobSubmit, OpJobSubmitMany, OpJobSubmitCluster, OpJobFollow, OpExec,
 	}
 }
 
@@ -168,6 +169,14 @@ func SubmitJob(ctx context.Context, c Caller, acct Account, a BatchSubmitArgs) (
 // and answers with one outcome per job, in order.
 func SubmitJobs(ctx context.Context, c Caller, acct Account, a BatchSubmitManyArgs) ([]BatchSubmitOutcome, error) {
 	return call[[]BatchSubmitOutcome](ctx, c, acct, OpJobSubmitMany, a)
+}
+
+// SubmitCluster submits several batch jobs of one user with one run of
+// the submission command (see BatchSubmitClusterArgs), each job claimed
+// and its id recorded in its own directory, and answers with one outcome
+// per job, in order.
+func SubmitCluster(ctx context.Context, c Caller, acct Account, a BatchSubmitClusterArgs) ([]BatchSubmitOutcome, error) {
+	return call[[]BatchSubmitOutcome](ctx, c, acct, OpJobSubmitCluster, a)
 }
 
 // FollowLogs reads what was appended to many logs since their offsets.

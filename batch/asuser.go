@@ -98,6 +98,23 @@ func SubmitPrepared(ctx context.Context, r asuser.Caller, backend string, s Spec
 // and answers in the order of specs. A job whose earlier attempt was
 // interrupted is looked for, and submitted on its own only if not found.
 func SubmitManyPrepared(ctx context.Context, r asuser.Caller, backend string, specs []Spec, prepare func(Spec) (Prepared, error)) []Submitted {
+	return SubmitGroups(ctx, r, backend, specs, prepare, func(ctx context.Context, acct asuser.Account, preps []Prepared) ([]asuser.BatchSubmitOutcome, error) {
+		args := asuser.BatchSubmitManyArgs{Jobs: make([]asuser.BatchSubmitArgs, len(preps))}
+		for k, p := range preps {
+			args.Jobs[k] = p.Args
+		}
+		return asuser.SubmitJobs(ctx, r, acct, args)
+	})
+}
+
+// GroupSubmit submits the prepared jobs of one user, with one helper
+// call, and answers with one outcome per job, in order.
+type GroupSubmit func(ctx context.Context, acct asuser.Account, preps []Prepared) ([]asuser.BatchSubmitOutcome, error)
+
+// SubmitGroups submits the jobs of each user in specs with one submit per
+// user, and answers in the order of specs. A job whose earlier attempt was
+// interrupted is looked for, and submitted on its own only if not found.
+func SubmitGroups(ctx context.Context, r asuser.Caller, backend string, specs []Spec, prepare func(Spec) (Prepared, error), submit GroupSubmit) []Submitted {
 	out := make([]Submitted, len(specs))
 	byUser := map[uint32][]int{}
 	var order []uint32
@@ -116,12 +133,12 @@ func SubmitManyPrepared(ctx context.Context, r asuser.Caller, backend string, sp
 	}
 	for _, uid := range order {
 		idx := byUser[uid]
-		args := asuser.BatchSubmitManyArgs{Jobs: make([]asuser.BatchSubmitArgs, len(idx))}
+		group := make([]Prepared, len(idx))
 		for k, i := range idx {
-			args.Jobs[k] = preps[i].Args
+			group[k] = preps[i]
 		}
 		acct := specs[idx[0]].User
-		res, err := asuser.SubmitJobs(ctx, r, acct, args)
+		res, err := submit(ctx, acct, group)
 		if err == nil && len(res) != len(idx) {
 			err = fmt.Errorf("the helper answered %d of %d jobs", len(res), len(idx))
 		}

@@ -33,36 +33,12 @@ func jobSubmit(ctx context.Context, raw json.RawMessage, _ *net.UnixConn) (any, 
 	if !filepath.IsAbs(a.JobDir) || len(a.Argv) == 0 {
 		return nil, asuser.Errorf(asuser.KindBadPath, "job directory must be absolute and the command not empty")
 	}
-	if err := wsfs.CreateBelow(a.JobDir, trusted()); err != nil {
-		return nil, fsErr(fmt.Errorf("create job directory: %w", err))
-	}
-	if b, err := readJobFile(filepath.Join(a.JobDir, batchIDFile)); err == nil && len(bytes.TrimSpace(b)) > 0 {
-		return asuser.BatchSubmitResult{ID: string(bytes.TrimSpace(b)), Already: true}, nil
-	}
-	claimPath := filepath.Join(a.JobDir, claimFile)
-	claim, err := os.OpenFile(claimPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	switch {
-	case errors.Is(err, os.ErrExist) && !a.Force:
-		return asuser.BatchSubmitResult{Interrupted: true}, nil
-	case errors.Is(err, os.ErrExist):
-	case err != nil:
-		return nil, fmt.Errorf("claim job: %w", err)
-	default:
-		claim.Close()
-	}
-	if err := writeFileAtomic(filepath.Join(a.JobDir, asuser.CommandFile), []byte(a.Command), 0o600); err != nil {
+	claimPath, done, err := claimJob(a, a.Force)
+	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(a.JobDir, asuser.ScriptFile), []byte(a.Script), 0o700); err != nil {
-		return nil, err
-	}
-	for name, content := range a.Files {
-		if name != filepath.Base(name) || name == "." || name == ".." || name == batchIDFile || name == claimFile {
-			return nil, asuser.Errorf(asuser.KindBadPath, "job file name %q is not a plain file name", name)
-		}
-		if err := writeFileAtomic(filepath.Join(a.JobDir, name), []byte(content), 0o600); err != nil {
-			return nil, err
-		}
+	if done != nil {
+		return *done, nil
 	}
 	// The submission must finish once started, even if the daemon goes
 	// away: its answer is recorded here for the next attempt to find.
@@ -84,13 +60,11 @@ func jobSubmit(ctx context.Context, raw json.RawMessage, _ *net.UnixConn) (any, 
 		return nil, fmt.Errorf("run %s: %w", a.Argv[0], runErr)
 	}
 	if res.ExitCode != 0 || res.ID == "" {
-		if a.MaybeSubmitted != "" {
-			if re, err := regexp.Compile(a.MaybeSubmitted); err == nil && re.MatchString(res.Stderr) {
-				// The scheduler may have taken the job before the
-				// connection failed: keep the claim, so the next attempt
-				// looks for the job before submitting again.
-				return res, nil
-			}
+		if maybeSubmitted(a.MaybeSubmitted, res.Stderr) {
+			// The scheduler may have taken the job before the connection
+			// failed: keep the claim, so the next attempt looks for the
+			// job before submitting again.
+			return res, nil
 		}
 		// Nothing was submitted: the next attempt starts afresh.
 		_ = os.Remove(claimPath)
@@ -100,6 +74,65 @@ func jobSubmit(ctx context.Context, raw json.RawMessage, _ *net.UnixConn) (any, 
 		return nil, err
 	}
 	return res, nil
+}
+
+// claimJob claims a job directory for one submission and writes the job's
+// files. A job with a recorded id, or claimed by an earlier attempt that
+// recorded none (unless force), is answered in done and not claimed.
+func claimJob(a asuser.BatchSubmitArgs, force bool) (claimPath string, done *asuser.BatchSubmitResult, err error) {
+	if err := wsfs.CreateBelow(a.JobDir, trusted()); err != nil {
+		return "", nil, fsErr(fmt.Errorf("create job directory: %w", err))
+	}
+	if b, err := readJobFile(filepath.Join(a.JobDir, batchIDFile)); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return "", &asuser.BatchSubmitResult{ID: string(bytes.TrimSpace(b)), Already: true}, nil
+	}
+	claimPath = filepath.Join(a.JobDir, claimFile)
+	claim, err := os.OpenFile(claimPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	switch {
+	case errors.Is(err, os.ErrExist) && !force:
+		return "", &asuser.BatchSubmitResult{Interrupted: true}, nil
+	case errors.Is(err, os.ErrExist):
+	case err != nil:
+		return "", nil, fmt.Errorf("claim job: %w", err)
+	default:
+		claim.Close()
+	}
+	if err := writeJobFiles(a); err != nil {
+		// Nothing was submitted: the next attempt starts afresh.
+		_ = os.Remove(claimPath)
+		return "", nil, err
+	}
+	return claimPath, nil, nil
+}
+
+// writeJobFiles writes the command, the job script and the further files
+// of a claimed job.
+func writeJobFiles(a asuser.BatchSubmitArgs) error {
+	if err := writeFileAtomic(filepath.Join(a.JobDir, asuser.CommandFile), []byte(a.Command), 0o600); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(a.JobDir, asuser.ScriptFile), []byte(a.Script), 0o700); err != nil {
+		return err
+	}
+	for name, content := range a.Files {
+		if name != filepath.Base(name) || name == "." || name == ".." || name == batchIDFile || name == claimFile {
+			return asuser.Errorf(asuser.KindBadPath, "job file name %q is not a plain file name", name)
+		}
+		if err := writeFileAtomic(filepath.Join(a.JobDir, name), []byte(content), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maybeSubmitted tells whether a failed submission's stderr matches the
+// caller's pattern for failures after which the job may exist.
+func maybeSubmitted(pattern, stderr string) bool {
+	if pattern == "" {
+		return false
+	}
+	re, err := regexp.Compile(pattern)
+	return err == nil && re.MatchString(stderr)
 }
 
 // jobSubmitMany submits several jobs in this one process, each as

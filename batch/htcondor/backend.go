@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -133,16 +134,33 @@ func oneLineMsg(s string) string {
 // ending the message).
 const maybeSubmitted = `(?i)timed? ?out|CEDAR:6002|SECMAN:2007|end classad message`
 
+var maybeSubmittedRe = regexp.MustCompile(maybeSubmitted)
+
+// multiQueueWarning is condor_submit 24.0's warning about a description
+// with several queue statements (a group, see SubmitMany), left out of the
+// step's message when the submission failed: it is not the reason.
+var multiQueueWarning = regexp.MustCompile(`(?s)Warning: Use of multiple queue statements in a single submit file is deprecated\..*?convert-multi-queue-statements\s*`)
+
 // terse is condor_submit -terse's answer: "C.P0 - C.PN" per cluster; we
 // queue one job, so P0 = PN.
 var terse = regexp.MustCompile(`^(\d+)\.(\d+) - (\d+)\.(\d+)$`)
 
-// ParseTerse returns the cluster and proc of a one-job submission.
+// recordedID is one job's id "C.P", as the helper records it for each job of
+// a cluster (SubmitMany).
+var recordedID = regexp.MustCompile(`^(\d+)\.(\d+)$`)
+
+// ParseTerse returns the cluster and proc of a one-job submission, or of
+// one job of a cluster as recorded ("C.P").
 //
 // Only the id line counts: a wrapper or a site's submit hook may print
 // more around it.
 func ParseTerse(out string) (cluster, proc int, err error) {
 	for _, line := range strings.Split(out, "\n") {
+		if m := recordedID.FindStringSubmatch(strings.TrimSpace(line)); m != nil {
+			cluster, _ = strconv.Atoi(m[1])
+			proc, _ = strconv.Atoi(m[2])
+			return cluster, proc, nil
+		}
 		m := terse.FindStringSubmatch(strings.TrimSpace(line))
 		if m == nil || m[1] != m[3] || m[2] != m[4] {
 			continue
@@ -163,13 +181,126 @@ func (b *Backend) Submit(ctx context.Context, s batch.Spec) (batch.Handle, error
 	return batch.SubmitPrepared(ctx, b.Runner, Name, s, b.prepare)
 }
 
-// SubmitMany implements batch.ManySubmitter: one helper per user runs the
-// condor_submit of every job of the group, each with its own claim, its
-// own description and its own event log. (One condor_submit of several
-// jobs would save the process starts too, but its single answer cannot
-// say which job failed, and the once-only claim is per job.)
+// SubmitMany implements batch.ManySubmitter: the jobs of one user go to
+// the schedd in one condor_submit of a description with one block per job
+// (its own executable, log, output and attributes, then queue), which the
+// schedd takes as one transaction; jobs whose blocks set different
+// commands go in separate clusters (see clusters). The user's helper
+// claims every job before the submit and records each job's id in its own
+// directory (job.submitcluster), so the crash guarantees are Submit's.
 func (b *Backend) SubmitMany(ctx context.Context, specs []batch.Spec) []batch.Submitted {
-	return batch.SubmitManyPrepared(ctx, b.Runner, Name, specs, b.prepare)
+	return batch.SubmitGroups(ctx, b.Runner, Name, specs, b.prepare, b.submitClusters)
+}
+
+// submitClusters submits one user's prepared jobs, one condor_submit per
+// cluster, and answers in their order.
+func (b *Backend) submitClusters(ctx context.Context, acct asuser.Account, preps []batch.Prepared) ([]asuser.BatchSubmitOutcome, error) {
+	out := make([]asuser.BatchSubmitOutcome, len(preps))
+	argv := append([]string{b.bin("condor_submit"), "-terse"}, b.scheddArgs()...)
+	argv = append(argv, "-")
+	groups := clusters(preps)
+	for c, idx := range groups {
+		args := asuser.BatchSubmitClusterArgs{DescFile: SubmitFile, Argv: argv, Env: b.env(), MaybeSubmitted: maybeSubmitted}
+		for _, i := range idx {
+			args.Jobs = append(args.Jobs, preps[i].Args)
+		}
+		res, err := asuser.SubmitCluster(ctx, b.Runner, acct, args)
+		if err == nil && len(res) != len(idx) {
+			err = fmt.Errorf("the helper answered %d of %d jobs", len(res), len(idx))
+		}
+		if err != nil && c == 0 {
+			return nil, err
+		}
+		if err != nil {
+			// The earlier clusters are queued: their jobs keep their
+			// handles, and only the jobs not yet submitted fail with err.
+			for _, rest := range groups[c:] {
+				for _, i := range rest {
+					out[i].Error = asuser.Errorf(asuser.KindInternal, "%v", err)
+				}
+			}
+			return out, nil
+		}
+		if fall := refused(res); len(fall) > 1 {
+			// The schedd takes a cluster whole or not at all, so one bad
+			// job refuses the others with it: submit the refused jobs
+			// again one condor_submit each, so it fails alone.
+			//
+			// This is done here rather than in the helper because the
+			// daemon is what knows which failures mean an unreachable
+			// schedd (unreachable, classify): those are not refusals, and
+			// the group backs off whole instead of trying its jobs one by
+			// one against a schedd that is not there. The helper's claims
+			// were released with the refusal, and job.submitmany claims
+			// and records each job as job.submit does. Refusals are rare,
+			// so the extra helper start costs nothing in steady state.
+			alone := asuser.BatchSubmitManyArgs{Jobs: make([]asuser.BatchSubmitArgs, len(fall))}
+			for n, k := range fall {
+				alone.Jobs[n] = preps[idx[k]].Args
+			}
+			one, err := asuser.SubmitJobs(ctx, b.Runner, acct, alone)
+			if err == nil && len(one) == len(fall) {
+				for n, k := range fall {
+					res[k] = one[n]
+				}
+			}
+			// Otherwise (the helper did not answer) each job keeps the
+			// group's refusal: the schedd's reason, if not its own.
+		}
+		for k, i := range idx {
+			out[i] = res[k]
+		}
+	}
+	return out, nil
+}
+
+// refused are the jobs of a cluster that condor_submit refused (it ran,
+// failed, and the schedd is neither unreachable nor maybe holding the
+// jobs: those keep their claims and are reported interrupted), by index.
+func refused(res []asuser.BatchSubmitOutcome) []int {
+	var out []int
+	for k, o := range res {
+		r := o.Result
+		if o.Error == nil && !r.Interrupted && !r.Already && r.ID == "" && r.ExitCode != 0 &&
+			!unreachable.MatchString(r.Stderr) && !maybeSubmittedRe.MatchString(r.Stderr) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// clusters splits jobs into the groups one description can hold, by
+// index. A command in one block of a submit description stays set for
+// the blocks after it, so a cluster only holds jobs whose blocks set the
+// same commands (each block then sets every one of them again); in
+// practice the jobs of one step, or of one workflow, share them all.
+func clusters(preps []batch.Prepared) [][]int {
+	var order []string
+	byKeys := map[string][]int{}
+	for i, p := range preps {
+		k := commandKeys(p.Args.Files[SubmitFile])
+		if _, ok := byKeys[k]; !ok {
+			order = append(order, k)
+		}
+		byKeys[k] = append(byKeys[k], i)
+	}
+	out := make([][]int, len(order))
+	for n, k := range order {
+		out[n] = byKeys[k]
+	}
+	return out
+}
+
+// commandKeys is the set of commands a description sets, as one string.
+func commandKeys(desc string) string {
+	var keys []string
+	for _, line := range strings.Split(desc, "\n") {
+		if k, _, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			keys = append(keys, strings.ToLower(strings.TrimSpace(k)))
+		}
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, "\n")
 }
 
 // prepare makes a job's script, submit description and condor_submit
@@ -199,7 +330,7 @@ func (b *Backend) prepare(s batch.Spec) (batch.Prepared, error) {
 				return b.handle(s, ad.Cluster, ad.Proc), nil
 			}
 			if res.ExitCode != 0 || res.ID == "" {
-				return batch.Handle{}, classify("condor_submit", res.Stderr, fmt.Errorf("exit status %d", res.ExitCode))
+				return batch.Handle{}, classify("condor_submit", multiQueueWarning.ReplaceAllString(res.Stderr, ""), fmt.Errorf("exit status %d", res.ExitCode))
 			}
 			cluster, proc, err := ParseTerse(res.ID)
 			if err != nil {

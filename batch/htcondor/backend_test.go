@@ -28,14 +28,24 @@ type fakeCondor struct {
 	submitOut asuser.BatchSubmitResult
 	// interrupted makes the next job.submit report an earlier interrupted attempt.
 	interrupted bool
-	execs       [][]string
-	execErr     string
-	queries     [][]string
-	queue       string // condor_q -af output
-	history     string // condor_history -af output
-	queryErr    string
-	follows     int
-	followErr   string
+	// refuse, when set, is condor_submit's stderr refusing a job submitted
+	// on its own (job.submit, job.submitmany), or "" to take it.
+	refuse func(asuser.BatchSubmitArgs) string
+	// clusters are the job.submitcluster calls, answered with cluster.
+	clusters []asuser.BatchSubmitClusterArgs
+	cluster  []asuser.BatchSubmitOutcome
+	// clusterFails, when set, is the job.submitcluster call (from 1)
+	// whose helper fails; without cluster, each call queues its jobs as
+	// cluster 20+call.
+	clusterFails int
+	execs        [][]string
+	execErr      string
+	queries      [][]string
+	queue        string // condor_q -af output
+	history      string // condor_history -af output
+	queryErr     string
+	follows      int
+	followErr    string
 }
 
 func newFake() *fakeCondor {
@@ -62,7 +72,28 @@ func (f *fakeCondor) Call(_ context.Context, _ asuser.Account, op asuser.Op, arg
 			return roundTrip(asuser.BatchSubmitResult{Interrupted: true}, result)
 		}
 		f.submits = append(f.submits, a)
-		return roundTrip(f.submitOut, result)
+		return roundTrip(f.submitOne(a), result)
+	case "job.submitmany":
+		var out []asuser.BatchSubmitOutcome
+		for _, a := range args.(asuser.BatchSubmitManyArgs).Jobs {
+			f.submits = append(f.submits, a)
+			out = append(out, asuser.BatchSubmitOutcome{Result: f.submitOne(a)})
+		}
+		return roundTrip(out, result)
+	case "job.submitcluster":
+		a := args.(asuser.BatchSubmitClusterArgs)
+		f.clusters = append(f.clusters, a)
+		if len(f.clusters) == f.clusterFails {
+			return errors.New("helper: signal: killed")
+		}
+		if f.cluster != nil {
+			return roundTrip(f.cluster, result)
+		}
+		out := make([]asuser.BatchSubmitOutcome, len(a.Jobs))
+		for i := range out {
+			out[i].Result.ID = fmt.Sprintf("%d.%d", 20+len(f.clusters), i)
+		}
+		return roundTrip(out, result)
 	case "job.follow":
 		f.follows++
 		a := args.(asuser.JobFollowArgs)
@@ -94,6 +125,16 @@ func (f *fakeCondor) Call(_ context.Context, _ asuser.Account, op asuser.Op, arg
 		return roundTrip(asuser.ExecResult{Stdout: "Job 12.0 marked for removal\n"}, result)
 	}
 	return fmt.Errorf("unexpected op %s", op)
+}
+
+// submitOne is condor_submit's answer for one job on its own.
+func (f *fakeCondor) submitOne(a asuser.BatchSubmitArgs) asuser.BatchSubmitResult {
+	if f.refuse != nil {
+		if msg := f.refuse(a); msg != "" {
+			return asuser.BatchSubmitResult{ExitCode: 1, Stderr: msg}
+		}
+	}
+	return f.submitOut
 }
 
 func (f *fakeCondor) query(_ context.Context, argv []string) ([]byte, []byte, error) {

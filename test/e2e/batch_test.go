@@ -39,6 +39,22 @@ func gatedSlurm(t *testing.T, pause string) (binDir, gate string) {
 	return binDir, gate
 }
 
+// createWorkflows creates n workflows of spec for u, named prefix0 to
+// prefix<n-1>, and returns their ids.
+func createWorkflows(t *testing.T, d *Daemon, u *User, prefix string, spec map[string]any, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		var r struct {
+			ID string `json:"workflow_id"`
+		}
+		code := d.JSON(t, http.MethodPost, fmt.Sprintf("/api/workflows?workflow_name=%s%d", prefix, i), u.Token, spec, &r)
+		require.Equal(t, http.StatusCreated, code)
+		ids[i] = r.ID
+	}
+	return ids
+}
+
 // oneSlurmStep is a workflow of one Slurm step running true, as
 // reana-client sends reana.yaml.
 var oneSlurmStep = map[string]any{
@@ -79,15 +95,7 @@ func TestKillInTheMiddleOfASubmissionGroup(t *testing.T) {
 	d := StartDaemon(t, "REANA_SITE_BACKENDS=local,slurm", "REANA_SITE_SLURM_BIN_DIR="+binDir)
 	alice := d.AddUser(t, "alice")
 
-	ids := make([]string, n)
-	for i := range ids {
-		var r struct {
-			ID string `json:"workflow_id"`
-		}
-		code := d.JSON(t, http.MethodPost, fmt.Sprintf("/api/workflows?workflow_name=group%d", i), alice.Token, oneSlurmStep, &r)
-		require.Equal(t, http.StatusCreated, code)
-		ids[i] = r.ID
-	}
+	ids := createWorkflows(t, d, alice, "group", oneSlurmStep, n)
 	t.Cleanup(func() {
 		// Let the node go back to the other tests: these jobs only had to
 		// reach the queue.

@@ -1046,13 +1046,21 @@ def submit_main(argv):
     warnings = jobs.pop()
     for w in warnings:
         sys.stderr.write(w)
+    if sum(1 for it in items if it[0] == "queue") > 1:
+        # condor_submit 24.0.23, seen on the real pool (test/htcondor/README.md)
+        sys.stderr.write("\nWarning: Use of multiple queue statements in a single submit file is deprecated.\n"
+                         "         This functionality will be removed in the 25.x feature series. To see\n"
+                         "         how multiple queue statements can be converted into one visit:\n"
+                         "https://htcondor.readthedocs.io/en/latest/auto-redirect.html?category=example&tag="
+                         "convert-multi-queue-statements\n")
     owner_uid = os.getuid()
     owner = user_name(owner_uid)
     now = int(time.time())
     records = []
-    for p, job in enumerate(jobs):
+    for job in jobs:
         ad = job["ad"]
-        ad.set("ClusterId", cluster)
+        c, p = job["cluster"], job["proc"]
+        ad.set("ClusterId", c)
         ad.set("ProcId", p)
         ad.set("Owner", owner)
         ad.set("User", "%s@%s" % (owner, schedd.name))
@@ -1063,7 +1071,7 @@ def submit_main(argv):
         ad.set("NumJobStarts", 0)
         ad.set("JobRunCount", 0)
         ad.set("CompletionDate", 0)
-        ad.set("GlobalJobId", "%s#%d.%d#%d" % (schedd.name, cluster, p, now))
+        ad.set("GlobalJobId", "%s#%d.%d#%d" % (schedd.name, c, p, now))
         rec = Record(schedd, {"ad": {}, "hidden": {}})
         rec.ad = ad
         rec.hidden = {"where": "queue", "owner_uid": owner_uid, "args": job["args"], "env": job["env"],
@@ -1073,26 +1081,53 @@ def submit_main(argv):
     for rec in records:
         log = rec.ad.get("UserLog", None)
         if log:
-            append_event(log, event_text(0, cluster, rec.proc, "Job submitted from host: %s" % schedd.sinful))
+            append_event(log, event_text(0, rec.cluster, rec.proc, "Job submitted from host: %s" % schedd.sinful))
     for rec in records:
-        spawn_shadow(schedd, cluster, rec.proc)
-    n = len(records)
+        spawn_shadow(schedd, rec.cluster, rec.proc)
+    # One answer per cluster, in order (a new executable starts a new one).
+    per_cluster = []
+    for rec in records:
+        if per_cluster and per_cluster[-1][0] == rec.cluster:
+            per_cluster[-1][1] += 1
+        else:
+            per_cluster.append([rec.cluster, 1])
     if terse:
-        sys.stdout.write("%d.%d - %d.%d\n" % (cluster, 0, cluster, n - 1))
+        for c, n in per_cluster:
+            sys.stdout.write("%d.%d - %d.%d\n" % (c, 0, c, n - 1))
     else:
-        sys.stdout.write("Submitting job(s)" + "." * n + "\n")
-        sys.stdout.write("%d job(s) submitted to cluster %d.\n" % (n, cluster))
-        sys.stderr.write("To monitor your job(s), run: condor_watch_q -clusters %d\n" % cluster)
+        sys.stdout.write("Submitting job(s)" + "." * len(records) + "\n")
+        for c, n in per_cluster:
+            sys.stdout.write("%d job(s) submitted to cluster %d.\n" % (n, c))
+        sys.stderr.write("To monitor your job(s), run: condor_watch_q -clusters %s\n"
+                         % ",".join(str(c) for c, _ in per_cluster))
     return 0
 
 
 def build_jobs(items, schedd, batch_name, cluster):
     """Turn parsed submit items into job dicts, validating like condor_submit.
-    The last element of the returned list is the list of warnings."""
+    The last element of the returned list is the list of warnings. A queue
+    statement after the executable changed starts a new cluster (condor_submit
+    24.0.23 on the real pool: one block per job script gives one cluster per
+    job; the same executable again stays in the cluster); on an error the
+    clusters allocated here are given back."""
+    extra = []
+    try:
+        return build_jobs_in(items, schedd, batch_name, cluster, extra)
+    except SubmitError:
+        for c in extra:
+            try:
+                os.rmdir(schedd.cluster_dir(c))
+            except OSError:
+                pass
+        raise
+
+
+def build_jobs_in(items, schedd, batch_name, cluster, extra):
     cmds, keys, lines = {}, {}, {}
     jobs, warnings = [], []
     cwd = os.getcwd()
     proc = 0
+    exe = None
     for it in items:
         if it[0] == "cmd":
             _, lineno, key, value = it
@@ -1105,14 +1140,21 @@ def build_jobs(items, schedd, batch_name, cluster):
                                   % (lineno, key))
             continue
         _, qline, count = it
+        if exe is not None and cmds.get("executable") != exe and count > 0:
+            cluster = schedd.new_cluster()
+            extra.append(cluster)
+            proc = 0
+        exe = cmds.get("executable")
         for _ in range(count):
             pre = {"cluster": str(cluster), "clusterid": str(cluster), "process": str(proc), "procid": str(proc),
                    "step": "0", "row": "0", "node": "0", "item": ""}
             mac = Macros(cmds, pre)
-            jobs.append(make_job(cmds, keys, lines, mac, qline, cwd, batch_name, proc))
+            job = make_job(cmds, keys, lines, mac, qline, cwd, batch_name, proc)
+            job["cluster"], job["proc"] = cluster, proc
+            jobs.append(job)
             proc += 1
             # unused-macro warnings (submit_utils warn_unused), once
-            if proc == 1:
+            if len(jobs) == 1:
                 for low, key in keys.items():
                     if low not in KNOWN and not low.startswith("my.") and low not in mac.used and \
                             low not in PREDEFINED:

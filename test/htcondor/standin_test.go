@@ -443,6 +443,32 @@ func TestSubmitTerseAndIDs(t *testing.T) {
 	}
 }
 
+// TestSubmitSeveralQueueStatements: a description with one block per job,
+// as the HTCondor backend submits a group. As condor_submit 24.0.23 does on
+// the real pool, a new executable starts a new cluster (one -terse line
+// each), the same one again stays in it, a command set in one block stays
+// set for the next, and the deprecation of several queue statements is
+// warned about on stderr.
+func TestSubmitSeveralQueueStatements(t *testing.T) {
+	s := newStand(t)
+	d := s.userDir("alice")
+	a := s.script("alice", d, "a.sh", "exit 0")
+	b := s.script("alice", d, "b.sh", "exit 0")
+	text := "executable = " + a + "\n+ReanaJob = \"j1\"\nrequest_memory = 100\nqueue 1\n" +
+		"+ReanaJob = \"j2\"\nqueue 1\n" +
+		"executable = " + b + "\n+ReanaJob = \"j3\"\nqueue 2\n"
+	r := s.run("alice", d, text, "condor_submit", "-terse", "-")
+	ok(t, r)
+	assert.Equal(t, "1.0 - 1.1\n2.0 - 2.1\n", r.stdout)
+	assert.Contains(t, r.stderr, "Use of multiple queue statements in a single submit file is deprecated.")
+	assert.Equal(t, "j1", s.attr(1, "ReanaJob"))
+	assert.Equal(t, b, s.attr(2, "Cmd"))
+	assert.Equal(t, "100", s.attr(2, "RequestMemory"), "carried over from the first block")
+	for c := 1; c <= 2; c++ {
+		s.waitGone(c)
+	}
+}
+
 func write(dir, name, text string) string {
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
