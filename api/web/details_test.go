@@ -243,6 +243,7 @@ func TestSchedulerColumn(t *testing.T) {
 	}{
 		{batch.Status{State: batch.Pending, Reason: "Slurm job 7 is pending: Dependency"}, "Slurm job 7 is pending: Dependency"},
 		{batch.Status{State: batch.Pending, Reason: "held: the <scratch> disk is full"}, "held: the &lt;scratch&gt; disk is full"},
+		{batch.Status{State: batch.Pending, Note: "Priority"}, "pending (Priority)"},
 		{batch.Status{State: batch.Pending}, "pending"},
 		{batch.Status{State: batch.Running}, "running"},
 	} {

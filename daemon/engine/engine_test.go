@@ -77,7 +77,7 @@ func (f *fakeBackend) Status(_ context.Context, jobs []batch.Job) (map[string]ba
 			out[j.Spec.JobID] = batch.Status{State: batch.Failed, ExitCode: &one, Reason: "exit code 1"}
 		case strings.HasPrefix(cmd, "pend"):
 			// As "wait", without progress in the handle.
-			out[j.Spec.JobID] = batch.Status{State: batch.Pending, Reason: f.waits[cmd]}
+			out[j.Spec.JobID] = batch.Status{State: batch.Pending, Reason: f.waits[cmd], Note: "Priority"}
 		case strings.HasPrefix(cmd, "wait"):
 			h := j.Handle
 			h.Data = json.RawMessage(fmt.Sprintf(`{"round":%d}`, f.statusN))
@@ -447,7 +447,7 @@ func TestSchedulerStatePerStep(t *testing.T) {
 
 	set(func() { f.be.waits["pend a"] = "" })
 	f.run(t, id)
-	assert.Equal(t, "pending", job().Reason, "with no reason, the state")
+	assert.Equal(t, "pending (Priority)", job().Reason, "with no reason, the state and the scheduler's note")
 
 	jobID := job().ID
 	set(func() { f.be.byJob[jobID] = "hang" })
