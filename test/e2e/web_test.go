@@ -35,6 +35,18 @@ func webGet(t *testing.T, c *http.Client, target string) (*http.Response, string
 	return res, string(b)
 }
 
+// webSignIn signs u in on the web pages with their token, as the sign-in
+// form does, and returns the client holding the session.
+func webSignIn(t *testing.T, d *Daemon, u *User) *http.Client {
+	t.Helper()
+	c := webClient(t)
+	res, err := c.PostForm(d.URL()+"/signin", url.Values{"token": {u.Token}})
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, "sign in as %s", u.Name)
+	return c
+}
+
 // TestLoginLinkSignsIn: `reana-site login-link` on the node prints a link
 // that signs the user in once, through the real daemon's wiring.
 func TestLoginLinkSignsIn(t *testing.T) {
