@@ -322,9 +322,10 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, wf store.Workfl
 // if a browser were to render it: a sandbox is a unique origin.
 const rawCSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
 
-// inlineTypes may be shown in the page; everything else, HTML and SVG
-// included, is sent as an attachment (an SVG still shows in <img>), but
-// for PDFs and plain text.
+// inlineTypes are the images that may be shown in the page. Besides them
+// only PDFs (for the browser's viewer) and plain text are sent inline;
+// everything else, HTML and SVG included, is an attachment (an SVG still
+// shows in <img>).
 var inlineTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true}
 
 // raw sends a workspace file as its owner's helper reads it.

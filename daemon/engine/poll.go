@@ -98,10 +98,9 @@ func (e *Engine) saveProgress(ctx context.Context, backend string, states map[st
 }
 
 // noteScheduler keeps in each running job's row the scheduler's latest
-// word on it (why it is pending, held, or that it runs: "pending
-// (Priority)", "running"), so the details
-// page shows it per step. Only what changed since the row was read is
-// written: a poll that learns nothing new writes nothing.
+// word on it (why it is pending or held, "pending (Priority)", "running"),
+// so the details page shows it per step. Only what changed since the row
+// was read is written: a poll that learns nothing new writes nothing.
 func (e *Engine) noteScheduler(ctx context.Context, backend string, rows map[string]store.Job, states map[string]batch.Status) {
 	changed := map[string]string{}
 	for id, st := range states {
