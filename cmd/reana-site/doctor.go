@@ -211,7 +211,7 @@ func (env doctorEnv) checkAll(ctx context.Context, cfg config.Config, opt doctor
 	} else if opt.Image != "" {
 		out = append(out, problemf("image: -image needs containers on (REANA_SITE_CONTAINERS=apptainer)"))
 	} else {
-		out = append(out, okf("containers are off (REANA_SITE_CONTAINERS=off): steps run on the host shell and their environment is ignored"))
+		out = append(out, okf("containers: off (REANA_SITE_CONTAINERS=off): steps run on the host shell and their environment is ignored"))
 	}
 	out = append(out, env.checkBatchCommands(cfg)...)
 	if slices.Contains(cfg.Backends, "kubernetes") && !opt.InDaemon {
