@@ -133,6 +133,10 @@ type Status struct {
 	ExitCode *int   // set when the job's command ended with an exit status
 	Signal   int    // non-zero when the command was killed by a signal
 	Reason   string // human-readable explanation for failures and waits
+	// Note is the scheduler's everyday word on a job that waits or runs
+	// (Slurm's pending reason "Priority"): no news for the run's status
+	// message, but shown per step on the details page.
+	Note string
 	// Retry asks the engine to submit the job again (e.g. after NODE_FAIL).
 	Retry bool
 	// Handle, when set, is the job's handle with the backend's progress in

@@ -229,3 +229,29 @@ func TestTailEndsOnShutdown(t *testing.T) {
 		t.Fatal("the tail did not end on shutdown")
 	}
 }
+
+// TestSchedulerColumn: while a step waits or runs, its row shows the
+// scheduler's latest word on it, as the engine's polls record it.
+func TestSchedulerColumn(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	b := e.signedIn(e.token)
+	r := e.create("queue", nil)
+	j := e.start(r)
+	for _, tc := range []struct {
+		st   batch.Status
+		want string
+	}{
+		{batch.Status{State: batch.Pending, Reason: "Slurm job 7 is pending: Dependency"}, "Slurm job 7 is pending: Dependency"},
+		{batch.Status{State: batch.Pending, Reason: "held: the <scratch> disk is full"}, "held: the &lt;scratch&gt; disk is full"},
+		{batch.Status{State: batch.Pending, Note: "Priority"}, "pending (Priority)"},
+		{batch.Status{State: batch.Pending}, "pending"},
+		{batch.Status{State: batch.Running}, "running"},
+	} {
+		e.be.Set(j.JobID, tc.st, "")
+		e.tick()
+		res := b.get("/runs/" + r.ID)
+		require.Equal(t, http.StatusOK, res.Status)
+		assert.Contains(t, res.Body, `<td class="job-sched">`+tc.want+`</td>`)
+		assert.Contains(t, b.get("/runs/"+r.ID+"/summary").Body, `<td class="job-sched">`+tc.want+`</td>`, "the refreshed summary too")
+	}
+}

@@ -49,6 +49,7 @@ type filesData struct {
 	// For a file:
 	Lines    []string
 	Image    bool
+	PDF      bool // opened in a tab of its own, by the browser's viewer
 	RawURL   string
 	Download string
 	TooLarge bool
@@ -288,6 +289,11 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, wf store.Workfl
 		s.page(w, r, http.StatusOK, "preview", title, d)
 		return
 	}
+	if strings.EqualFold(path.Ext(rel), ".pdf") {
+		d.PDF = true
+		s.page(w, r, http.StatusOK, "preview", title, d)
+		return
+	}
 	if e.Size > previewLimit {
 		d.TooLarge = true
 		s.page(w, r, http.StatusOK, "preview", title, d)
@@ -316,8 +322,10 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, wf store.Workfl
 // if a browser were to render it: a sandbox is a unique origin.
 const rawCSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
 
-// inlineTypes may be shown in the page; everything else, HTML and SVG
-// included, is sent as an attachment (an SVG still shows in <img>).
+// inlineTypes are the images that may be shown in the page. Besides them
+// only PDFs (for the browser's viewer) and plain text are sent inline;
+// everything else, HTML and SVG included, is an attachment (an SVG still
+// shows in <img>).
 var inlineTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true}
 
 // raw sends a workspace file as its owner's helper reads it.
@@ -353,6 +361,12 @@ func (s *Server) raw(w http.ResponseWriter, r *http.Request) {
 		disposition = "inline"
 	case ctype == "image/svg+xml":
 		// Shown by <img> only; opened on its own, it is downloaded.
+	case strings.EqualFold(path.Ext(rel), ".pdf"):
+		// For the browser's own viewer, in a tab of its own (the pages'
+		// CSP loads no <object>): under nosniff the browser hands it to
+		// the viewer whatever it holds, and under the sandbox even the
+		// viewer's document runs nothing in this origin.
+		ctype, disposition = "application/pdf", "inline"
 	default:
 		ctype = "application/octet-stream"
 		if isText(rel) {

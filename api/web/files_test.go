@@ -240,3 +240,44 @@ func TestFileSearchAndSort(t *testing.T) {
 	assert.Contains(t, b.get("/runs/"+r.ID+"/files?q=zzz").Body, "No file matches.")
 	assert.Equal(t, http.StatusBadRequest, b.get("/runs/"+r.ID+"/files?sort=owner").Status)
 }
+
+// TestPDF: a PDF opens in the browser's own viewer, in a tab of its own,
+// under the same sandbox as every user file; the pages' CSP stays strict.
+func TestPDF(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	b := e.signedIn(e.token)
+	const pdf = "%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+	r := e.create("pdf", map[string]string{"paper.pdf": pdf, "results/FIG.PDF": pdf, "page.pdf.html": evilHTML, "pic.pdf.svg": evilSVG})
+
+	res := b.get("/runs/" + r.ID + "/files/paper.pdf")
+	require.Equal(t, http.StatusOK, res.Status, res.Body)
+	raw := "/runs/" + r.ID + "/raw/paper.pdf"
+	assert.Contains(t, res.Body, `<a id="open-pdf" class="button" href="`+raw+`" target="_blank" rel="noopener">Open PDF</a>`)
+	assert.Contains(t, res.Body, `<a id="download" class="button" href="`+raw+`?download=1">`)
+	assert.NotContains(t, res.Body, "This file is not text")
+	csp := res.Header.Get("Content-Security-Policy")
+	assert.Contains(t, csp, "object-src 'none'", "the page itself embeds nothing")
+	assert.Contains(t, csp, "default-src 'self'")
+
+	tests := []struct {
+		path, ctype, disposition string
+	}{
+		{"paper.pdf", "application/pdf", `inline; filename=paper.pdf`},
+		{"results/FIG.PDF", "application/pdf", `inline; filename=FIG.PDF`},
+		{"paper.pdf?download=1", "application/octet-stream", `attachment; filename=paper.pdf`},
+		{"page.pdf.html", "application/octet-stream", `attachment; filename=page.pdf.html`},
+		{"pic.pdf.svg", "image/svg+xml", `attachment; filename=pic.pdf.svg`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			res := b.get("/runs/" + r.ID + "/raw/" + tt.path)
+			require.Equal(t, http.StatusOK, res.Status, res.Body)
+			assert.Equal(t, tt.ctype, res.Header.Get("Content-Type"))
+			assert.Equal(t, tt.disposition, res.Header.Get("Content-Disposition"))
+			assert.Equal(t, "nosniff", res.Header.Get("X-Content-Type-Options"))
+			assert.Equal(t, "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'", res.Header.Get("Content-Security-Policy"))
+		})
+	}
+	assert.Equal(t, pdf, b.get(raw).Body, "the user's file, as it is")
+	assert.Equal(t, http.StatusNotFound, b.get("/runs/"+e.othersRun()+"/raw/paper.pdf").Status, "another user's run")
+}

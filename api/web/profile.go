@@ -131,6 +131,9 @@ type adminData struct {
 	Backends  []backendCount
 	Runs      map[string]int
 	DiskQuota int64
+	// HasChecks: the site gave its health checks (Config.Checks).
+	HasChecks bool
+	Checks    []Check
 }
 
 type backendCount struct {
@@ -206,5 +209,8 @@ func (s *Server) admin(ctx context.Context) (adminData, error) {
 		d.Backends = append(d.Backends, *b)
 	}
 	sort.Slice(d.Backends, func(i, k int) bool { return d.Backends[i].Backend < d.Backends[k].Backend })
+	if s.Config.Checks != nil {
+		d.HasChecks, d.Checks = true, s.Config.Checks(ctx)
+	}
 	return d, nil
 }

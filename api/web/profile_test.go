@@ -114,3 +114,44 @@ func TestAdminEmpty(t *testing.T) {
 	assert.Contains(t, res.Body, "No run is active.")
 	assert.Contains(t, res.Body, "No jobs yet.")
 }
+
+// TestAdminChecks: the admin page lists the site's health checks, escaped,
+// asking the site's function with the request's context; without one,
+// the section is not there.
+func TestAdminChecks(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	g, err := user.LookupGroupId(strconv.Itoa(int(e.acct.GID)))
+	require.NoError(t, err)
+	e.web.Config.AdminGroups = []string{g.Name}
+	b := e.signedIn(e.token)
+	assert.NotContains(t, b.get("/admin").Body, `id="admin-checks"`, "no checks given")
+
+	calls := 0
+	e.web.Config.Checks = func(ctx context.Context) []web.Check {
+		calls++
+		assert.NoError(t, ctx.Err())
+		return []web.Check{
+			{Name: "apptainer", Status: web.CheckOK, Detail: "/usr/bin/apptainer is apptainer version 1.4.5"},
+			{Name: "sif", Status: web.CheckWarning, Detail: "gocryptfs is not installed"},
+			{Name: "tls", Status: web.CheckProblem, Detail: "<cert> expired"},
+		}
+	}
+	res := b.get("/admin")
+	require.Equal(t, http.StatusOK, res.Status, res.Body)
+	assert.Equal(t, 1, calls)
+	for _, want := range []string{
+		`<table id="admin-checks">`,
+		`<tr class="check" data-status="ok"><td class="check-name">apptainer</td><td class="check-status"><span class="status status-ok">ok</span></td><td class="check-detail">/usr/bin/apptainer is apptainer version 1.4.5</td></tr>`,
+		`<tr class="check" data-status="warning"><td class="check-name">sif</td>`,
+		`<span class="status status-problem">problem</span></td><td class="check-detail">&lt;cert&gt; expired</td>`,
+	} {
+		assert.Contains(t, res.Body, want)
+	}
+
+	e.web.Config.Checks = func(context.Context) []web.Check { return nil }
+	assert.Contains(t, b.get("/admin").Body, "No check answered.")
+
+	e.web.Config.AdminGroups = nil
+	e.web.Config.Checks = func(context.Context) []web.Check { t.Error("checks run for a non-admin"); return nil }
+	assert.Equal(t, http.StatusForbidden, b.get("/admin").Status)
+}

@@ -46,7 +46,26 @@ type Config struct {
 	LoginLinkLifetime time.Duration
 	// SignInOptions are shown on the sign-in page besides the token form.
 	SignInOptions []SignInOption
+	// Checks, when set, are the site's health checks (those of `reana-site
+	// doctor` the daemon may run itself), listed on the admin page. It is
+	// called on every view of the page, so it keeps its own results for a
+	// while if they are slow to make.
+	Checks func(ctx context.Context) []Check
 }
+
+// Check is one result of the site's health checks.
+type Check struct {
+	Name   string // what was looked at: "apptainer", "tls"
+	Status string // CheckOK, CheckWarning or CheckProblem
+	Detail string
+}
+
+// A Check's Status: only a problem keeps something from working.
+const (
+	CheckOK      = "ok"
+	CheckWarning = "warning"
+	CheckProblem = "problem"
+)
 
 // Server serves the pages.
 type Server struct {

@@ -79,8 +79,10 @@ func (q QueueJob) Status() batch.Status {
 		// none yet) are no news to the user; the others (held, a limit
 		// reached, a dependency never satisfied) are why nothing runs.
 		switch q.Reason {
-		case "", "None", "Priority", "Resources":
+		case "", "None":
 			return batch.Status{State: batch.Pending}
+		case "Priority", "Resources":
+			return batch.Status{State: batch.Pending, Note: q.Reason}
 		}
 		return batch.Status{State: batch.Pending, Reason: "Slurm job " + q.ID + " is pending: " + q.Reason}
 	case "RUNNING", "SUSPENDED", "COMPLETING", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED":

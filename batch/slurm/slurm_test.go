@@ -307,16 +307,17 @@ func TestAccountingResolvesJobsTheControllerForgot(t *testing.T) {
 }
 
 func TestPendingReasonsWorthShowing(t *testing.T) {
-	for reason, want := range map[string]string{
-		"None":                     "",
-		"Priority":                 "",
-		"Resources":                "",
-		"JobHeldUser":              "Slurm job 5 is pending: JobHeldUser",
-		"DependencyNeverSatisfied": "Slurm job 5 is pending: DependencyNeverSatisfied",
+	for reason, want := range map[string]struct{ reason, note string }{
+		"None":                     {},
+		"Priority":                 {"", "Priority"}, // shown per step only
+		"Resources":                {"", "Resources"},
+		"JobHeldUser":              {"Slurm job 5 is pending: JobHeldUser", ""},
+		"DependencyNeverSatisfied": {"Slurm job 5 is pending: DependencyNeverSatisfied", ""},
 	} {
 		st := QueueJob{ID: "5", State: "PENDING", Reason: reason}.Status()
 		assert.Equal(t, batch.Pending, st.State)
-		assert.Equal(t, want, st.Reason, reason)
+		assert.Equal(t, want.reason, st.Reason, reason)
+		assert.Equal(t, want.note, st.Note, reason)
 	}
 }
 

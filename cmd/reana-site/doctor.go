@@ -148,6 +148,11 @@ type doctorOptions struct {
 	// Image and User, when set, make the doctor run a step's image as
 	// that user.
 	Image, User string
+	// InDaemon leaves out what the daemon must not do for a web page or
+	// may wait long for: a step's image run as a user, the cluster's dry
+	// run (the daemon's own preflight does it), the workflow engines'
+	// interpreter, and binding the address the daemon listens on.
+	InDaemon bool
 }
 
 // doctor checks the site setup and prints one line per finding; it
@@ -206,17 +211,21 @@ func (env doctorEnv) checkAll(ctx context.Context, cfg config.Config, opt doctor
 	} else if opt.Image != "" {
 		out = append(out, problemf("image: -image needs containers on (REANA_SITE_CONTAINERS=apptainer)"))
 	} else {
-		out = append(out, okf("containers are off (REANA_SITE_CONTAINERS=off): steps run on the host shell and their environment is ignored"))
+		out = append(out, okf("containers: off (REANA_SITE_CONTAINERS=off): steps run on the host shell and their environment is ignored"))
 	}
 	out = append(out, env.checkBatchCommands(cfg)...)
-	if slices.Contains(cfg.Backends, "kubernetes") {
+	if slices.Contains(cfg.Backends, "kubernetes") && !opt.InDaemon {
 		out = append(out, env.checkKubernetes(ctx, cfg))
 	}
-	out = append(out, env.checkEngines(ctx, cfg)...)
+	if !opt.InDaemon {
+		out = append(out, env.checkEngines(ctx, cfg)...)
+	}
 	out = append(out, checkLogin(ctx, cfg, env.HTTPClient)...)
 	out = append(out, checkWorkspaceRoot(cfg.WorkspaceRoot), checkRoot("secrets root", cfg.SecretsRoot))
 	out = append(out, env.checkUIDPolicy(cfg)...)
-	out = append(out, env.checkListen(cfg))
+	if !opt.InDaemon {
+		out = append(out, env.checkListen(cfg))
+	}
 	out = append(out, env.checkTLS(cfg))
 	return out
 }

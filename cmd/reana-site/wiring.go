@@ -158,7 +158,8 @@ func wire(cfg config.Config, db *store.DB, log *slog.Logger) (*daemon, error) {
 		d.api.MetricsHandler = d.metrics.Handler(allow, log.With("component", "metrics"))
 	}
 	if cfg.Web {
-		w, err := web.New(d.api, web.Config{PublicURL: cfg.PublicURL, AdminGroups: cfg.AdminGroups, SessionLifetime: cfg.WebSessionLifetime},
+		w, err := web.New(d.api, web.Config{PublicURL: cfg.PublicURL, AdminGroups: cfg.AdminGroups, SessionLifetime: cfg.WebSessionLifetime,
+			Checks: newSiteChecks(cfg).Checks},
 			log.With("component", "web"))
 		if err != nil {
 			return nil, err

@@ -42,6 +42,17 @@ func TestHandlerRoutes(t *testing.T) {
 		defer db.Close()
 		d, err := wire(cfg, db, slog.New(slog.DiscardHandler))
 		require.NoError(t, err)
+		if on {
+			// The admin page gets the doctor's daemon-safe checks, run
+			// for real here.
+			require.NotNil(t, d.web.Config.Checks)
+			var names []string
+			for _, c := range d.web.Config.Checks(context.Background()) {
+				names = append(names, c.Name)
+			}
+			assert.Contains(t, names, "tls")
+			assert.NotContains(t, names, "listen", "the daemon does not bind its own address")
+		}
 		h := d.handler()
 		for path, want := range map[string]string{
 			"/api/ping": "application/json",

@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -73,6 +75,9 @@ func (f *fakeBackend) Status(_ context.Context, jobs []batch.Job) (map[string]ba
 			out[j.Spec.JobID] = batch.Status{State: batch.Succeeded, ExitCode: &zero}
 		case strings.HasPrefix(cmd, "fail"):
 			out[j.Spec.JobID] = batch.Status{State: batch.Failed, ExitCode: &one, Reason: "exit code 1"}
+		case strings.HasPrefix(cmd, "pend"):
+			// As "wait", without progress in the handle.
+			out[j.Spec.JobID] = batch.Status{State: batch.Pending, Reason: f.waits[cmd], Note: "Priority"}
 		case strings.HasPrefix(cmd, "wait"):
 			h := j.Handle
 			h.Data = json.RawMessage(fmt.Sprintf(`{"round":%d}`, f.statusN))
@@ -406,6 +411,53 @@ func TestWaitReasonsAndProgress(t *testing.T) {
 	wf = f.run(t, id)
 	assert.Equal(t, store.StatusRunning, wf.Status)
 	assert.Empty(t, wf.StatusMessage)
+}
+
+// TestSchedulerStatePerStep: a running job's row carries the scheduler's
+// latest word on it, for the details page, and a poll that learns nothing
+// new writes nothing.
+func TestSchedulerStatePerStep(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	set := func(fn func()) {
+		f.be.mu.Lock()
+		defer f.be.mu.Unlock()
+		fn()
+	}
+	set(func() { f.be.waits["pend a"] = "Slurm job 7 is pending: Dependency" })
+	id := f.queue(t, [][]string{{"pend a"}}, nil, nil)
+	job := func() store.Job {
+		jobs, err := f.db.JobStates(ctx, id)
+		require.NoError(t, err)
+		require.Len(t, jobs, 1)
+		return jobs[0]
+	}
+	f.run(t, id)
+	assert.Equal(t, "Slurm job 7 is pending: Dependency", job().Reason)
+
+	var writes atomic.Int32
+	f.db.ObserveTransactions(func(kind string, _ time.Duration) {
+		if kind == "write" {
+			writes.Add(1)
+		}
+	})
+	f.run(t, id)
+	f.db.ObserveTransactions(nil)
+	assert.Zero(t, writes.Load(), "50 polls that learn nothing new write nothing")
+
+	set(func() { f.be.waits["pend a"] = "" })
+	f.run(t, id)
+	assert.Equal(t, "pending (Priority)", job().Reason, "with no reason, the state and the scheduler's note")
+
+	jobID := job().ID
+	set(func() { f.be.byJob[jobID] = "hang" })
+	f.run(t, id)
+	assert.Equal(t, "running", job().Reason)
+
+	set(func() { f.be.byJob[jobID] = "ok" })
+	wf := f.run(t, id)
+	assert.Equal(t, store.StatusFinished, wf.Status)
+	assert.Empty(t, job().Reason, "an ended job keeps the reason it ended with")
 }
 
 // preflightBackend is a backend that would refuse every step now.

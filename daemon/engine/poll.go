@@ -65,6 +65,7 @@ func (e *Engine) poll(ctx context.Context, wfs []store.Workflow) {
 		e.saveProgress(ctx, name, states)
 		if err == nil {
 			e.noteWaits(ctx, jobs, owners, states)
+			e.noteScheduler(ctx, name, rows, states)
 		}
 		for _, bj := range jobs {
 			st, ok := states[bj.Spec.JobID]
@@ -93,6 +94,33 @@ func (e *Engine) saveProgress(ctx context.Context, backend string, states map[st
 	}
 	if err := e.DB.SetJobHandles(ctx, handles); err != nil {
 		e.Log.Error("record job progress", "backend", backend, "jobs", len(handles), "err", err)
+	}
+}
+
+// noteScheduler keeps in each running job's row the scheduler's latest
+// word on it (why it is pending or held, "pending (Priority)", "running"),
+// so the details page shows it per step. Only what changed since the row
+// was read is written: a poll that learns nothing new writes nothing.
+func (e *Engine) noteScheduler(ctx context.Context, backend string, rows map[string]store.Job, states map[string]batch.Status) {
+	changed := map[string]string{}
+	for id, st := range states {
+		j, ok := rows[id]
+		if !ok || st.State == batch.Unknown || st.State.Terminal() {
+			continue // unknown: the backend could not tell; an end is settle's
+		}
+		s := st.Reason
+		if s == "" {
+			s = st.State.String()
+			if st.Note != "" {
+				s += " (" + st.Note + ")"
+			}
+		}
+		if s != j.Reason {
+			changed[id] = s
+		}
+	}
+	if err := e.DB.SetJobReasons(ctx, changed); err != nil {
+		e.Log.Error("record scheduler state", "backend", backend, "jobs", len(changed), "err", err)
 	}
 }
 

@@ -205,18 +205,34 @@ func (db *DB) UpdateJob(ctx context.Context, id string, fn func(*Job) error) (Jo
 // log's offset) keep it in the handle, so a restart resumes where the last
 // poll stopped. Jobs no longer running keep the handle they had.
 func (db *DB) SetJobHandles(ctx context.Context, handles map[string]json.RawMessage) error {
-	if len(handles) == 0 {
+	return setOfRunning(ctx, db, "handle", handles)
+}
+
+// SetJobReasons replaces the reasons of running jobs, all in one
+// transaction: while a job waits or runs its reason is the scheduler's
+// latest word on it (pending and why, held, running), which the web
+// interface shows per step. Jobs no longer running keep the reason they
+// ended with.
+func (db *DB) SetJobReasons(ctx context.Context, reasons map[string]string) error {
+	return setOfRunning(ctx, db, "reason", reasons)
+}
+
+// setOfRunning sets column (a constant) of the running jobs among vals'
+// keys to their values, in one transaction, and writes nothing if vals is
+// empty.
+func setOfRunning[V ~string | ~[]byte](ctx context.Context, db *DB, column string, vals map[string]V) error {
+	if len(vals) == 0 {
 		return nil
 	}
 	return db.write(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE jobs SET handle = ? WHERE id = ? AND status = ?`)
+		stmt, err := tx.PrepareContext(ctx, `UPDATE jobs SET `+column+` = ? WHERE id = ? AND status = ?`)
 		if err != nil {
-			return fmt.Errorf("update job handles: %w", err)
+			return fmt.Errorf("update job %ss: %w", column, err)
 		}
 		defer stmt.Close()
-		for id, h := range handles {
-			if _, err := stmt.ExecContext(ctx, string(h), id, string(JobRunning)); err != nil {
-				return fmt.Errorf("update handle of job %s: %w", id, err)
+		for id, v := range vals {
+			if _, err := stmt.ExecContext(ctx, string(v), id, string(JobRunning)); err != nil {
+				return fmt.Errorf("update %s of job %s: %w", column, id, err)
 			}
 		}
 		return nil

@@ -193,11 +193,21 @@ func TestHTCondorHeldThenReleasedFinishes(t *testing.T) {
 	assert.NotContains(t, out, "by user condor")
 	w, _ := alice.Status(t, "condorhold.1")
 	assert.Equal(t, "running", w.Status, "a held job is waiting, not failed")
+	// The run's page shows the hold on the step's row (written by the
+	// same poll as the status message, just after it).
+	web := webSignIn(t, d, alice)
+	var page string
+	assert.Eventually(t, func() bool {
+		_, page = webGet(t, web, d.URL()+"/runs/"+wf.ID)
+		return strings.Contains(page, `<td class="job-sched">held: scratch disk full on wn01`)
+	}, 10*time.Second, 300*time.Millisecond, "the step's row shows the hold")
 
 	pool.MustRun(t, "condor_release", job.ID)
 	alice.WaitStatus(t, "condorhold.1", 2*time.Minute, "finished")
 	out = alice.MustClient(t, dir, "status", "-w", "condorhold.1", "-v")
 	assert.NotContains(t, out, "scratch disk full")
+	_, page = webGet(t, web, d.URL()+"/runs/"+wf.ID)
+	assert.NotContains(t, page, `<td class="job-sched">held:`, "the step ended; its row says how")
 	b, err := os.ReadFile(filepath.Join(d.WorkspaceOf(alice, wf.ID), "awake.txt"))
 	require.NoError(t, err)
 	assert.Equal(t, "awake\n", string(b))

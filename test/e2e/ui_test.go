@@ -278,6 +278,27 @@ func TestUIUserFilesRunNoScript(t *testing.T) {
 	assert.Positive(t, browser.Eval[int](t, s.b, img+`.naturalWidth`), "the SVG decodes")
 	s.b.Screenshot(t, "evil-svg-preview")
 
+	// A PDF's preview links it for a new tab, where Chromium's own viewer
+	// shows it, under the sandbox of every user file.
+	s.b.Navigate(t, s.base+"/runs/"+id+"/files/report.pdf")
+	open := `document.getElementById("open-pdf")`
+	assert.Equal(t, "_blank", browser.Eval[string](t, s.b, open+`.target`))
+	assert.EqualValues(t, http.StatusOK, s.b.Navigate(t, browser.Eval[string](t, s.b, open+`.href`)))
+	// The viewer runs in a frame of its own and names the tab after the
+	// file once it has read it.
+	viewer := func() bool {
+		targets, err := chromedp.Targets(s.b.Context())
+		require.NoError(t, err)
+		frame, named := false, false
+		for _, tg := range targets {
+			frame = frame || strings.HasPrefix(tg.URL, pdfViewer)
+			named = named || (tg.Type == "page" && strings.HasSuffix(tg.URL, "/raw/report.pdf") && tg.Title == "report.pdf")
+		}
+		return frame && named
+	}
+	assert.Eventually(t, viewer, 15*time.Second, 100*time.Millisecond, "Chromium's PDF viewer shows the file")
+	s.b.Screenshot(t, "pdf-viewer")
+
 	// Opened on their own, as a lure in a mail would, both are downloaded,
 	// not shown.
 	for _, name := range []string{"evil.html", "evil.svg"} {
@@ -297,6 +318,9 @@ func TestUIUserFilesRunNoScript(t *testing.T) {
 	assert.NotEqual(t, "pwned", browser.Run(t, s.b, chromedp.Title()))
 	assertClean(t, s.b)
 }
+
+// pdfViewer is where Chromium's PDF viewer (a built-in extension) runs.
+const pdfViewer = "chrome-extension://mhjfbmdgcfjbbpaeojofohoefgiehjai/"
 
 var crossSitePage = template.Must(template.New("").Parse(`<!doctype html><title>another site</title>` +
 	`<form method="post" action="{{.}}"><button id="go">win a prize</button></form>`))

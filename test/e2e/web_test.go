@@ -35,6 +35,18 @@ func webGet(t *testing.T, c *http.Client, target string) (*http.Response, string
 	return res, string(b)
 }
 
+// webSignIn signs u in on the web pages with their token, as the sign-in
+// form does, and returns the client holding the session.
+func webSignIn(t *testing.T, d *Daemon, u *User) *http.Client {
+	t.Helper()
+	c := webClient(t)
+	res, err := c.PostForm(d.URL()+"/signin", url.Values{"token": {u.Token}})
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, "sign in as %s", u.Name)
+	return c
+}
+
 // TestLoginLinkSignsIn: `reana-site login-link` on the node prints a link
 // that signs the user in once, through the real daemon's wiring.
 func TestLoginLinkSignsIn(t *testing.T) {
@@ -81,4 +93,22 @@ func TestLoginLinkSignsIn(t *testing.T) {
 	var ping struct{ Message string }
 	require.Equal(t, http.StatusOK, d.JSON(t, "GET", "/api/ping", "", nil, &ping))
 	assert.Equal(t, "OK", ping.Message)
+}
+
+// TestAdminPageShowsChecks: the real daemon's admin page lists the
+// doctor's checks it runs itself, for an admin only.
+func TestAdminPageShowsChecks(t *testing.T) {
+	d := StartDaemon(t, "REANA_SITE_ADMIN_GROUPS=reana-bob-extra")
+	bob := d.AddUser(t, "bob") // the only member of reana-bob-extra (test/setup.sh)
+	alice := d.AddUser(t, "alice")
+	res, body := webGet(t, webSignIn(t, d, bob), d.URL()+"/admin")
+	require.Equal(t, http.StatusOK, res.StatusCode, body)
+	assert.Contains(t, body, `<table id="admin-checks">`)
+	assert.Contains(t, body, `<td class="check-name">tls</td>`)
+	assert.Contains(t, body, `<td class="check-name">uid policy</td>`)
+	assert.Contains(t, body, `<td class="check-name">containers</td>`)
+	assert.NotContains(t, body, `<td class="check-name">listen</td>`, "the daemon does not bind its own address")
+	res, body = webGet(t, webSignIn(t, d, alice), d.URL()+"/admin")
+	assert.Equal(t, http.StatusForbidden, res.StatusCode)
+	assert.NotContains(t, body, "admin-checks")
 }
