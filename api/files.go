@@ -448,24 +448,14 @@ func (s *Server) prune(w http.ResponseWriter, r *http.Request) {
 	if !ok || !workspaceAvailable(w, wf) {
 		return
 	}
-	if running(wf.Status) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("Workflow %s is %s: its workspace cannot be pruned until it ends.", wf.FullName(), wf.Status))
+	q := r.URL.Query()
+	err := s.PruneRun(r.Context(), callerOf(r).Account, wf, q.Get("include_inputs") == "true", q.Get("include_outputs") == "true")
+	var ref *Refusal
+	if errors.As(err, &ref) {
+		writeError(w, ref.Status, ref.Message)
 		return
 	}
-	var doc struct {
-		Inputs  struct{ Files, Directories []string } `json:"inputs"`
-		Outputs struct{ Files, Directories []string } `json:"outputs"`
-	}
-	_ = json.Unmarshal(wf.Spec, &doc)
-	q := r.URL.Query()
-	args := asuser.PruneArgs{
-		Workspace:      wf.WorkspacePath,
-		Inputs:         append(doc.Inputs.Files, doc.Inputs.Directories...),
-		Outputs:        append(doc.Outputs.Files, doc.Outputs.Directories...),
-		IncludeInputs:  q.Get("include_inputs") == "true",
-		IncludeOutputs: q.Get("include_outputs") == "true",
-	}
-	if err := asuser.Prune(r.Context(), s.Runner, callerOf(r).Account, args); err != nil {
+	if err != nil {
 		s.fileError(w, r, "Prune the workspace", err)
 		return
 	}
@@ -473,6 +463,27 @@ func (s *Server) prune(w http.ResponseWriter, r *http.Request) {
 		Message:      "The workspace has been correctly pruned.",
 		WorkflowID:   wf.ID,
 		WorkflowName: wf.FullName(),
+	})
+}
+
+// PruneRun removes, as acct, the files of wf's workspace that are neither
+// its inputs nor its outputs (with includeInputs or includeOutputs, those
+// too). A run that is still active is a *Refusal.
+func (s *Server) PruneRun(ctx context.Context, acct asuser.Account, wf store.Workflow, includeInputs, includeOutputs bool) error {
+	if running(wf.Status) {
+		return refuse(http.StatusBadRequest, "Workflow %s is %s: its workspace cannot be pruned until it ends.", wf.FullName(), wf.Status)
+	}
+	var doc struct {
+		Inputs  struct{ Files, Directories []string } `json:"inputs"`
+		Outputs struct{ Files, Directories []string } `json:"outputs"`
+	}
+	_ = json.Unmarshal(wf.Spec, &doc)
+	return asuser.Prune(ctx, s.Runner, acct, asuser.PruneArgs{
+		Workspace:      wf.WorkspacePath,
+		Inputs:         append(doc.Inputs.Files, doc.Inputs.Directories...),
+		Outputs:        append(doc.Outputs.Files, doc.Outputs.Directories...),
+		IncludeInputs:  includeInputs,
+		IncludeOutputs: includeOutputs,
 	})
 }
 
@@ -485,33 +496,54 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	specDiff, err := diffSpecs(a.Spec, b.Spec)
+	d, err := s.DiffRuns(r.Context(), callerOf(r).Account, a, b)
 	if err != nil {
-		s.internal(w, r, "compare the specifications", err)
+		if errors.Is(err, errSpecDiff) {
+			s.internal(w, r, "compare the specifications", err)
+			return
+		}
+		s.fileError(w, r, "List files", err)
 		return
 	}
-	listing := ""
-	if a.Status != store.StatusDeleted && b.Status != store.StatusDeleted {
-		acct := callerOf(r).Account
-		la, err := asuser.List(r.Context(), s.Runner, acct, asuser.ListArgs{Workspace: a.WorkspacePath})
-		if err != nil {
-			s.fileError(w, r, "List files", err)
-			return
-		}
-		lb, err := asuser.List(r.Context(), s.Runner, acct, asuser.ListArgs{Workspace: b.WorkspacePath})
-		if err != nil {
-			s.fileError(w, r, "List files", err)
-			return
-		}
-		listing = diffListings(a.FullName(), b.FullName(), la, lb)
-	}
-	ls, _ := json.Marshal(listing)
+	specDiff, _ := json.Marshal(d.Spec)
+	ls, _ := json.Marshal(d.Listing)
 	writeJSON(w, http.StatusOK, map[string]any{"reana_specification": string(specDiff), "workspace_listing": string(ls)})
 }
 
+// RunDiff is how two runs differ: per top-level section of their
+// specifications, "- " and "+ " lines; and their workspace listings.
+type RunDiff struct {
+	Spec    map[string][]string
+	Listing string
+}
+
+var errSpecDiff = errors.New("compare the specifications")
+
+// DiffRuns compares runs a and b, listing their workspaces as acct (not
+// when one was deleted).
+func (s *Server) DiffRuns(ctx context.Context, acct asuser.Account, a, b store.Workflow) (RunDiff, error) {
+	spec, err := diffSpecs(a.Spec, b.Spec)
+	if err != nil {
+		return RunDiff{}, fmt.Errorf("%w: %w", errSpecDiff, err)
+	}
+	d := RunDiff{Spec: spec}
+	if a.Status != store.StatusDeleted && b.Status != store.StatusDeleted {
+		la, err := asuser.List(ctx, s.Runner, acct, asuser.ListArgs{Workspace: a.WorkspacePath})
+		if err != nil {
+			return d, err
+		}
+		lb, err := asuser.List(ctx, s.Runner, acct, asuser.ListArgs{Workspace: b.WorkspacePath})
+		if err != nil {
+			return d, err
+		}
+		d.Listing = diffListings(a.FullName(), b.FullName(), la, lb)
+	}
+	return d, nil
+}
+
 // diffSpecs compares the top-level sections of two specifications the way
-// reana-client prints them: a JSON object of section -> unified-diff lines.
-func diffSpecs(a, b []byte) ([]byte, error) {
+// reana-client prints them: section -> unified-diff lines.
+func diffSpecs(a, b []byte) (map[string][]string, error) {
 	var da, db map[string]any
 	if err := json.Unmarshal(a, &da); err != nil {
 		return nil, err
@@ -525,7 +557,7 @@ func diffSpecs(a, b []byte) ([]byte, error) {
 		jb, _ := json.MarshalIndent(db[section], "", "  ")
 		out[section] = lineDiff(strings.Split(string(ja), "\n"), strings.Split(string(jb), "\n"))
 	}
-	return json.Marshal(out)
+	return out, nil
 }
 
 // lineDiff is a small LCS-based unified-style diff: "- " and "+ " lines.

@@ -80,7 +80,7 @@ func (s *Server) defaults() {
 func (s *Server) Handler() http.Handler {
 	s.defaults()
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.logRequests)
+	r.Use(s.recoverer, s.LogRequests)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "The requested URL was not found on this server.")
 	})
@@ -195,24 +195,52 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 // sign in is a *Refusal (with RetryAfter set when the limit is reached);
 // any other error is the site failing.
 func (s *Server) Authenticate(ctx context.Context, remoteAddr, token string) (store.User, asuser.Account, error) {
+	var (
+		u       store.User
+		refusal error
+	)
+	err := s.LimitFailures(remoteAddr, func() (bool, error) {
+		var err error
+		u, _, err = s.DB.UserByTokenHash(ctx, identity.HashToken(token))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			refusal = refuse(http.StatusForbidden, "Token not valid.")
+			return false, nil
+		case errors.Is(err, store.ErrRevoked):
+			refusal = refuse(http.StatusForbidden, "User access token revoked.")
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("authenticate: %w", err)
+		}
+		return true, nil
+	})
+	if err == nil {
+		err = refusal
+	}
+	if err != nil {
+		return store.User{}, asuser.Account{}, err
+	}
+	acct, err := s.Account(u)
+	return u, acct, err
+}
+
+// LimitFailures runs check of a secret sent from remoteAddr (a login
+// link's key) under the limit of wrong tokens: check says whether the
+// secret was right; one that was not is charged to the address, and
+// while the address (or everyone) is over the limit, check is not run and
+// the answer is a *Refusal with status 429. An error of check is no
+// guess, so it is not charged.
+func (s *Server) LimitFailures(remoteAddr string, check func() (bool, error)) error {
 	s.defaults()
 	attempt, wait, ok := s.AuthFailures.begin(remoteAddr, time.Now())
 	if !ok {
-		return store.User{}, asuser.Account{}, tooManyFailuresRefusal(wait)
+		return tooManyFailuresRefusal(wait)
 	}
-	u, _, err := s.DB.UserByTokenHash(ctx, identity.HashToken(token))
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return store.User{}, asuser.Account{}, refuse(http.StatusForbidden, "Token not valid.")
-	case errors.Is(err, store.ErrRevoked):
-		return store.User{}, asuser.Account{}, refuse(http.StatusForbidden, "User access token revoked.")
-	case err != nil:
-		attempt.succeeded() // the store failed: no guess to charge
-		return store.User{}, asuser.Account{}, fmt.Errorf("authenticate: %w", err)
+	right, err := check()
+	if right || err != nil {
+		attempt.succeeded()
 	}
-	attempt.succeeded()
-	acct, err := s.Account(u)
-	return u, acct, err
+	return err
 }
 
 // Account is u's POSIX account if the site may still serve u; if not, a
@@ -285,7 +313,11 @@ func (s *statusRecorder) WriteHeader(code int) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-func (s *Server) logRequests(next http.Handler) http.Handler {
+// LogRequests logs each request at debug level (never its query, which
+// may carry a token) and counts and times it in the metrics by its route
+// pattern; the web pages use it too.
+func (s *Server) LogRequests(next http.Handler) http.Handler {
+	s.defaults()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}

@@ -115,13 +115,16 @@ func (s *Server) details(r *http.Request, wf store.Workflow) (detailsData, error
 	span := t1.Sub(t0)
 	for i := range d.Jobs {
 		timeline(&d.Jobs[i], t0, span)
-		d.Jobs[i].Y = i * 14
+		d.Jobs[i].Y = i*timelineRow + 1
 	}
 	d.JobsHTML = renderJobs(d.Jobs)
-	d.TimelineH = fmt.Sprint(len(d.Jobs) * 14)
+	d.TimelineH = fmt.Sprint(len(d.Jobs)*timelineRow + 2)
 	d.TimelineSpan = humanDuration(span)
 	return d, nil
 }
+
+// timelineRow is the height of a job's row in the timeline, in pixels.
+const timelineRow = 10
 
 // timeline places a job's bars on a span that starts at t0.
 func timeline(j *jobRow, t0 time.Time, span time.Duration) {
@@ -226,11 +229,9 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		s.errorPage(w, r, http.StatusInternalServerError, "No streaming", "This connection cannot stream; reload the page to see the log.")
-		return
-	}
+	// Through the request logger's wrapper, which unwraps to the
+	// connection's writer.
+	flusher := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
@@ -254,12 +255,17 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request) {
 		sent = text
 		if j.Status != store.JobRunning && j.Status != store.JobCreated && j.Status != store.JobSubmitting {
 			sendEvent(w, "end", string(j.Status))
-			flusher.Flush()
+			_ = flusher.Flush()
 			return
 		}
-		flusher.Flush()
+		if err := flusher.Flush(); err != nil {
+			return // the connection cannot stream, or is gone
+		}
 		select {
 		case <-r.Context().Done():
+			return
+		case <-s.stopping:
+			// The browser's EventSource reconnects to the next daemon.
 			return
 		case <-t.C:
 		}

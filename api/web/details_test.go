@@ -114,12 +114,19 @@ func readEvents(t *testing.T, sc *bufio.Scanner, n int) []event {
 	return out
 }
 
+// runningJob is a new run whose job runs and has printed output so far.
+func (e *env) runningJob(name, output string) (run, batch.Spec) {
+	e.t.Helper()
+	r := e.create(name, nil)
+	j := e.start(r)
+	e.be.Set(j.JobID, batch.Status{State: batch.Running}, output)
+	return r, j
+}
+
 func TestLiveTail(t *testing.T) {
 	e := newEnv(t, web.Config{})
 	b := e.signedIn(e.token)
-	r := e.create("tail", nil)
-	j := e.start(r)
-	e.be.Set(j.JobID, batch.Status{State: batch.Running}, "line 1\n")
+	r, j := e.runningJob("tail", "line 1\n")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -166,4 +173,59 @@ func TestJobFieldsEscaped(t *testing.T) {
 	assert.Contains(t, res.Body, `<td class="job-command"><code>echo &#34;a&#34; &gt; &#39;&lt;b&gt;&#39;</code></td>`)
 	assert.Contains(t, res.Body, `&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;`, "a failed job's log, inline and escaped")
 	assert.Contains(t, res.Body, `<td class="job-exit">2</td>`)
+}
+
+func TestDiff(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	b := e.signedIn(e.token)
+	r1 := e.create("cmp", map[string]string{"a.txt": "1"})
+	res := b.get("/runs/" + r1.ID + "/diff")
+	require.Equal(t, http.StatusOK, res.Status)
+	assert.Contains(t, res.Body, "cmp has no other run")
+	r2 := e.create("cmp", map[string]string{"b.txt": "2"})
+	res = b.get("/runs/" + r1.ID + "/diff")
+	assert.Contains(t, res.Body, `<option value="cmp.2">created</option>`)
+	res = b.get("/runs/" + r1.ID + "/diff?with=cmp.2")
+	require.Equal(t, http.StatusOK, res.Status, res.Body)
+	assert.Contains(t, res.Body, "Compare cmp.1 with cmp.2")
+	assert.Contains(t, res.Body, "Only in cmp.1: a.txt")
+	assert.Contains(t, res.Body, "Only in cmp.2: b.txt")
+	assert.Contains(t, res.Body, `<p class="empty same">The same in both.</p>`)
+	_, err := e.db.UpdateWorkflow(context.Background(), r2.ID, func(w *store.Workflow) error {
+		w.Spec = []byte(strings.Replace(specJSON, `"n": "1"`, `"n": "2"`, 1))
+		return nil
+	})
+	require.NoError(t, err)
+	res = b.get("/runs/" + r1.ID + "/diff?with=" + r2.ID)
+	assert.Contains(t, res.Body, `<span class="del">-     &#34;n&#34;: &#34;1&#34;</span>`)
+	assert.Contains(t, res.Body, `<span class="add">&#43;     &#34;n&#34;: &#34;2&#34;</span>`)
+	other := e.othersRun()
+	res = b.get("/runs/" + r1.ID + "/diff?with=" + other)
+	assert.Equal(t, http.StatusNotFound, res.Status, "another user's run is not found")
+	assert.NotContains(t, res.Body, "secret")
+}
+
+// TestTailEndsOnShutdown: a graceful stop of the server does not wait for
+// live tails.
+func TestTailEndsOnShutdown(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	b := e.signedIn(e.token)
+	r, j := e.runningJob("stop", "working\n")
+	res, err := b.c.Get(e.srv.URL + "/runs/" + r.ID + "/jobs/" + j.JobID + "/tail")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	readEvents(t, sc, 1)
+	e.web.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for sc.Scan() {
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the tail did not end on shutdown")
+	}
 }

@@ -41,6 +41,11 @@ type filesData struct {
 	Crumbs  []crumb
 	Entries []fileRow
 	ZipURL  string
+	Rules   []store.RetentionRule
+	// Search, when set, lists the files below Path whose path has it.
+	Search, Sort string
+	// CanPrune: the run ended, so what is neither input nor output may go.
+	CanPrune bool
 	// For a file:
 	Lines    []string
 	Image    bool
@@ -149,13 +154,48 @@ func children(all []asuser.Entry, dir string) ([]fileRow, bool) {
 	for _, d := range dirs {
 		out = append(out, *d)
 	}
-	sort.Slice(out, func(i, k int) bool {
-		if out[i].Dir != out[k].Dir {
-			return out[i].Dir
-		}
-		return out[i].Name < out[k].Name
-	})
+	sortFiles(out, "name")
 	return out, found
+}
+
+// search is every file below dir whose path contains q, ignoring case.
+func search(all []asuser.Entry, dir, q string) []fileRow {
+	prefix := ""
+	if dir != "" {
+		prefix = dir + "/"
+	}
+	q = strings.ToLower(q)
+	var out []fileRow
+	for _, e := range all {
+		if e.IsDir || !strings.HasPrefix(e.Name, prefix) || !strings.Contains(strings.ToLower(e.Name), q) {
+			continue
+		}
+		out = append(out, fileRow{Name: strings.TrimPrefix(e.Name, prefix), Path: e.Name, Size: e.Size, ModTime: e.ModTime})
+	}
+	return out
+}
+
+// sortFiles orders entries by name (directories first), by size (largest
+// first) or by modification (newest first); false for another key.
+func sortFiles(entries []fileRow, key string) bool {
+	var less func(a, b fileRow) bool
+	switch key {
+	case "", "name":
+		less = func(a, b fileRow) bool {
+			if a.Dir != b.Dir {
+				return a.Dir
+			}
+			return a.Name < b.Name
+		}
+	case "size":
+		less = func(a, b fileRow) bool { return a.Size > b.Size }
+	case "modified":
+		less = func(a, b fileRow) bool { return a.ModTime.After(b.ModTime) }
+	default:
+		return false
+	}
+	sort.SliceStable(entries, func(i, k int) bool { return less(entries[i], entries[k]) })
+	return true
 }
 
 func breadcrumbs(wf store.Workflow, rel string) []crumb {
@@ -202,6 +242,15 @@ func (s *Server) filesPage(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusNotFound, "No such file", "The workspace has no file or directory "+rel+". Go back to the run's files.")
 		return
 	}
+	q := r.URL.Query()
+	d.Search, d.Sort = q.Get("q"), q.Get("sort")
+	if d.Search != "" {
+		entries = search(all, rel, d.Search)
+	}
+	if !sortFiles(entries, d.Sort) {
+		s.errorPage(w, r, http.StatusBadRequest, "Unknown sort", "Sort the files by name, size or modified.")
+		return
+	}
 	for i := range entries {
 		entries[i].URL = fileURL(wf, "files", entries[i].Path)
 		if !entries[i].Dir {
@@ -209,6 +258,14 @@ func (s *Server) filesPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.Entries = entries
+	if rel == "" {
+		var err error
+		if d.Rules, err = s.API.DB.RetentionRules(r.Context(), wf.ID); err != nil {
+			s.internal(w, r, "read the retention rules", err)
+			return
+		}
+		d.CanPrune = !d.Run.CanStop
+	}
 	d.ZipURL = "/runs/" + wf.ID + "/zip"
 	if rel != "" {
 		d.ZipURL = fileURL(wf, "zip", rel)

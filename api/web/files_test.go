@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/png"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -181,4 +182,61 @@ func TestEmptyDirectory(t *testing.T) {
 	res = b.get("/runs/" + r.ID + "/files")
 	assert.Contains(t, res.Body, "This directory is empty.")
 	assert.Equal(t, http.StatusNotFound, b.get("/runs/"+r.ID+"/zip").Status, "nothing to zip")
+}
+
+func TestRetentionRulesAndPrune(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	b := e.signedIn(e.token)
+	r := e.create("prune", map[string]string{"out.txt": "result\n", "tmp/scratch.dat": "xxxx", "notes.txt": "n"})
+	res := b.get("/runs/" + r.ID + "/files")
+	assert.Contains(t, res.Body, "This run has no retention rules")
+	require.NoError(t, e.db.CreateRetentionRules(context.Background(), r.ID, []store.RetentionRule{{Pattern: "tmp/*", Days: 5, Status: "created"}}))
+
+	j := e.start(r)
+	res = b.get("/runs/" + r.ID + "/files")
+	assert.Contains(t, res.Body, `<li class="rule rule-created">Files matching <code>tmp/*</code> are deleted 5 days after the run ends (created).</li>`)
+	assert.NotContains(t, res.Body, `id="prune"`, "no prune while the run is active")
+	res = b.post("/runs/"+r.ID+"/prune", nil)
+	assert.Equal(t, http.StatusBadRequest, res.Status)
+	assert.Contains(t, res.Body, "cannot be pruned until it ends")
+
+	e.finish(j, 0, "done\n")
+	res = b.get("/runs/" + r.ID + "/files")
+	assert.Contains(t, res.Body, `<form id="prune" class="action-prune"`)
+	assert.NotContains(t, b.get("/runs/"+r.ID+"/files/tmp").Body, `id="prune"`, "only at the workspace's top")
+	res = b.post("/runs/"+r.ID+"/prune", nil)
+	require.Equal(t, http.StatusSeeOther, res.Status, res.Body)
+	assert.Equal(t, "/runs/"+r.ID+"/files", res.Header.Get("Location"))
+	res = b.get("/runs/" + r.ID + "/files")
+	assert.Contains(t, res.Body, `data-path="out.txt"`, "outputs stay")
+	assert.Contains(t, res.Body, `data-path="code"`, "inputs stay")
+	assert.NotContains(t, res.Body, `data-path="notes.txt"`)
+	assert.NotContains(t, res.Body, `data-path="tmp"`)
+
+	_, err := e.db.UpdateWorkflow(context.Background(), r.ID, func(w *store.Workflow) error { w.Status = store.StatusDeleted; return nil })
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusNotFound, b.post("/runs/"+r.ID+"/prune", nil).Status)
+}
+
+func TestFileSearchAndSort(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	b := e.signedIn(e.token)
+	r := e.filesRun(t)
+	paths := regexp.MustCompile(`<tr class="(?:file|dir)" data-path="([^"]+)">`)
+	list := func(q string) []string {
+		res := b.get("/runs/" + r.ID + "/files" + q)
+		require.Equal(t, http.StatusOK, res.Status, res.Body)
+		var out []string
+		for _, m := range paths.FindAllStringSubmatch(res.Body, -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	assert.Equal(t, []string{"results/deep/fit.txt"}, list("?q=FIT"), "below the directory, any depth, any case")
+	assert.Equal(t, []string{"results/evil.svg", "evil.html"}, list("?q=evil&sort=size"))
+	assert.Equal(t, []string{"results/deep", "results/evil.svg", "results/plot.png"}, list("/results"))
+	assert.Equal(t, "results/evil.svg", list("/results?sort=size")[0], "largest first")
+	assert.Empty(t, list("/results?q=html"), "only below this directory")
+	assert.Contains(t, b.get("/runs/"+r.ID+"/files?q=zzz").Body, "No file matches.")
+	assert.Equal(t, http.StatusBadRequest, b.get("/runs/"+r.ID+"/files?sort=owner").Status)
 }

@@ -27,8 +27,8 @@ func renderJobs(jobs []jobRow) jobsHTML {
 	for _, j := range jobs {
 		id, st, label, y := esc(j.ID), esc(j.Status), esc(j.Label), strconv.Itoa(j.Y)
 		bars.WriteString(`<g class="bar bar-` + st + `"><title>` + label + `: ` + st + `</title><rect class="wait" x="` + num(j.WaitX) +
-			`" y="` + y + `" width="` + num(j.WaitW) + `" height="10"></rect><rect class="ran" x="` + num(j.RunX) + `" y="` + y +
-			`" width="` + num(j.RunW) + `" height="10"></rect></g>` + "\n")
+			`" y="` + y + `" width="` + num(j.WaitW) + `" height="8"></rect><rect class="ran" x="` + num(j.RunX) + `" y="` + y +
+			`" width="` + num(j.RunW) + `" height="8"></rect></g>` + "\n")
 		rows.WriteString(`<tr class="job" data-job-id="` + id + `" data-step="` + esc(j.Step) + `" data-running="` + strconv.FormatBool(j.Running) + `">` + "\n" +
 			`<td class="job-step"><a href="#log-` + id + `">` + label + `</a></td>` + "\n" +
 			`<td class="job-status"><span class="status status-` + st + `">` + st + `</span></td>` + "\n" +

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/reana-site/reana-site/api"
 	"github.com/reana-site/reana-site/daemon/store"
 )
 
@@ -297,6 +298,21 @@ func (s *Server) restartAction(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		http.Redirect(w, r, "/runs/"+started.ID, http.StatusSeeOther)
+		return nil
+	})
+}
+
+// pruneAction removes what is neither an input nor an output of the run
+// (REANA's prune), and goes back to its files.
+func (s *Server) pruneAction(w http.ResponseWriter, r *http.Request) {
+	s.action(w, r, "prune the workspace of", func(v viewer, wf store.Workflow) error {
+		if wf.Status == store.StatusDeleted {
+			return &api.Refusal{Status: http.StatusNotFound, Message: "Run " + wf.FullName() + " was deleted together with its workspace."}
+		}
+		if err := s.API.PruneRun(r.Context(), v.Account, wf, r.PostFormValue("include_inputs") == "1", r.PostFormValue("include_outputs") == "1"); err != nil {
+			return err
+		}
+		http.Redirect(w, r, "/runs/"+wf.ID+"/files", http.StatusSeeOther)
 		return nil
 	})
 }

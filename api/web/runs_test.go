@@ -115,6 +115,7 @@ func TestRunsRow(t *testing.T) {
 	b := e.signedIn(e.token)
 	res := b.get("/runs")
 	assert.Contains(t, res.Body, "No runs yet.", "a useful empty state")
+	assert.Contains(t, res.Body, "export REANA_SERVER_URL="+e.srv.URL+"\n")
 
 	r := e.create("fit", nil)
 	j := e.start(r)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/reana-site/reana-site/api"
+	"github.com/reana-site/reana-site/daemon/store"
 )
 
 // signinData is the sign-in page. There is no sign-up: accounts are the
@@ -71,8 +72,28 @@ func (s *Server) signinLink(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusBadRequest, "Login link incomplete", "The link has no key. Copy the whole line that `reana-site login-link` printed.")
 		return
 	}
-	u, err := s.API.DB.UseLoginLink(r.Context(), hashSecret(k))
+	var u store.User
+	valid := false
+	err := s.API.LimitFailures(r.RemoteAddr, func() (bool, error) {
+		var err error
+		u, err = s.API.DB.UseLoginLink(r.Context(), hashSecret(k))
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		valid = err == nil
+		return true, err
+	})
+	var ref *api.Refusal
+	if errors.As(err, &ref) {
+		w.Header().Set("Retry-After", strconv.Itoa(ref.RetryAfter))
+		s.errorPage(w, r, ref.Status, "Too many attempts", ref.Message)
+		return
+	}
 	if err != nil {
+		s.internal(w, r, "check the login link", err)
+		return
+	}
+	if !valid {
 		s.errorPage(w, r, http.StatusForbidden, "Login link not valid", "This login link was used already, or it expired. Run `reana-site login-link` on the login node for a new one.")
 		return
 	}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/reana-site/reana-site/api"
 	"github.com/reana-site/reana-site/api/web"
 	"github.com/reana-site/reana-site/daemon/identity"
+	"github.com/reana-site/reana-site/daemon/store"
 )
 
 func TestSigninWithToken(t *testing.T) {
@@ -62,6 +64,7 @@ func TestSigninWithToken(t *testing.T) {
 	assert.Equal(t, http.StatusSeeOther, b.get("/runs").Status, "signed out")
 
 	assert.NotContains(t, e.logs.String(), e.token, "no token in the log")
+	assert.Contains(t, e.logs.String(), "method=POST path=/signin status=303", "pages are logged as API calls are")
 }
 
 func TestSigninRefusals(t *testing.T) {
@@ -168,4 +171,48 @@ func TestSigninNextStaysOnSite(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, res.Status)
 		assert.Equal(t, want, res.Header.Get("Location"), "next %q", next)
 	}
+}
+
+// sessionStarter is what package api/login needs of the web sessions.
+type sessionStarter interface {
+	Start(w http.ResponseWriter, r *http.Request, u store.User, method string) error
+	User(r *http.Request) (store.User, bool)
+}
+
+var _ sessionStarter = (*web.Sessions)(nil)
+
+func TestCleanupRemovesExpired(t *testing.T) {
+	e := newEnv(t, web.Config{LoginLinkLifetime: time.Millisecond})
+	ctx := context.Background()
+	link, _, err := e.web.NewLoginLink(ctx, e.user)
+	require.NoError(t, err)
+	sum := sha256.Sum256([]byte(link[strings.Index(link, "?k=")+3:]))
+	time.Sleep(10 * time.Millisecond)
+	// While the expired row is there, its key cannot be stored again.
+	require.ErrorIs(t, e.db.CreateLoginLink(ctx, sum[:], e.user.ID, time.Now()), store.ErrExists)
+
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); e.web.Cleanup(cctx) }() // sweeps at once
+	require.Eventually(t, func() bool {
+		return e.db.CreateLoginLink(ctx, sum[:], e.user.ID, time.Now()) == nil
+	}, 5*time.Second, 20*time.Millisecond, "the sweep removes the expired link")
+	cancel()
+	<-done
+}
+
+func TestLoginLinkGuessesAreLimited(t *testing.T) {
+	e := newEnv(t, web.Config{}, func(s *api.Server) {
+		s.AuthFailures = api.NewAuthLimiter(api.AuthLimits{PerAddr: 0.001, PerAddrBurst: 2, Overall: 100, OverallBurst: 100, MaxAddrs: 10})
+	})
+	link, _, err := e.web.NewLoginLink(context.Background(), e.user)
+	require.NoError(t, err)
+	b := e.browser()
+	assert.Equal(t, http.StatusForbidden, b.get("/signin/link?k=guess1").Status)
+	assert.Equal(t, http.StatusForbidden, b.get("/signin/link?k=guess2").Status)
+	res := b.get("/signin/link?k=guess3")
+	assert.Equal(t, http.StatusTooManyRequests, res.Status, "wrong keys are limited as wrong tokens are")
+	assert.NotEmpty(t, res.Header.Get("Retry-After"))
+	res = b.get(link[strings.Index(link, "/signin/"):])
+	assert.Equal(t, http.StatusTooManyRequests, res.Status, "even the right key waits, and stays unspent")
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -57,7 +58,16 @@ type Server struct {
 	// means every second.
 	TailEvery time.Duration
 
-	pages *renderer
+	pages    *renderer
+	stopping chan struct{} // closed by Shutdown
+	stopOnce sync.Once
+}
+
+// Shutdown ends the live streams (log tails), which would otherwise hold
+// a graceful stop of the HTTP server until its timeout; register it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) Shutdown() {
+	s.stopOnce.Do(func() { close(s.stopping) })
 }
 
 // New makes the pages' server over the API's.
@@ -75,14 +85,14 @@ func New(a *api.Server, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{API: a, Config: cfg, Log: log, pages: pages,
+	return &Server{API: a, Config: cfg, Log: log, pages: pages, stopping: make(chan struct{}),
 		Sessions: &Sessions{DB: a.DB, Lifetime: cfg.SessionLifetime, Log: log}}, nil
 }
 
 // Handler serves every page and the assets.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, securityHeaders, s.crossOrigin)
+	r.Use(s.recoverer, s.API.LogRequests, securityHeaders, s.crossOrigin)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusNotFound, "Page not found", "There is no page at this address. Start again from the list of your runs.")
 	})
@@ -107,12 +117,14 @@ func (s *Server) Handler() http.Handler {
 			r.Post("/stop", s.stopAction)
 			r.Post("/delete", s.deleteAction)
 			r.Post("/restart", s.restartAction)
+			r.Post("/prune", s.pruneAction)
 			r.Get("/files", s.filesPage)
 			r.Get("/files/*", s.filesPage)
 			r.Get("/raw/*", s.raw)
 			r.Get("/zip", s.zip)
 			r.Get("/zip/*", s.zip)
 			r.Get("/gallery", s.galleryPage)
+			r.Get("/diff", s.diffPage)
 		})
 		r.Get("/profile", s.profilePage)
 		r.Post("/profile/token", s.rotateToken)
@@ -155,19 +167,19 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})(next)
 }
 
-type ctxKey int
-
-const viewerKey ctxKey = 0
-
-// viewer is the signed-in user of a request and their POSIX account.
+// viewer is the signed-in user of a request, their POSIX account, and
+// whether they see the admin page. It is the request context's value of
+// type viewerKey.
 type viewer struct {
 	User    store.User
 	Account asuser.Account
 	Admin   bool
 }
 
+type viewerKey struct{}
+
 func viewerOf(r *http.Request) viewer {
-	v, _ := r.Context().Value(viewerKey).(viewer)
+	v, _ := r.Context().Value(viewerKey{}).(viewer)
 	return v
 }
 
@@ -190,7 +202,7 @@ func (s *Server) requireUser(next http.Handler) http.Handler {
 			return
 		}
 		v := viewer{User: u, Account: acct, Admin: s.isAdmin(acct)}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey, v)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey{}, v)))
 	})
 }
 

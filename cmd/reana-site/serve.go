@@ -83,6 +83,9 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if d.web != nil {
+		hs.RegisterOnShutdown(d.web.Shutdown)
+	}
 
 	engCtx, stopEngine := context.WithCancel(context.Background())
 	engDone := make(chan struct{})
