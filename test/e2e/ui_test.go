@@ -170,6 +170,25 @@ func TestUIRoot6Fit(t *testing.T) {
 	plot, err := os.ReadFile(filepath.Join(ws, "results", "plot.png"))
 	require.NoError(t, err)
 
+	t.Run("search kept in the URL", func(t *testing.T) {
+		rows := `document.querySelectorAll("tr.run").length`
+		for _, tt := range []struct {
+			q    string
+			want int
+		}{{"root6", 1}, {"no-such-run", 0}} {
+			s.b.Navigate(t, s.base+"/runs")
+			s.b.Do(t, chromedp.SendKeys(chromedp.ID("search"), tt.q+"\r"))
+			s.b.WaitTrue(t, `new URLSearchParams(location.search).get("q") === `+js(tt.q), 10*time.Second)
+			assert.Equal(t, tt.want, browser.Eval[int](t, s.b, rows), "runs matching %q", tt.q)
+			// The address alone gives the same page.
+			s.b.Navigate(t, browser.Run(t, s.b, chromedp.Location()))
+			assert.Equal(t, tt.q, browser.Run(t, s.b, chromedp.Value(chromedp.ID("search"))))
+			assert.Equal(t, tt.want, browser.Eval[int](t, s.b, rows))
+		}
+		s.b.Screenshot(t, "runs-search")
+		assertClean(t, s.b)
+	})
+
 	t.Run("details and a step log", func(t *testing.T) {
 		s.b.Navigate(t, s.base+"/runs/"+id)
 		assert.Equal(t, "finished", browser.Run(t, s.b, chromedp.Text(chromedp.CSS("#run-status .status"))))
