@@ -90,10 +90,10 @@ func TestSigninRefusals(t *testing.T) {
 }
 
 func TestSessionExpiryAndRemoval(t *testing.T) {
-	e := newEnv(t, web.Config{SessionLifetime: 300 * time.Millisecond})
+	e := newEnv(t, web.Config{SessionLifetime: 2 * time.Second})
 	b := e.signedIn(e.token)
 	assert.Equal(t, http.StatusOK, b.get("/runs").Status)
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(2100 * time.Millisecond)
 	assert.Equal(t, http.StatusSeeOther, b.get("/runs").Status, "the store ends the session, whatever the cookie says")
 
 	b = e.signedIn(e.bobTok)
