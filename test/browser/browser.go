@@ -41,6 +41,7 @@ type Browser struct {
 	// file, which takes writes from several goroutines as they come.
 	output   *os.File
 	problems *problems
+	dialogs  *dialogs
 }
 
 // config is what the options set.
@@ -165,7 +166,7 @@ func Start(t testing.TB, opts ...Option) *Browser {
 		t.Fatal(err)
 	}
 	b := &Browser{timeout: cfg.timeout, profile: profile, downloads: t.TempDir(),
-		output: output, problems: &problems{}}
+		output: output, problems: &problems{}, dialogs: &dialogs{}}
 
 	aopts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
@@ -65,6 +66,15 @@ func site(t *testing.T) *httptest.Server {
 	mux.HandleFunc("GET /dirty.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript")
 		w.Write([]byte(`console.error("logged on purpose"); throw new Error("thrown on purpose");`))
+	})
+	mux.HandleFunc("GET /ask", func(w http.ResponseWriter, r *http.Request) {
+		page(w, `<p id="who">not asked</p><button id="ask">ask</button><script src="/ask.js"></script>`)
+	})
+	mux.HandleFunc("GET /ask.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript")
+		w.Write([]byte(`document.getElementById("ask").addEventListener("click", function () {
+  document.getElementById("who").textContent = confirm("Really?") ? "yes" : "no";
+});`))
 	})
 	mux.HandleFunc("GET /results.zip", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/zip")
@@ -183,6 +193,23 @@ func TestProblemsCatchConsoleErrorsAndCSP(t *testing.T) {
 
 	b.ClearProblems()
 	assert.Empty(t, b.Problems())
+}
+
+func TestAnswerDialogs(t *testing.T) {
+	srv := site(t)
+	b := Start(t, TrustCert(srv.Certificate()))
+	b.Navigate(t, srv.URL+"/ask")
+	for _, tt := range []struct {
+		accept bool
+		want   string
+	}{{true, "yes"}, {false, "no"}} {
+		b.AnswerDialogs(tt.accept)
+		b.Do(t, chromedp.Click(chromedp.ID("ask")))
+		b.WaitTrue(t, `document.getElementById("who").textContent === `+fmt.Sprintf("%q", tt.want), 10*time.Second)
+	}
+	assert.Equal(t, []string{"Really?", "Really?"}, b.Dialogs())
+	b.Screenshot(t, "answered")
+	b.AssertClean(t)
 }
 
 // Only the pinned certificate is trusted: another self-signed server is

@@ -170,6 +170,25 @@ func TestUIRoot6Fit(t *testing.T) {
 	plot, err := os.ReadFile(filepath.Join(ws, "results", "plot.png"))
 	require.NoError(t, err)
 
+	t.Run("search kept in the URL", func(t *testing.T) {
+		rows := `document.querySelectorAll("tr.run").length`
+		for _, tt := range []struct {
+			q    string
+			want int
+		}{{"root6", 1}, {"no-such-run", 0}} {
+			s.b.Navigate(t, s.base+"/runs")
+			s.b.Do(t, chromedp.SendKeys(chromedp.ID("search"), tt.q+"\r"))
+			s.b.WaitTrue(t, `new URLSearchParams(location.search).get("q") === `+js(tt.q), 10*time.Second)
+			assert.Equal(t, tt.want, browser.Eval[int](t, s.b, rows), "runs matching %q", tt.q)
+			// The address alone gives the same page.
+			s.b.Navigate(t, browser.Run(t, s.b, chromedp.Location()))
+			assert.Equal(t, tt.q, browser.Run(t, s.b, chromedp.Value(chromedp.ID("search"))))
+			assert.Equal(t, tt.want, browser.Eval[int](t, s.b, rows))
+		}
+		s.b.Screenshot(t, "runs-search")
+		assertClean(t, s.b)
+	})
+
 	t.Run("details and a step log", func(t *testing.T) {
 		s.b.Navigate(t, s.base+"/runs/"+id)
 		assert.Equal(t, "finished", browser.Run(t, s.b, chromedp.Text(chromedp.CSS("#run-status .status"))))
@@ -326,7 +345,8 @@ var crossSitePage = template.Must(template.New("").Parse(`<!doctype html><title>
 	`<form method="post" action="{{.}}"><button id="go">win a prize</button></form>`))
 
 // TestUIStopRunAndCrossSitePOST stops a running workflow from its page,
-// after a cross-site form that posts the same stop was refused.
+// after a cross-site form that posts the same stop was refused, and then
+// deletes it, which asks first.
 func TestUIStopRunAndCrossSitePOST(t *testing.T) {
 	// Another site (127.0.0.1 is not localhost's site) with a form that
 	// posts to the address in its query, for the signed-in browser.
@@ -354,5 +374,26 @@ func TestUIStopRunAndCrossSitePOST(t *testing.T) {
 	s.b.WaitTrue(t, `(document.querySelector("#run-status .status") || {}).textContent === "stopped"`, time.Minute)
 	s.b.Screenshot(t, "stopped")
 	s.alice.WaitStatus(t, "stoppable.1", 30*time.Second, "stopped")
+
+	// Delete asks first: dismissed, nothing happens; accepted, the run
+	// goes, and the runs page no longer lists it.
+	del := chromedp.Click(chromedp.CSS(`#summary form.action-delete button.delete`))
+	s.b.AnswerDialogs(false)
+	s.b.Do(t, del)
+	s.b.WaitTrue(t, `document.querySelector("#summary form.action-delete")`, 5*time.Second)
+	w, _ = s.alice.Status(t, "stoppable.1")
+	assert.Equal(t, "stopped", w.Status, "a dismissed delete deletes nothing")
+	s.b.AnswerDialogs(true)
+	s.b.Do(t, del)
+	// WaitStatus gives up at a final state such as stopped: poll instead.
+	require.Eventually(t, func() bool {
+		w, _ := s.alice.Status(t, "stoppable.1")
+		return w.Status == "deleted"
+	}, 30*time.Second, 200*time.Millisecond, "the accepted delete deletes the run")
+	require.Len(t, s.b.Dialogs(), 2)
+	assert.Contains(t, s.b.Dialogs()[0], "stoppable")
+	s.b.Navigate(t, s.base+"/runs")
+	assert.Zero(t, browser.Eval[int](t, s.b, `document.querySelectorAll("tr.run").length`), "a deleted run is not listed by default")
+	s.b.Screenshot(t, "deleted")
 	assertClean(t, s.b)
 }
