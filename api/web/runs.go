@@ -231,6 +231,9 @@ func (s *Server) runRows(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, status, "Bad request", d.Error)
 		return
 	}
+	// The count above the table is outside the rows: the script updates it
+	// from this header.
+	w.Header().Set("X-Runs-Total", strconv.Itoa(d.Total))
 	s.fragment(w, "run-rows", d)
 }
 

@@ -102,6 +102,9 @@ func TestRunsListing(t *testing.T) {
 				require.Equal(t, 200, rows.Status)
 				assert.Equal(t, got, names(rows.Body), "the refreshed rows are the page's")
 				assert.NotContains(t, rows.Body, "<html", "a fragment only")
+				total := regexp.MustCompile(`id="runs-total">(\d+) runs?<`).FindStringSubmatch(res.Body)
+				require.Len(t, total, 2, "the page counts the runs")
+				assert.Equal(t, total[1], rows.Header.Get("X-Runs-Total"), "the refresh carries the count the script puts above the table")
 			}
 		})
 	}
@@ -206,4 +209,12 @@ func TestOthersRunIsNotFound(t *testing.T) {
 	assert.Equal(t, store.StatusFinished, wf.Status, "nothing happened to bob's run")
 	// By name too: alice has no run called secret.1.
 	assert.Equal(t, http.StatusNotFound, b.get("/runs/secret.1").Status)
+}
+
+func TestFavicon(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	res := e.browser().get("/favicon.ico")
+	require.Equal(t, http.StatusOK, res.Status)
+	assert.Equal(t, "image/svg+xml", res.Header.Get("Content-Type"))
+	assert.Contains(t, res.Body, "<svg")
 }

@@ -119,6 +119,12 @@ func (s *Server) Handler() http.Handler {
 		s.errorPage(w, r, http.StatusMethodNotAllowed, "Not allowed", "This page does not take that kind of request. Use the buttons on the pages.")
 	})
 	r.Handle("/static/*", staticHandler())
+	// Browsers ask for /favicon.ico whatever the page links; without an
+	// answer every page logs a failed load.
+	r.Get("/favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		r.URL.Path = "/static/favicon.svg"
+		staticHandler().ServeHTTP(w, r)
+	})
 	r.Get("/signin", s.signinPage)
 	r.Post("/signin", s.signinToken)
 	r.Get("/signin/link", s.signinLink)

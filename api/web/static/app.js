@@ -28,7 +28,10 @@
           location.href = "/signin?next=" + encodeURIComponent(location.pathname + location.search);
           return null;
         }
-        return res.ok ? res.text() : null;
+        if (!res.ok) return null;
+        var total = res.headers.get("X-Runs-Total"), count = document.getElementById("runs-total");
+        if (total !== null && count) count.textContent = total + (total === "1" ? " run" : " runs");
+        return res.text();
       }).then(function (html) {
         if (html === null || html === undefined) return;
         el.innerHTML = html;
