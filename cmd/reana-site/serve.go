@@ -226,8 +226,13 @@ Create a user and a token, as root:
 then, as that user:
     export REANA_SERVER_URL=%s REANA_ACCESS_TOKEN=<token>
     reana-client ping
-
 `, version, url, cfg.StateDir, admin, admin, url)
+	if cfg.Web {
+		// The web pages take the same token, or a one-time link the user
+		// asks for on this machine.
+		fmt.Fprintf(os.Stderr, "The web pages are at %s/: sign in with the token, or with the link\nthat `reana-site login-link` prints for that user.\n", url)
+	}
+	fmt.Fprintln(os.Stderr)
 }
 
 // listener returns the listener handed over by the launcher, or binds one.
