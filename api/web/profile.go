@@ -142,7 +142,7 @@ type backendCount struct {
 }
 
 func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
-	if !viewerOf(r).Admin {
+	if !s.isAdmin(viewerOf(r).Account) {
 		s.errorPage(w, r, http.StatusForbidden, "For admins only", "This page is for root and the members of the site's admin groups (REANA_SITE_ADMIN_GROUPS). Ask the site's admins if you need it.")
 		return
 	}

@@ -88,6 +88,9 @@ type pageData struct {
 func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, name, title string, content any) {
 	var v *viewer
 	if x := viewerOf(r); x.User.ID != "" {
+		// Only a whole page's header shows the admin link: the group
+		// lookup (NSS, maybe LDAP) is not made for the polled fragments.
+		x.Admin = s.isAdmin(x.Account)
 		v = &x
 	}
 	t, ok := s.pages.pages[name]

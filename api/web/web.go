@@ -118,12 +118,13 @@ func (s *Server) Handler() http.Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusMethodNotAllowed, "Not allowed", "This page does not take that kind of request. Use the buttons on the pages.")
 	})
-	r.Handle("/static/*", staticHandler())
+	static := staticHandler()
+	r.Handle("/static/*", static)
 	// Browsers ask for /favicon.ico whatever the page links; without an
 	// answer every page logs a failed load.
 	r.Get("/favicon.ico", func(w http.ResponseWriter, r *http.Request) {
 		r.URL.Path = "/static/favicon.svg"
-		staticHandler().ServeHTTP(w, r)
+		static.ServeHTTP(w, r)
 	})
 	r.Get("/signin", s.signinPage)
 	r.Post("/signin", s.signinToken)
@@ -192,9 +193,9 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})(next)
 }
 
-// viewer is the signed-in user of a request, their POSIX account, and
-// whether they see the admin page. It is the request context's value of
-// type viewerKey.
+// viewer is the signed-in user of a request and their POSIX account. It
+// is the request context's value of type viewerKey. Admin, whether they
+// see the admin page, is set only for a whole page (see page).
 type viewer struct {
 	User    store.User
 	Account asuser.Account
@@ -226,7 +227,7 @@ func (s *Server) requireUser(next http.Handler) http.Handler {
 		if !ok {
 			return
 		}
-		v := viewer{User: u, Account: acct, Admin: s.isAdmin(acct)}
+		v := viewer{User: u, Account: acct}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey{}, v)))
 	})
 }
