@@ -52,7 +52,10 @@ type detailsData struct {
 	TimelineH, TimelineSpan string
 }
 
-func (s *Server) details(r *http.Request, wf store.Workflow) (detailsData, error) {
+// details gathers what the run's page shows; without full, only what its
+// refreshed summary needs (no engine or failed job's whole log, no
+// specification), as the summary is fetched every few seconds.
+func (s *Server) details(r *http.Request, wf store.Workflow, full bool) (detailsData, error) {
 	// Without their output: a run of hundreds of jobs would otherwise read
 	// and send every log. The page shows a failed job's at once, streams
 	// a running one's, and loads the others when opened.
@@ -74,7 +77,9 @@ func (s *Server) details(r *http.Request, wf store.Workflow) (detailsData, error
 	if !d.Live && wf.Status == store.StatusFinished {
 		d.Progress = 100
 	}
-	d.Spec, d.Params = pretty(wf.Spec), pretty(wf.InputParameters)
+	if full {
+		d.Spec, d.Params = pretty(wf.Spec), pretty(wf.InputParameters)
+	}
 	var t0, t1 time.Time
 	for _, j := range jobs {
 		jr := jobRow{ID: j.ID, Step: j.StepName, Status: string(j.Status), Backend: backendLabel(j.Backend), BatchID: j.BackendJobID,
@@ -89,7 +94,7 @@ func (s *Server) details(r *http.Request, wf store.Workflow) (detailsData, error
 			jr.ExitS = strconv.Itoa(*j.ExitCode)
 		}
 		jr.Open = jr.Running || j.Status == store.JobFailed
-		if jr.Engine || j.Status == store.JobFailed {
+		if full && (jr.Engine || j.Status == store.JobFailed) {
 			full, err := s.API.DB.GetJob(r.Context(), j.ID)
 			if err != nil {
 				return detailsData{}, err
@@ -163,7 +168,7 @@ func pretty(raw []byte) string {
 }
 
 func (s *Server) detailsPage(w http.ResponseWriter, r *http.Request) {
-	s.withDetails(w, r, func(wf store.Workflow, d detailsData) {
+	s.withDetails(w, r, true, func(wf store.Workflow, d detailsData) {
 		s.page(w, r, http.StatusOK, "details", wf.FullName(), d)
 	})
 }
@@ -171,15 +176,15 @@ func (s *Server) detailsPage(w http.ResponseWriter, r *http.Request) {
 // detailsSummary is the part of the details page that a script refreshes
 // while the run is active (status, progress, steps); the logs stream.
 func (s *Server) detailsSummary(w http.ResponseWriter, r *http.Request) {
-	s.withDetails(w, r, func(_ store.Workflow, d detailsData) { s.fragment(w, "summary", d) })
+	s.withDetails(w, r, false, func(_ store.Workflow, d detailsData) { s.fragment(w, "summary", d) })
 }
 
-func (s *Server) withDetails(w http.ResponseWriter, r *http.Request, show func(store.Workflow, detailsData)) {
+func (s *Server) withDetails(w http.ResponseWriter, r *http.Request, full bool, show func(store.Workflow, detailsData)) {
 	wf, ok := s.run(w, r)
 	if !ok {
 		return
 	}
-	d, err := s.details(r, wf)
+	d, err := s.details(r, wf, full)
 	if err != nil {
 		s.internal(w, r, "show the run", err)
 		return
