@@ -162,14 +162,14 @@ func TestTokens(t *testing.T) {
 	carol := addUser(t, db, "carol")
 
 	issue := func(u User, secret string) {
-		_, err := db.CreateToken(ctx, u.ID, []byte(secret), secret[len(secret)-2:])
+		_, err := db.IssueToken(ctx, u.ID, []byte(secret), secret[len(secret)-2:], TokenAdd)
 		require.NoError(t, err)
 	}
 	issue(alice, "alice-1")
 	issue(alice, "alice-2")
 	issue(bob, "bob-1")
 	issue(carol, "carol-1")
-	_, err := db.CreateToken(ctx, alice.ID, []byte("alice-1"), "-1")
+	_, err := db.IssueToken(ctx, alice.ID, []byte("alice-1"), "-1", TokenAdd)
 	require.ErrorIs(t, err, ErrExists)
 
 	n, err := db.RevokeTokens(ctx, bob.ID)

@@ -131,12 +131,6 @@ func scanToken(sc scanner) (Token, error) {
 	return t, err
 }
 
-// CreateToken records a new token of the user by its hash, beside any
-// others.
-func (db *DB) CreateToken(ctx context.Context, userID string, hash []byte, hint string) (Token, error) {
-	return db.IssueToken(ctx, userID, hash, hint, TokenAdd)
-}
-
 // TokenMode says what issuing a token does to the user's other tokens.
 type TokenMode int
 
