@@ -192,15 +192,21 @@ func (b *Backend) SubmitMany(ctx context.Context, specs []batch.Spec) []batch.Su
 	return batch.SubmitGroups(ctx, b.Runner, Name, specs, b.prepare, b.submitClusters)
 }
 
+// submitArgv is condor_submit with its answer terse, for the description
+// in file ("-" for standard input, a group's several descriptions).
+func (b *Backend) submitArgv(file string) []string {
+	argv := append([]string{b.bin("condor_submit"), "-terse"}, b.scheddArgs()...)
+	return append(argv, file)
+}
+
 // submitClusters submits one user's prepared jobs, one condor_submit per
 // cluster, and answers in their order.
 func (b *Backend) submitClusters(ctx context.Context, acct asuser.Account, preps []batch.Prepared) ([]asuser.BatchSubmitOutcome, error) {
 	out := make([]asuser.BatchSubmitOutcome, len(preps))
-	argv := append([]string{b.bin("condor_submit"), "-terse"}, b.scheddArgs()...)
-	argv = append(argv, "-")
+	argv, env := b.submitArgv("-"), b.env()
 	groups := clusters(preps)
 	for c, idx := range groups {
-		args := asuser.BatchSubmitClusterArgs{DescFile: SubmitFile, Argv: argv, Env: b.env(), MaybeSubmitted: maybeSubmitted}
+		args := asuser.BatchSubmitClusterArgs{DescFile: SubmitFile, Argv: argv, Env: env, MaybeSubmitted: maybeSubmitted}
 		for _, i := range idx {
 			args.Jobs = append(args.Jobs, preps[i].Args)
 		}
@@ -314,8 +320,7 @@ func (b *Backend) prepare(s batch.Spec) (batch.Prepared, error) {
 	if err != nil {
 		return batch.Prepared{}, err
 	}
-	argv := append([]string{b.bin("condor_submit"), "-terse"}, b.scheddArgs()...)
-	argv = append(argv, filepath.Join(s.JobDir, SubmitFile))
+	argv := b.submitArgv(filepath.Join(s.JobDir, SubmitFile))
 	var ad Ad
 	return batch.Prepared{
 		Args: asuser.BatchSubmitArgs{JobDir: s.JobDir, Script: script, Command: s.Command, Argv: argv,
