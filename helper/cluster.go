@@ -1,14 +1,10 @@
 package helper
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -81,27 +77,12 @@ func jobSubmitCluster(ctx context.Context, raw json.RawMessage, _ *net.UnixConn)
 		}
 		return out, nil
 	}
-	// The submission must finish once started, even if the daemon goes
-	// away: its answer is recorded here for the next attempt to find.
-	cmd := exec.CommandContext(context.WithoutCancel(ctx), a.Argv[0], a.Argv[1:]...)
-	cmd.Dir = a.Jobs[claimed[0]].JobDir
-	if len(a.Env) > 0 {
-		cmd.Env = append(os.Environ(), a.Env...)
-	}
-	cmd.Stdin = strings.NewReader(stdin.String())
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
-	res := asuser.BatchSubmitResult{Stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(runErr, &ee):
-		res.ExitCode = ee.ExitCode()
-	case runErr != nil:
+	stdout, res, err := runSubmit(ctx, a.Argv, a.Jobs[claimed[0]].JobDir, a.Env, strings.NewReader(stdin.String()))
+	if err != nil {
 		release()
-		return nil, fmt.Errorf("run %s: %w", a.Argv[0], runErr)
+		return nil, err
 	}
-	ids, parsed := clusterIDs(stdout.String(), len(claimed))
+	ids, parsed := clusterIDs(stdout, len(claimed))
 	if res.ExitCode != 0 || !parsed {
 		if res.ExitCode == 0 || maybeSubmitted(a.MaybeSubmitted, res.Stderr) {
 			// The jobs may exist (the connection broke after the

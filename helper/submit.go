@@ -40,25 +40,12 @@ func jobSubmit(ctx context.Context, raw json.RawMessage, _ *net.UnixConn) (any, 
 	if done != nil {
 		return *done, nil
 	}
-	// The submission must finish once started, even if the daemon goes
-	// away: its answer is recorded here for the next attempt to find.
-	cmd := exec.CommandContext(context.WithoutCancel(ctx), a.Argv[0], a.Argv[1:]...)
-	cmd.Dir = a.JobDir
-	if len(a.Env) > 0 {
-		cmd.Env = append(os.Environ(), a.Env...)
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	runErr := cmd.Run()
-	res := asuser.BatchSubmitResult{ID: strings.TrimSpace(out.String()), Stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(runErr, &ee):
-		res.ExitCode = ee.ExitCode()
-	case runErr != nil:
+	out, res, err := runSubmit(ctx, a.Argv, a.JobDir, a.Env, nil)
+	if err != nil {
 		_ = os.Remove(claimPath)
-		return nil, fmt.Errorf("run %s: %w", a.Argv[0], runErr)
+		return nil, err
 	}
+	res.ID = strings.TrimSpace(out)
 	if res.ExitCode != 0 || res.ID == "" {
 		if maybeSubmitted(a.MaybeSubmitted, res.Stderr) {
 			// The scheduler may have taken the job before the connection
@@ -74,6 +61,32 @@ func jobSubmit(ctx context.Context, raw json.RawMessage, _ *net.UnixConn) (any, 
 		return nil, err
 	}
 	return res, nil
+}
+
+// runSubmit runs the submission command argv in dir, with env added and
+// stdin (nil for none), and answers with its output, exit status and
+// stderr; an error only when the command could not be run at all. The
+// submission must finish once started, even if the daemon goes away: its
+// answer is recorded for the next attempt to find.
+func runSubmit(ctx context.Context, argv []string, dir string, env []string, stdin io.Reader) (string, asuser.BatchSubmitResult, error) {
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), argv[0], argv[1:]...)
+	cmd.Dir = dir
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	cmd.Stdin = stdin
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	res := asuser.BatchSubmitResult{Stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(runErr, &ee):
+		res.ExitCode = ee.ExitCode()
+	case runErr != nil:
+		return "", res, fmt.Errorf("run %s: %w", argv[0], runErr)
+	}
+	return stdout.String(), res, nil
 }
 
 // claimJob claims a job directory for one submission and writes the job's
