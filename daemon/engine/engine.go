@@ -99,7 +99,10 @@ type Engine struct {
 	// preps are the image resolutions (and pulls) in progress or done but
 	// not yet used, by job id.
 	preps map[string]*imagePrep
-	once  sync.Once
+	// rounds is closed, and replaced, at the end of every round, so that
+	// an engine adapter can wait for the next round instead of polling.
+	rounds chan struct{}
+	once   sync.Once
 }
 
 // advanceParallelism bounds how many workflows one round moves at once.
@@ -108,6 +111,7 @@ const advanceParallelism = 8
 func (e *Engine) init() {
 	e.once.Do(func() {
 		e.wake = make(chan struct{}, 1)
+		e.rounds = make(chan struct{})
 		e.locks = map[string]*sync.Mutex{}
 		e.plans = map[string]*plan{}
 		e.backoff = map[string]*retry{}
@@ -132,6 +136,22 @@ func (e *Engine) Wake() {
 	case e.wake <- struct{}{}:
 	default:
 	}
+}
+
+// NextRound returns a channel that is closed when the round after the
+// call ends (a round that is under way when it is called counts).
+func (e *Engine) NextRound() <-chan struct{} {
+	e.init()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.rounds
+}
+
+func (e *Engine) roundEnded() {
+	e.mu.Lock()
+	close(e.rounds)
+	e.rounds = make(chan struct{})
+	e.mu.Unlock()
 }
 
 // Run drives workflows until ctx ends.
@@ -173,6 +193,7 @@ func (e *Engine) forget(id string) {
 // Tick advances every active workflow once and polls running jobs.
 func (e *Engine) Tick(ctx context.Context) {
 	e.init()
+	defer e.roundEnded()
 	defer func(start time.Time) { e.Metrics.Round(time.Since(start)) }(time.Now())
 	wfs, err := e.DB.ActiveWorkflows(ctx)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -162,11 +163,43 @@ type jobAnswer struct {
 	Reason   string `json:"reason,omitempty"`
 }
 
+// maxRoundWait bounds a status request that waits for the engine's next
+// round, so that a stalled round never holds an adapter for long.
+const maxRoundWait = 10 * time.Second
+
+// jobStatus answers a job's state. With ?wait=round it answers a job that
+// is still queued or running only after the engine's next round, which is
+// when a change could be recorded: an adapter that asks this way learns of
+// a job's end as soon as the daemon does, instead of a poll later, and
+// asks once per round instead of on a timer of its own.
 func (s *Server) jobStatus(w http.ResponseWriter, r *http.Request, wf store.Workflow) {
+	wait := r.URL.Query().Get("wait")
+	if wait != "" && wait != "round" {
+		refuse(w, http.StatusBadRequest, "wait must be \"round\"")
+		return
+	}
+	var next <-chan struct{}
+	if wait == "round" && s.Engine != nil {
+		next = s.Engine.NextRound()
+	}
 	j, err := s.DB.GetJob(r.Context(), r.PathValue("job"))
 	if err != nil || j.WorkflowID != wf.ID || j.StepIndex == store.EngineStepIndex {
 		refuse(w, http.StatusNotFound, "no such job in this workflow")
 		return
+	}
+	if st := reanaStatus(j.Status); next != nil && (st == "queued" || st == "running") {
+		t := time.NewTimer(maxRoundWait)
+		defer t.Stop()
+		select {
+		case <-next:
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		}
+		if j, err = s.DB.GetJob(r.Context(), j.ID); err != nil {
+			refuse(w, http.StatusInternalServerError, "read job %s: %v", j.ID, err)
+			return
+		}
 	}
 	answer(w, http.StatusOK, jobAnswer{JobID: j.ID, Status: reanaStatus(j.Status), ExitCode: j.ExitCode, Reason: j.Reason})
 }

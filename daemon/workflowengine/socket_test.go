@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -41,6 +42,7 @@ func (idleBackend) Logs(context.Context, batch.Job) (string, error) { return "",
 
 type socketFixture struct {
 	db     *store.DB
+	eng    *engine.Engine
 	client *http.Client
 	// runs are two running snakemake workflows: the first owned by this
 	// process's uid, the second by another uid.
@@ -63,7 +65,7 @@ func newSocketFixture(t *testing.T) *socketFixture {
 	}
 	l := &Launcher{Python: "/usr/bin/python3", Adapters: "/usr/share/reana-site/engines", Socket: "/run/x.sock", Versions: map[string]string{"snakemake": "7.32.4"}}
 	eng.EngineProcess = l.EngineProcess
-	f := &socketFixture{db: db}
+	f := &socketFixture{db: db, eng: eng}
 	for i, name := range []string{"me", "other"} {
 		u, err := db.CreateUser(ctx, store.User{Name: name, UID: uint32(os.Getuid() + i)})
 		require.NoError(t, err)
@@ -181,4 +183,41 @@ func TestSocketSubmitIsIdempotent(t *testing.T) {
 	wf, err := f.db.GetWorkflow(context.Background(), mine)
 	require.NoError(t, err)
 	assert.Equal(t, 2, wf.ProgressTotal, "the total is set once, as REANA does")
+}
+
+func TestSocketStatusWaitsForTheNextRound(t *testing.T) {
+	f := newSocketFixture(t)
+	ctx := context.Background()
+	path := "/v1/workflows/" + f.runs[0]
+	status, doc := f.do(t, "POST", path+"/jobs", f.tokens[0], okJob)
+	require.Equal(t, http.StatusCreated, status, "%v", doc)
+	id := fmt.Sprint(doc["job_id"])
+
+	status, doc = f.do(t, "GET", path+"/jobs/"+id+"?wait=soon", f.tokens[0], "")
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Contains(t, fmt.Sprint(doc["message"]), "wait")
+
+	answered := make(chan map[string]any, 1)
+	go func() {
+		_, doc := f.do(t, "GET", path+"/jobs/"+id+"?wait=round", f.tokens[0], "")
+		answered <- doc
+	}()
+	select {
+	case doc := <-answered:
+		t.Fatalf("a queued job was answered before a round: %v", doc)
+	case <-time.After(300 * time.Millisecond):
+	}
+	f.eng.Tick(ctx) // submits the job, which the backend reports running
+	select {
+	case doc := <-answered:
+		assert.Equal(t, "running", doc["status"], "the state after the round")
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer after the round")
+	}
+
+	_, err := f.db.UpdateJob(ctx, id, func(j *store.Job) error { j.Status = store.JobFinished; return nil })
+	require.NoError(t, err)
+	status, doc = f.do(t, "GET", path+"/jobs/"+id+"?wait=round", f.tokens[0], "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "finished", doc["status"], "a settled job is answered at once")
 }

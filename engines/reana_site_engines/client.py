@@ -95,9 +95,15 @@ class Client:
         job["key"] = key
         return self._call("POST", "/jobs", job)["job_id"]
 
-    def status(self, job_id):
-        """Returns {status: queued|running|finished|failed|stopped, exit_code, reason}."""
-        return self._call("GET", "/jobs/" + job_id)
+    def status(self, job_id, wait=False):
+        """Returns {status: queued|running|finished|failed|stopped, exit_code, reason}.
+
+        With wait, a job that is still queued or running is answered only
+        after the daemon's next round of status queries (at most a few
+        seconds), so a caller that loops on it learns of a job's end as
+        soon as the daemon does, without a timer of its own.
+        """
+        return self._call("GET", "/jobs/" + job_id + ("?wait=round" if wait else ""))
 
     def progress(self, total):
         self._call("POST", "/progress", {"total": int(total)})

@@ -16,7 +16,6 @@ import logging
 import os
 import shlex
 import threading
-import time
 
 import cwltool.job
 import cwltool.loghandler
@@ -30,7 +29,6 @@ from .client import RequestError, hints
 
 # REANA's default image for tools without a DockerRequirement.
 DEFAULT_IMAGE = "frolvlad/alpine-bash"
-POLL_SECONDS = 0.2
 
 log = logging.getLogger("reana-site")
 _current = threading.local()
@@ -99,10 +97,10 @@ def _popen(client, workspace, total):
             return 1
         log.info("[job %s] submitted to reana-site as %s", name, job_id)
         while True:
-            st = client.status(job_id)
+            # Each question waits for the daemon's next round.
+            st = client.status(job_id, wait=True)
             if st.get("status") in ("finished", "failed", "stopped"):
                 break
-            time.sleep(POLL_SECONDS)
         code = st.get("exit_code")
         if st.get("status") != "finished":
             log.error("[job %s] %s%s", name, st.get("status"), ": " + st["reason"] if st.get("reason") else "")

@@ -25,6 +25,7 @@ from .client import RequestError, hints
 
 # REANA's default image for rules without a container.
 DEFAULT_IMAGE = "docker.io/snakemake/snakemake:v7.32.4"
+# How long the sweep sleeps while the run has no active job.
 POLL_SECONDS = 0.2
 REPORT_TIMEOUT = 120
 
@@ -84,10 +85,13 @@ def _executor(client, workspace, kerberos, cvmfs):
                         return
                     active, self.active_jobs = self.active_jobs, []
                 still = []
-                for entry in active:
+                for i, entry in enumerate(active):
                     job, job_id, callback, error_callback = entry
                     try:
-                        st = client.status(job_id)
+                        # The first question of a sweep waits for the
+                        # daemon's next round; the others read what that
+                        # round recorded.
+                        st = client.status(job_id, wait=(i == 0))
                     except RequestError as e:
                         st = {"status": "failed", "reason": str(e)}
                     status = st.get("status")
@@ -102,7 +106,8 @@ def _executor(client, workspace, kerberos, cvmfs):
                         still.append(entry)
                 with self.lock:
                     self.active_jobs.extend(still)
-                await asyncio.sleep(POLL_SECONDS)
+                if not active:
+                    await asyncio.sleep(POLL_SECONDS)
 
         def handle_job_success(self, job):
             # The job ran elsewhere: no remote upload, its log stays with
