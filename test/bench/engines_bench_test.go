@@ -104,3 +104,51 @@ func engineRSS(t *testing.T, u *harness.User) {
 	report("engine_rss_mb", rssMB(t, pid), "MB", "report")
 	u.MustClient(t, dir, "stop", "-w", "smk-idle.1", "--force")
 }
+
+// activeRuns is the number of engine runs TestBenchEngineRunsDaemonRSS
+// keeps active at once.
+const activeRuns = 50
+
+// TestBenchEngineRunsDaemonRSS: the daemon's resident memory while 50
+// Snakemake runs are active, each with its engine process alive and one
+// job running.
+func TestBenchEngineRunsDaemonRSS(t *testing.T) {
+	d := harness.StartDaemon(t, env, append(harness.EngineEnv(t, env), "REANA_SITE_POLL_INTERVAL=500ms")...)
+	alice := d.AddUser(t, "alice")
+	dir := alice.WorkDir(t, "snakemake-faults")
+	idle := rssMB(t, d.Pid())
+	var ids []string
+	t.Cleanup(func() {
+		// Through the API: reana-client would start Python 50 times.
+		for _, id := range ids {
+			_, _, _ = d.Do("PUT", "/api/workflows/"+id+"/status?status=stop", alice.Token,
+				strings.NewReader(`{"force_stop": true}`), "Content-Type", "application/json")
+		}
+		for _, id := range ids {
+			alice.WaitStatus(t, id, 2*time.Minute, "stopped")
+		}
+	})
+	for i := 0; i < activeRuns; i++ {
+		name := fmt.Sprintf("smk-many%d", i)
+		alice.MustClient(t, dir, "run", "-w", name, "-p", "seconds=600")
+		ids = append(ids, name+".1")
+	}
+	// Active: every run's engine has submitted its slow job and that job
+	// runs.
+	for _, id := range ids {
+		require.Eventually(t, func() bool {
+			var st struct {
+				Status   string `json:"status"`
+				Progress struct {
+					Running struct{ Total int } `json:"running"`
+				} `json:"progress"`
+			}
+			d.JSON(t, "GET", "/api/workflows/"+id+"/status", alice.Token, nil, &st)
+			return st.Status == "running" && st.Progress.Running.Total > 0
+		}, 5*time.Minute, time.Second, "run %s never had a job running", id)
+	}
+	require.GreaterOrEqual(t, len(harness.MarkedPIDs("reana_site_engines")), activeRuns, "one engine process per run")
+	time.Sleep(5 * time.Second)
+	t.Logf("daemon RSS %.1f MB before the runs", idle)
+	report("engine_runs50_daemon_rss_mb", rssMB(t, d.Pid()), "MB", "report")
+}
