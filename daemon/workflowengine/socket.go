@@ -196,8 +196,9 @@ func (s *Server) jobStatus(w http.ResponseWriter, r *http.Request, wf store.Work
 		case <-r.Context().Done():
 			return
 		}
-		if j, err = s.DB.GetJob(r.Context(), j.ID); err != nil {
-			refuse(w, http.StatusInternalServerError, "read job %s: %v", j.ID, err)
+		id := j.ID
+		if j, err = s.DB.GetJob(r.Context(), id); err != nil {
+			refuse(w, http.StatusInternalServerError, "read job %s: %v", id, err)
 			return
 		}
 	}
