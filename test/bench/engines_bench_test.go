@@ -137,13 +137,7 @@ func TestBenchEngineRunsDaemonRSS(t *testing.T) {
 	// runs.
 	for _, id := range ids {
 		require.Eventually(t, func() bool {
-			var st struct {
-				Status   string `json:"status"`
-				Progress struct {
-					Running struct{ Total int } `json:"running"`
-				} `json:"progress"`
-			}
-			d.JSON(t, "GET", "/api/workflows/"+id+"/status", alice.Token, nil, &st)
+			st, _ := alice.Status(t, id)
 			return st.Status == "running" && st.Progress.Running.Total > 0
 		}, 5*time.Minute, time.Second, "run %s never had a job running", id)
 	}

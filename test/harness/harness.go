@@ -435,6 +435,7 @@ type Workflow struct {
 	Logs     string `json:"logs"`
 	Progress struct {
 		Total    struct{ Total int } `json:"total"`
+		Running  struct{ Total int } `json:"running"`
 		Finished struct{ Total int } `json:"finished"`
 		Failed   struct{ Total int } `json:"failed"`
 	} `json:"progress"`
